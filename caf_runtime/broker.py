@@ -1,0 +1,60 @@
+"""Kafka broker factory with the processor's safe defaults.
+
+FastStream's own defaults are unsafe for this system (see shared/notes/LOCAL_INFRA.md): it commits
+before handling, starts new groups at `latest` and produces with `acks=1`. Every service builds its
+broker and its subscribers here instead, so those choices are made once.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from caf_runtime.config import ServiceSettings
+
+# Commit only after the handler returned. A handler catches everything it can give an outcome
+# (rejection or dead letter); what escapes (e.g. the dead-letter topic itself unreachable) is
+# nacked, so the message is redelivered instead of committed unhandled.
+ACK_POLICY = AckPolicy.NACK_ON_ERROR
+AUTO_OFFSET_RESET = "earliest"
+
+
+def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
+    """A broker whose producer is idempotent with `acks=all` and whose consumers commit late."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        allow_auto_create_topics=False,
+        ack_policy=ACK_POLICY,
+        graceful_timeout=settings.graceful_timeout_s,
+        security=_security(settings),
+        logger=logging.getLogger(f"{client_id}.broker"),
+    )
+
+
+def _security(settings: ServiceSettings) -> BaseSecurity | None:
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    use_ssl = protocol.endswith("SSL")
+    context = ssl.create_default_context() if use_ssl else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    username = settings.kafka_sasl_username
+    password = settings.kafka_sasl_password
+    if username is None or password is None:
+        msg = f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with {protocol}"
+        raise ValueError(msg)
+    secret = password.get_secret_value()
+    mechanism = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }[settings.kafka_sasl_mechanism]
+    return mechanism(username, secret, ssl_context=context, use_ssl=use_ssl)

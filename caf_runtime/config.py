@@ -1,0 +1,68 @@
+"""Settings every service shares. Each service subclasses `ServiceSettings` with its own prefix.
+
+Connection settings use the conventional unprefixed names (`KAFKA_BOOTSTRAP_SERVERS`,
+`DYNAMODB_ENDPOINT`, ...) so one environment points every service, script and test at the same
+stack. Secrets have no defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Connection and runtime settings common to all services."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Comma-separated host:port list of Kafka brokers.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD"
+    )
+    topic_prefix: str = Field(
+        default="",
+        validation_alias="CAF_TOPIC_PREFIX",
+        description="Prepended to every topic name; empty in production.",
+    )
+    dynamodb_endpoint: str | None = Field(
+        default=None,
+        validation_alias="DYNAMODB_ENDPOINT",
+        description="DynamoDB endpoint URL; unset means AWS DynamoDB for the region.",
+    )
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    table_prefix: str = Field(
+        default="caf-local-",
+        validation_alias="CAF_TABLE_PREFIX",
+        description="Prepended to every DynamoDB table name (one prefix per environment).",
+    )
+    log_level: str = Field(default="INFO", validation_alias="CAF_LOG_LEVEL")
+    graceful_timeout_s: float = Field(
+        default=25.0,
+        validation_alias="CAF_GRACEFUL_TIMEOUT_S",
+        description="How long SIGTERM waits for in-flight messages before the process exits.",
+    )
+    health_port: int = Field(
+        default=0, description="Port of the /healthz and /readyz endpoint; 0 picks a free one."
+    )
+
+    def topic(self, name: str) -> str:
+        """The deployed name of a contract topic."""
+        return f"{self.topic_prefix}{name}"
+
+    def table(self, name: str) -> str:
+        """The deployed name of a logical table."""
+        return f"{self.table_prefix}{name}"

@@ -1,0 +1,65 @@
+"""DynamoDB client factory: one aioboto3 session per process, clients opened at start-up."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
+
+import aioboto3
+from botocore.config import Config
+
+from caf_runtime.config import ServiceSettings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+# Standard retry mode backs off on throttling and transient errors with a bounded attempt count.
+_CLIENT_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"},
+    connect_timeout=3,
+    read_timeout=10,
+)
+
+
+def dynamodb_client(settings: ServiceSettings) -> AbstractAsyncContextManager[DynamoDBClient]:
+    """An async context manager yielding a DynamoDB client for the configured endpoint."""
+    session = aioboto3.Session()
+    return session.client(  # type: ignore[no-any-return]
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint,
+        region_name=settings.aws_region,
+        config=_CLIENT_CONFIG,
+    )
+
+
+class DynamoTable:
+    """One table of a service's store: holds the client while the service runs.
+
+    Service stores compose it; only `store.py` modules touch their tables through it.
+    """
+
+    def __init__(self, settings: ServiceSettings, logical_name: str) -> None:
+        self.name = settings.table(logical_name)
+        self._client_factory = dynamodb_client(settings)
+        self._client: DynamoDBClient | None = None
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            msg = f"table {self.name} used before its store was opened"
+            raise RuntimeError(msg)
+        return self._client
+
+    async def __aenter__(self) -> DynamoTable:
+        self._client = await self._client_factory.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await self._client_factory.__aexit__(None, None, None)
+
+    async def ping(self) -> bool:
+        """True when the table exists and is active."""
+        description = await self.client.describe_table(TableName=self.name)
+        return description["Table"].get("TableStatus") == "ACTIVE"

@@ -1,0 +1,141 @@
+"""Idempotent creation of the topics and tables listed in `caf_runtime.topology`.
+
+Running it twice changes nothing the second time. An existing topic with fewer partitions than
+declared is reported, not altered: adding partitions re-maps keys, which an operator must decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from caf_runtime.topology import TableSpec, TopicSpec
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    """What a provisioning run created, found in place, or found different from the declaration."""
+
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+    mismatched: tuple[str, ...] = ()
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec],
+    *,
+    prefix: str = "",
+    replication_factor: int = 1,
+) -> ProvisionReport:
+    """Create each declared topic that does not exist yet."""
+    wanted = {prefix + spec.name: spec for spec in specs}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        present = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=name,
+                num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            for name, spec in wanted.items()
+            if name not in present
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                log.info("a topic was created concurrently; keeping the existing one")
+        mismatched = await _partition_mismatches(admin, wanted, present)
+    finally:
+        await admin.close()
+    return ProvisionReport(
+        created=tuple(topic.name for topic in missing),
+        existing=tuple(sorted(set(wanted) & present)),
+        mismatched=mismatched,
+    )
+
+
+async def _partition_mismatches(
+    admin: AIOKafkaAdminClient, wanted: dict[str, TopicSpec], present: set[str]
+) -> tuple[str, ...]:
+    existing = sorted(set(wanted) & present)
+    if not existing:
+        return ()
+    described = await admin.describe_topics(existing)
+    mismatched = []
+    for topic in described:
+        name = topic["topic"]
+        if len(topic["partitions"]) != wanted[name].partitions:
+            mismatched.append(
+                f"{name}: {len(topic['partitions'])} partitions, declared {wanted[name].partitions}"
+            )
+    return tuple(mismatched)
+
+
+async def ensure_tables(
+    client: DynamoDBClient, specs: Iterable[TableSpec], *, prefix: str
+) -> ProvisionReport:
+    """Create each declared table that does not exist yet, and wait until all are active."""
+    wanted = {prefix + spec.name: spec for spec in specs}
+    present: set[str] = set()
+    paginator = client.get_paginator("list_tables")
+    async for page in paginator.paginate():
+        present.update(page.get("TableNames", []))
+    created = []
+    for name, spec in wanted.items():
+        if name in present:
+            continue
+        try:
+            await client.create_table(
+                TableName=name,
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except client.exceptions.ResourceInUseException:
+            continue
+        created.append(name)
+    for name in created:
+        await _wait_active(client, name)
+        ttl_attribute = wanted[name].ttl_attribute
+        if ttl_attribute is not None:
+            await client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )
+    return ProvisionReport(
+        created=tuple(created), existing=tuple(sorted(set(wanted) & present))
+    )
+
+
+async def _wait_active(client: DynamoDBClient, name: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        table = await client.describe_table(TableName=name)
+        if table["Table"].get("TableStatus") == "ACTIVE":
+            return
+        await asyncio.sleep(0.2)
+    msg = f"table {name} not active after {timeout:.0f}s"
+    raise TimeoutError(msg)

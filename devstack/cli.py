@@ -1,0 +1,66 @@
+"""`python -m devstack {fetch|up|down|status|provision|env}`: run the local stack by hand or from make."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from devstack import jars
+from devstack.errors import StackError
+from devstack.stack import Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("fetch", help="resolve and cache the Kafka and DynamoDB Local jars")
+    commands.add_parser("up", help="start Kafka, DynamoDB Local and the services; provision")
+    commands.add_parser("infra", help="start Kafka and DynamoDB Local and provision, no services")
+    commands.add_parser("down", help="stop everything this stack started")
+    commands.add_parser("status", help="show what runs")
+    commands.add_parser("provision", help="create missing topics and tables")
+    commands.add_parser("env", help="print the environment that points a shell at this stack")
+    args = parser.parse_args(argv)
+    stack = Stack()
+    started = time.monotonic()
+    try:
+        if args.command == "fetch":
+            for profile in ("kafka", "dynamodb"):
+                print(f"{profile}: {jars.resolve(profile)}")
+        elif args.command in {"up", "infra"}:
+            stack.start_infrastructure()
+            topics, tables = stack.provision()
+            print(f"topics created: {len(topics.created)}, already there: {len(topics.existing)}")
+            for problem in topics.mismatched:
+                print(f"WARNING {problem}")
+            print(f"tables created: {len(tables.created)}, already there: {len(tables.existing)}")
+            if args.command == "up":
+                stack.start_services()
+            _print_status(stack)
+            print(f"ready in {time.monotonic() - started:.1f}s")
+        elif args.command == "down":
+            stopped = stack.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif args.command == "status":
+            _print_status(stack)
+        elif args.command == "provision":
+            topics, tables = stack.provision()
+            print(f"topics created: {list(topics.created)}; tables created: {list(tables.created)}")
+        elif args.command == "env":
+            for key, value in stack.environment().items():
+                if "SECRET" not in key and "KEY" not in key:
+                    print(f"export {key}={value}")
+    except StackError as error:
+        print(f"devstack: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_status(stack: Stack) -> None:
+    for name, state in stack.status().items():
+        print(f"  {name:<11} {state}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The whole local stack: Kafka, DynamoDB Local, provisioning and the four services.
+
+State lives in one folder (`CAF_STACK_DIR`, default `.devstack/` in the project): each component's
+data, log and pid file. `up` is idempotent (what runs is left running) and `down` stops
+everything the folder's pid files name. When `KAFKA_BOOTSTRAP_SERVERS` or `DYNAMODB_ENDPOINT` is
+set, that component is taken as already running elsewhere and is neither started nor stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.config import ServiceSettings
+from caf_runtime.provision import ProvisionReport, ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TOPICS
+from devstack.dynamodb import LOCAL_CREDENTIALS, DynamoDBLocal
+from devstack.errors import StackError
+from devstack.kafka import KafkaNode
+from devstack.process import ManagedProcess
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVICES: Mapping[str, int] = {"intake": 8081, "validator": 8082, "caf_poster": 8083, "notifier": 8084}
+
+
+def _port(variable: str, default: int) -> int:
+    return int(os.environ.get(variable, default))
+
+
+@dataclass
+class Stack:
+    """The local stack rooted at `root`."""
+
+    root: Path = field(
+        default_factory=lambda: Path(os.environ.get("CAF_STACK_DIR", PROJECT_ROOT / ".devstack"))
+    )
+    kafka_port: int = field(default_factory=lambda: _port("CAF_KAFKA_PORT", 9092))
+    kafka_controller_port: int = field(default_factory=lambda: _port("CAF_KAFKA_CONTROLLER_PORT", 9093))
+    dynamodb_port: int = field(default_factory=lambda: _port("CAF_DYNAMODB_PORT", 8000))
+
+    @property
+    def kafka(self) -> KafkaNode:
+        return KafkaNode(self.root / "kafka", self.kafka_port, self.kafka_controller_port)
+
+    @property
+    def dynamodb(self) -> DynamoDBLocal:
+        return DynamoDBLocal(self.root / "dynamodb", self.dynamodb_port)
+
+    @property
+    def external_kafka(self) -> str | None:
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+    @property
+    def external_dynamodb(self) -> str | None:
+        return os.environ.get("DYNAMODB_ENDPOINT")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.external_kafka or self.kafka.bootstrap_servers
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        return self.external_dynamodb or self.dynamodb.endpoint
+
+    def service(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.root / "services")
+
+    def environment(self) -> dict[str, str]:
+        """What a service, script or test needs in its environment to use this stack."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "INTAKE_TAXPAYER_REF_KEY": self._dev_secret("taxpayer_ref_key"),
+        }
+        if self.external_dynamodb is None:
+            env.update(LOCAL_CREDENTIALS)
+        return env
+
+    def _dev_secret(self, name: str) -> str:
+        """A random development secret, made once per stack folder and kept (mode 0600).
+
+        The taxpayer_ref key must not change between restarts, or the same taxpayer would get a
+        new pseudonym. Production takes its secrets from its own configuration, never from here.
+        """
+        configured = os.environ.get(f"INTAKE_{name.upper()}")
+        if configured:
+            return configured
+        path = self.root / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def start_infrastructure(self) -> None:
+        if self.external_dynamodb is None:
+            self.dynamodb.start()
+        if self.external_kafka is None:
+            self.kafka.start()
+
+    def provision(self) -> tuple[ProvisionReport, ProvisionReport]:
+        """Create the declared topics and tables that are missing (idempotent)."""
+        env = self.environment()
+        settings = ServiceSettings.model_validate(
+            {"KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
+             "DYNAMODB_ENDPOINT": env["DYNAMODB_ENDPOINT"]}
+        )
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if key in env:
+                os.environ.setdefault(key, env[key])
+
+        async def provision_all() -> tuple[ProvisionReport, ProvisionReport]:
+            topic_report = await ensure_topics(
+                settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix
+            )
+            async with dynamodb_client(settings) as client:
+                table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+            return topic_report, table_report
+
+        return asyncio.run(provision_all())
+
+    def start_services(self, timeout: float = 60.0) -> None:
+        env = {**os.environ, **self.environment()}
+        for name, port in SERVICES.items():
+            process = self.service(name)
+            if process.pid() is None:
+                env[f"{name.upper()}_HEALTH_PORT"] = str(port)
+                process.start([sys.executable, "-m", f"services.{name}"], env=env)
+        deadline = time.monotonic() + timeout
+        for name, port in SERVICES.items():
+            while not _ready(port):
+                if self.service(name).pid() is None:
+                    raise StackError(f"service {name} exited:\n{self.service(name).log_tail()}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"service {name} not ready:\n{self.service(name).log_tail()}")
+                time.sleep(0.3)
+
+    def up(self) -> None:
+        self.start_infrastructure()
+        self.provision()
+        self.start_services()
+
+    def down(self) -> list[str]:
+        """Stop services first (they drain and commit), then Kafka, then DynamoDB Local."""
+        stopped = [name for name in SERVICES if self.service(name).stop()]
+        if self.external_kafka is None and self.kafka.stop():
+            stopped.append("kafka")
+        if self.external_dynamodb is None and self.dynamodb.stop():
+            stopped.append("dynamodb")
+        return stopped
+
+    def status(self) -> dict[str, str]:
+        states: dict[str, str] = {}
+        states["kafka"] = (
+            f"external {self.external_kafka}" if self.external_kafka
+            else _state(self.kafka.process, self.kafka.bootstrap_servers)
+        )
+        states["dynamodb"] = (
+            f"external {self.external_dynamodb}" if self.external_dynamodb
+            else _state(self.dynamodb.process, self.dynamodb.endpoint)
+        )
+        for name, port in SERVICES.items():
+            where = f"http://127.0.0.1:{port}/readyz"
+            running = _state(self.service(name), where)
+            states[name] = running if running == "stopped" or _ready(port) else f"{running} (not ready)"
+        return states
+
+
+def _state(process: ManagedProcess, where: str) -> str:
+    pid = process.pid()
+    return "stopped" if pid is None else f"running pid {pid} at {where}"
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,4 @@
+"""Message contracts of the CAF authorization processor: models, value formats and topic names.
+
+Only contracts live here; business rules belong to the services.
+"""

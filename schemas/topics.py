@@ -1,0 +1,16 @@
+"""Every Kafka topic the processor uses, by its contract name (see shared/spec/CONTRACT.md).
+
+Public topics are part of the wire contract; internal ones are ours to shape but follow the same
+conventions. Deployments may add a prefix (`CAF_TOPIC_PREFIX`) for isolation; the names here never
+change without a new `.vN` topic.
+"""
+
+from typing import Final
+
+INBOUND: Final = "caf.inbound.v1"
+INBOUND_DLQ: Final = "caf.inbound.dlq.v1"
+PRACTITIONERS: Final = "caf.practitioners.v1"
+EVENTS: Final = "caf.events.v1"
+NOTIFICATIONS: Final = "caf.notifications.v1"
+GRANTS_ACCEPTED: Final = "caf.grants.accepted.v1"
+GRANTS_VALIDATED: Final = "caf.grants.validated.v1"

@@ -1,0 +1,1 @@
+"""The four consumer services; none imports another."""

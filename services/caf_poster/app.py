@@ -1,0 +1,21 @@
+"""Composition root of the caf_poster service: builds settings, broker, store and handlers."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from caf_runtime.broker import make_broker
+from caf_runtime.service import build_app
+from services.caf_poster.config import CafPosterSettings
+from services.caf_poster.handlers import register
+from services.caf_poster.store import CafPosterStore
+
+
+def create_app(settings: CafPosterSettings | None = None) -> FastStream:
+    settings = settings or CafPosterSettings()  # type: ignore[call-arg]
+    broker = make_broker(settings, client_id="caf-caf-poster")
+    store = CafPosterStore(settings)
+    register(broker, settings, store)
+    return build_app(
+        "caf_poster", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
+    )

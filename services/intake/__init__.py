@@ -1,0 +1,1 @@
+"""The intake service: owns dedup marks and pending TPA requests."""

@@ -1,0 +1,8 @@
+"""`python -m services.intake`: run the intake service until SIGTERM."""
+
+from caf_runtime.service import run
+from services.intake.app import create_app
+from services.intake.config import IntakeSettings
+
+settings = IntakeSettings()  # type: ignore[call-arg]
+run("intake", lambda: create_app(settings), settings)

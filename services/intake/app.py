@@ -1,0 +1,21 @@
+"""Composition root of the intake service: builds settings, broker, store and handlers."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from caf_runtime.broker import make_broker
+from caf_runtime.service import build_app
+from services.intake.config import IntakeSettings
+from services.intake.handlers import register
+from services.intake.store import IntakeStore
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastStream:
+    settings = settings or IntakeSettings()  # type: ignore[call-arg]
+    broker = make_broker(settings, client_id="caf-intake")
+    store = IntakeStore(settings)
+    register(broker, settings, store)
+    return build_app(
+        "intake", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
+    )

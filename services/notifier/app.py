@@ -1,0 +1,21 @@
+"""Composition root of the notifier service: builds settings, broker, store and handlers."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from caf_runtime.broker import make_broker
+from caf_runtime.service import build_app
+from services.notifier.config import NotifierSettings
+from services.notifier.handlers import register
+from services.notifier.store import NotifierStore
+
+
+def create_app(settings: NotifierSettings | None = None) -> FastStream:
+    settings = settings or NotifierSettings()  # type: ignore[call-arg]
+    broker = make_broker(settings, client_id="caf-notifier")
+    store = NotifierStore(settings)
+    register(broker, settings, store)
+    return build_app(
+        "notifier", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
+    )

@@ -1,0 +1,1 @@
+"""The validator service: owns the practitioner registry view and velocity counters."""
