@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import Final
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from caf_runtime.config import ServiceSettings
@@ -20,7 +22,7 @@ from caf_runtime.config import ServiceSettings
 # (rejection or dead letter); what escapes (e.g. the dead-letter topic itself unreachable) is
 # nacked, so the message is redelivered instead of committed unhandled.
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
-AUTO_OFFSET_RESET = "earliest"
+AUTO_OFFSET_RESET: Final = "earliest"
 
 
 def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
@@ -58,3 +60,12 @@ def _security(settings: ServiceSettings) -> BaseSecurity | None:
         "SCRAM-SHA-512": SASLScram512,
     }[settings.kafka_sasl_mechanism]
     return mechanism(username, secret, ssl_context=context, use_ssl=use_ssl)
+
+
+def record_of(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
+    """The aiokafka record behind a (non-batch) FastStream message."""
+    record = message.raw_message
+    if not isinstance(record, ConsumerRecord):
+        msg = "batch messages are not supported here"
+        raise TypeError(msg)
+    return record

@@ -97,7 +97,7 @@ async def ensure_tables(
     async for page in paginator.paginate():
         present.update(page.get("TableNames", []))
     created = []
-    for name, spec in wanted.items():
+    for name, _spec in wanted.items():
         if name in present:
             continue
         try:
@@ -124,18 +124,16 @@ async def ensure_tables(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
             )
-    return ProvisionReport(
-        created=tuple(created), existing=tuple(sorted(set(wanted) & present))
-    )
+    return ProvisionReport(created=tuple(created), existing=tuple(sorted(set(wanted) & present)))
 
 
-async def _wait_active(client: DynamoDBClient, name: str, timeout: float = 60.0) -> None:
+async def _wait_active(client: DynamoDBClient, name: str, limit_s: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while loop.time() < deadline:
         table = await client.describe_table(TableName=name)
         if table["Table"].get("TableStatus") == "ACTIVE":
             return
         await asyncio.sleep(0.2)
-    msg = f"table {name} not active after {timeout:.0f}s"
+    msg = f"table {name} not active after {limit_s:.0f}s"
     raise TimeoutError(msg)

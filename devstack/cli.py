@@ -1,4 +1,4 @@
-"""`python -m devstack {fetch|up|down|status|provision|env}`: run the local stack by hand or from make."""
+"""`python -m devstack {fetch|up|infra|down|status|provision|env}`: run the local stack."""
 
 from __future__ import annotations
 

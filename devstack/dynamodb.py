@@ -46,9 +46,22 @@ class DynamoDBLocal:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.process.start(
-            [java, "-Xms64m", "-Xmx512m", f"-Djava.library.path={libs}",
-             f"-Dsqlite4java.library.path={libs}", "-cp", f"{libs}/*", MAIN_CLASS,
-             "-port", str(self.port), "-dbPath", str(data), "-sharedDb", "-disableTelemetry"],
+            [
+                java,
+                "-Xms64m",
+                "-Xmx512m",
+                f"-Djava.library.path={libs}",
+                f"-Dsqlite4java.library.path={libs}",
+                "-cp",
+                f"{libs}/*",
+                MAIN_CLASS,
+                "-port",
+                str(self.port),
+                "-dbPath",
+                str(data),
+                "-sharedDb",
+                "-disableTelemetry",
+            ],
         )
         self.wait_ready(timeout)
 
@@ -56,11 +69,15 @@ class DynamoDBLocal:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.pid() is None:
-                raise StackError(f"DynamoDB Local exited during start-up:\n{self.process.log_tail()}")
+                raise StackError(
+                    f"DynamoDB Local exited during start-up:\n{self.process.log_tail()}"
+                )
             if answers_list_tables(self.endpoint):
                 return
             time.sleep(0.3)
-        raise StackError(f"DynamoDB Local not ready after {timeout:.0f}s:\n{self.process.log_tail()}")
+        raise StackError(
+            f"DynamoDB Local not ready after {timeout:.0f}s:\n{self.process.log_tail()}"
+        )
 
     def stop(self) -> bool:
         return self.process.stop(timeout=20.0)

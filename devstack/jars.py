@@ -53,7 +53,9 @@ def resolve(profile: str) -> Path:
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StackError(f"Maven could not resolve profile {profile!r}:\n{result.stdout}{result.stderr}")
+        raise StackError(
+            f"Maven could not resolve profile {profile!r}:\n{result.stdout}{result.stderr}"
+        )
     (staging / _COMPLETE).write_text(digest)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -87,18 +87,37 @@ class KafkaNode:
         )
         if not (self._data_dir / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            formatted = subprocess.run(  # noqa: S603
-                [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(self._config), "--ignore-formatted"],
-                capture_output=True, text=True, check=False,
+            formatted = subprocess.run(
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(self._config),
+                    "--ignore-formatted",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if formatted.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed:\n{formatted.stderr}")
         self.process.logfile.unlink(missing_ok=True)
         self.process.start(
-            [java, *HEAP, f"-Djava.io.tmpdir={tmp}",
-             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-             "-cp", classpath, "kafka.Kafka", str(self._config)],
+            [
+                java,
+                *HEAP,
+                f"-Djava.io.tmpdir={tmp}",
+                f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(self._config),
+            ],
             env={**os.environ, "KAFKA_HEAP_OPTS": " ".join(HEAP)},
         )
         self.wait_ready(timeout)
@@ -127,7 +146,7 @@ async def answers_metadata(bootstrap_servers: str) -> bool:
         await admin.start()
         cluster = await admin.describe_cluster()
         return bool(cluster.get("brokers"))
-    except (KafkaError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, KafkaError, OSError):
         return False
     finally:
         await admin.close()

@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Children started by this process, kept so they can be reaped (no zombies, no ResourceWarning).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class ManagedProcess:
@@ -46,7 +49,7 @@ class ManagedProcess:
         """Start the process in its own session (so a signal to the group reaches its children)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("ab") as log:
-            child = subprocess.Popen(  # noqa: S603 - argv is built by the stack, never from input
+            child = subprocess.Popen(
                 list(argv),
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
@@ -55,6 +58,7 @@ class ManagedProcess:
                 env=dict(env) if env is not None else None,
                 start_new_session=True,
             )
+        _CHILDREN[child.pid] = child
         state = _proc_state(child.pid)
         self.pidfile.write_text(f"{child.pid} {state[1] if state else 0}")
         return child.pid
@@ -67,14 +71,21 @@ class ManagedProcess:
             return False
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() is not None:
+        while time.monotonic() < deadline and self._alive(pid):
             time.sleep(0.1)
-        if self.pid() is not None:
+        if self._alive(pid):
             _signal_group(pid, signal.SIGKILL)
-            while self.pid() is not None:
+            while self._alive(pid):
                 time.sleep(0.05)
         self.pidfile.unlink(missing_ok=True)
         return True
+
+    def _alive(self, pid: int) -> bool:
+        child = _CHILDREN.get(pid)
+        if child is not None and child.poll() is not None:
+            del _CHILDREN[pid]
+            return False
+        return self.pid() is not None
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ProvisionReport, ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from devstack.dynamodb import LOCAL_CREDENTIALS, DynamoDBLocal
@@ -29,7 +29,12 @@ from devstack.kafka import KafkaNode
 from devstack.process import ManagedProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVICES: Mapping[str, int] = {"intake": 8081, "validator": 8082, "caf_poster": 8083, "notifier": 8084}
+SERVICES: Mapping[str, int] = {
+    "intake": 8081,
+    "validator": 8082,
+    "caf_poster": 8083,
+    "notifier": 8084,
+}
 
 
 def _port(variable: str, default: int) -> int:
@@ -44,7 +49,9 @@ class Stack:
         default_factory=lambda: Path(os.environ.get("CAF_STACK_DIR", PROJECT_ROOT / ".devstack"))
     )
     kafka_port: int = field(default_factory=lambda: _port("CAF_KAFKA_PORT", 9092))
-    kafka_controller_port: int = field(default_factory=lambda: _port("CAF_KAFKA_CONTROLLER_PORT", 9093))
+    kafka_controller_port: int = field(
+        default_factory=lambda: _port("CAF_KAFKA_CONTROLLER_PORT", 9093)
+    )
     dynamodb_port: int = field(default_factory=lambda: _port("CAF_DYNAMODB_PORT", 8000))
 
     @property
@@ -112,8 +119,10 @@ class Stack:
         """Create the declared topics and tables that are missing (idempotent)."""
         env = self.environment()
         settings = ServiceSettings.model_validate(
-            {"KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
-             "DYNAMODB_ENDPOINT": env["DYNAMODB_ENDPOINT"]}
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
+                "DYNAMODB_ENDPOINT": env["DYNAMODB_ENDPOINT"],
+            }
         )
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             if key in env:
@@ -162,17 +171,21 @@ class Stack:
     def status(self) -> dict[str, str]:
         states: dict[str, str] = {}
         states["kafka"] = (
-            f"external {self.external_kafka}" if self.external_kafka
+            f"external {self.external_kafka}"
+            if self.external_kafka
             else _state(self.kafka.process, self.kafka.bootstrap_servers)
         )
         states["dynamodb"] = (
-            f"external {self.external_dynamodb}" if self.external_dynamodb
+            f"external {self.external_dynamodb}"
+            if self.external_dynamodb
             else _state(self.dynamodb.process, self.dynamodb.endpoint)
         )
         for name, port in SERVICES.items():
             where = f"http://127.0.0.1:{port}/readyz"
             running = _state(self.service(name), where)
-            states[name] = running if running == "stopped" or _ready(port) else f"{running} (not ready)"
+            states[name] = (
+                running if running == "stopped" or _ready(port) else f"{running} (not ready)"
+            )
         return states
 
 
@@ -183,7 +196,7 @@ def _state(process: ManagedProcess, where: str) -> str:
 
 def _ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -1,1 +1,1 @@
-"""The caf_poster service: owns the CAF: grants, groups, per-taxpayer versions, CAF number sequence."""
+"""The caf_poster service: owns the CAF (grants, groups, per-taxpayer versions, CAF numbers)."""

@@ -4,5 +4,5 @@ from caf_runtime.service import run
 from services.caf_poster.app import create_app
 from services.caf_poster.config import CafPosterSettings
 
-settings = CafPosterSettings()  # type: ignore[call-arg]
+settings = CafPosterSettings()
 run("caf_poster", lambda: create_app(settings), settings)

@@ -12,7 +12,7 @@ from services.caf_poster.store import CafPosterStore
 
 
 def create_app(settings: CafPosterSettings | None = None) -> FastStream:
-    settings = settings or CafPosterSettings()  # type: ignore[call-arg]
+    settings = settings or CafPosterSettings()
     broker = make_broker(settings, client_id="caf-caf-poster")
     store = CafPosterStore(settings)
     register(broker, settings, store)

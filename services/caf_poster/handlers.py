@@ -11,7 +11,7 @@ import logging
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from schemas import topics
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.store import CafPosterStore
@@ -29,7 +29,7 @@ def register(broker: KafkaBroker, settings: CafPosterSettings, store: CafPosterS
         auto_offset_reset=AUTO_OFFSET_RESET,
     )
     async def on_grant_validated(message: KafkaMessage) -> None:
-        record = message.raw_message
+        record = record_of(message)
         log.info(
             "received grant that passed validation",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},

@@ -1,4 +1,4 @@
-"""The caf_poster service's own state: the CAF: grants, groups, per-taxpayer versions, CAF number sequence (table `caf`)."""
+"""The caf_poster service's own state: the CAF (table `caf`)."""
 
 from __future__ import annotations
 

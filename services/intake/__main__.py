@@ -4,5 +4,5 @@ from caf_runtime.service import run
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 
-settings = IntakeSettings()  # type: ignore[call-arg]
+settings = IntakeSettings()
 run("intake", lambda: create_app(settings), settings)

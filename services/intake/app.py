@@ -12,7 +12,7 @@ from services.intake.store import IntakeStore
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastStream:
-    settings = settings or IntakeSettings()  # type: ignore[call-arg]
+    settings = settings or IntakeSettings()
     broker = make_broker(settings, client_id="caf-intake")
     store = IntakeStore(settings)
     register(broker, settings, store)

@@ -11,7 +11,7 @@ import logging
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from schemas import topics
 from services.intake.config import IntakeSettings
 from services.intake.store import IntakeStore
@@ -29,7 +29,7 @@ def register(broker: KafkaBroker, settings: IntakeSettings, store: IntakeStore) 
         auto_offset_reset=AUTO_OFFSET_RESET,
     )
     async def on_inbound(message: KafkaMessage) -> None:
-        record = message.raw_message
+        record = record_of(message)
         log.info(
             "received raw inbound message from the portals",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},

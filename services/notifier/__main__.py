@@ -4,5 +4,5 @@ from caf_runtime.service import run
 from services.notifier.app import create_app
 from services.notifier.config import NotifierSettings
 
-settings = NotifierSettings()  # type: ignore[call-arg]
+settings = NotifierSettings()
 run("notifier", lambda: create_app(settings), settings)

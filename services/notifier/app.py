@@ -12,7 +12,7 @@ from services.notifier.store import NotifierStore
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastStream:
-    settings = settings or NotifierSettings()  # type: ignore[call-arg]
+    settings = settings or NotifierSettings()
     broker = make_broker(settings, client_id="caf-notifier")
     store = NotifierStore(settings)
     register(broker, settings, store)

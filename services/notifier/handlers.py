@@ -11,7 +11,7 @@ import logging
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from schemas import topics
 from services.notifier.config import NotifierSettings
 from services.notifier.store import NotifierStore
@@ -29,7 +29,7 @@ def register(broker: KafkaBroker, settings: NotifierSettings, store: NotifierSto
         auto_offset_reset=AUTO_OFFSET_RESET,
     )
     async def on_event(message: KafkaMessage) -> None:
-        record = message.raw_message
+        record = record_of(message)
         log.info(
             "received outcome event",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},

@@ -4,5 +4,5 @@ from caf_runtime.service import run
 from services.validator.app import create_app
 from services.validator.config import ValidatorSettings
 
-settings = ValidatorSettings()  # type: ignore[call-arg]
+settings = ValidatorSettings()
 run("validator", lambda: create_app(settings), settings)

@@ -12,7 +12,7 @@ from services.validator.store import ValidatorStore
 
 
 def create_app(settings: ValidatorSettings | None = None) -> FastStream:
-    settings = settings or ValidatorSettings()  # type: ignore[call-arg]
+    settings = settings or ValidatorSettings()
     broker = make_broker(settings, client_id="caf-validator")
     store = ValidatorStore(settings)
     register(broker, settings, store)

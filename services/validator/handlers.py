@@ -1,6 +1,7 @@
 """validator handlers.
 
-Consumes: `GRANTS_ACCEPTED`, `PRACTITIONERS`. Emits: caf.grants.validated.v1, rejections on caf.events.v1.
+Consumes: `GRANTS_ACCEPTED`, `PRACTITIONERS`.
+Emits: caf.grants.validated.v1, rejections on caf.events.v1.
 The consumers are wired with the safe defaults (commit after handling, `earliest`); the business
 handling arrives with the pipeline issue.
 """
@@ -11,7 +12,7 @@ import logging
 
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from schemas import topics
 from services.validator.config import ValidatorSettings
 from services.validator.store import ValidatorStore
@@ -29,7 +30,7 @@ def register(broker: KafkaBroker, settings: ValidatorSettings, store: ValidatorS
         auto_offset_reset=AUTO_OFFSET_RESET,
     )
     async def on_grant_accepted(message: KafkaMessage) -> None:
-        record = message.raw_message
+        record = record_of(message)
         log.info(
             "received grant accepted by intake",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
@@ -41,7 +42,7 @@ def register(broker: KafkaBroker, settings: ValidatorSettings, store: ValidatorS
         auto_offset_reset=AUTO_OFFSET_RESET,
     )
     async def on_practitioner_record(message: KafkaMessage) -> None:
-        record = message.raw_message
+        record = record_of(message)
         log.info(
             "received practitioner registry record",
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},

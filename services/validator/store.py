@@ -1,4 +1,4 @@
-"""The validator service's own state: the practitioner registry view and velocity counters (table `validator`)."""
+"""The validator service's own state: registry view and velocity counters (table `validator`)."""
 
 from __future__ import annotations
 

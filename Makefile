@@ -1,0 +1,47 @@
+# The project's commands. `make demo` and `make test` are the two that matter; both install what
+# they need into .venv first (Python 3.11+, Java 17+ and Maven 3.8+ must be on the machine).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install fetch up down status demo lint test unit integration clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+fetch: install            ## resolve and cache the Kafka and DynamoDB Local jars
+	$(PY) -m devstack fetch
+
+up: install               ## start Kafka, DynamoDB Local, provision, start the four services
+	$(PY) -m devstack up
+
+down:                     ## stop everything `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "nothing to stop (no .venv)"; fi
+
+status: install
+	$(PY) -m devstack status
+
+demo: up                  ## publish a sample workload and print what came out
+	$(PY) -m devstack.demo
+
+lint: install             ## ruff (lint + format check) and mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+test: lint                ## everything CI runs: lint, types, and the whole test suite on real infrastructure
+	$(PY) -m devstack fetch
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: install
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+clean: down
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache

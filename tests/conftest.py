@@ -1,0 +1,165 @@
+"""Session-wide real infrastructure for integration and end-to-end tests.
+
+Where the broker and DynamoDB come from, in order:
+1. `KAFKA_BOOTSTRAP_SERVERS` and `DYNAMODB_ENDPOINT`, when set (an already running stack);
+2. testcontainers, when a Docker engine answers;
+3. otherwise the project's own local stack (`devstack`), on free ports in a temporary folder,
+   stopped when the session ends.
+
+Tests isolate themselves with unique topic names, table prefixes and ids, never by cleaning up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import dynamodb_client
+from devstack.dynamodb import LOCAL_CREDENTIALS
+from devstack.stack import Stack
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Endpoints of real Kafka and DynamoDB; `stack` is set when this session started them."""
+
+    bootstrap_servers: str
+    dynamodb_endpoint: str
+    stack: Stack | None = None
+
+    def settings(self, **overrides: object) -> ServiceSettings:
+        values: dict[str, object] = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+            "CAF_TABLE_PREFIX": unique("t") + "-",
+            "CAF_TOPIC_PREFIX": unique("p") + ".",
+        }
+        values.update(overrides)
+        return ServiceSettings.model_validate(values)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+            **{key: os.environ.get(key, value) for key, value in LOCAL_CREDENTIALS.items()},
+        }
+
+
+def unique(prefix: str) -> str:
+    """A short name no other test (or earlier run) uses."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _docker_answers() -> bool:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        # Probe the socket first: the Docker SDK leaks its socket when no engine listens.
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(1.0)
+                probe.connect(host.removeprefix("unix://"))
+        except OSError:
+            return False
+    try:
+        import docker  # noqa: PLC0415 - optional: only where a Docker engine may exist
+
+        client = docker.from_env(timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return False
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+    for key, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT")
+    if bootstrap and endpoint:
+        yield Infrastructure(bootstrap, endpoint)
+    elif _docker_answers():
+        yield from _containers()
+    else:
+        stack = Stack(
+            root=tmp_path_factory.mktemp("devstack"),
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            dynamodb_port=free_port(),
+        )
+        try:
+            stack.start_infrastructure()
+            yield Infrastructure(stack.kafka.bootstrap_servers, stack.dynamodb.endpoint, stack)
+        finally:
+            stack.down()
+
+
+def _containers() -> Iterator[Infrastructure]:
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka,
+        DockerContainer("amazon/dynamodb-local:2.6.1").with_exposed_ports(8000) as dynamodb,
+    ):
+        wait_for_logs(dynamodb, "Initializing DynamoDB Local")
+        endpoint = f"http://{dynamodb.get_container_host_ip()}:{dynamodb.get_exposed_port(8000)}"
+        yield Infrastructure(kafka.get_bootstrap_server(), endpoint)
+
+
+@pytest.fixture
+def settings(infra: Infrastructure) -> ServiceSettings:
+    """Settings pointing at the real infrastructure with this test's own topic and table prefix."""
+    return infra.settings()
+
+
+@pytest.fixture
+async def create_topic(
+    infra: Infrastructure,
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Create a uniquely named topic: `await create_topic(partitions=3)` returns its name."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    await admin.start()
+
+    async def make(partitions: int = 3, name: str | None = None) -> str:
+        topic = name or unique("test.topic.")
+        await admin.create_topics(
+            [NewTopic(name=topic, num_partitions=partitions, replication_factor=1)]
+        )
+        return topic
+
+    yield make
+    await admin.close()
+
+
+@pytest.fixture
+async def dynamodb(settings: ServiceSettings) -> AsyncIterator[DynamoDBClient]:
+    async with dynamodb_client(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

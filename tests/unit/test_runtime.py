@@ -1,0 +1,118 @@
+"""The shared runtime: settings, broker security, JSON logs, health endpoint, process tracking."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+from faststream.security import SASLScram512
+
+from caf_runtime.broker import _security
+from caf_runtime.config import ServiceSettings
+from caf_runtime.health import HealthServer
+from caf_runtime.logging import JsonFormatter
+from devstack.process import ManagedProcess
+
+pytestmark = pytest.mark.unit
+
+
+def test_topic_and_table_names_carry_the_configured_prefixes() -> None:
+    settings = ServiceSettings.model_validate(
+        {"CAF_TOPIC_PREFIX": "staging.", "CAF_TABLE_PREFIX": "caf-staging-"}
+    )
+    assert settings.topic("caf.events.v1") == "staging.caf.events.v1"
+    assert settings.table("caf") == "caf-staging-caf"
+
+
+def test_production_topic_names_are_the_contract_names_by_default() -> None:
+    assert ServiceSettings().topic("caf.inbound.v1") == "caf.inbound.v1"
+
+
+def test_sasl_over_tls_is_built_from_configuration() -> None:
+    settings = ServiceSettings.model_validate(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "caf-intake",
+            "KAFKA_SASL_PASSWORD": "from-the-secret-store",
+        }
+    )
+    security = _security(settings)
+    assert isinstance(security, SASLScram512)
+    assert security.use_ssl
+
+
+def test_sasl_without_credentials_is_refused() -> None:
+    settings = ServiceSettings.model_validate({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
+    with pytest.raises(ValueError, match="KAFKA_SASL_USERNAME"):
+        _security(settings)
+
+
+def test_plaintext_needs_no_security_object() -> None:
+    assert _security(ServiceSettings()) is None
+
+
+def test_a_log_line_is_one_json_object_with_its_extra_fields() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "grant accepted", "levelname": "INFO", "name": "caf.intake"}
+    )
+    record.grant_id = "7b0c9a52:0"
+    line = json.loads(JsonFormatter("intake").format(record))
+    assert line["msg"] == "grant accepted"
+    assert line["service"] == "intake"
+    assert line["grant_id"] == "7b0c9a52:0"
+
+
+def test_a_field_named_like_a_tin_is_redacted_from_log_lines() -> None:
+    record = logging.makeLogRecord({"msg": "oops", "levelname": "WARNING"})
+    record.tin = "123-45-6789"
+    line = JsonFormatter("intake").format(record)
+    assert "123-45-6789" not in line
+    assert json.loads(line)["tin"] == "[redacted]"
+
+
+async def http_get(port: int, path: str) -> tuple[int, dict[str, object]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+async def test_readiness_reports_each_failing_check_while_liveness_stays_up() -> None:
+    async def up() -> bool:
+        return True
+
+    async def broken() -> bool:
+        raise ConnectionError
+
+    server = HealthServer({"kafka": up, "dynamodb": broken})
+    await server.start()
+    try:
+        assert await http_get(server.port, "/healthz") == (200, {"status": "alive"})
+        assert await http_get(server.port, "/readyz") == (
+            503,
+            {"status": "not ready", "checks": {"kafka": True, "dynamodb": False}},
+        )
+        assert (await http_get(server.port, "/metrics"))[0] == 404
+    finally:
+        await server.stop()
+
+
+def test_a_stale_pid_file_is_not_taken_for_a_running_process(tmp_path: Path) -> None:
+    process = ManagedProcess("sleeper", tmp_path)
+    pid = process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert process.pid() == pid
+    recorded = process.pidfile.read_text()
+    process.pidfile.write_text(f"{pid} 1")  # same pid, another start time: a reused pid
+    assert process.pid() is None
+    process.pidfile.write_text(recorded)
+    assert process.stop(timeout=5)
+    assert process.pid() is None
+    assert not process.pidfile.exists()
