@@ -1,0 +1,109 @@
+"""Bytes to models and back. Decoding raises `ContractError` and nothing else, whatever the input.
+
+Values are UTF-8 JSON objects (CONTRACT.md); one message is at most `MAX_MESSAGE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from schemas.errors import ContractError, Problem
+from schemas.events import Event
+from schemas.inbound import INBOUND_KINDS, InboundMessage
+from schemas.notifications import Notification
+from schemas.registry import PractitionerRecord
+
+MAX_MESSAGE_BYTES = 1_048_576
+CONTENT_TYPE = "application/json"
+
+T = TypeVar("T")
+
+INBOUND: TypeAdapter[InboundMessage] = TypeAdapter(InboundMessage)
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+PRACTITIONER: TypeAdapter[PractitionerRecord] = TypeAdapter(PractitionerRecord)
+NOTIFICATION: TypeAdapter[Notification] = TypeAdapter(Notification)
+
+
+def decode_inbound(raw: bytes) -> InboundMessage:
+    """Decode a `caf.inbound.v1` value; unknown `kind` and schema failures are `ContractError`."""
+    document = _json_object(raw)
+    kind = document.get("kind")
+    if kind not in INBOUND_KINDS:
+        raise ContractError.single(
+            "kind", "kind_unknown", f"kind must be one of {', '.join(INBOUND_KINDS)}"
+        )
+    return _validate(INBOUND, raw)
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode a `caf.events.v1` value."""
+    _json_object(raw)
+    return _validate(EVENT, raw)
+
+
+def decode_practitioner(raw: bytes) -> PractitionerRecord:
+    """Decode a `caf.practitioners.v1` value (a tombstone is a null value, not decoded here)."""
+    _json_object(raw)
+    return _validate(PRACTITIONER, raw)
+
+
+def decode_notification(raw: bytes) -> Notification:
+    """Decode a `caf.notifications.v1` value."""
+    _json_object(raw)
+    return _validate(NOTIFICATION, raw)
+
+
+def encode(model: BaseModel) -> bytes:
+    """The wire form of a model: compact UTF-8 JSON."""
+    return model.model_dump_json().encode()
+
+
+def readable_message_id(raw: bytes) -> str | None:
+    """The `message_id` of a message that failed to decode, if one can still be read (IN-01)."""
+    try:
+        document = _json_object(raw)
+    except ContractError:
+        return None
+    message_id = document.get("message_id")
+    if isinstance(message_id, str) and 0 < len(message_id) <= 128:
+        return message_id
+    return None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not isinstance(raw, bytes | bytearray):
+        raise ContractError.single("", "not_bytes", "a message value is bytes")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ContractError.single(
+            "", "too_large", f"message is {len(raw)} bytes; at most {MAX_MESSAGE_BYTES}"
+        )
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ContractError.single("", "utf8_invalid", "message is not UTF-8") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise ContractError.single("", "json_invalid", "message is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ContractError.single("", "not_object", "message is not a JSON object")
+    return document
+
+
+def _validate(adapter: TypeAdapter[T], raw: bytes) -> T:
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as error:
+        raise ContractError(
+            [
+                Problem(
+                    loc=".".join(str(part) for part in detail["loc"]),
+                    code=detail["type"],
+                    message=detail["msg"],
+                )
+                for detail in error.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise ContractError.single("", "invalid", str(error)[:200]) from None

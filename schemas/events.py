@@ -1,0 +1,221 @@
+"""The outcome stream `caf.events.v1` (CONTRACT.md, "Outcome stream"), discriminated by `type`.
+
+Every event carries the common fields of `_Event`; each type adds its own. Terminal events for a
+grant: Posted, Rejected, NotProcessed, Declined, Expired. A raw TIN never appears: `taxpayer_ref`
+is the keyed pseudonym and `tin_last4` the most of the TIN that is shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import OutboundModel, described
+from schemas.codes import ReasonCode, RuleId
+from schemas.inbound import FormType
+
+Stage = Literal["intake", "validator", "caf_poster"]
+CafNumber = Annotated[str, Field(pattern=r"^\d{9}$")]
+
+
+class RecordedMatter(OutboundModel):
+    """Tax matters as recorded on the CAF (periods normalized)."""
+
+    tax_type: str = described("Type of tax.", "Income")
+    form_number: str = described("Tax form number.", "1040")
+    periods: list[str] = described("Recorded periods.", ["2024", "2025"])
+
+
+class DroppedPeriod(OutboundModel):
+    """A period not recorded, and why (PO-07)."""
+
+    tax_type: str = described("Type of tax.", "Income")
+    form_number: str = described("Tax form number.", "1040")
+    period: str = described("The period as received.", "2031")
+    reason_code: Literal[ReasonCode.PART_FUTURE_PERIOD_DROPPED] = described(
+        "Why it was dropped.", ReasonCode.PART_FUTURE_PERIOD_DROPPED.value
+    )
+
+
+class _Event(OutboundModel):
+    event_id: str = described(
+        "Deterministic id: the same input always yields the same id.",
+        "0b6f1d1e-8a53-5f0e-9d56-2f5d0c9a6e11",
+    )
+    occurred_at: AwareDatetime = described("When it happened.", "2026-11-20T14:05:12+00:00")
+    taxpayer_ref: str = described(
+        "Keyed pseudonym of the TIN (HMAC-SHA256, hex, 32 chars).",
+        "9f2c4e1a7b3d5f60a1b2c3d4e5f60718",
+        pattern=r"^[0-9a-f]{32}$",
+    )
+    tin_last4: str = described("Last four TIN digits.", "6789", pattern=r"^\d{4}$")
+    form: FormType = described("2848 or 8821.", "2848")
+    message_id: str = described(
+        "The inbound message that caused the event.", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11"
+    )
+    grant_id: str = described("The grant concerned.", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0")
+    caf_number: CafNumber | None = described(
+        "Normalized CAF number, when known.", "030112345", default=None
+    )
+    stage: Stage = described("Service that emitted it.", "caf_poster")
+
+
+class _WithReason(_Event):
+    reason_code: ReasonCode = described("Reason code (RULES.md).", "REJ-TP-ID-INVALID")
+    reason: str = described("The reason in plain words.", "The taxpayer TIN is not valid.")
+    rule_id: RuleId = described("Rule that decided (RULES.md).", "IN-04")
+
+
+class AuthorizationPendingApproval(_Event):
+    """A TPA request waits for the taxpayer's decision (not terminal)."""
+
+    type: Literal["AuthorizationPendingApproval"] = described(
+        "Event type.", "AuthorizationPendingApproval"
+    )
+    request_id: str = described("TPA request.", "tpa-2026-000123")
+    expires_on: dt.date = described("Day the request expires undecided.", "2026-12-20")
+
+
+class AuthorizationPosted(_Event):
+    """The grant is recorded on the CAF (terminal)."""
+
+    type: Literal["AuthorizationPosted"] = described("Event type.", "AuthorizationPosted")
+    authorization_id: str = described(
+        "Submission message_id, or TPA group_id (request_id without group).",
+        "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11",
+    )
+    tax_matters: list[RecordedMatter] = described(
+        "Matters as recorded.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}]
+    )
+    receive_notices: bool = described("The representative receives notice copies.", True)
+    dropped_periods: list[DroppedPeriod] = described(
+        "Periods not recorded (PO-07).", [], default_factory=list
+    )
+    received_at: AwareDatetime = described(
+        "When the authorization became ready to post.", "2026-11-20T14:03:00-05:00"
+    )
+    posted_at: AwareDatetime = described("When it was posted.", "2026-11-20T14:05:12+00:00")
+
+
+class AuthorizationRejected(_WithReason):
+    """The grant is rejected (terminal); for a withdrawal or revocation, nothing matched."""
+
+    type: Literal["AuthorizationRejected"] = described("Event type.", "AuthorizationRejected")
+
+
+class AuthorizationNotProcessed(_WithReason):
+    """The grant is not processed (terminal)."""
+
+    type: Literal["AuthorizationNotProcessed"] = described(
+        "Event type.", "AuthorizationNotProcessed"
+    )
+
+
+class AuthorizationDeclined(_Event):
+    """The taxpayer declined a TPA request (terminal)."""
+
+    type: Literal["AuthorizationDeclined"] = described("Event type.", "AuthorizationDeclined")
+    request_id: str = described("TPA request.", "tpa-2026-000123")
+
+
+class AuthorizationExpired(_Event):
+    """A TPA request was not decided in time (terminal)."""
+
+    type: Literal["AuthorizationExpired"] = described("Event type.", "AuthorizationExpired")
+    request_id: str = described("TPA request.", "tpa-2026-000123")
+    reason_code: Literal[ReasonCode.EXP_NO_DECISION] = described(
+        "Why it expired (IN-23).", ReasonCode.EXP_NO_DECISION.value,
+        default=ReasonCode.EXP_NO_DECISION,
+    )
+
+
+class AuthorizationRevoked(_Event):
+    """An earlier posted grant lost access (its grant_id and authorization_id)."""
+
+    type: Literal["AuthorizationRevoked"] = described("Event type.", "AuthorizationRevoked")
+    authorization_id: str = described("Authorization of the revoked grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910")
+    tax_matters: list[RecordedMatter] = described(
+        "The revoked matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
+    )
+    revoked_by: Literal[
+        ReasonCode.REV_SUPERSEDED, ReasonCode.REV_BY_TAXPAYER, ReasonCode.REV_STUDENT_PURGE
+    ] = described("Why.", ReasonCode.REV_SUPERSEDED.value)
+    superseded_by: str | None = described(
+        "Grant that superseded it (REV-SUPERSEDED).", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0",
+        default=None,
+    )
+
+
+class AuthorizationWithdrawn(_Event):
+    """A representative withdrew from an earlier posted grant."""
+
+    type: Literal["AuthorizationWithdrawn"] = described("Event type.", "AuthorizationWithdrawn")
+    authorization_id: str = described("Authorization of the withdrawn grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910")
+    tax_matters: list[RecordedMatter] = described(
+        "The withdrawn matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
+    )
+
+
+class CafNumberAssigned(_Event):
+    """A first-time representative got a CAF number (CP547)."""
+
+    type: Literal["CafNumberAssigned"] = described("Event type.", "CafNumberAssigned")
+    caf_number: CafNumber = described("The new CAF number.", "030198765")
+    representative_name: str = described("Who got it.", "Avery Smith")
+
+
+class SlaAtRisk(_Event):
+    """A grant ready to post is still unposted 24 h later (PO-11)."""
+
+    type: Literal["SlaAtRisk"] = described("Event type.", "SlaAtRisk")
+    ready_at: AwareDatetime = described("When it became ready.", "2026-11-20T14:03:00-05:00")
+    age_hours: float = described("Hours since ready.", 24.0, ge=0)
+
+
+class SlaBreached(_Event):
+    """A grant ready to post is still unposted 48 h later (PO-11)."""
+
+    type: Literal["SlaBreached"] = described("Event type.", "SlaBreached")
+    ready_at: AwareDatetime = described("When it became ready.", "2026-11-20T14:03:00-05:00")
+    age_hours: float = described("Hours since ready.", 48.0, ge=0)
+
+
+EVENT_TYPES: tuple[type[_Event], ...] = (
+    AuthorizationPendingApproval,
+    AuthorizationPosted,
+    AuthorizationRejected,
+    AuthorizationNotProcessed,
+    AuthorizationDeclined,
+    AuthorizationExpired,
+    AuthorizationRevoked,
+    AuthorizationWithdrawn,
+    CafNumberAssigned,
+    SlaAtRisk,
+    SlaBreached,
+)
+TERMINAL_TYPES = frozenset(
+    {
+        "AuthorizationPosted",
+        "AuthorizationRejected",
+        "AuthorizationNotProcessed",
+        "AuthorizationDeclined",
+        "AuthorizationExpired",
+    }
+)
+
+Event = Annotated[
+    AuthorizationPendingApproval
+    | AuthorizationPosted
+    | AuthorizationRejected
+    | AuthorizationNotProcessed
+    | AuthorizationDeclined
+    | AuthorizationExpired
+    | AuthorizationRevoked
+    | AuthorizationWithdrawn
+    | CafNumberAssigned
+    | SlaAtRisk
+    | SlaBreached,
+    Field(discriminator="type"),
+]

@@ -1,0 +1,224 @@
+"""Messages on `caf.inbound.v1`, discriminated by `kind` (CONTRACT.md, "Inbound messages").
+
+Only the message's structure is enforced here. Fields that business rules judge (a missing TIN,
+signature or credential, a malformed period or CAF number) stay optional or plain text, so intake
+can reject them with their own reason code instead of a schema error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import InboundModel, described
+
+FormType = Literal["2848", "8821"]
+TinTypeField = Literal["SSN", "ITIN", "EIN"]
+SignatureMethod = Literal["wet", "electronic", "checkbox"]
+EntityType = Literal["individual", "corporation", "partnership", "trust", "estate", "other"]
+Channel = Literal["upload", "fax", "mail"]
+MessageId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Address(InboundModel):
+    """A postal address."""
+
+    line1: str | None = described("Street line.", "1 Main St", default=None)
+    city: str | None = described("City.", "Memphis", default=None)
+    state: str | None = described("State or province code.", "TN", default=None)
+    postal_code: str | None = described("ZIP or postal code.", "38103", default=None)
+    country: str | None = described("ISO 3166-1 alpha-2 country code.", "US", default=None)
+
+
+class Signature(InboundModel):
+    """A signature: its date, method and, for online signatures, identity assurance levels."""
+
+    date: dt.date | None = described("Day of signing (YYYY-MM-DD).", "2026-11-18", default=None)
+    method: SignatureMethod | None = described("How it was signed.", "electronic", default=None)
+    ial: int | None = described("Identity assurance level of the signer's login.", 2, default=None)
+    aal: int | None = described(
+        "Authenticator assurance level of the signer's login.", 2, default=None
+    )
+    at: AwareDatetime | None = described(
+        "Instant of an online approval (orders approvals in a group).",
+        "2026-11-21T09:12:44-05:00",
+        default=None,
+    )
+
+
+class Taxpayer(InboundModel):
+    """The taxpayer granting the authorization."""
+
+    tin: str | None = described("Taxpayer identification number.", "123-45-6789", default=None)
+    tin_type: TinTypeField | None = described("Kind of TIN.", "SSN", default=None)
+    name: str | None = described("Taxpayer name.", "Jordan Q Public", default=None)
+    entity_type: EntityType | None = described("Kind of taxpayer.", "individual", default=None)
+    signer_title: str | None = described(
+        "Title of the person signing for an entity.", "President", default=None
+    )
+    address: Address | None = described(
+        "Taxpayer address.", {"line1": "1 Main St", "city": "Memphis"}, default=None
+    )
+    signature: Signature | None = described(
+        "Taxpayer signature.", {"date": "2026-11-18", "method": "electronic"}, default=None
+    )
+
+
+class TaxpayerIdentity(InboundModel):
+    """The taxpayer named by a withdrawal or revocation."""
+
+    tin: str | None = described("Taxpayer identification number.", "123-45-6789", default=None)
+    tin_type: TinTypeField | None = described("Kind of TIN.", "SSN", default=None)
+
+
+class Representative(InboundModel):
+    """A representative (2848) or designee (8821) on a form or TPA request."""
+
+    caf_number: str | None = described(
+        'CAF number; null or "None" for a first-time representative.', "0301-12345R", default=None
+    )
+    name: str | None = described("Representative name.", "Avery Smith", default=None)
+    designation: str | None = described(
+        "2848 designation letter (a-h, k, r); absent for 8821 designees.", "b", default=None
+    )
+    jurisdiction: str | None = described("Licensing jurisdiction.", "TN", default=None)
+    licence_number: str | None = described(
+        "Bar, licence or enrollment number.", "CPA-55102", default=None
+    )
+    ptin: str | None = described("Preparer tax identification number.", "P01234567", default=None)
+    title: str | None = described(
+        "Title or relationship for designations d, e, f (additive field).", "Officer", default=None
+    )
+    receive_notices: bool = described("Elects copies of notices.", True, default=False)
+    student_letter_attached: bool = described(
+        "Designation k: the LITC/STCP letter is attached.", False, default=False
+    )
+    signature: Signature | None = described(
+        "Representative signature (2848 only).", {"date": "2026-11-19"}, default=None
+    )
+
+
+class TaxMatter(InboundModel):
+    """Tax matters: one tax type and form number with its periods."""
+
+    tax_type: str | None = described("Type of tax.", "Income", default=None)
+    form_number: str | None = described("Tax form number.", "1040", default=None)
+    periods: list[Annotated[str, Field(max_length=64)]] | None = described(
+        "Periods: YYYY, YYYY-MM (period ending), YYYY-YYYY or YYYY thru YYYY.",
+        ["2023", "2024", "2025"],
+        default=None,
+        max_length=100,
+    )
+
+
+class _Inbound(InboundModel):
+    schema_version: Literal[1] = described("Contract version.", 1)
+    message_id: MessageId = described(
+        "Unique per publish attempt of one logical message; the dedup key.",
+        "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11",
+    )
+    sent_at: AwareDatetime = described(
+        "When the portal published it (RFC 3339 with offset).", "2026-11-20T14:03:00-05:00"
+    )
+
+
+class Submission(_Inbound):
+    """A signed form from upload, fax or mail."""
+
+    kind: Literal["submission"] = described("Message kind.", "submission")
+    channel: Channel = described("Intake channel.", "upload")
+    received_on: dt.date = described("Day the IRS received the form.", "2026-11-20")
+    form: FormType = described("2848 (POA) or 8821 (TIA).", "2848")
+    taxpayer: Taxpayer = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    representatives: list[Representative] = described(
+        "Representatives or designees, in listed order.",
+        [{"caf_number": "0301-12345R", "name": "Avery Smith"}],
+        max_length=50,
+    )
+    tax_matters: list[TaxMatter] = described(
+        "Tax matters authorized.",
+        [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
+        max_length=100,
+    )
+    specific_use: bool = described("Line 4: specific use not recorded on CAF.", False, default=False)
+    retain_prior: bool = described(
+        "Keep prior authorizations in effect (copies attached).", False, default=False
+    )
+    prior_copies_attached: int = described(
+        "Number of prior authorizations attached.", 0, default=0, ge=0
+    )
+
+
+class TpaRequest(_Inbound):
+    """A tax professional starts a request in Tax Pro Account."""
+
+    kind: Literal["tpa_request"] = described("Message kind.", "tpa_request")
+    request_id: str = described("TPA request id.", "tpa-2026-000123", min_length=1, max_length=128)
+    group_id: str | None = described(
+        "Shared by co-representatives of one authorization.", "grp-88f1", default=None
+    )
+    received_on: dt.date = described("Day the request was received.", "2026-11-20")
+    form: FormType = described("2848 or 8821.", "2848")
+    taxpayer: Taxpayer = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    representative: Representative = described(
+        "The requesting professional.", {"caf_number": "0301-12345R", "designation": "c"}
+    )
+    tax_matters: list[TaxMatter] = described(
+        "Tax matters requested.",
+        [{"tax_type": "Income", "form_number": "1040", "periods": ["2025"]}],
+        max_length=100,
+    )
+
+
+class TpaDecision(_Inbound):
+    """The taxpayer approves or declines a TPA request in Online Account."""
+
+    kind: Literal["tpa_decision"] = described("Message kind.", "tpa_decision")
+    request_id: str = described("TPA request decided.", "tpa-2026-000123", min_length=1, max_length=128)
+    decision: Literal["approve", "decline"] = described("The decision.", "approve")
+    taxpayer_signature: Signature | None = described(
+        "Taxpayer signature with `at` and assurance levels.",
+        {"date": "2026-11-21", "method": "checkbox", "ial": 2, "aal": 2},
+        default=None,
+    )
+
+
+class Withdrawal(_Inbound):
+    """A representative withdraws from authorizations."""
+
+    kind: Literal["withdrawal"] = described("Message kind.", "withdrawal")
+    caf_number: str = described("CAF number of the withdrawing representative.", "0301-12345R")
+    taxpayer: TaxpayerIdentity = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    form: FormType = described("Form type withdrawn from.", "2848")
+    tax_matters: list[TaxMatter] | None = described(
+        "Matters withdrawn; null = all of this representative's grants.", None, default=None
+    )
+    signature: Signature | None = described(
+        "Representative signature.", {"date": "2026-11-21", "method": "checkbox"}, default=None
+    )
+
+
+class Revocation(_Inbound):
+    """The taxpayer revokes authorizations."""
+
+    kind: Literal["revocation"] = described("Message kind.", "revocation")
+    taxpayer: TaxpayerIdentity = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    form: FormType = described("Form type revoked.", "2848")
+    caf_numbers: list[str] | None = described(
+        "Representatives revoked; null = all.", ["0301-12345R"], default=None, max_length=50
+    )
+    tax_matters: list[TaxMatter] | None = described(
+        "Matters revoked; null = all.", None, default=None
+    )
+    signature: Signature | None = described(
+        "Taxpayer signature.", {"date": "2026-11-21", "method": "wet"}, default=None
+    )
+
+
+InboundMessage = Annotated[
+    Submission | TpaRequest | TpaDecision | Withdrawal | Revocation,
+    Field(discriminator="kind"),
+]
+INBOUND_KINDS = ("submission", "tpa_request", "tpa_decision", "withdrawal", "revocation")
