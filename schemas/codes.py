@@ -66,7 +66,7 @@ class RuleId(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Why a grant ended as it did (rejections, not-processed, holds, expiry, partial, revocation)."""
+    """Why a grant ended as it did: rejection, not processed, hold, expiry, partial, revocation."""
 
     REJ_SCHEMA = "REJ-SCHEMA"
     REJ_TP_ID_MISSING = "REJ-TP-ID-MISSING"

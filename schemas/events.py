@@ -17,7 +17,7 @@ from schemas.codes import ReasonCode, RuleId
 from schemas.inbound import FormType
 
 Stage = Literal["intake", "validator", "caf_poster"]
-CafNumber = Annotated[str, Field(pattern=r"^\d{9}$")]
+CafNumber = Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 
 
 class RecordedMatter(OutboundModel):
@@ -50,7 +50,7 @@ class _Event(OutboundModel):
         "9f2c4e1a7b3d5f60a1b2c3d4e5f60718",
         pattern=r"^[0-9a-f]{32}$",
     )
-    tin_last4: str = described("Last four TIN digits.", "6789", pattern=r"^\d{4}$")
+    tin_last4: str = described("Last four TIN digits.", "6789", pattern=r"^[0-9]{4}$")
     form: FormType = described("2848 or 8821.", "2848")
     message_id: str = described(
         "The inbound message that caused the event.", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11"
@@ -126,7 +126,8 @@ class AuthorizationExpired(_Event):
     type: Literal["AuthorizationExpired"] = described("Event type.", "AuthorizationExpired")
     request_id: str = described("TPA request.", "tpa-2026-000123")
     reason_code: Literal[ReasonCode.EXP_NO_DECISION] = described(
-        "Why it expired (IN-23).", ReasonCode.EXP_NO_DECISION.value,
+        "Why it expired (IN-23).",
+        ReasonCode.EXP_NO_DECISION.value,
         default=ReasonCode.EXP_NO_DECISION,
     )
 
@@ -135,7 +136,9 @@ class AuthorizationRevoked(_Event):
     """An earlier posted grant lost access (its grant_id and authorization_id)."""
 
     type: Literal["AuthorizationRevoked"] = described("Event type.", "AuthorizationRevoked")
-    authorization_id: str = described("Authorization of the revoked grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910")
+    authorization_id: str = described(
+        "Authorization of the revoked grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910"
+    )
     tax_matters: list[RecordedMatter] = described(
         "The revoked matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
     )
@@ -143,7 +146,8 @@ class AuthorizationRevoked(_Event):
         ReasonCode.REV_SUPERSEDED, ReasonCode.REV_BY_TAXPAYER, ReasonCode.REV_STUDENT_PURGE
     ] = described("Why.", ReasonCode.REV_SUPERSEDED.value)
     superseded_by: str | None = described(
-        "Grant that superseded it (REV-SUPERSEDED).", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0",
+        "Grant that superseded it (REV-SUPERSEDED).",
+        "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0",
         default=None,
     )
 
@@ -152,9 +156,12 @@ class AuthorizationWithdrawn(_Event):
     """A representative withdrew from an earlier posted grant."""
 
     type: Literal["AuthorizationWithdrawn"] = described("Event type.", "AuthorizationWithdrawn")
-    authorization_id: str = described("Authorization of the withdrawn grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910")
+    authorization_id: str = described(
+        "Authorization of the withdrawn grant.", "5e1d2c3b-4a59-4f68-8e77-6d5c4b3a2910"
+    )
     tax_matters: list[RecordedMatter] = described(
-        "The withdrawn matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
+        "The withdrawn matters.",
+        [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}],
     )
 
 

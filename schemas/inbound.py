@@ -114,7 +114,7 @@ class TaxMatter(InboundModel):
 
 
 class _Inbound(InboundModel):
-    schema_version: Literal[1] = described("Contract version.", 1)
+    schema_version: int = described("Contract version (always 1 on this topic).", 1, ge=1, le=1)
     message_id: MessageId = described(
         "Unique per publish attempt of one logical message; the dedup key.",
         "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11",
@@ -142,7 +142,9 @@ class Submission(_Inbound):
         [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
         max_length=100,
     )
-    specific_use: bool = described("Line 4: specific use not recorded on CAF.", False, default=False)
+    specific_use: bool = described(
+        "Line 4: specific use not recorded on CAF.", False, default=False
+    )
     retain_prior: bool = described(
         "Keep prior authorizations in effect (copies attached).", False, default=False
     )
@@ -176,7 +178,9 @@ class TpaDecision(_Inbound):
     """The taxpayer approves or declines a TPA request in Online Account."""
 
     kind: Literal["tpa_decision"] = described("Message kind.", "tpa_decision")
-    request_id: str = described("TPA request decided.", "tpa-2026-000123", min_length=1, max_length=128)
+    request_id: str = described(
+        "TPA request decided.", "tpa-2026-000123", min_length=1, max_length=128
+    )
     decision: Literal["approve", "decline"] = described("The decision.", "approve")
     taxpayer_signature: Signature | None = described(
         "Taxpayer signature with `at` and assurance levels.",
@@ -190,7 +194,9 @@ class Withdrawal(_Inbound):
 
     kind: Literal["withdrawal"] = described("Message kind.", "withdrawal")
     caf_number: str = described("CAF number of the withdrawing representative.", "0301-12345R")
-    taxpayer: TaxpayerIdentity = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    taxpayer: TaxpayerIdentity = described(
+        "The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"}
+    )
     form: FormType = described("Form type withdrawn from.", "2848")
     tax_matters: list[TaxMatter] | None = described(
         "Matters withdrawn; null = all of this representative's grants.", None, default=None
@@ -204,7 +210,9 @@ class Revocation(_Inbound):
     """The taxpayer revokes authorizations."""
 
     kind: Literal["revocation"] = described("Message kind.", "revocation")
-    taxpayer: TaxpayerIdentity = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
+    taxpayer: TaxpayerIdentity = described(
+        "The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"}
+    )
     form: FormType = described("Form type revoked.", "2848")
     caf_numbers: list[str] | None = described(
         "Representatives revoked; null = all.", ["0301-12345R"], default=None, max_length=50

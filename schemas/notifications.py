@@ -28,5 +28,6 @@ class Notification(OutboundModel):
     created_at: AwareDatetime = described("When it was created.", "2026-11-20T14:05:13+00:00")
     subject: str = described("Subject line.", "A tax professional now has access")
     body: str = described(
-        "Plain-language body.", "Avery Smith can now act for you (TIN ending 6789) on: Income 1040 2024."
+        "Plain-language body.",
+        "Avery Smith can now act for you (TIN ending 6789) on: Income 1040 2024.",
     )

@@ -19,7 +19,9 @@ StatusCode = Literal["", "D", "S", "E", "R", "I", "P"]
 class PractitionerRecord(InboundModel):
     """One practitioner as the registry feed knows them."""
 
-    caf_number: str = described("Normalized 9-digit CAF number.", "030112345", pattern=r"^\d{9}$")
+    caf_number: str = described(
+        "Normalized 9-digit CAF number.", "030112345", pattern=r"^[0-9]{9}$"
+    )
     name: str = described("Name as registered.", "Avery Smith")
     status_code: StatusCode = described(
         '"" good standing, D disbarred, S suspended, E deceased, R retired, I inactive, '

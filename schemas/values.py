@@ -24,29 +24,33 @@ TinType = Literal["SSN", "ITIN", "EIN"]
 
 # IRS campus/Internet EIN prefixes (first two digits) in use.
 EIN_PREFIXES = frozenset(
-    [1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16]
-    + list(range(20, 28))
-    + list(range(30, 49))
-    + list(range(50, 69))
-    + list(range(71, 78))
-    + list(range(80, 89))
-    + list(range(90, 96))
-    + [98, 99]
+    [
+        *range(1, 7),
+        *range(10, 17),
+        *range(20, 28),
+        *range(30, 49),
+        *range(50, 69),
+        *range(71, 78),
+        *range(80, 89),
+        *range(90, 96),
+        98,
+        99,
+    ]
 )
 # ITIN fourth and fifth digits.
-ITIN_GROUPS = frozenset(
-    list(range(50, 66)) + list(range(70, 89)) + list(range(90, 93)) + list(range(94, 100))
-)
+ITIN_GROUPS = frozenset([*range(50, 66), *range(70, 89), *range(90, 93), *range(94, 100)])
 # RULES.md IN-16: valid first two digits of a CAF number.
-CAF_PREFIXES = frozenset({"01", "02", "03", "12", "20", "26", "32", "43", "50", "65", "78", "80", "90"})
+CAF_PREFIXES = frozenset(
+    {"01", "02", "03", "12", "20", "26", "32", "43", "50", "65", "78", "80", "90"}
+)
 
-_SSN_SHAPE = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
-_EIN_SHAPE = re.compile(r"^(\d{2})-?(\d{7})$")
-_CAF_SHAPE = re.compile(r"^\d{9}$")
+_SSN_SHAPE = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$", re.ASCII)
+_EIN_SHAPE = re.compile(r"^(\d{2})-?(\d{7})$", re.ASCII)
+_CAF_SHAPE = re.compile(r"^\d{9}$", re.ASCII)
 _YEAR = r"(\d{4})"
-_PERIOD_YEAR = re.compile(rf"^{_YEAR}$")
-_PERIOD_MONTH = re.compile(rf"^{_YEAR}-(\d{{2}})$")
-_PERIOD_RANGE = re.compile(rf"^{_YEAR}\s*(?:-|\s+thru\s+){_YEAR}$", re.IGNORECASE)
+_PERIOD_YEAR = re.compile(rf"^{_YEAR}$", re.ASCII)
+_PERIOD_MONTH = re.compile(rf"^{_YEAR}-(\d{{2}})$", re.ASCII)
+_PERIOD_RANGE = re.compile(rf"^{_YEAR}\s*(?:-|\s+thru\s+){_YEAR}$", re.IGNORECASE | re.ASCII)
 _GENERAL_REFERENCES = frozenset({"all years", "all periods", "all future periods", "all taxes"})
 MIN_YEAR, MAX_YEAR = 1900, 2199
 _MAX_VALUE_LENGTH = 64
@@ -79,7 +83,7 @@ def normalize_tin(tin: str, tin_type: TinType) -> str:
 
 def tin_last4(tin: str) -> str:
     """The last four digits of a TIN, the most of it that may be shown anywhere."""
-    digits = "".join(ch for ch in tin if ch.isdigit())
+    digits = "".join(ch for ch in tin if ch in "0123456789")
     if len(digits) < 4:
         raise ContractError.single("tin", "tin_invalid", "a TIN has at least four digits")
     return digits[-4:]
@@ -91,7 +95,7 @@ def caf_number_given(value: str | None) -> bool:
 
 
 def normalize_caf_number(value: str) -> str:
-    """The nine-digit normal form of a CAF number (strip `-` and a trailing `R`), or `ContractError`."""
+    """The 9-digit form of a CAF number (strip `-` and a trailing `R`), or `ContractError`."""
     if len(value) > _MAX_VALUE_LENGTH:
         raise ContractError.single("caf_number", "caf_number_invalid", "CAF number too long")
     digits = value.strip().replace("-", "")
