@@ -18,7 +18,7 @@ from schemas.codec import (
     encode,
 )
 from schemas.codes import ReasonCode, RuleId
-from schemas.documents import REGENERATE, rendered
+from schemas.documents import PUBLIC_MODELS, REGENERATE, rendered
 from schemas.inbound import Submission, TpaRequest
 from tests.contract_examples import CONTRACT, contract_examples
 
@@ -127,3 +127,32 @@ def test_reason_codes_are_exactly_those_of_the_rule_book() -> None:
     )
     found = {code for code in found if not re.fullmatch(r"REV-\d+", code)}  # IRS refs R-REV-01
     assert {code.value for code in ReasonCode} == found
+
+
+def _all_models(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    if model in seen:
+        return seen
+    seen.add(model)
+    for field in model.model_fields.values():
+        for candidate in _nested(field.annotation):
+            _all_models(candidate, seen)
+    return seen
+
+
+def _nested(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [found for arg in getattr(annotation, "__args__", ()) for found in _nested(arg)]
+
+
+def test_every_field_of_every_public_model_has_a_description_and_an_example() -> None:
+    models: set[type[BaseModel]] = set()
+    for model in PUBLIC_MODELS:
+        _all_models(model, models)
+    undocumented = [
+        f"{model.__name__}.{name}"
+        for model in models
+        for name, field in model.model_fields.items()
+        if not field.description or not field.examples
+    ]
+    assert undocumented == []
