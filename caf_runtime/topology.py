@@ -45,6 +45,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.NOTIFICATIONS),
     TopicSpec(topics.GRANTS_ACCEPTED),
     TopicSpec(topics.GRANTS_VALIDATED),
+    TopicSpec(topics.VALIDATOR_DLQ),
+    TopicSpec(topics.POSTER_DLQ),
+    TopicSpec(topics.NOTIFIER_DLQ),
 )
 
 TABLES: tuple[TableSpec, ...] = (

@@ -12,6 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.errors import ContractError, Problem
 from schemas.events import Event
+from schemas.grants import GrantCommand
 from schemas.inbound import INBOUND_KINDS, InboundMessage
 from schemas.notifications import Notification
 from schemas.registry import PractitionerRecord
@@ -25,6 +26,7 @@ INBOUND: TypeAdapter[InboundMessage] = TypeAdapter(InboundMessage)
 EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 PRACTITIONER: TypeAdapter[PractitionerRecord] = TypeAdapter(PractitionerRecord)
 NOTIFICATION: TypeAdapter[Notification] = TypeAdapter(Notification)
+COMMAND: TypeAdapter[GrantCommand] = TypeAdapter(GrantCommand)
 
 
 def decode_inbound(raw: bytes) -> InboundMessage:
@@ -54,6 +56,12 @@ def decode_notification(raw: bytes) -> Notification:
     """Decode a `caf.notifications.v1` value."""
     _json_object(raw)
     return _validate(NOTIFICATION, raw)
+
+
+def decode_command(raw: bytes) -> GrantCommand:
+    """Decode an internal grant command (`caf.grants.accepted.v1`, `caf.grants.validated.v1`)."""
+    _json_object(raw)
+    return _validate(COMMAND, raw)
 
 
 def encode(model: BaseModel) -> bytes:

@@ -3,6 +3,7 @@
 Values are the IDs and codes verbatim; a test checks this module against RULES.md both ways.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -111,3 +112,16 @@ class ReasonCode(StrEnum):
     REV_SUPERSEDED = "REV-SUPERSEDED"
     REV_BY_TAXPAYER = "REV-BY-TAXPAYER"
     REV_STUDENT_PURGE = "REV-STUDENT-PURGE"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A rule's refusal: the rule, its reason code and the reason in plain words.
+
+    These are the `rule_id`, `reason_code` and `reason` fields of a rejected or not-processed
+    event; every service's rules return them.
+    """
+
+    rule: RuleId
+    code: ReasonCode
+    reason: str

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from schemas.base import OutboundModel, described
-from schemas.codes import ReasonCode, RuleId
+from schemas.codes import ReasonCode, Rejection, RuleId
+from schemas.ids import event_id
 from schemas.inbound import FormType
 
 Stage = Literal["intake", "validator", "caf_poster"]
@@ -50,8 +51,14 @@ class _Event(OutboundModel):
         "9f2c4e1a7b3d5f60a1b2c3d4e5f60718",
         pattern=r"^[0-9a-f]{32}$",
     )
-    tin_last4: str = described("Last four TIN digits.", "6789", pattern=r"^[0-9]{4}$")
-    form: FormType = described("2848 or 8821.", "2848")
+    tin_last4: str = described(
+        "Last four TIN digits; empty only when the message's TIN could not be read.",
+        "6789",
+        pattern=r"^([0-9]{4})?$",
+    )
+    form: FormType | None = described(
+        "2848 or 8821; null only on a REJ-SCHEMA rejection whose form could not be read.", "2848"
+    )
     message_id: str = described(
         "The inbound message that caused the event.", "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11"
     )
@@ -60,6 +67,11 @@ class _Event(OutboundModel):
         "Normalized CAF number, when known.", "030112345", default=None
     )
     stage: Stage = described("Service that emitted it.", "caf_poster")
+    representative_name: str | None = described(
+        "Name of the representative concerned, when known (additive field).",
+        "Avery Smith",
+        default=None,
+    )
 
 
 class _WithReason(_Event):
@@ -226,3 +238,42 @@ Event = Annotated[
     | SlaBreached,
     Field(discriminator="type"),
 ]
+
+
+def refusal_event(
+    rejection: Rejection,
+    *,
+    stage: Stage,
+    occurred_at: dt.datetime,
+    taxpayer_ref: str,
+    tin_last4: str,
+    form: FormType | None,
+    message_id: str,
+    grant_id: str,
+    caf_number: str | None = None,
+    representative_name: str | None = None,
+) -> AuthorizationRejected | AuthorizationNotProcessed:
+    """The terminal event of a refused grant: `NP-*` and `HOLD-*` codes are not processed,
+    every other code is rejected. Its id is derived from type, message and grant."""
+    not_processed = rejection.code.value.startswith(("NP-", "HOLD-"))
+    model = AuthorizationNotProcessed if not_processed else AuthorizationRejected
+    event_type = model.__name__
+    return model.model_validate(
+        {
+            "event_id": event_id(event_type, message_id, grant_id),
+            "type": event_type,
+            "occurred_at": occurred_at,
+            "taxpayer_ref": taxpayer_ref,
+            "tin_last4": tin_last4,
+            "form": form,
+            "message_id": message_id,
+            "grant_id": grant_id,
+            "caf_number": caf_number,
+            "stage": stage,
+            "representative_name": representative_name,
+            "reason_code": rejection.code,
+            "reason": rejection.reason,
+            "rule_id": rejection.rule,
+        },
+        strict=False,
+    )

@@ -54,3 +54,18 @@ def notification_id(event_id_: str, recipient: str, recipient_ref: str) -> str:
             EVENT_NAMESPACE, "\x1f".join(("notification", event_id_, recipient, recipient_ref))
         )
     )
+
+
+def message_ref(message_id: str, key: bytes) -> str:
+    """The pseudonym used in place of `taxpayer_ref` when a message's TIN cannot be read.
+
+    Keyed like `taxpayer_ref` and of the same shape, so outcomes of unreadable messages still
+    have a stable partition key; the `message:` prefix keeps it apart from any TIN's pseudonym.
+    """
+    digest = hmac.new(key, f"message:{message_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:TAXPAYER_REF_LENGTH]
+
+
+def keyed_digest(text: str, key: bytes) -> str:
+    """A keyed digest of content that may contain a TIN (e.g. a form fingerprint), safe to store."""
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()

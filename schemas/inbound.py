@@ -133,13 +133,15 @@ class Submission(_Inbound):
     form: FormType = described("2848 (POA) or 8821 (TIA).", "2848")
     taxpayer: Taxpayer = described("The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"})
     representatives: list[Representative] = described(
-        "Representatives or designees, in listed order.",
+        "Representatives or designees, in listed order (at least one).",
         [{"caf_number": "0301-12345R", "name": "Avery Smith"}],
+        min_length=1,
         max_length=50,
     )
     tax_matters: list[TaxMatter] = described(
-        "Tax matters authorized.",
+        "Tax matters authorized (at least one).",
         [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
+        min_length=1,
         max_length=100,
     )
     specific_use: bool = described(

@@ -14,3 +14,7 @@ EVENTS: Final = "caf.events.v1"
 NOTIFICATIONS: Final = "caf.notifications.v1"
 GRANTS_ACCEPTED: Final = "caf.grants.accepted.v1"
 GRANTS_VALIDATED: Final = "caf.grants.validated.v1"
+# Dead letters of the internal consumers (intake's is the contract's INBOUND_DLQ).
+VALIDATOR_DLQ: Final = "caf.validator.dlq.v1"
+POSTER_DLQ: Final = "caf.poster.dlq.v1"
+NOTIFIER_DLQ: Final = "caf.notifier.dlq.v1"

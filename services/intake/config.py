@@ -15,6 +15,9 @@ class IntakeSettings(ServiceSettings):
 
     group_id: str = Field(default="caf-intake", description="Kafka consumer group.")
     health_port: int = Field(default=8081, description="Port of /healthz and /readyz.")
+    dedup_retention_days: int = Field(
+        default=35, description="How long message ids and form fingerprints are remembered."
+    )
     taxpayer_ref_key: SecretStr = Field(
         description="HMAC key that turns a TIN into its taxpayer_ref pseudonym; no default.",
     )

@@ -1,21 +1,35 @@
-"""Composition root of the validator service: builds settings, broker, store and handlers."""
+"""Composition root of the validator service: builds settings, broker, store, registry barrier
+and handlers."""
 
 from __future__ import annotations
 
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
+from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.service import build_app
+from schemas import topics
+from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register
 from services.validator.store import ValidatorStore
 
 
-def create_app(settings: ValidatorSettings | None = None) -> FastStream:
+def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or ValidatorSettings()
     broker = make_broker(settings, client_id="caf-validator")
     store = ValidatorStore(settings)
-    register(broker, settings, store)
+    barrier = RegistryBarrier(
+        settings.kafka_bootstrap_servers,
+        settings.topic(topics.PRACTITIONERS),
+        settings.registry_group_id,
+        settings.registry_wait_s,
+    )
+    register(broker, settings, store, clock or SystemClock(), barrier)
     return build_app(
-        "validator", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
+        "validator",
+        settings,
+        broker,
+        resources=[store.table, barrier],
+        checks={"dynamodb": store.ping},
     )

@@ -13,5 +13,16 @@ class ValidatorSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VALIDATOR_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-validator", description="Kafka consumer group.")
+    group_id: str = Field(default="caf-validator", description="Consumer group for grants.")
+    registry_group_id: str = Field(
+        default="caf-validator-registry",
+        description="Consumer group that applies caf.practitioners.v1 to the registry view.",
+    )
     health_port: int = Field(default=8082, description="Port of /healthz and /readyz.")
+    velocity_limit: int = Field(
+        default=25, description="VA-07: new grants for distinct taxpayers per CAF number per hour."
+    )
+    registry_wait_s: float = Field(
+        default=10.0,
+        description="How long a grant waits for the registry view to catch up with the feed.",
+    )

@@ -1,28 +1,156 @@
-"""validator handlers.
+"""Validator handlers.
 
-Consumes: `GRANTS_ACCEPTED`, `PRACTITIONERS`.
-Emits: caf.grants.validated.v1, rejections on caf.events.v1.
-The consumers are wired with the safe defaults (commit after handling, `earliest`); the business
-handling arrives with the pipeline issue.
+Consumes `caf.practitioners.v1` (into the registry view) and `caf.grants.accepted.v1`. Emits
+`caf.grants.validated.v1` (grants in good standing, withdrawals and revocations passed through)
+and rejections / holds on `caf.events.v1`. Undecodable records go to `caf.validator.dlq.v1`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
+from caf_runtime.clock import Clock
+from caf_runtime.guard import handle_guarded
+from caf_runtime.outputs import Output, publish_all
 from schemas import topics
+from schemas.codec import decode_command, decode_practitioner
+from schemas.events import refusal_event
+from schemas.grants import GrantCommand, PostGrant
+from schemas.values import normalize_caf_number
+from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
+from services.validator.rules import assess_grant
 from services.validator.store import ValidatorStore
 
 log = logging.getLogger(__name__)
 
+Publish = Callable[[list[Output]], Awaitable[None]]
+VELOCITY_WINDOW = timedelta(hours=1)
 
-def register(broker: KafkaBroker, settings: ValidatorSettings, store: ValidatorStore) -> None:
-    """Attach the validator subscribers and publishers to `broker`."""
-    del store  # state is read and written here once the handlers make decisions
+
+class ValidatorHandler:
+    """Judges grants against the registry view; keeps the view up to date."""
+
+    def __init__(
+        self,
+        store: ValidatorStore,
+        publish: Publish,
+        clock: Clock,
+        barrier: RegistryBarrier,
+        velocity_limit: int,
+    ) -> None:
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+        self._barrier = barrier
+        self._velocity_limit = velocity_limit
+
+    async def on_registry_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        key = normalize_caf_number((record.key or b"").decode(errors="replace"))
+        if record.value is not None:
+            practitioner = decode_practitioner(record.value)
+            if practitioner.caf_number != key:
+                msg = f"record for CAF {practitioner.caf_number} published under another key"
+                raise ValueError(msg)
+        applied = await self._store.apply_registry(
+            key, record.value, record.partition, record.offset
+        )
+        log.info(
+            "registry record applied" if applied else "older registry record ignored",
+            extra={"caf_number": key, "tombstone": record.value is None},
+        )
+
+    async def on_grant(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        command = decode_command(record.value or b"")
+        key = command.grant_id if isinstance(command, PostGrant) else command.message_id
+        recorded = await self._store.ledger.recorded(key)
+        if recorded is None:
+            outputs, velocity = await self._decide(command, record.timestamp)
+            if await self._store.record(key, outputs, velocity):
+                recorded_outputs = outputs
+            else:
+                again = await self._store.ledger.recorded(key)
+                assert again is not None
+                recorded_outputs = again.outputs
+        elif recorded.state == "published":
+            return
+        else:
+            recorded_outputs = recorded.outputs
+        await self._publish(recorded_outputs)
+        await self._store.ledger.mark_published(key)
+
+    async def _decide(
+        self, command: GrantCommand, published_ms: int
+    ) -> tuple[list[Output], tuple[str, str, datetime] | None]:
+        if not isinstance(command, PostGrant):
+            return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, command)], None
+        practitioner = None
+        others = 0
+        if command.caf_number is not None:
+            await self._barrier.wait_until_applied(published_ms)
+            practitioner = await self._store.practitioner(command.caf_number)
+            others = await self._store.other_taxpayers(
+                command.caf_number, command.taxpayer_ref, command.received_at - VELOCITY_WINDOW
+            )
+        rejection = assess_grant(command, practitioner, others, self._velocity_limit)
+        velocity = (
+            (command.caf_number, command.taxpayer_ref, command.received_at)
+            if command.caf_number is not None
+            else None
+        )
+        if rejection is not None:
+            event = refusal_event(
+                rejection,
+                stage="validator",
+                occurred_at=self._clock.now(),
+                taxpayer_ref=command.taxpayer_ref,
+                tin_last4=command.tin_last4,
+                form=command.form,
+                message_id=command.message_id,
+                grant_id=command.grant_id,
+                caf_number=command.caf_number,
+                representative_name=command.representative_name,
+            )
+            return [Output.of(topics.EVENTS, command.taxpayer_ref, event)], velocity
+        validated = command.model_copy(update={"first_time": command.caf_number is None})
+        return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], velocity
+
+
+def register(
+    broker: KafkaBroker,
+    settings: ValidatorSettings,
+    store: ValidatorStore,
+    clock: Clock,
+    barrier: RegistryBarrier,
+) -> ValidatorHandler:
+    """Attach the validator's two subscribers to `broker`."""
+
+    async def publish(outputs: list[Output]) -> None:
+        await publish_all(broker, settings, outputs)
+
+    handler = ValidatorHandler(store, publish, clock, barrier, settings.velocity_limit)
+
+    async def guarded(
+        record: ConsumerRecord[bytes, bytes], work: Callable[[], Awaitable[None]]
+    ) -> None:
+        await handle_guarded(
+            work, record=record, broker=broker, settings=settings, dlq_topic=topics.VALIDATOR_DLQ
+        )
+
+    @broker.subscriber(
+        settings.topic(topics.PRACTITIONERS),
+        group_id=settings.registry_group_id,
+        auto_offset_reset=AUTO_OFFSET_RESET,
+    )
+    async def on_practitioner_record(message: KafkaMessage) -> None:
+        record = record_of(message)
+        await guarded(record, lambda: handler.on_registry_record(record))
 
     @broker.subscriber(
         settings.topic(topics.GRANTS_ACCEPTED),
@@ -31,19 +159,6 @@ def register(broker: KafkaBroker, settings: ValidatorSettings, store: ValidatorS
     )
     async def on_grant_accepted(message: KafkaMessage) -> None:
         record = record_of(message)
-        log.info(
-            "received grant accepted by intake",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-        )
+        await guarded(record, lambda: handler.on_grant(record))
 
-    @broker.subscriber(
-        settings.topic(topics.PRACTITIONERS),
-        group_id=settings.group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
-    )
-    async def on_practitioner_record(message: KafkaMessage) -> None:
-        record = record_of(message)
-        log.info(
-            "received practitioner registry record",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
-        )
+    return handler

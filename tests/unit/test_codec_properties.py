@@ -82,12 +82,10 @@ representatives = st.fixed_dictionaries(
 periods = st.lists(
     st.sampled_from(["2024", "2023-06", "2020 thru 2022", "All years", "19x"]), max_size=4
 )
-matters = st.lists(
-    st.fixed_dictionaries(
-        {"tax_type": maybe_text, "form_number": maybe_text, "periods": st.none() | periods}
-    ),
-    max_size=4,
+matter = st.fixed_dictionaries(
+    {"tax_type": maybe_text, "form_number": maybe_text, "periods": st.none() | periods}
 )
+matters = st.lists(matter, min_size=1, max_size=4)
 common = {
     "schema_version": st.just(1),
     "message_id": st.uuids().map(str),
@@ -103,7 +101,7 @@ submissions = st.fixed_dictionaries(
         "received_on": days,
         "form": forms,
         "taxpayer": taxpayers,
-        "representatives": st.lists(representatives, max_size=5),
+        "representatives": st.lists(representatives, min_size=1, max_size=5),
         "tax_matters": matters,
         "specific_use": st.booleans(),
         "retain_prior": st.booleans(),

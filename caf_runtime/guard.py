@@ -1,0 +1,125 @@
+"""Retry with bounded backoff, then dead-letter: no message blocks its partition or disappears.
+
+`handle_guarded` runs one message's work. Transient failures (throttling, timeouts, a broker
+leader moving) are retried with exponential backoff; a message still failing, or failing with a
+permanent error, is published to the consumer's dead-letter topic with error headers and the
+offset is committed. Only when the dead-letter topic itself cannot be reached does the error
+escape, after a pause, so the message is redelivered rather than lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as AwsConnectionError
+from faststream.kafka import KafkaBroker
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.outputs import Output, publish_all
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures worth retrying: the same message may succeed a moment later."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = error.response.get("CancellationReasons", [])
+            return any(r.get("Code") in _TRANSIENT_AWS_CODES for r in reasons)
+        return code in _TRANSIENT_AWS_CODES
+    return isinstance(
+        error, KafkaError | AwsConnectionError | HTTPClientError | TimeoutError | OSError
+    )
+
+
+def dead_letter(
+    record: ConsumerRecord[bytes, bytes], topic: str, error: BaseException, attempts: int
+) -> Output:
+    """The original bytes and key with the contract's error headers."""
+    key = record.key.decode(errors="replace") if record.key is not None else None
+    original = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+    original.pop("content-type", None)
+    return Output(
+        topic=topic,
+        key=key,
+        value=record.value if record.value is not None else b"",
+        headers={
+            **original,
+            "error-class": type(error).__name__,
+            "error-message": str(error)[:500],
+            "original-topic": record.topic,
+            "original-partition": str(record.partition),
+            "original-offset": str(record.offset),
+            "failed-at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "attempt-count": str(attempts),
+        },
+    )
+
+
+async def handle_guarded(
+    work: Callable[[], Awaitable[None]],
+    *,
+    record: ConsumerRecord[bytes, bytes],
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    dlq_topic: str,
+    attempts: int = 4,
+    base_delay_s: float = 0.2,
+) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await work()
+        except Exception as error:
+            if is_transient(error) and attempt < attempts:
+                delay = base_delay_s * 4 ** (attempt - 1)
+                log.warning(
+                    "transient failure; retrying",
+                    extra={
+                        "error_class": type(error).__name__,
+                        "attempt": attempt,
+                        "delay_s": delay,
+                        "topic": record.topic,
+                        "offset": record.offset,
+                    },
+                )
+                await asyncio.sleep(delay)
+                continue
+            log.exception(
+                "message dead-lettered",
+                extra={
+                    "error_class": type(error).__name__,
+                    "attempt": attempt,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+            )
+            try:
+                await publish_all(
+                    broker, settings, [dead_letter(record, dlq_topic, error, attempt)]
+                )
+            except Exception:
+                await asyncio.sleep(1.0)  # the DLQ is unreachable: redeliver, but not in a hot loop
+                raise
+            return
+        else:
+            return

@@ -1,0 +1,94 @@
+"""The idempotent-consumer record: what a message's handling decided, stored with its effect.
+
+A handler records its outputs in the same transaction as its state change (state `pending`),
+publishes them, then marks the record `published`. On redelivery, `pending` means "publish the
+recorded outputs again, unchanged" and `published` means "already done".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from caf_runtime.dynamo import DynamoTable
+from caf_runtime.outputs import Output, dump_outputs, load_outputs
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+State = Literal["pending", "published"]
+MARK = "MARK"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A handled message: its state and the outputs its handling produced."""
+
+    state: State
+    outputs: list[Output]
+
+
+class Ledger:
+    """Markers `<prefix><key>` / `MARK` in a service's own table."""
+
+    def __init__(self, table: DynamoTable, prefix: str) -> None:
+        self._table = table
+        self._prefix = prefix
+
+    def _key(self, key: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{self._prefix}{key}"}, "sk": {"S": MARK}}
+
+    async def recorded(self, key: str) -> Recorded | None:
+        response = await self._table.client.get_item(
+            TableName=self._table.name, Key=self._key(key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        state: State = "published" if item["state"].get("S") == "published" else "pending"
+        return Recorded(state, load_outputs(str(item["outputs"].get("S"))))
+
+    def put(
+        self, key: str, outputs: list[Output], *, expires_at: datetime | None = None
+    ) -> TransactWriteItemTypeDef:
+        """The transaction item that records `outputs` unless `key` is already recorded."""
+        item: dict[str, Any] = {
+            **self._key(key),
+            "state": {"S": "pending"},
+            "outputs": {"S": dump_outputs(outputs)},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
+        return {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    async def mark_published(self, key: str) -> None:
+        await self._table.client.update_item(
+            TableName=self._table.name,
+            Key=self._key(key),
+            UpdateExpression="SET #state = :published",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":published": {"S": "published"}},
+        )
+
+
+async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) -> list[str] | None:
+    """Write `items` in one transaction. None on success; on a failed condition, the
+    cancellation code of each item (`ConditionalCheckFailed` or `None`). Other errors raise."""
+    try:
+        await table.client.transact_write_items(TransactItems=items)
+    except ClientError as error:
+        reasons = error.response.get("CancellationReasons", [])
+        codes = [str(reason.get("Code", "None")) for reason in reasons]
+        if "ConditionalCheckFailed" in codes:
+            return codes
+        raise
+    return None

@@ -1,0 +1,76 @@
+"""Internal commands on `caf.grants.accepted.v1` (intake → validator) and
+`caf.grants.validated.v1` (validator → caf_poster), keyed by `taxpayer_ref`.
+
+They are ours to shape (CONTRACT.md) and follow the same conventions: JSON, deterministic ids,
+no raw TIN. A command is one of: post a grant, withdraw (a representative), revoke (the taxpayer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import InboundModel, described
+from schemas.inbound import Channel, FormType
+
+
+class MatterSpec(InboundModel):
+    """Tax matters of a grant, periods as received (already checked well formed by intake)."""
+
+    tax_type: str = described("Type of tax.", "Income")
+    form_number: str = described("Tax form number.", "1040")
+    periods: list[str] = described("Periods.", ["2024", "2025"])
+
+
+class _Command(InboundModel):
+    message_id: str = described("Inbound message that caused the command.", "7b0c9a52")
+    taxpayer_ref: str = described("Keyed TIN pseudonym.", "9f2c4e1a7b3d5f60a1b2c3d4e5f60718")
+    tin_last4: str = described("Last four TIN digits.", "6789")
+    form: FormType = described("2848 or 8821.", "2848")
+    received_at: AwareDatetime = described(
+        "When intake accepted it: ready-to-post time, and the clock of time-based rules.",
+        "2026-11-20T19:03:00+00:00",
+    )
+
+
+class PostGrant(_Command):
+    """Post one representative's grant of an authorization to the CAF."""
+
+    action: Literal["post"] = described("Command.", "post")
+    grant_id: str = described("The grant.", "7b0c9a52:0")
+    authorization_id: str = described("Submission message_id or TPA group/request id.", "7b0c9a52")
+    group_position: int = described("Listed order of the grant within its group.", 0, ge=0)
+    channel: Channel | Literal["tpa"] = described("Where it came from.", "upload")
+    received_on: dt.date = described("Day the IRS received the form.", "2026-11-20")
+    taxpayer_signature_date: dt.date = described("Taxpayer signature day.", "2026-11-18")
+    caf_number: str | None = described("Normalized CAF number; null if first-time.", "030112345")
+    representative_name: str = described("Representative name.", "Avery Smith")
+    designation: str | None = described("2848 designation.", "b")
+    receive_notices: bool = described("Elects notice copies.", True)
+    tax_matters: list[MatterSpec] = described(
+        "Matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}]
+    )
+    specific_use: bool = described("Specific use (PO-01).", False)
+    retain_prior: bool = described("Keep prior authorizations (PO-05).", False)
+    first_time: bool = described("No CAF number yet (VA-08); set by the validator.", False)
+
+
+class WithdrawGrants(_Command):
+    """A representative withdraws from the taxpayer's grants of one form type."""
+
+    action: Literal["withdraw"] = described("Command.", "withdraw")
+    caf_number: str = described("Normalized CAF number of the representative.", "030112345")
+    tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
+
+
+class RevokeGrants(_Command):
+    """The taxpayer revokes grants of one form type."""
+
+    action: Literal["revoke"] = described("Command.", "revoke")
+    caf_numbers: list[str] | None = described("Normalized CAF numbers; null = all.", None)
+    tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
+
+
+GrantCommand = Annotated[PostGrant | WithdrawGrants | RevokeGrants, Field(discriminator="action")]

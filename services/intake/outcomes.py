@@ -1,0 +1,182 @@
+"""Intake's outputs, built purely from a message, its assessment and the given ids and time.
+
+Every grant of a message gets exactly one output: a terminal event on `caf.events.v1` (rejected
+or not processed) or a command on `caf.grants.accepted.v1`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from caf_runtime.outputs import Output
+from schemas import topics
+from schemas.codes import ReasonCode, Rejection, RuleId
+from schemas.events import refusal_event
+from schemas.grants import MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
+from schemas.ids import submission_grant_id
+from schemas.inbound import FormType, Revocation, Submission, TaxMatter, Withdrawal
+from services.intake.rules import Assessment
+
+DUPLICATE = Rejection(
+    RuleId.IN_03,
+    ReasonCode.NP_DUPLICATE,
+    "The same form was already received through another channel or message.",
+)
+SCHEMA = Rejection(
+    RuleId.IN_01, ReasonCode.REJ_SCHEMA, "The message does not follow the published format."
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who and what the outputs are about: the taxpayer's pseudonym and the message."""
+
+    taxpayer_ref: str
+    tin_last4: str
+    message_id: str
+    form: FormType | None
+    now: dt.datetime
+
+
+def rejection_event(
+    subject: Subject,
+    grant_id: str,
+    rejection: Rejection,
+    *,
+    caf_number: str | None = None,
+    representative_name: str | None = None,
+) -> Output:
+    """A terminal rejected or not-processed event for one grant, from the intake stage."""
+    event = refusal_event(
+        rejection,
+        stage="intake",
+        occurred_at=subject.now,
+        taxpayer_ref=subject.taxpayer_ref,
+        tin_last4=subject.tin_last4,
+        form=subject.form,
+        message_id=subject.message_id,
+        grant_id=grant_id,
+        caf_number=caf_number,
+        representative_name=representative_name,
+    )
+    return Output.of(topics.EVENTS, subject.taxpayer_ref, event)
+
+
+def _matters(matters: list[TaxMatter]) -> list[MatterSpec]:
+    return [
+        MatterSpec(
+            tax_type=m.tax_type or "",
+            form_number=m.form_number or "",
+            periods=[" ".join(p.split()) for p in m.periods or ()],
+        )
+        for m in matters
+    ]
+
+
+def submission_outputs(
+    message: Submission, assessment: Assessment, subject: Subject, *, duplicate: bool
+) -> list[Output]:
+    """One output per representative: rejected, not processed (IN-03) or accepted."""
+    outputs: list[Output] = []
+    taxpayer_date = message.taxpayer.signature.date if message.taxpayer.signature else None
+    for index, rep in enumerate(message.representatives):
+        grant_id = submission_grant_id(message.message_id, index)
+        caf_number = assessment.caf_numbers[index] if assessment.caf_numbers else None
+        verdict = assessment.rejection or (
+            assessment.grant_rejections[index] if assessment.grant_rejections else None
+        )
+        if verdict is None and duplicate:
+            verdict = DUPLICATE
+        if verdict is not None or taxpayer_date is None:
+            outputs.append(
+                rejection_event(
+                    subject,
+                    grant_id,
+                    verdict or DUPLICATE,
+                    caf_number=caf_number,
+                    representative_name=rep.name,
+                )
+            )
+            continue
+        outputs.append(
+            Output.of(
+                topics.GRANTS_ACCEPTED,
+                subject.taxpayer_ref,
+                PostGrant(
+                    action="post",
+                    message_id=message.message_id,
+                    taxpayer_ref=subject.taxpayer_ref,
+                    tin_last4=subject.tin_last4,
+                    form=message.form,
+                    received_at=subject.now,
+                    grant_id=grant_id,
+                    authorization_id=message.message_id,
+                    group_position=index,
+                    channel=message.channel,
+                    received_on=message.received_on,
+                    taxpayer_signature_date=taxpayer_date,
+                    caf_number=caf_number,
+                    representative_name=rep.name or "",
+                    designation=(rep.designation or "").lower() or None,
+                    receive_notices=rep.receive_notices,
+                    tax_matters=_matters(message.tax_matters),
+                    specific_use=message.specific_use,
+                    retain_prior=message.retain_prior,
+                    first_time=caf_number is None,
+                ),
+            )
+        )
+    return outputs
+
+
+def withdrawal_outputs(
+    message: Withdrawal, assessment: Assessment, subject: Subject
+) -> list[Output]:
+    if assessment.rejection is not None or assessment.caf_numbers[0] is None:
+        return [rejection_event(subject, message.message_id, assessment.rejection or SCHEMA)]
+    return [
+        Output.of(
+            topics.GRANTS_ACCEPTED,
+            subject.taxpayer_ref,
+            WithdrawGrants(
+                action="withdraw",
+                message_id=message.message_id,
+                taxpayer_ref=subject.taxpayer_ref,
+                tin_last4=subject.tin_last4,
+                form=message.form,
+                received_at=subject.now,
+                caf_number=assessment.caf_numbers[0],
+                tax_matters=_matters(message.tax_matters)
+                if message.tax_matters is not None
+                else None,
+            ),
+        )
+    ]
+
+
+def revocation_outputs(
+    message: Revocation, assessment: Assessment, subject: Subject
+) -> list[Output]:
+    if assessment.rejection is not None:
+        return [rejection_event(subject, message.message_id, assessment.rejection)]
+    return [
+        Output.of(
+            topics.GRANTS_ACCEPTED,
+            subject.taxpayer_ref,
+            RevokeGrants(
+                action="revoke",
+                message_id=message.message_id,
+                taxpayer_ref=subject.taxpayer_ref,
+                tin_last4=subject.tin_last4,
+                form=message.form,
+                received_at=subject.now,
+                caf_numbers=[n for n in assessment.caf_numbers if n is not None]
+                if message.caf_numbers is not None
+                else None,
+                tax_matters=_matters(message.tax_matters)
+                if message.tax_matters is not None
+                else None,
+            ),
+        )
+    ]

@@ -1,0 +1,84 @@
+"""Registry catch-up: a grant is judged only after the registry view holds every registry record
+published before it (so "a registry update takes effect for grants that arrive after it").
+
+The view is caught up when the registry consumer group's committed offsets reach the topic's end
+offsets; its handler commits only after the record is stored, and the group may be spread over
+several validator replicas, so the check reads the group's offsets rather than local state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+log = logging.getLogger(__name__)
+
+
+class RegistryBarrier:
+    """Waits (bounded) until the registry view has applied the feed up to now."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, group_id: str, wait_s: float) -> None:
+        self._servers = bootstrap_servers
+        self._topic = topic
+        self._group_id = group_id
+        self._wait_s = wait_s
+        self._caught_up_at_ms = 0
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> RegistryBarrier:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._servers)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._servers)
+        await self._admin.start()
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+
+    async def wait_until_applied(self, published_before_ms: int) -> bool:
+        """True once the view holds every record published before the given time; False if it
+        did not catch up within the configured wait (the grant is then judged on the view)."""
+        if published_before_ms <= self._caught_up_at_ms:
+            return True
+        assert self._admin is not None
+        assert self._consumer is not None
+        deadline = time.monotonic() + self._wait_s
+        while True:
+            checked_at_ms = int(time.time() * 1000)
+            if await self._caught_up():
+                self._caught_up_at_ms = checked_at_ms
+                return True
+            if time.monotonic() > deadline:
+                log.warning("registry view behind the feed; judging on the view as it is")
+                return False
+            await asyncio.sleep(0.05)
+
+    async def _caught_up(self) -> bool:
+        assert self._admin is not None
+        assert self._consumer is not None
+        partitions = [
+            TopicPartition(self._topic, p)
+            for p in self._consumer.partitions_for_topic(self._topic) or ()
+        ]
+        if not partitions:
+            await self._consumer.force_metadata_update()
+            partitions = [
+                TopicPartition(self._topic, p)
+                for p in self._consumer.partitions_for_topic(self._topic) or ()
+            ]
+        ends = await self._consumer.end_offsets(partitions)
+        committed = await self._admin.list_consumer_group_offsets(
+            self._group_id, partitions=partitions
+        )
+        return all(
+            ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
+            for tp in partitions
+        )
