@@ -7,6 +7,7 @@ recorded outputs again, unchanged" and `published` means "already done".
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -92,3 +93,33 @@ async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) ->
             return codes
         raise
     return None
+
+
+async def handle_once(
+    ledger: Ledger,
+    key: str,
+    decide_and_record: Callable[[], Awaitable[list[Output] | None]],
+    publish: Callable[[list[Output]], Awaitable[None]],
+) -> bool:
+    """Handle the message `key` exactly once in effect.
+
+    Already published: nothing to do (returns False). Recorded but not published (a crash
+    between the two): publish the recorded outputs unchanged. Otherwise `decide_and_record`
+    decides from fresh state and records atomically, returning the outputs, or None when its
+    write lost a race (then everything is read again). Publishing completes before the record
+    is marked published, and both before the offset is committed.
+    """
+    while True:
+        recorded = await ledger.recorded(key)
+        if recorded is not None:
+            if recorded.state == "published":
+                return False
+            outputs = recorded.outputs
+            break
+        decided = await decide_and_record()
+        if decided is not None:
+            outputs = decided
+            break
+    await publish(outputs)
+    await ledger.mark_published(key)
+    return True

@@ -5,17 +5,18 @@ from __future__ import annotations
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
+from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.service import build_app
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import register
-from services.caf_poster.store import CafPosterStore
+from services.caf_poster.store import CafStore
 
 
-def create_app(settings: CafPosterSettings | None = None) -> FastStream:
+def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or CafPosterSettings()
     broker = make_broker(settings, client_id="caf-caf-poster")
-    store = CafPosterStore(settings)
-    register(broker, settings, store)
+    store = CafStore(settings)
+    register(broker, settings, store, clock or SystemClock())
     return build_app(
         "caf_poster", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
     )

@@ -1,27 +1,99 @@
 """caf_poster handlers.
 
-Consumes: `GRANTS_VALIDATED`. Emits: posting outcomes on caf.events.v1.
-The consumers are wired with the safe defaults (commit after handling, `earliest`); the business
-handling arrives with the pipeline issue.
+Consumes `caf.grants.validated.v1`. Emits on `caf.events.v1`: posted, not processed, rejected,
+revoked, withdrawn, CAF number assigned. Each command: load the taxpayer's CAF → decide → write
+the whole delta with the recorded outcome in one transaction → publish → commit.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
+from caf_runtime.clock import Clock
+from caf_runtime.guard import handle_guarded
+from caf_runtime.ledger import handle_once
+from caf_runtime.outputs import Output, publish_all
 from schemas import topics
+from schemas.codec import decode_command
+from schemas.grants import GrantCommand, PostGrant, RevokeGrants
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.store import CafPosterStore
+from services.caf_poster.outcomes import posting_outputs, removal_outputs
+from services.caf_poster.rules import apply, decide_posting, decide_revocation, decide_withdrawal
+from services.caf_poster.store import CafStore, SaveResult
 
 log = logging.getLogger(__name__)
 
+Publish = Callable[[list[Output]], Awaitable[None]]
 
-def register(broker: KafkaBroker, settings: CafPosterSettings, store: CafPosterStore) -> None:
-    """Attach the caf_poster subscribers and publishers to `broker`."""
-    del store  # state is read and written here once the handlers make decisions
+
+class PosterHandler:
+    """Applies grant commands to the CAF, one taxpayer at a time."""
+
+    def __init__(self, store: CafStore, publish: Publish, clock: Clock) -> None:
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+
+    async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        command = decode_command(record.value or b"")
+        key = command.grant_id if isinstance(command, PostGrant) else command.message_id
+        await handle_once(
+            self._store.ledger, key, lambda: self._decide_and_record(command, key), self._publish
+        )
+
+    async def _decide_and_record(self, command: GrantCommand, key: str) -> list[Output] | None:
+        caf = await self._store.load(command.taxpayer_ref)
+        now = self._clock.now()
+        if isinstance(command, PostGrant):
+            posting = decide_posting(caf, command, command.caf_number)
+            assigned = False
+            if posting.grant is not None:
+                number = posting.grant.caf_number
+                if number is None:
+                    number = await self._store.next_caf_number()
+                    assigned = True
+                posting = replace(
+                    posting,
+                    grant=replace(posting.grant, caf_number=number, posted_at=now.isoformat()),
+                )
+            after = apply(caf, posting)
+            outputs = posting_outputs(command, posting, now, caf_number_assigned=assigned)
+        else:
+            removal = (
+                decide_revocation(caf, command)
+                if isinstance(command, RevokeGrants)
+                else decide_withdrawal(caf, command)
+            )
+            after = apply(caf, removal)
+            outputs = removal_outputs(command, removal, now)
+        result = await self._store.save(command.taxpayer_ref, caf, after, key, outputs)
+        if result is not SaveResult.SAVED:
+            log.info(
+                "concurrent write; deciding again", extra={"grant_id": key, "result": result.value}
+            )
+            return None
+        log.info(
+            "decision recorded",
+            extra={"grant_id": key, "taxpayer_ref": command.taxpayer_ref, "events": len(outputs)},
+        )
+        return outputs
+
+
+def register(
+    broker: KafkaBroker, settings: CafPosterSettings, store: CafStore, clock: Clock
+) -> PosterHandler:
+    """Attach the poster's subscriber to `broker`."""
+
+    async def publish(outputs: list[Output]) -> None:
+        await publish_all(broker, settings, outputs)
+
+    handler = PosterHandler(store, publish, clock)
 
     @broker.subscriber(
         settings.topic(topics.GRANTS_VALIDATED),
@@ -30,7 +102,12 @@ def register(broker: KafkaBroker, settings: CafPosterSettings, store: CafPosterS
     )
     async def on_grant_validated(message: KafkaMessage) -> None:
         record = record_of(message)
-        log.info(
-            "received grant that passed validation",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        await handle_guarded(
+            lambda: handler.on_command(record),
+            record=record,
+            broker=broker,
+            settings=settings,
+            dlq_topic=topics.POSTER_DLQ,
         )
+
+    return handler

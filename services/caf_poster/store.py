@@ -1,16 +1,162 @@
-"""The caf_poster service's own state: the CAF (table `caf`)."""
+"""The CAF (table `caf`), owned by the poster.
+
+Per taxpayer, partition `TP#<taxpayer_ref>`:
+- `VERSION`: a counter every decision increments under a condition, which serializes writers and
+  fences a zombie consumer that lost its partition;
+- `GRANT#<grant_id>`: a grant and the matters it still covers (created once, never twice);
+- `GROUP#<authorization_id>`: the authorization's first signature day and notice electors.
+Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome) and `SEQ` / `CAF` (the CAF
+number sequence). A decision's whole delta is written in one `TransactWriteItems`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from dataclasses import asdict
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.ledger import Ledger, transact
+from caf_runtime.outputs import Output
 from services.caf_poster.config import CafPosterSettings
+from services.caf_poster.domain import Grant, Group, Matter, TaxpayerCaf
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+# CAF numbers assigned here start with 90, an issued prefix (RULES.md IN-16).
+ASSIGNED_PREFIX = "90"
 
 
-class CafPosterStore:
-    """The only place that talks to the caf_poster table."""
+class SaveResult(Enum):
+    SAVED = "saved"
+    ALREADY_RECORDED = "already_recorded"
+    CONFLICT = "conflict"
+
+
+def grant_to_json(grant: Grant) -> str:
+    document = asdict(grant)
+    document["signature_date"] = grant.signature_date.isoformat()
+    return json.dumps(document, sort_keys=True)
+
+
+def grant_from_json(text: str) -> Grant:
+    document: dict[str, Any] = json.loads(text)
+    document["signature_date"] = dt.date.fromisoformat(document["signature_date"])
+    document["matters"] = tuple(Matter(**m) for m in document["matters"])
+    return Grant(**document)
+
+
+class CafStore:
+    """The only place that talks to the CAF table."""
 
     def __init__(self, settings: CafPosterSettings) -> None:
         self.table = DynamoTable(settings, "caf")
+        self.ledger = Ledger(self.table, "MARK#")
 
     async def ping(self) -> bool:
         return await self.table.ping()
+
+    async def load(self, taxpayer_ref: str) -> TaxpayerCaf:
+        version = 0
+        grants: list[Grant] = []
+        groups: dict[str, Group] = {}
+        paginator = self.table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TP#{taxpayer_ref}"}},
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                sk = str(item["sk"].get("S"))
+                if sk == "VERSION":
+                    version = int(str(item["version"].get("N")))
+                elif sk.startswith("GRANT#"):
+                    grants.append(grant_from_json(str(item["grant"].get("S"))))
+                elif sk.startswith("GROUP#"):
+                    groups[sk.removeprefix("GROUP#")] = Group(
+                        authorization_id=sk.removeprefix("GROUP#"),
+                        signature_date=dt.date.fromisoformat(str(item["signature_date"].get("S"))),
+                        notice_electors=int(str(item["notice_electors"].get("N"))),
+                    )
+        grants.sort(key=lambda g: (g.posted_at, g.grant_id))
+        return TaxpayerCaf(version=version, grants=tuple(grants), groups=groups)
+
+    async def next_caf_number(self) -> str:
+        response = await self.table.client.update_item(
+            TableName=self.table.name,
+            Key={"pk": {"S": "SEQ"}, "sk": {"S": "CAF"}},
+            UpdateExpression="ADD #next :one",
+            ExpressionAttributeNames={"#next": "next"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        number = int(str(response["Attributes"]["next"].get("N")))
+        return f"{ASSIGNED_PREFIX}{number:07d}"
+
+    async def save(
+        self,
+        taxpayer_ref: str,
+        before: TaxpayerCaf,
+        after: TaxpayerCaf,
+        key: str,
+        outputs: list[Output],
+    ) -> SaveResult:
+        """Write the delta between `before` and `after`, the version and the marker at once."""
+        pk = {"S": f"TP#{taxpayer_ref}"}
+        old = {g.grant_id: g for g in before.grants}
+        items: list[TransactWriteItemTypeDef] = [
+            self.ledger.put(key, outputs),
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": {
+                        "pk": pk,
+                        "sk": {"S": "VERSION"},
+                        "version": {"N": str(after.version)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk) OR version = :expected",
+                    "ExpressionAttributeValues": {":expected": {"N": str(before.version)}},
+                }
+            },
+        ]
+        for grant in after.grants:
+            if old.get(grant.grant_id) == grant:
+                continue
+            put: dict[str, Any] = {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": pk,
+                    "sk": {"S": f"GRANT#{grant.grant_id}"},
+                    "grant": {"S": grant_to_json(grant)},
+                    "status": {"S": "active" if grant.matters else "inactive"},
+                },
+            }
+            if grant.grant_id not in old:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            items.append({"Put": put})  # type: ignore[typeddict-item]
+        for authorization_id, group in after.groups.items():
+            if before.groups.get(authorization_id) == group:
+                continue
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            "pk": pk,
+                            "sk": {"S": f"GROUP#{authorization_id}"},
+                            "signature_date": {"S": group.signature_date.isoformat()},
+                            "notice_electors": {"N": str(group.notice_electors)},
+                        },
+                    }
+                }
+            )
+        failed = await transact(self.table, items)
+        if failed is None:
+            return SaveResult.SAVED
+        if failed[0] == "ConditionalCheckFailed":
+            return SaveResult.ALREADY_RECORDED
+        return SaveResult.CONFLICT

@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.guard import dead_letter, handle_guarded
+from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_inbound, readable_message_id
@@ -73,26 +74,19 @@ class IntakeHandler:
             unsupported = UnsupportedKindError(f"kind {message.kind} is not handled by this intake")
             await self._publish([dead_letter(record, topics.INBOUND_DLQ, unsupported, 1)])
             return
-        while True:
-            recorded = await self._store.ledger.recorded(message.message_id)
-            if recorded is not None:
-                if recorded.state == "pending":
-                    await self._publish(recorded.outputs)
-                    await self._store.ledger.mark_published(message.message_id)
-                log.info(
-                    "duplicate message dropped (IN-02)", extra={"message_id": message.message_id}
-                )
-                return
+
+        async def decide_and_record() -> list[Output] | None:
             outputs, fingerprint = await self._decide(message)
             now = self._clock.now()
             result = await self._store.record(message.message_id, outputs, now, fingerprint)
-            if result is RecordResult.RECORDED:
-                break
-        await self._publish(outputs)
-        await self._store.ledger.mark_published(message.message_id)
+            return outputs if result is RecordResult.RECORDED else None
+
+        handled = await handle_once(
+            self._store.ledger, message.message_id, decide_and_record, self._publish
+        )
         log.info(
-            "message handled",
-            extra={"message_id": message.message_id, "kind": message.kind, "outputs": len(outputs)},
+            "message handled" if handled else "duplicate message dropped (IN-02)",
+            extra={"message_id": message.message_id, "kind": message.kind},
         )
 
     async def _decide(self, message: InboundMessage) -> tuple[list[Output], str | None]:
@@ -140,22 +134,16 @@ class IntakeHandler:
         if message_id is None:
             await self._publish(outputs)
             return
-        recorded = await self._store.ledger.recorded(message_id)
-        if recorded is not None and recorded.state == "published":
-            return
-        if recorded is None:
+
+        async def decide_and_record() -> list[Output] | None:
             document = _loose_json(raw)
-            subject = self._subject(
-                message_id, _readable_tin(document), document.get("form"), self._clock.now()
-            )
-            outputs.append(rejection_event(subject, message_id, SCHEMA))
-            result = await self._store.record(message_id, outputs, self._clock.now(), None)
-            if result is not RecordResult.RECORDED:
-                recorded = await self._store.ledger.recorded(message_id)
-        if recorded is not None:
-            outputs = recorded.outputs
-        await self._publish(outputs)
-        await self._store.ledger.mark_published(message_id)
+            now = self._clock.now()
+            subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
+            decided = [*outputs, rejection_event(subject, message_id, SCHEMA)]
+            result = await self._store.record(message_id, decided, now, None)
+            return decided if result is RecordResult.RECORDED else None
+
+        await handle_once(self._store.ledger, message_id, decide_and_record, self._publish)
 
 
 def _loose_json(raw: bytes) -> dict[str, object]:

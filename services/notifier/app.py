@@ -5,17 +5,18 @@ from __future__ import annotations
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
+from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.service import build_app
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import register
 from services.notifier.store import NotifierStore
 
 
-def create_app(settings: NotifierSettings | None = None) -> FastStream:
+def create_app(settings: NotifierSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or NotifierSettings()
     broker = make_broker(settings, client_id="caf-notifier")
     store = NotifierStore(settings)
-    register(broker, settings, store)
+    register(broker, settings, store, clock or SystemClock())
     return build_app(
         "notifier", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
     )

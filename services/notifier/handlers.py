@@ -1,27 +1,65 @@
-"""notifier handlers.
+"""Notifier handlers.
 
-Consumes: `EVENTS`. Emits: caf.notifications.v1.
-The consumers are wired with the safe defaults (commit after handling, `earliest`); the business
-handling arrives with the pipeline issue.
+Consumes `caf.events.v1`. Emits `caf.notifications.v1`, keyed by `recipient_ref`, each
+notification at most once per (event, recipient). Undecodable events go to
+`caf.notifier.dlq.v1`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
+from caf_runtime.clock import Clock
+from caf_runtime.guard import handle_guarded
+from caf_runtime.ledger import handle_once
+from caf_runtime.outputs import Output, publish_all
 from schemas import topics
+from schemas.codec import decode_event
 from services.notifier.config import NotifierSettings
+from services.notifier.rules import notifications_for
 from services.notifier.store import NotifierStore
 
 log = logging.getLogger(__name__)
 
+Publish = Callable[[list[Output]], Awaitable[None]]
 
-def register(broker: KafkaBroker, settings: NotifierSettings, store: NotifierStore) -> None:
-    """Attach the notifier subscribers and publishers to `broker`."""
-    del store  # state is read and written here once the handlers make decisions
+
+class NotifierHandler:
+    """Turns one outcome event into its notifications, once."""
+
+    def __init__(self, store: NotifierStore, publish: Publish, clock: Clock) -> None:
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+
+    async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        event = decode_event(record.value or b"")
+
+        async def decide_and_record() -> list[Output] | None:
+            now = self._clock.now()
+            outputs = [
+                Output.of(topics.NOTIFICATIONS, notification.recipient_ref, notification)
+                for notification in notifications_for(event, now)
+            ]
+            return outputs if await self._store.record(event.event_id, outputs, now) else None
+
+        await handle_once(self._store.ledger, event.event_id, decide_and_record, self._publish)
+
+
+def register(
+    broker: KafkaBroker, settings: NotifierSettings, store: NotifierStore, clock: Clock
+) -> NotifierHandler:
+    """Attach the notifier's subscriber to `broker`."""
+
+    async def publish(outputs: list[Output]) -> None:
+        await publish_all(broker, settings, outputs)
+
+    handler = NotifierHandler(store, publish, clock)
 
     @broker.subscriber(
         settings.topic(topics.EVENTS),
@@ -30,7 +68,12 @@ def register(broker: KafkaBroker, settings: NotifierSettings, store: NotifierSto
     )
     async def on_event(message: KafkaMessage) -> None:
         record = record_of(message)
-        log.info(
-            "received outcome event",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        await handle_guarded(
+            lambda: handler.on_event(record),
+            record=record,
+            broker=broker,
+            settings=settings,
+            dlq_topic=topics.NOTIFIER_DLQ,
         )
+
+    return handler

@@ -1,9 +1,16 @@
-"""The notifier service's own state: sent marks (table `notifier`)."""
+"""The notifier's own state (table `notifier`): per event, the notifications it caused and
+whether they were sent (`EVENT#<event_id>` / `MARK`), so each goes out once (NO-08)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.ledger import Ledger, transact
+from caf_runtime.outputs import Output
 from services.notifier.config import NotifierSettings
+
+RETENTION = timedelta(days=400)
 
 
 class NotifierStore:
@@ -11,6 +18,12 @@ class NotifierStore:
 
     def __init__(self, settings: NotifierSettings) -> None:
         self.table = DynamoTable(settings, "notifier")
+        self.ledger = Ledger(self.table, "EVENT#")
 
     async def ping(self) -> bool:
         return await self.table.ping()
+
+    async def record(self, event_id: str, outputs: list[Output], now: datetime) -> bool:
+        """Record the notifications of an event; False if they were already recorded."""
+        put = self.ledger.put(event_id, outputs, expires_at=now + RETENTION)
+        return await transact(self.table, [put]) is None

@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock
 from caf_runtime.guard import handle_guarded
+from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner
@@ -69,21 +70,12 @@ class ValidatorHandler:
     async def on_grant(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
         key = command.grant_id if isinstance(command, PostGrant) else command.message_id
-        recorded = await self._store.ledger.recorded(key)
-        if recorded is None:
+
+        async def decide_and_record() -> list[Output] | None:
             outputs, velocity = await self._decide(command, record.timestamp)
-            if await self._store.record(key, outputs, velocity):
-                recorded_outputs = outputs
-            else:
-                again = await self._store.ledger.recorded(key)
-                assert again is not None
-                recorded_outputs = again.outputs
-        elif recorded.state == "published":
-            return
-        else:
-            recorded_outputs = recorded.outputs
-        await self._publish(recorded_outputs)
-        await self._store.ledger.mark_published(key)
+            return outputs if await self._store.record(key, outputs, velocity) else None
+
+        await handle_once(self._store.ledger, key, decide_and_record, self._publish)
 
     async def _decide(
         self, command: GrantCommand, published_ms: int

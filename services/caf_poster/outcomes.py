@@ -1,0 +1,183 @@
+"""The poster's events, built purely from a command, its decision and the given time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from caf_runtime.outputs import Output
+from schemas import topics
+from schemas.codes import ReasonCode
+from schemas.events import (
+    AuthorizationPosted,
+    AuthorizationRevoked,
+    AuthorizationWithdrawn,
+    CafNumberAssigned,
+    DroppedPeriod,
+    RecordedMatter,
+    refusal_event,
+)
+from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants
+from schemas.ids import event_id
+from services.caf_poster.domain import Loss, Matter
+from services.caf_poster.rules import Posting, Removal
+
+
+def recorded_matters(matters: Iterable[Matter]) -> list[RecordedMatter]:
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for matter in matters:
+        grouped.setdefault((matter.tax_type, matter.form_number), []).append(matter.period)
+    return [
+        RecordedMatter(tax_type=tax_type, form_number=form_number, periods=periods)
+        for (tax_type, form_number), periods in grouped.items()
+    ]
+
+
+def _common(
+    command: PostGrant | WithdrawGrants | RevokeGrants, now: dt.datetime
+) -> dict[str, object]:
+    return {
+        "occurred_at": now,
+        "taxpayer_ref": command.taxpayer_ref,
+        "tin_last4": command.tin_last4,
+        "form": command.form,
+        "message_id": command.message_id,
+        "stage": "caf_poster",
+    }
+
+
+def _loss_event(
+    command: PostGrant | WithdrawGrants | RevokeGrants,
+    loss: Loss,
+    now: dt.datetime,
+    revoked_by: ReasonCode | None,
+    superseded_by: str | None = None,
+) -> Output:
+    grant = loss.grant
+    fields = {
+        **_common(command, now),
+        "grant_id": grant.grant_id,
+        "authorization_id": grant.authorization_id,
+        "caf_number": grant.caf_number,
+        "representative_name": grant.representative_name,
+        "tax_matters": recorded_matters(loss.matters),
+    }
+    if revoked_by is None:
+        event_type = "AuthorizationWithdrawn"
+        model: AuthorizationRevoked | AuthorizationWithdrawn = (
+            AuthorizationWithdrawn.model_validate(
+                {
+                    **fields,
+                    "type": event_type,
+                    "event_id": event_id(event_type, command.message_id, grant.grant_id),
+                },
+                strict=False,
+            )
+        )
+    else:
+        event_type = "AuthorizationRevoked"
+        model = AuthorizationRevoked.model_validate(
+            {
+                **fields,
+                "type": event_type,
+                "revoked_by": revoked_by,
+                "superseded_by": superseded_by,
+                "event_id": event_id(event_type, command.message_id, grant.grant_id),
+            },
+            strict=False,
+        )
+    return Output.of(topics.EVENTS, command.taxpayer_ref, model)
+
+
+def posting_outputs(
+    command: PostGrant, posting: Posting, now: dt.datetime, *, caf_number_assigned: bool
+) -> list[Output]:
+    """Revocations (PO-05), the new CAF number (PO-08), then the posted event; or the refusal."""
+    if posting.grant is None:
+        assert posting.rejection is not None
+        event = refusal_event(
+            posting.rejection,
+            stage="caf_poster",
+            occurred_at=now,
+            taxpayer_ref=command.taxpayer_ref,
+            tin_last4=command.tin_last4,
+            form=command.form,
+            message_id=command.message_id,
+            grant_id=command.grant_id,
+            caf_number=command.caf_number,
+            representative_name=command.representative_name,
+        )
+        return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
+    grant = posting.grant
+    outputs = [
+        _loss_event(command, loss, now, ReasonCode.REV_SUPERSEDED, superseded_by=grant.grant_id)
+        for loss in posting.losses
+    ]
+    common = {
+        **_common(command, now),
+        "grant_id": grant.grant_id,
+        "caf_number": grant.caf_number,
+        "representative_name": grant.representative_name,
+    }
+    if caf_number_assigned:
+        outputs.append(
+            Output.of(
+                topics.EVENTS,
+                command.taxpayer_ref,
+                CafNumberAssigned.model_validate(
+                    {
+                        **common,
+                        "type": "CafNumberAssigned",
+                        "event_id": event_id(
+                            "CafNumberAssigned", command.message_id, grant.grant_id
+                        ),
+                    },
+                    strict=False,
+                ),
+            )
+        )
+    posted = AuthorizationPosted.model_validate(
+        {
+            **common,
+            "type": "AuthorizationPosted",
+            "event_id": event_id("AuthorizationPosted", command.message_id, grant.grant_id),
+            "authorization_id": grant.authorization_id,
+            "tax_matters": recorded_matters(grant.matters),
+            "receive_notices": grant.receive_notices,
+            "dropped_periods": [
+                DroppedPeriod(
+                    tax_type=m.tax_type,
+                    form_number=m.form_number,
+                    period=m.period,
+                    reason_code=ReasonCode.PART_FUTURE_PERIOD_DROPPED,
+                )
+                for m in posting.dropped
+            ],
+            "received_at": command.received_at,
+            "posted_at": now,
+        },
+        strict=False,
+    )
+    outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, posted))
+    return outputs
+
+
+def removal_outputs(
+    command: WithdrawGrants | RevokeGrants, removal: Removal, now: dt.datetime
+) -> list[Output]:
+    """One withdrawn/revoked event per grant that lost matters (PO-09, PO-10), or the refusal."""
+    if removal.rejection is not None:
+        event = refusal_event(
+            removal.rejection,
+            stage="caf_poster",
+            occurred_at=now,
+            taxpayer_ref=command.taxpayer_ref,
+            tin_last4=command.tin_last4,
+            form=command.form,
+            message_id=command.message_id,
+            grant_id=command.message_id,
+            caf_number=command.caf_number if isinstance(command, WithdrawGrants) else None,
+        )
+        return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
+    revoked_by = ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
+    return [_loss_event(command, loss, now, revoked_by) for loss in removal.losses]

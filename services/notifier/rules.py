@@ -1,0 +1,181 @@
+"""The notifier's pure decisions: which alerts an event causes, to whom, in plain words
+(RULES.md §4, NO-01 … NO-08). Bodies show at most the last four TIN digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from schemas.codes import ReasonCode
+from schemas.events import (
+    AuthorizationDeclined,
+    AuthorizationExpired,
+    AuthorizationNotProcessed,
+    AuthorizationPendingApproval,
+    AuthorizationPosted,
+    AuthorizationRejected,
+    AuthorizationRevoked,
+    AuthorizationWithdrawn,
+    CafNumberAssigned,
+    Event,
+    RecordedMatter,
+    SlaAtRisk,
+    SlaBreached,
+)
+from schemas.ids import notification_id
+from schemas.notifications import Notification, Recipient
+
+IRS_PHONE = "800-829-1040"
+# NO-06: reason codes that signal possible misuse of a CAF number.
+SUSPICIOUS = frozenset(
+    {ReasonCode.REJ_REP_PENDING_REVIEW, ReasonCode.REJ_REP_NAME_MISMATCH, ReasonCode.HOLD_VELOCITY}
+)
+CHANNELS: dict[Recipient, str] = {
+    "taxpayer": "online_account",
+    "representative": "tax_pro_account",
+    "sre": "sre_alerts",
+}
+FORM_NAMES = {
+    "2848": "power of attorney (Form 2848)",
+    "8821": "tax information authorization (Form 8821)",
+}
+
+
+def _matters(matters: list[RecordedMatter]) -> str:
+    return "; ".join(f"{m.tax_type} {m.form_number} {', '.join(m.periods)}" for m in matters)
+
+
+def _form(event: Event) -> str:
+    return FORM_NAMES.get(event.form or "", "authorization")
+
+
+def _who(event: Event) -> str:
+    return event.representative_name or "A representative"
+
+
+def _tin(event: Event) -> str:
+    return f"the taxpayer with TIN ending {event.tin_last4}" if event.tin_last4 else "a taxpayer"
+
+
+def _representative_ref(event: Event) -> str:
+    """Representatives are addressed by CAF number; one without is addressed through the grant."""
+    return event.caf_number or f"grant:{event.grant_id}"
+
+
+def _is_tpa_grant(event: Event) -> bool:
+    """TPA grants are named by their request id: neither a submission's `<message_id>:<index>`
+    nor the message id of a withdrawal or revocation."""
+    return event.grant_id != event.message_id and ":" not in event.grant_id
+
+
+def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
+    """Every alert `event` causes; ids are deterministic per (event, recipient) (NO-08)."""
+    drafts: list[tuple[Recipient, str, str, str, str]] = []  # recipient, ref, template, subj, body
+    taxpayer: tuple[Recipient, str] = ("taxpayer", event.taxpayer_ref)
+    representative: tuple[Recipient, str] = ("representative", _representative_ref(event))
+    if isinstance(event, AuthorizationPendingApproval):
+        drafts.append(
+            (
+                *taxpayer,
+                "authorization_pending_approval",
+                "A tax professional asked for authorization",
+                f"{_who(event)} asked for a {_form(event)} on your account. Approve or "
+                f"decline it in your Online Account by {event.expires_on}.",
+            )
+        )
+    elif isinstance(event, AuthorizationPosted):
+        drafts.append(
+            (
+                *taxpayer,
+                "authorization_posted",
+                "A representative now has access to your tax information",
+                f"{_who(event)} now holds a {_form(event)} for you (TIN ending "
+                f"{event.tin_last4}) on: {_matters(event.tax_matters)}. If you did not "
+                f"authorize this, call {IRS_PHONE}.",
+            )
+        )
+    elif isinstance(event, AuthorizationRevoked | AuthorizationWithdrawn):
+        verb = "revoked" if isinstance(event, AuthorizationRevoked) else "withdrawn"
+        what = _matters(event.tax_matters)
+        drafts.append(
+            (
+                *taxpayer,
+                f"authorization_{verb}",
+                f"An authorization was {verb}",
+                f"The {_form(event)} of {_who(event)} on your account was {verb} for: {what}.",
+            )
+        )
+        drafts.append(
+            (
+                *representative,
+                f"authorization_{verb}",
+                f"An authorization was {verb}",
+                f"Your {_form(event)} for {_tin(event)} was {verb} for: {what}.",
+            )
+        )
+    elif isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
+        outcome = "rejected" if isinstance(event, AuthorizationRejected) else "not processed"
+        body = f"The {_form(event)} for {_tin(event)} was {outcome}: {event.reason}"
+        revocation_by_taxpayer = event.grant_id == event.message_id and event.caf_number is None
+        if revocation_by_taxpayer or _is_tpa_grant(event):
+            drafts.append((*taxpayer, "authorization_refused", f"Your request was {outcome}", body))
+        if event.reason_code in SUSPICIOUS:  # NO-06, to the practitioner of the CAF number
+            drafts.append(
+                (
+                    *representative,
+                    "suspicious_activity",
+                    "Unusual activity on your CAF number",
+                    f"{body} If this request was not yours, call {IRS_PHONE}.",
+                )
+            )
+        elif not revocation_by_taxpayer:
+            drafts.append(
+                (*representative, "authorization_refused", f"An authorization was {outcome}", body)
+            )
+    elif isinstance(event, AuthorizationDeclined | AuthorizationExpired):
+        state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
+        drafts.append(
+            (
+                *representative,
+                f"authorization_{state}",
+                f"Your request was {state}",
+                f"Your request {event.request_id} for {_tin(event)} was {state}.",
+            )
+        )
+    elif isinstance(event, CafNumberAssigned):
+        drafts.append(
+            (
+                *representative,
+                "caf_number_assigned",
+                "Your new CAF number (CP547)",
+                f"{event.representative_name}, you were assigned CAF number "
+                f"{event.caf_number}. Use it on all future authorizations.",
+            )
+        )
+    elif isinstance(event, SlaBreached):
+        drafts.append(
+            (
+                "sre",
+                "sre",
+                "sla_breached",
+                "Posting deadline breached",
+                f"Grant {event.grant_id} is unposted {event.age_hours:.0f} h after it "
+                f"became ready at {event.ready_at.isoformat()}.",
+            )
+        )
+    elif isinstance(event, SlaAtRisk):
+        pass  # an SRE dashboard concern (metric), not an alert
+    return [
+        Notification(
+            notification_id=notification_id(event.event_id, recipient, ref),
+            event_id=event.event_id,
+            recipient=recipient,
+            recipient_ref=ref,
+            template=template,
+            channel=CHANNELS[recipient],
+            created_at=now,
+            subject=subject,
+            body=body,
+        )
+        for recipient, ref, template, subject, body in drafts
+    ]
