@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Final
+from typing import Any, Final
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from caf_runtime.config import ServiceSettings
@@ -23,6 +24,12 @@ from caf_runtime.config import ServiceSettings
 # nacked, so the message is redelivered instead of committed unhandled.
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 AUTO_OFFSET_RESET: Final = "earliest"
+
+
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """Hand handlers the raw bytes: decoding is theirs, so a body that is not JSON becomes a
+    dead letter instead of a decode error inside the framework that would loop forever."""
+    return message.body
 
 
 def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
@@ -36,6 +43,7 @@ def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
         ack_policy=ACK_POLICY,
         graceful_timeout=settings.graceful_timeout_s,
         security=_security(settings),
+        decoder=raw_body,
         logger=logging.getLogger(f"{client_id}.broker"),
     )
 

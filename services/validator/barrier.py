@@ -69,7 +69,7 @@ class RegistryBarrier:
             for p in self._consumer.partitions_for_topic(self._topic) or ()
         ]
         if not partitions:
-            await self._consumer.force_metadata_update()
+            await self._consumer.topics()  # refreshes cluster metadata
             partitions = [
                 TopicPartition(self._topic, p)
                 for p in self._consumer.partitions_for_topic(self._topic) or ()

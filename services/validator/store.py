@@ -75,15 +75,16 @@ class ValidatorStore:
         async for page in paginator.paginate(
             TableName=self.table.name,
             KeyConditionExpression="pk = :pk",
-            FilterExpression="seen_at >= :since AND sk <> :own",
+            FilterExpression="seen_at >= :since",
             ExpressionAttributeValues={
                 ":pk": {"S": f"VEL#{caf_number}"},
                 ":since": {"N": str(since.timestamp())},
-                ":own": {"S": f"TP#{taxpayer_ref}"},
             },
+            ProjectionExpression="sk",
             ConsistentRead=True,
         ):
-            count += page.get("Count", 0)
+            own = f"TP#{taxpayer_ref}"
+            count += sum(1 for item in page.get("Items", []) if item["sk"].get("S") != own)
         return count
 
     async def record(

@@ -1,0 +1,298 @@
+"""The four services as processes on real Kafka and DynamoDB Local, and a probe of what they emit.
+
+One pipeline per test module, isolated by its own topic and table prefix; tests isolate
+themselves from each other with their own taxpayers (random TINs) and message ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TOPICS
+from schemas import topics
+from schemas.events import TERMINAL_TYPES
+from schemas.ids import taxpayer_ref
+from tests.conftest import Infrastructure, free_port, unique
+
+SERVICES = ("intake", "validator", "caf_poster", "notifier")
+REF_KEY = "e2e-test-key"
+DEADLINE_S = 30.0
+
+
+def random_ssn() -> str:
+    area, group = random.randint(100, 665), random.randint(10, 99)
+    return f"{area:03d}-{group:02d}-{random.randint(1000, 9999):04d}"
+
+
+def ref_of(ssn: str) -> str:
+    return taxpayer_ref(ssn.replace("-", ""), REF_KEY.encode())
+
+
+@dataclass
+class Seen:
+    """Everything read from one topic so far."""
+
+    records: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+
+    def json(self) -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in self.records if r.value]
+
+
+class Pipeline:
+    """Publish inputs; read what came out."""
+
+    def __init__(self, settings: ServiceSettings, producer: AIOKafkaProducer) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.seen: dict[str, Seen] = {
+            name: Seen()
+            for name in (
+                topics.EVENTS,
+                topics.NOTIFICATIONS,
+                topics.INBOUND_DLQ,
+                topics.GRANTS_VALIDATED,
+            )
+        }
+
+    async def send_inbound(self, message: dict[str, Any] | bytes, key: str | None = None) -> None:
+        value = message if isinstance(message, bytes) else json.dumps(message).encode()
+        if key is None and isinstance(message, dict):
+            key = str(message.get("message_id"))
+        await self.producer.send_and_wait(
+            self.settings.topic(topics.INBOUND),
+            value,
+            key=key.encode() if key else None,
+            headers=[("content-type", b"application/json")],
+        )
+
+    async def register(self, caf_number: str, name: str, status: str = "", **extra: Any) -> None:
+        record = {
+            "caf_number": caf_number,
+            "name": name,
+            "status_code": status,
+            "designations": ["b"],
+            "jurisdiction": "TN",
+            "licence_number": "CPA-1",
+            "ptin": "P01234567",
+            "ptin_valid_through": "2027-12-31",
+            "afsp_years": [2024, 2025, 2026],
+            "updated_at": datetime.now(UTC).isoformat(),
+            **extra,
+        }
+        await self.producer.send_and_wait(
+            self.settings.topic(topics.PRACTITIONERS),
+            json.dumps(record).encode(),
+            key=caf_number.encode(),
+        )
+
+    def events(self, ref: str) -> list[dict[str, Any]]:
+        return [e for e in self.seen[topics.EVENTS].json() if e["taxpayer_ref"] == ref]
+
+    def notifications(self, event_ids: set[str]) -> list[dict[str, Any]]:
+        return [n for n in self.seen[topics.NOTIFICATIONS].json() if n["event_id"] in event_ids]
+
+    async def until(self, condition: Callable[[], Any], limit_s: float = DEADLINE_S) -> Any:
+        """Poll until `condition()` is truthy; return its value. Fails at the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while True:
+            value = condition()
+            if value:
+                return value
+            if loop.time() > deadline:
+                raise AssertionError(f"not seen within {limit_s}s")
+            await asyncio.sleep(0.1)
+
+    async def terminal(self, ref: str, count: int) -> list[dict[str, Any]]:
+        """Wait for `count` terminal events of the taxpayer; return them."""
+        found: list[dict[str, Any]] = await self.until(
+            lambda: terminal if len(terminal := self.terminal_events(ref)) >= count else None
+        )
+        return found
+
+    def terminal_events(self, ref: str) -> list[dict[str, Any]]:
+        return [e for e in self.events(ref) if e["type"] in TERMINAL_TYPES]
+
+    async def caf_items(self, ref: str) -> list[dict[str, Any]]:
+        async with dynamodb_client(self.settings) as client:
+            response = await client.query(
+                TableName=self.settings.table("caf"),
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"TP#{ref}"}},
+                ConsistentRead=True,
+            )
+        return [dict(item) for item in response["Items"]]
+
+
+async def _collect(settings: ServiceSettings, pipeline: Pipeline) -> None:
+    consumer = AIOKafkaConsumer(
+        *(settings.topic(name) for name in pipeline.seen),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=unique("e2e-probe-"),
+    )
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    name = record.topic.removeprefix(settings.topic_prefix)
+                    pipeline.seen[name].records.append(record)
+    finally:
+        await consumer.stop()
+
+
+async def _until_ready(name: str, port: int, logs: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while loop.time() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+            response = await reader.read()
+            writer.close()
+            if response.startswith(b"HTTP/1.1 200"):
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{name} not ready; see {logs / (name + '.log')}")
+
+
+@pytest.fixture(scope="module")
+async def pipeline(
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Pipeline]:
+    settings = infra.settings()
+    await ensure_topics(settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix)
+    async with dynamodb_client(settings) as client:
+        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    logs: Path = tmp_path_factory.mktemp("services")
+    processes = []
+    env = {
+        **os.environ,
+        **infra.environment(),
+        "CAF_TOPIC_PREFIX": settings.topic_prefix,
+        "CAF_TABLE_PREFIX": settings.table_prefix,
+        "INTAKE_TAXPAYER_REF_KEY": REF_KEY,
+        "CAF_GRACEFUL_TIMEOUT_S": "5",
+    }
+    ports = {name: free_port() for name in SERVICES}
+    for name in SERVICES:
+        env[f"{name.upper()}_HEALTH_PORT"] = str(ports[name])
+        with (logs / f"{name}.log").open("wb") as log:
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", f"services.{name}", env=dict(env), stdout=log, stderr=log
+                )
+            )
+    for name, port in ports.items():
+        await _until_ready(name, port, logs)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
+    )
+    await producer.start()
+    pipeline = Pipeline(settings, producer)
+    collector = asyncio.create_task(_collect(settings, pipeline))
+    try:
+        yield pipeline
+    finally:
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+        await producer.stop()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        failed = [p.returncode for p in processes if p.returncode != 0]
+        assert not failed, f"services exited with {failed}; logs in {logs}"
+
+
+def submission(
+    ssn: str,
+    reps: list[dict[str, Any]],
+    *,
+    form: str = "2848",
+    periods: list[str] | None = None,
+    signed: date | None = None,
+    channel: str = "upload",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A valid signed form for taxpayer `ssn`; `reps` are overrides of a default representative."""
+    today = date.today()
+    signed = signed or today
+    method = "wet" if channel in {"mail", "fax"} else "electronic"
+    representatives = []
+    for rep in reps:
+        base: dict[str, Any] = {
+            "caf_number": None,
+            "name": "Avery Smith",
+            "receive_notices": False,
+            "ptin": "P01234567",
+            "student_letter_attached": False,
+        }
+        if form == "2848":
+            base |= {
+                "designation": "b",
+                "jurisdiction": "TN",
+                "licence_number": "CPA-55102",
+                "signature": {"date": str(signed), "method": method},
+            }
+        representatives.append(base | rep)
+    return {
+        "kind": "submission",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "channel": channel,
+        "received_on": str(today),
+        "form": form,
+        "taxpayer": {
+            "tin": ssn,
+            "tin_type": "SSN",
+            "name": "Jordan Q Public",
+            "entity_type": "individual",
+            "address": {
+                "line1": "1 Main St",
+                "city": "Memphis",
+                "state": "TN",
+                "postal_code": "38103",
+                "country": "US",
+            },
+            "signature": {"date": str(signed), "method": method},
+        },
+        "representatives": representatives,
+        "tax_matters": [
+            {
+                "tax_type": "Income",
+                "form_number": "1040",
+                "periods": periods or [str(today.year - 1)],
+            }
+        ],
+        "specific_use": False,
+        "retain_prior": False,
+        "prior_copies_attached": 0,
+    } | extra
+
+
+def unique_caf() -> str:
+    """A registered-looking CAF number no other test uses (prefix 03)."""
+    return f"03{random.randint(0, 9_999_999):07d}"

@@ -1,0 +1,334 @@
+"""Submissions, withdrawals and revocations through the four services on real infrastructure."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
+
+pytestmark = pytest.mark.e2e
+
+
+def types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+async def test_a_clean_2848_posts_and_the_taxpayer_is_told_without_the_full_tin(
+    pipeline: Pipeline,
+) -> None:
+    """PO-05 (nothing to revoke), NO-02, NO-08."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    message = submission(ssn, [{"caf_number": caf, "receive_notices": True}])
+    await pipeline.send_inbound(message)
+
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["type"] == "AuthorizationPosted"
+    assert posted["grant_id"] == f"{message['message_id']}:0"
+    assert posted["caf_number"] == caf
+    assert posted["tin_last4"] == ssn[-4:]
+    assert ssn.replace("-", "") not in str(posted)
+    assert ssn not in str(posted)
+    [note] = await pipeline.until(lambda: pipeline.notifications({posted["event_id"]}))
+    assert note["recipient"] == "taxpayer"
+    assert note["template"] == "authorization_posted"
+    assert ssn[-4:] in note["body"]
+    assert ssn not in note["body"]
+    items = await pipeline.caf_items(ref_of(ssn))
+    grants = [i for i in items if i["sk"]["S"].startswith("GRANT#")]
+    assert [g["sk"]["S"] for g in grants] == [f"GRANT#{posted['grant_id']}"]
+
+
+async def test_an_8821_designee_posts(pipeline: Pipeline) -> None:
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Casey Jones", status="R")  # VA-03: 8821 designees not blocked
+    await pipeline.send_inbound(
+        submission(ssn, [{"caf_number": caf, "name": "Casey Jones"}], form="8821")
+    )
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (posted["type"], posted["form"]) == ("AuthorizationPosted", "8821")
+
+
+async def test_a_new_poa_revokes_the_older_one_on_overlapping_periods(pipeline: Pipeline) -> None:
+    """PO-05: later signature revokes matter by matter; retain_prior with a copy keeps it."""
+    ssn, first_caf, second_caf, third_caf = random_ssn(), unique_caf(), unique_caf(), unique_caf()
+    year = date.today().year
+    for caf, name in (
+        (first_caf, "Avery Smith"),
+        (second_caf, "Blake Doe"),
+        (third_caf, "Drew Roe"),
+    ):
+        await pipeline.register(caf, name)
+    old = submission(
+        ssn,
+        [{"caf_number": first_caf}],
+        periods=[str(year - 3), str(year - 2)],
+        signed=date.today() - timedelta(days=10),
+    )
+    await pipeline.send_inbound(old)
+    await pipeline.terminal(ref_of(ssn), 1)
+    new = submission(
+        ssn,
+        [{"caf_number": second_caf, "name": "Blake Doe"}],
+        periods=[str(year - 2)],
+        signed=date.today() - timedelta(days=5),
+    )
+    await pipeline.send_inbound(new)
+    await pipeline.terminal(ref_of(ssn), 2)
+    [revoked] = await pipeline.until(
+        lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationRevoked"]
+    )
+    assert revoked["grant_id"] == f"{old['message_id']}:0"
+    assert revoked["revoked_by"] == "REV-SUPERSEDED"
+    assert revoked["superseded_by"] == f"{new['message_id']}:0"
+    assert revoked["tax_matters"] == [
+        {"tax_type": "Income", "form_number": "1040", "periods": [str(year - 2)]}
+    ]
+    kept = submission(
+        ssn,
+        [{"caf_number": third_caf, "name": "Drew Roe"}],
+        periods=[str(year - 3)],
+        retain_prior=True,
+        prior_copies_attached=1,
+    )
+    await pipeline.send_inbound(kept)
+    terminal = await pipeline.terminal(ref_of(ssn), 3)
+    assert types(terminal) == ["AuthorizationPosted"] * 3
+    revocations = [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationRevoked"]
+    assert len(revocations) == 1
+
+
+async def test_an_older_signature_is_superseded_and_future_periods_are_dropped(
+    pipeline: Pipeline,
+) -> None:
+    """PO-06 NP-SUPERSEDED; PO-07 PART-FUTURE-PERIOD-DROPPED."""
+    ssn, caf = random_ssn(), unique_caf()
+    year = date.today().year
+    await pipeline.register(caf, "Avery Smith")
+    recent = submission(ssn, [{"caf_number": caf}], periods=[str(year - 1), str(year + 5)])
+    await pipeline.send_inbound(recent)
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["dropped_periods"] == [
+        {
+            "tax_type": "Income",
+            "form_number": "1040",
+            "period": str(year + 5),
+            "reason_code": "PART-FUTURE-PERIOD-DROPPED",
+        }
+    ]
+    older = submission(
+        ssn,
+        [{"caf_number": caf}],
+        periods=[str(year - 1)],
+        signed=date.today() - timedelta(days=20),
+    )
+    await pipeline.send_inbound(older)
+    terminal = await pipeline.terminal(ref_of(ssn), 2)
+    assert (terminal[1]["type"], terminal[1]["reason_code"], terminal[1]["rule_id"]) == (
+        "AuthorizationNotProcessed",
+        "NP-SUPERSEDED",
+        "PO-06",
+    )
+
+
+async def test_a_third_notice_recipient_is_not_processed(pipeline: Pipeline) -> None:
+    """PO-03: notice elections counted in listed order within one form."""
+    ssn = random_ssn()
+    cafs = [unique_caf() for _ in range(3)]
+    names = ["Avery Smith", "Blake Doe", "Drew Roe"]
+    for caf, name in zip(cafs, names, strict=True):
+        await pipeline.register(caf, name)
+    form = submission(
+        ssn,
+        [
+            {"caf_number": c, "name": n, "receive_notices": True}
+            for c, n in zip(cafs, names, strict=True)
+        ],
+    )
+    await pipeline.send_inbound(form)
+    terminal = await pipeline.terminal(ref_of(ssn), 3)
+    by_grant = {e["grant_id"]: e for e in terminal}
+    assert [by_grant[f"{form['message_id']}:{i}"]["type"] for i in range(3)] == [
+        "AuthorizationPosted",
+        "AuthorizationPosted",
+        "AuthorizationNotProcessed",
+    ]
+    assert by_grant[f"{form['message_id']}:2"]["reason_code"] == "NP-NOTICE-LIMIT-EXCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "code"),
+    [
+        ("", "AuthorizationPosted", None),
+        ("D", "AuthorizationRejected", "REJ-REP-NOT-GOOD-STANDING"),
+        ("S", "AuthorizationRejected", "REJ-REP-NOT-GOOD-STANDING"),
+        ("E", "AuthorizationRejected", "REJ-REP-NOT-GOOD-STANDING"),
+        ("P", "AuthorizationRejected", "REJ-REP-PENDING-REVIEW"),
+        ("R", "AuthorizationRejected", "REJ-REP-INACTIVE"),
+        ("I", "AuthorizationRejected", "REJ-REP-INACTIVE"),
+    ],
+)
+async def test_each_standing_status_code_gets_its_outcome(
+    pipeline: Pipeline, status: str, outcome: str, code: str | None
+) -> None:
+    """VA-01, VA-02 (with the NO-06 alert), VA-03."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith", status=status)
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    [event] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (event["type"], event.get("reason_code")) == (outcome, code)
+    if status == "P":
+        notes = await pipeline.until(lambda: pipeline.notifications({event["event_id"]}))
+        assert [n["template"] for n in notes] == ["suspicious_activity"]
+
+
+async def test_an_unknown_caf_number_and_a_registry_update_take_effect_in_order(
+    pipeline: Pipeline,
+) -> None:
+    """VA-04, then a registry update applies to grants that arrive after it."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    [unknown] = await pipeline.terminal(ref_of(ssn), 1)
+    assert unknown["reason_code"] == "REJ-CAF-UNKNOWN"
+    await pipeline.register(caf, "Avery Smith", status="S")
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}], periods=["2019"]))
+    terminal = await pipeline.terminal(ref_of(ssn), 2)
+    assert terminal[1]["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"
+
+
+async def test_a_first_time_representative_gets_a_caf_number(pipeline: Pipeline) -> None:
+    """VA-08, PO-08, NO-05."""
+    ssn = random_ssn()
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": "None", "name": "New Person"}]))
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    [assigned] = [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "CafNumberAssigned"]
+    assert posted["caf_number"] == assigned["caf_number"]
+    assert assigned["caf_number"].startswith("90")
+    assert len(assigned["caf_number"]) == 9
+    notes = await pipeline.until(lambda: pipeline.notifications({assigned["event_id"]}))
+    assert notes[0]["template"] == "caf_number_assigned"
+
+
+def removal(kind: str, ssn: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "taxpayer": {"tin": ssn, "tin_type": "SSN"},
+        "form": "2848",
+        "tax_matters": None,
+        "signature": {"date": str(date.today()), "method": "checkbox"},
+        **fields,
+    }
+
+
+async def test_a_withdrawal_and_a_taxpayer_revocation_end_the_grants(pipeline: Pipeline) -> None:
+    """PO-09, PO-10, NO-03; and REJ-NOTHING-TO-WITHDRAW when nothing matches."""
+    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
+    await pipeline.register(first, "Avery Smith")
+    await pipeline.register(second, "Blake Doe")
+    form = submission(ssn, [{"caf_number": first}, {"caf_number": second, "name": "Blake Doe"}])
+    await pipeline.send_inbound(form)
+    await pipeline.terminal(ref_of(ssn), 2)
+
+    withdrawal = removal("withdrawal", ssn, caf_number=first)
+    await pipeline.send_inbound(withdrawal)
+    [withdrawn] = await pipeline.until(
+        lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationWithdrawn"]
+    )
+    assert (withdrawn["grant_id"], withdrawn["message_id"]) == (
+        f"{form['message_id']}:0",
+        withdrawal["message_id"],
+    )
+    notes = await pipeline.until(lambda: pipeline.notifications({withdrawn["event_id"]}))
+    assert sorted(n["recipient"] for n in notes) == ["representative", "taxpayer"]
+
+    revocation = removal("revocation", ssn, caf_numbers=None)
+    await pipeline.send_inbound(revocation)
+    [revoked] = await pipeline.until(
+        lambda: [
+            e
+            for e in pipeline.events(ref_of(ssn))
+            if e["type"] == "AuthorizationRevoked" and e["revoked_by"] == "REV-BY-TAXPAYER"
+        ]
+    )
+    assert revoked["grant_id"] == f"{form['message_id']}:1"
+
+    again = removal("withdrawal", ssn, caf_number=first)
+    await pipeline.send_inbound(again)
+    [nothing] = await pipeline.until(
+        lambda: [e for e in pipeline.events(ref_of(ssn)) if e["message_id"] == again["message_id"]]
+    )
+    assert (nothing["type"], nothing["reason_code"]) == (
+        "AuthorizationRejected",
+        "REJ-NOTHING-TO-WITHDRAW",
+    )
+
+
+async def test_a_duplicate_message_and_a_duplicate_form_get_one_outcome_each(
+    pipeline: Pipeline,
+) -> None:
+    """IN-02 drops the same message id; IN-03 marks the same form via fax NP-DUPLICATE."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    form = submission(ssn, [{"caf_number": caf}])
+    await pipeline.send_inbound(form)
+    await pipeline.send_inbound(form)
+    faxed = form | {"message_id": str(uuid.uuid4()), "channel": "fax"}
+    faxed["taxpayer"] = form["taxpayer"] | {
+        "signature": {"date": form["received_on"], "method": "wet"}
+    }
+    faxed["representatives"] = [
+        form["representatives"][0] | {"signature": {"date": form["received_on"], "method": "wet"}}
+    ]
+    await pipeline.send_inbound(faxed)
+    terminal = await pipeline.terminal(ref_of(ssn), 2)
+    assert sorted((e["type"], e.get("reason_code")) for e in terminal) == [
+        ("AuthorizationNotProcessed", "NP-DUPLICATE"),
+        ("AuthorizationPosted", None),
+    ]
+    assert (
+        len([e for e in pipeline.events(ref_of(ssn)) if e["message_id"] == form["message_id"]]) == 1
+    )
+
+
+async def test_a_malformed_message_is_dead_lettered_while_the_next_one_posts(
+    pipeline: Pipeline,
+) -> None:
+    """IN-01: DLQ with error headers; the partition keeps flowing."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    key = str(uuid.uuid4())
+    await pipeline.send_inbound(b"{not json at all", key=key)
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]), key=key)
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["type"] == "AuthorizationPosted"
+    [dead] = await pipeline.until(
+        lambda: [r for r in pipeline.seen["caf.inbound.dlq.v1"].records if r.key == key.encode()]
+    )
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert dead.value == b"{not json at all"
+    assert headers["error-class"] == "ContractError"
+    assert headers["original-topic"] == pipeline.settings.topic("caf.inbound.v1")
+    assert {"error-message", "original-partition", "original-offset", "failed-at"} <= set(headers)
+
+
+async def test_a_schema_failure_with_a_readable_message_id_is_also_rejected(
+    pipeline: Pipeline,
+) -> None:
+    """IN-01: REJ-SCHEMA on the outcome stream as well as the dead letter."""
+    ssn = random_ssn()
+    broken = submission(ssn, [{}])
+    broken["representatives"] = "not a list"
+    await pipeline.send_inbound(broken)
+    [rejected] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (rejected["reason_code"], rejected["rule_id"], rejected["grant_id"]) == (
+        "REJ-SCHEMA",
+        "IN-01",
+        broken["message_id"],
+    )
