@@ -94,7 +94,8 @@ def posting_outputs(
 ) -> list[Output]:
     """Revocations (PO-05), the new CAF number (PO-08), then the posted event; or the refusal."""
     if posting.grant is None:
-        assert posting.rejection is not None
+        if posting.rejection is None:
+            return []  # already posted: its outcome was recorded when it was
         event = refusal_event(
             posting.rejection,
             stage="caf_poster",

@@ -20,7 +20,8 @@ FUTURE_YEARS = 3
 
 @dataclass(frozen=True)
 class Posting:
-    """The decision on one grant: posted (`grant` set) or refused (`rejection` set)."""
+    """The decision on one grant: posted (`grant` set), refused (`rejection` set), or neither
+    when the grant is already on the CAF."""
 
     rejection: Rejection | None = None
     grant: Grant | None = None
@@ -56,7 +57,12 @@ def _refuse(rule: RuleId, code: ReasonCode, reason: str) -> Posting:
 
 
 def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None) -> Posting:
-    """PO-01, PO-07, PO-06, PO-05, PO-03, PO-04 in that order, for one grant."""
+    """PO-01, PO-07, PO-06, PO-05, PO-03, PO-04 in that order, for one grant.
+
+    A grant already on the CAF is never posted twice: deciding it again changes nothing.
+    """
+    if any(g.grant_id == command.grant_id for g in caf.grants):
+        return Posting()
     if command.specific_use:
         return _refuse(
             RuleId.PO_01,

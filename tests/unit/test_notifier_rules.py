@@ -1,0 +1,159 @@
+"""Notifier rules NO-01 … NO-08 (RULES.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.codec import EVENT
+from schemas.events import Event
+from services.notifier.rules import notifications_for
+from tests.unit.builders import NOW
+
+pytestmark = pytest.mark.unit
+
+TIN = "123456789"
+
+
+def event(type_: str, **fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "event_id": f"e-{type_}",
+        "type": type_,
+        "occurred_at": NOW.isoformat(),
+        "taxpayer_ref": "a" * 32,
+        "tin_last4": TIN[-4:],
+        "form": "2848",
+        "message_id": "m-1",
+        "grant_id": "m-1:0",
+        "caf_number": "030112345",
+        "stage": "caf_poster",
+        "representative_name": "Avery Smith",
+    }
+    values.update(fields)
+    return EVENT.validate_python(values, strict=False)
+
+
+MATTERS = [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}]
+REFUSAL = {
+    "reason_code": "REJ-REP-NOT-GOOD-STANDING",
+    "reason": "Not in good standing.",
+    "rule_id": "VA-01",
+}
+
+
+def sent(e: Event) -> list[tuple[str, str, str]]:
+    return [(n.recipient, n.recipient_ref, n.template) for n in notifications_for(e, NOW)]
+
+
+def test_no_01_a_pending_request_asks_the_taxpayer_to_decide() -> None:
+    e = event(
+        "AuthorizationPendingApproval",
+        grant_id="tpa-1",
+        request_id="tpa-1",
+        expires_on="2026-12-20",
+    )
+    [note] = notifications_for(e, NOW)
+    assert (note.recipient, note.template) == ("taxpayer", "authorization_pending_approval")
+    assert "Approve or decline" in note.body
+
+
+def test_no_02_a_posted_grant_tells_the_taxpayer_who_has_access_and_whom_to_call() -> None:
+    e = event(
+        "AuthorizationPosted",
+        authorization_id="m-1",
+        tax_matters=MATTERS,
+        receive_notices=True,
+        received_at=NOW.isoformat(),
+        posted_at=NOW.isoformat(),
+    )
+    [note] = notifications_for(e, NOW)
+    assert (note.recipient, note.recipient_ref) == ("taxpayer", "a" * 32)
+    assert "Avery Smith" in note.body
+    assert "Income 1040 2024" in note.body
+    assert "did not authorize" in note.body
+
+
+@pytest.mark.parametrize("type_", ["AuthorizationRevoked", "AuthorizationWithdrawn"])
+def test_no_03_revocations_and_withdrawals_tell_the_taxpayer_and_the_representative(
+    type_: str,
+) -> None:
+    extra = {"revoked_by": "REV-BY-TAXPAYER"} if type_ == "AuthorizationRevoked" else {}
+    e = event(type_, authorization_id="m-1", tax_matters=MATTERS, message_id="r-1", **extra)
+    assert sorted(r for r, _, _ in sent(e)) == ["representative", "taxpayer"]
+
+
+def test_no_04_a_refused_form_grant_tells_the_representative_with_the_reason() -> None:
+    [note] = notifications_for(event("AuthorizationRejected", **REFUSAL), NOW)
+    assert (note.recipient, note.recipient_ref) == ("representative", "030112345")
+    assert "Not in good standing." in note.body
+
+
+def test_no_04_a_refused_tpa_grant_also_tells_the_taxpayer() -> None:
+    e = event("AuthorizationRejected", grant_id="tpa-9", **REFUSAL)
+    assert sorted(r for r, _, _ in sent(e)) == ["representative", "taxpayer"]
+
+
+def test_no_04_a_refused_revocation_tells_the_taxpayer_who_sent_it() -> None:
+    e = event(
+        "AuthorizationRejected",
+        grant_id="r-1",
+        message_id="r-1",
+        caf_number=None,
+        reason_code="REJ-NOTHING-TO-REVOKE",
+        reason="Nothing matches.",
+        rule_id="PO-10",
+    )
+    assert sent(e) == [("taxpayer", "a" * 32, "authorization_refused")]
+
+
+def test_no_05_a_new_caf_number_is_announced_to_the_representative() -> None:
+    [note] = notifications_for(event("CafNumberAssigned", caf_number="900000001"), NOW)
+    assert (note.recipient, note.template) == ("representative", "caf_number_assigned")
+    assert "900000001" in note.body
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("REJ-REP-PENDING-REVIEW", "VA-02"),
+        ("REJ-REP-NAME-MISMATCH", "VA-05"),
+        ("HOLD-VELOCITY", "VA-07"),
+    ],
+)
+def test_no_06_fraud_signals_alert_the_practitioner(code: str, rule: str) -> None:
+    type_ = "AuthorizationNotProcessed" if code.startswith("HOLD") else "AuthorizationRejected"
+    e = event(type_, reason_code=code, reason="Held.", rule_id=rule)
+    assert sent(e) == [("representative", "030112345", "suspicious_activity")]
+
+
+def test_no_07_a_breached_sla_alerts_sres_not_the_taxpayer() -> None:
+    e = event("SlaBreached", ready_at=NOW.isoformat(), age_hours=48.5)
+    assert sent(e) == [("sre", "sre", "sla_breached")]
+
+
+def test_no_08_ids_are_one_per_event_and_recipient_and_bodies_hold_no_full_tin() -> None:
+    events = [
+        event(
+            "AuthorizationPosted",
+            authorization_id="m-1",
+            tax_matters=MATTERS,
+            receive_notices=True,
+            received_at=NOW.isoformat(),
+            posted_at=NOW.isoformat(),
+        ),
+        event(
+            "AuthorizationRevoked",
+            authorization_id="m-1",
+            tax_matters=MATTERS,
+            revoked_by="REV-SUPERSEDED",
+        ),
+        event("AuthorizationRejected", grant_id="tpa-9", **REFUSAL),
+    ]
+    for e in events:
+        first, second = notifications_for(e, NOW), notifications_for(e, NOW)
+        assert [n.notification_id for n in first] == [n.notification_id for n in second]
+        assert len({n.notification_id for n in first}) == len(first)
+        for note in first:
+            assert TIN not in note.body
+            assert "123-45-6789" not in note.body

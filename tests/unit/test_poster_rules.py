@@ -1,0 +1,322 @@
+"""caf_poster rules PO-01, PO-03 … PO-10 (RULES.md §3), and properties of the decision function."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.codes import ReasonCode, RuleId
+from schemas.grants import MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
+from services.caf_poster.domain import TaxpayerCaf
+from services.caf_poster.rules import (
+    Posting,
+    Removal,
+    apply,
+    decide_posting,
+    decide_revocation,
+    decide_withdrawal,
+)
+from tests.unit.builders import NOW, post_grant
+
+pytestmark = pytest.mark.unit
+
+DAY = dt.date(2026, 11, 18)
+
+
+def matters(*periods: str, tax_type: str = "Income") -> list[MatterSpec]:
+    return [MatterSpec(tax_type=tax_type, form_number="1040", periods=list(periods))]
+
+
+def grant(n: int, **changes: Any) -> PostGrant:
+    values: dict[str, Any] = {
+        "grant_id": f"m-{n}:0",
+        "message_id": f"m-{n}",
+        "authorization_id": f"m-{n}",
+        "caf_number": f"0301{n:05d}",
+    }
+    values.update(changes)
+    return post_grant(**values)
+
+
+def post(caf: TaxpayerCaf, command: PostGrant) -> tuple[TaxpayerCaf, Posting]:
+    decision = decide_posting(caf, command, command.caf_number)
+    return apply(caf, decision), decision
+
+
+def code(decision: Posting | Removal) -> tuple[RuleId, ReasonCode] | None:
+    return (decision.rejection.rule, decision.rejection.code) if decision.rejection else None
+
+
+def test_a_grant_posts_on_an_empty_caf() -> None:
+    caf, decision = post(TaxpayerCaf(), grant(1))
+    assert decision.grant is not None
+    assert caf.active("2848") == (decision.grant,)
+
+
+def test_po_01_a_specific_use_authorization_is_not_processed_and_revokes_nothing() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    after, decision = post(
+        caf, grant(2, specific_use=True, taxpayer_signature_date=DAY + dt.timedelta(days=1))
+    )
+    assert code(decision) == (RuleId.PO_01, ReasonCode.NP_SPECIFIC_USE)
+    assert after.active("2848") == caf.active("2848")
+
+
+def test_po_03_a_third_notice_elector_of_one_group_is_not_processed() -> None:
+    caf = TaxpayerCaf()
+    outcomes = []
+    for index in range(3):
+        command = grant(
+            1,
+            grant_id=f"m-1:{index}",
+            receive_notices=True,
+            caf_number=f"03011234{index}",
+            group_position=index,
+        )
+        caf, decision = post(caf, command)
+        outcomes.append(code(decision))
+    assert outcomes == [None, None, (RuleId.PO_03, ReasonCode.NP_NOTICE_LIMIT_EXCEEDED)]
+
+
+def test_po_04_more_than_two_notice_recipients_on_a_matter_is_not_processed() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1, receive_notices=True, retain_prior=True))
+    caf, _ = post(caf, grant(2, receive_notices=True, retain_prior=True))
+    _, third = post(caf, grant(3, receive_notices=True, retain_prior=True))
+    assert code(third) == (RuleId.PO_04, ReasonCode.NP_NOTICE_LIMIT_EXCEEDED)
+    _, elsewhere = post(caf, grant(4, receive_notices=True, tax_matters=matters("2020")))
+    assert code(elsewhere) is None
+
+
+def test_po_04_counts_after_the_revocations_of_po_05() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1, receive_notices=True, retain_prior=True))
+    caf, _ = post(caf, grant(2, receive_notices=True, retain_prior=True))
+    later = grant(3, receive_notices=True, taxpayer_signature_date=DAY + dt.timedelta(days=1))
+    _, decision = post(caf, later)
+    assert code(decision) is None
+    assert len(decision.losses) == 2
+
+
+def test_po_05_a_later_signature_revokes_overlapping_matters_only() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1, tax_matters=matters("2022", "2023", "2024")))
+    later = grant(
+        2, tax_matters=matters("2023 thru 2024"), taxpayer_signature_date=DAY + dt.timedelta(days=1)
+    )
+    caf, decision = post(caf, later)
+    [loss] = decision.losses
+    assert loss.grant.grant_id == "m-1:0"
+    assert [m.period for m in loss.matters] == ["2023", "2024"]
+    old = next(g for g in caf.grants if g.grant_id == "m-1:0")
+    assert [m.period for m in old.matters] == ["2022"]
+
+
+def test_po_05_retain_prior_keeps_earlier_grants_but_tpa_never_retains() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    later = {"taxpayer_signature_date": DAY + dt.timedelta(days=1), "retain_prior": True}
+    _, kept = post(caf, grant(2, **later))
+    assert kept.losses == ()
+    _, tpa = post(caf, grant(3, channel="tpa", **later))
+    assert len(tpa.losses) == 1
+
+
+def test_po_05_a_2848_never_revokes_an_8821_and_a_group_never_revokes_itself() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1, form="8821"))
+    _, decision = post(caf, grant(2, taxpayer_signature_date=DAY + dt.timedelta(days=1)))
+    assert decision.losses == ()
+    caf, _ = post(TaxpayerCaf(), grant(5, grant_id="m-5:0"))
+    _, sibling = post(
+        caf,
+        grant(
+            5,
+            grant_id="m-5:1",
+            caf_number="030100099",
+            taxpayer_signature_date=DAY + dt.timedelta(days=1),
+        ),
+    )
+    assert sibling.losses == ()
+
+
+def test_po_06_an_earlier_signature_than_an_active_grant_is_superseded() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    _, decision = post(caf, grant(2, taxpayer_signature_date=DAY - dt.timedelta(days=1)))
+    assert code(decision) == (RuleId.PO_06, ReasonCode.NP_SUPERSEDED)
+
+
+def test_po_06_the_same_signature_day_neither_revokes_nor_supersedes() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    _, decision = post(caf, grant(2))
+    assert code(decision) is None
+    assert decision.losses == ()
+
+
+def test_po_07_periods_ending_after_receipt_year_plus_three_are_dropped() -> None:
+    _, decision = post(TaxpayerCaf(), grant(1, tax_matters=matters("2029", "2030", "2029-12")))
+    assert decision.grant is not None
+    assert [m.period for m in decision.grant.matters] == ["2029", "2029-12"]
+    assert [m.period for m in decision.dropped] == ["2030"]
+    _, only_future = post(TaxpayerCaf(), grant(1, tax_matters=matters("2030 thru 2031")))
+    assert code(only_future) == (RuleId.PO_07, ReasonCode.REJ_MATTER_FUTURE_ONLY)
+
+
+def withdraw(caf_number: str, periods: list[str] | None = None) -> WithdrawGrants:
+    return WithdrawGrants(
+        action="withdraw",
+        message_id="w-1",
+        taxpayer_ref="a" * 32,
+        tin_last4="6789",
+        form="2848",
+        received_at=NOW,
+        caf_number=caf_number,
+        tax_matters=matters(*periods) if periods else None,
+    )
+
+
+def revoke(caf_numbers: list[str] | None = None, form: str = "2848") -> RevokeGrants:
+    return RevokeGrants.model_validate(
+        {
+            "action": "revoke",
+            "message_id": "r-1",
+            "taxpayer_ref": "a" * 32,
+            "tin_last4": "6789",
+            "form": form,
+            "received_at": NOW,
+            "caf_numbers": caf_numbers,
+            "tax_matters": None,
+        },
+        strict=False,
+    )
+
+
+def test_po_09_a_withdrawal_ends_the_representatives_matching_grants() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1, tax_matters=matters("2023", "2024")))
+    decision = decide_withdrawal(caf, withdraw("030100001", ["2024"]))
+    [loss] = decision.losses
+    assert [m.period for m in loss.matters] == ["2024"]
+    assert code(decide_withdrawal(caf, withdraw("030199999"))) == (
+        RuleId.PO_09,
+        ReasonCode.REJ_NOTHING_TO_WITHDRAW,
+    )
+
+
+def test_po_10_a_revocation_ends_listed_or_all_representatives() -> None:
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    caf, _ = post(caf, grant(2))
+    assert len(decide_revocation(caf, revoke()).losses) == 2
+    assert [
+        loss.grant.grant_id for loss in decide_revocation(caf, revoke(["030100002"])).losses
+    ] == ["m-2:0"]
+    assert code(decide_revocation(caf, revoke(form="8821"))) == (
+        RuleId.PO_10,
+        ReasonCode.REJ_NOTHING_TO_REVOKE,
+    )
+
+
+# Properties: random sequences of grants, withdrawals and revocations for one taxpayer.
+
+PERIODS = ["2021", "2022", "2023", "2024", "2022 thru 2023", "2024-06"]
+commands = st.one_of(
+    st.builds(
+        lambda n, sign, notices, periods, retain, caf: (
+            "post",
+            grant(
+                n,
+                taxpayer_signature_date=DAY - dt.timedelta(days=sign),
+                receive_notices=notices,
+                tax_matters=matters(*periods),
+                retain_prior=retain,
+                caf_number=f"03010000{caf}",
+            ),
+        ),
+        st.integers(0, 10_000),
+        st.integers(0, 30),
+        st.booleans(),
+        st.lists(st.sampled_from(PERIODS), min_size=1, max_size=3, unique=True),
+        st.booleans(),
+        st.integers(0, 4),
+    ),
+    st.builds(lambda caf: ("withdraw", withdraw(f"03010000{caf}")), st.integers(0, 4)),
+    st.builds(
+        lambda cafs: ("revoke", revoke(cafs)),
+        st.none() | st.lists(st.integers(0, 4).map(lambda c: f"03010000{c}"), max_size=2),
+    ),
+)
+
+
+def run(caf: TaxpayerCaf, kind: str, command: Any) -> tuple[TaxpayerCaf, Posting | Removal]:
+    if kind == "post":
+        return post(caf, command)
+    decision = (decide_withdrawal if kind == "withdraw" else decide_revocation)(caf, command)
+    return apply(caf, decision), decision
+
+
+@settings(max_examples=150)
+@given(st.lists(commands, max_size=12))
+def test_no_matter_ever_has_more_than_two_active_notice_recipients(
+    sequence: list[tuple[str, Any]],
+) -> None:
+    """PO-03 / PO-04 invariant."""
+    caf = TaxpayerCaf()
+    for kind, command in sequence:
+        caf, _ = run(caf, kind, command)
+        electors = [g for g in caf.active("2848") if g.receive_notices]
+        for g in electors:
+            for matter in g.matters:
+                holders = {
+                    e.grant_id for e in electors if any(m.overlaps(matter) for m in e.matters)
+                }
+                assert len(holders) <= 2
+
+
+@settings(max_examples=150)
+@given(st.lists(commands, max_size=12))
+def test_a_later_signature_always_wins_on_overlapping_matters(
+    sequence: list[tuple[str, Any]],
+) -> None:
+    """PO-05 / PO-06: no two active grants of different authorizations with different signature
+    days overlap unless the later one was posted with retain_prior."""
+    caf = TaxpayerCaf()
+    retained: set[str] = set()
+    for kind, command in sequence:
+        caf, decision = run(caf, kind, command)
+        if isinstance(decision, Posting) and decision.grant and command.retain_prior:
+            retained.add(decision.grant.grant_id)
+    active = caf.active("2848")
+    for older in active:
+        for newer in active:
+            if (
+                newer.signature_date > older.signature_date
+                and newer.authorization_id != older.authorization_id
+                and newer.grant_id not in retained
+            ):
+                assert not newer.overlapping(older.matters)
+
+
+@settings(max_examples=100)
+@given(st.lists(commands, min_size=1, max_size=10), st.data())
+def test_a_replayed_grant_changes_nothing(
+    sequence: list[tuple[str, Any]], data: st.DataObject
+) -> None:
+    """The CAF holds each posted grant once: posting any earlier grant again is a no-op."""
+    caf = TaxpayerCaf()
+    for kind, command in sequence:
+        caf, _ = run(caf, kind, command)
+    posts = [command for kind, command in sequence if kind == "post"]
+    if not posts:
+        return
+    replayed = data.draw(st.sampled_from(posts))
+    if not any(g.grant_id == replayed.grant_id for g in caf.grants):
+        return  # it was refused the first time; the ledger re-emits that refusal instead
+    again, decision = post(caf, replayed)
+    assert decision == Posting()
+    assert again.grants == caf.grants
+    assert again.groups == caf.groups
+
+
+def test_deciding_is_deterministic() -> None:
+    """Same state and command, same decision: a redelivery re-emits identical events."""
+    caf, _ = post(TaxpayerCaf(), grant(1))
+    command = grant(2, taxpayer_signature_date=DAY + dt.timedelta(days=1))
+    assert decide_posting(caf, command, None) == decide_posting(caf, command, None)
