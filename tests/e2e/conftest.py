@@ -57,9 +57,12 @@ class Seen:
 class Pipeline:
     """Publish inputs; read what came out."""
 
-    def __init__(self, settings: ServiceSettings, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self, settings: ServiceSettings, producer: AIOKafkaProducer, services: Services
+    ) -> None:
         self.settings = settings
         self.producer = producer
+        self.services = services
         self.seen: dict[str, Seen] = {
             name: Seen()
             for name in (
@@ -177,6 +180,40 @@ async def _until_ready(name: str, port: int, logs: Path) -> None:
     raise AssertionError(f"{name} not ready; see {logs / (name + '.log')}")
 
 
+class Services:
+    """The four service processes; any of them can be killed and started again."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.ports = {name: free_port() for name in SERVICES}
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self, name: str) -> None:
+        env = {**self.env, f"{name.upper()}_HEALTH_PORT": str(self.ports[name])}
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"services.{name}", env=env, stdout=log, stderr=log
+            )
+
+    async def wait_ready(self) -> None:
+        for name, port in self.ports.items():
+            await _until_ready(name, port, self.logs)
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no drain, no commit, no goodbye."""
+        process = self.processes[name]
+        process.kill()
+        await process.wait()
+
+    async def stop_all(self) -> list[int | None]:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            await asyncio.wait_for(process.wait(), timeout=30)
+        return [p.returncode for p in self.processes.values()]
+
+
 @pytest.fixture(scope="module")
 async def pipeline(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
@@ -186,31 +223,25 @@ async def pipeline(
     async with dynamodb_client(settings) as client:
         await ensure_tables(client, TABLES, prefix=settings.table_prefix)
     logs: Path = tmp_path_factory.mktemp("services")
-    processes = []
-    env = {
-        **os.environ,
-        **infra.environment(),
-        "CAF_TOPIC_PREFIX": settings.topic_prefix,
-        "CAF_TABLE_PREFIX": settings.table_prefix,
-        "INTAKE_TAXPAYER_REF_KEY": REF_KEY,
-        "CAF_GRACEFUL_TIMEOUT_S": "5",
-    }
-    ports = {name: free_port() for name in SERVICES}
+    services = Services(
+        {
+            **os.environ,
+            **infra.environment(),
+            "CAF_TOPIC_PREFIX": settings.topic_prefix,
+            "CAF_TABLE_PREFIX": settings.table_prefix,
+            "INTAKE_TAXPAYER_REF_KEY": REF_KEY,
+            "CAF_GRACEFUL_TIMEOUT_S": "5",
+        },
+        logs,
+    )
     for name in SERVICES:
-        env[f"{name.upper()}_HEALTH_PORT"] = str(ports[name])
-        with (logs / f"{name}.log").open("wb") as log:
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", f"services.{name}", env=dict(env), stdout=log, stderr=log
-                )
-            )
-    for name, port in ports.items():
-        await _until_ready(name, port, logs)
+        await services.start(name)
+    await services.wait_ready()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
     await producer.start()
-    pipeline = Pipeline(settings, producer)
+    pipeline = Pipeline(settings, producer, services)
     collector = asyncio.create_task(_collect(settings, pipeline))
     try:
         yield pipeline
@@ -218,12 +249,8 @@ async def pipeline(
         collector.cancel()
         await asyncio.gather(collector, return_exceptions=True)
         await producer.stop()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            await asyncio.wait_for(process.wait(), timeout=30)
-        failed = [p.returncode for p in processes if p.returncode != 0]
-        assert not failed, f"services exited with {failed}; logs in {logs}"
+        codes = await services.stop_all()
+        assert all(code == 0 for code in codes), f"services exited with {codes}; logs in {logs}"
 
 
 def submission(

@@ -1,0 +1,146 @@
+"""The poster on real DynamoDB: a redelivered grant re-emits exactly the recorded events and
+changes nothing in the CAF, also after a crash between recording and publishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from caf_runtime.outputs import Output
+from caf_runtime.provision import ensure_tables
+from caf_runtime.topology import TABLES
+from schemas.codec import encode
+from services.caf_poster.config import CafPosterSettings
+from services.caf_poster.handlers import PosterHandler
+from services.caf_poster.store import CafStore
+from tests.unit.builders import NOW, post_grant
+
+pytestmark = pytest.mark.integration
+
+
+class FixedClock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.current = now
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+
+class CrashingPublisher:
+    """Records what is published; fails the first `failures` calls like a process dying."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.published: list[list[Output]] = []
+
+    async def __call__(self, outputs: list[Output]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("process died before the broker acked")
+        self.published.append(outputs)
+
+
+def record_of(command: Any, offset: int = 0) -> ConsumerRecord[bytes, bytes]:
+    value = encode(command)
+    return ConsumerRecord(
+        "caf.grants.validated.v1", 0, offset, 0, 0, None, value, None, 0, len(value), []
+    )
+
+
+async def caf_items(table: DynamoTable, ref: str) -> list[dict[str, Any]]:
+    response = await table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"TP#{ref}"}},
+        ConsistentRead=True,
+    )
+    return sorted(response["Items"], key=lambda item: str(item["sk"]))
+
+
+@pytest.fixture
+async def store(settings: ServiceSettings) -> Any:
+    poster_settings = CafPosterSettings.model_validate(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+            "CAF_TABLE_PREFIX": settings.table_prefix,
+        }
+    )
+    caf_store = CafStore(poster_settings)
+    async with caf_store.table:
+        await ensure_tables(caf_store.table.client, TABLES, prefix=settings.table_prefix)
+        yield caf_store
+
+
+async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_nothing(
+    store: CafStore,
+) -> None:
+    """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
+    publisher = CrashingPublisher()
+    clock = FixedClock(NOW)
+    handler = PosterHandler(store, publisher, clock)
+    grant = post_grant(caf_number=None, first_time=True, taxpayer_ref="b" * 32)
+
+    await handler.on_command(record_of(grant))
+    before = await caf_items(store.table, "b" * 32)
+    clock.current = NOW + dt.timedelta(minutes=5)
+    await handler.on_command(record_of(grant))
+
+    assert len(publisher.published) == 1
+    assert [o.value for o in publisher.published[0]][-1].find(b"AuthorizationPosted") > 0
+    assert await caf_items(store.table, "b" * 32) == before
+
+
+async def test_a_crash_between_recording_and_publishing_republishes_the_same_events(
+    store: CafStore,
+) -> None:
+    publisher = CrashingPublisher()
+    clock = FixedClock(NOW)
+    handler = PosterHandler(store, publisher, clock)
+    ref = "c" * 32
+    first = post_grant(
+        grant_id="old:0",
+        authorization_id="old",
+        message_id="old",
+        taxpayer_ref=ref,
+        taxpayer_signature_date=dt.date(2026, 11, 1),
+    )
+    await handler.on_command(record_of(first))
+    later = post_grant(
+        grant_id="new:0",
+        authorization_id="new",
+        message_id="new",
+        taxpayer_ref=ref,
+        caf_number="030199999",
+    )
+    publisher.failures = 1
+    with pytest.raises(ConnectionError):
+        await handler.on_command(record_of(later))
+    state_after_crash = await caf_items(store.table, ref)
+
+    clock.current = NOW + dt.timedelta(hours=1)
+    await handler.on_command(record_of(later))
+
+    revoked_then_posted = publisher.published[-1]
+    assert [b"AuthorizationRevoked" in o.value for o in revoked_then_posted] == [True, False]
+    assert b"AuthorizationPosted" in revoked_then_posted[1].value
+    assert NOW.isoformat().encode()[:16] in revoked_then_posted[1].value  # recorded time, not now
+    assert await caf_items(store.table, ref) == state_after_crash
+    grants = [i for i in state_after_crash if str(i["sk"]["S"]).startswith("GRANT#")]
+    assert len(grants) == 2
+
+
+async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: CafStore) -> None:
+    ref = "d" * 32
+    publisher = CrashingPublisher()
+    handler = PosterHandler(store, publisher, FixedClock(NOW))
+    await handler.on_command(record_of(post_grant(taxpayer_ref=ref)))
+    current = await store.load(ref)
+    zombie_view = type(current)(version=current.version - 1, grants=(), groups={})
+    result = await store.save(ref, zombie_view, current, "zombie-key", [])
+    assert result.value == "conflict"
