@@ -1,160 +1,316 @@
-"""`make demo`: publish a small sample workload to the running stack and show what came out.
+"""`make demo`: publish a realistic mixed workload to the running stack and print what came out.
 
-The pipeline's business handling arrives with the pipeline issue; until then the demo proves the
-infrastructure round trip: messages published to `caf.inbound.v1` are consumed and committed by
-the intake service's consumer group, and whatever reached `caf.events.v1` is printed.
+Workload (fictional people, dates relative to today): practitioner registry records; forms for
+several taxpayers (a 2848 with three notice electors, an 8821, a first-time representative, a
+suspended representative); a malformed message; then, once those are decided, a newer 2848 that
+revokes part of an older one and a representative's withdrawal. It prints one line per grant with
+its outcome and the notifications it caused, and the publish → posted latency.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import statistics
 import sys
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from caf_runtime.config import ServiceSettings
 from schemas import topics
-from services.intake.config import IntakeSettings
+from schemas.events import TERMINAL_TYPES
 
-DEADLINE_S = 30.0
+DEADLINE_S = 60.0
+TODAY = date.today()
+YEAR = TODAY.year
+
+PRACTITIONERS = {
+    "030100101": ("Avery Smith", ""),
+    "030100102": ("Blake Doe", ""),
+    "030100103": ("Casey Roe", ""),
+    "030100104": ("Drew Stone", "S"),
+    "030100105": ("Emery Lee", ""),
+}
 
 
-def sample_workload() -> list[dict[str, object]]:
-    """A few inbound messages shaped as in the contract (fictional taxpayers)."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    today = now[:10]
-    return [
-        {
-            "kind": "submission",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": now,
-            "channel": "upload",
-            "received_on": today,
-            "form": "2848",
-            "taxpayer": {
-                "tin": "123-45-6789",
-                "tin_type": "SSN",
-                "name": "Jordan Q Public",
-                "entity_type": "individual",
-                "signer_title": None,
-                "address": {
-                    "line1": "1 Main St",
-                    "city": "Memphis",
-                    "state": "TN",
-                    "postal_code": "38103",
-                    "country": "US",
-                },
-                "signature": {"date": today, "method": "electronic"},
+def _form(
+    tin: str,
+    name: str,
+    reps: list[dict[str, Any]],
+    *,
+    form: str = "2848",
+    periods: Iterable[str] = (str(YEAR - 1),),
+    signed: date = TODAY,
+    channel: str = "upload",
+) -> dict[str, Any]:
+    method = "wet" if channel in {"mail", "fax"} else "electronic"
+    representatives = []
+    for rep in reps:
+        entry: dict[str, Any] = {"caf_number": None, "receive_notices": False, **rep}
+        if form == "2848":
+            entry |= {
+                "designation": "b",
+                "jurisdiction": "TN",
+                "licence_number": "CPA-100",
+                "signature": {"date": str(signed), "method": method},
+            }
+        representatives.append(entry)
+    return {
+        "kind": "submission",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "channel": channel,
+        "received_on": str(TODAY),
+        "form": form,
+        "taxpayer": {
+            "tin": tin,
+            "tin_type": "SSN",
+            "name": name,
+            "entity_type": "individual",
+            "address": {
+                "line1": "1 Main St",
+                "city": "Memphis",
+                "state": "TN",
+                "postal_code": "38103",
+                "country": "US",
             },
-            "representatives": [
-                {
-                    "caf_number": "0301-12345R",
-                    "name": "Avery Smith",
-                    "designation": "b",
-                    "jurisdiction": "TN",
-                    "licence_number": "CPA-55102",
-                    "ptin": "P01234567",
-                    "receive_notices": True,
-                    "student_letter_attached": False,
-                    "signature": {"date": today, "method": "electronic"},
-                }
-            ],
-            "tax_matters": [
-                {"tax_type": "Income", "form_number": "1040", "periods": ["2023", "2024", "2025"]}
-            ],
-            "specific_use": False,
-            "retain_prior": False,
-            "prior_copies_attached": 0,
+            "signature": {"date": str(signed), "method": method},
         },
-        {
-            "kind": "withdrawal",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": now,
-            "caf_number": "0301-12345R",
-            "taxpayer": {"tin": "987-65-4321", "tin_type": "SSN"},
-            "form": "2848",
-            "tax_matters": None,
-            "signature": {"date": today, "method": "checkbox"},
-        },
+        "representatives": representatives,
+        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": list(periods)}],
+        "specific_use": False,
+        "retain_prior": False,
+        "prior_copies_attached": 0,
+    }
+
+
+# Fresh fictional TINs each run (same last four digits), so a rerun is new work, not IN-03.
+_RUN = f"{random.randint(201, 665)}-{random.randint(10, 99)}"  # noqa: S311 - not a secret
+
+
+def tin(n: int) -> str:
+    return f"{_RUN}-{n:04d}"
+
+
+def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
+    rep = {caf: {"caf_number": caf, "name": name} for caf, (name, _) in PRACTITIONERS.items()}
+    return [
+        (
+            "2848, three notice electors (third: PO-03)",
+            _form(
+                tin(1),
+                "Jordan Public",
+                [
+                    rep["030100101"] | {"receive_notices": True},
+                    rep["030100102"] | {"receive_notices": True},
+                    rep["030100103"] | {"receive_notices": True},
+                ],
+            ),
+        ),
+        ("8821 designee", _form(tin(2), "Morgan Quinn", [rep["030100105"]], form="8821")),
+        (
+            "first-time representative (PO-08)",
+            _form(tin(3), "Riley Park", [{"caf_number": "None", "name": "Sam New"}]),
+        ),
+        ("suspended representative (VA-01)", _form(tin(4), "Taylor Moss", [rep["030100104"]])),
+        (
+            "older 2848, to be partly revoked",
+            _form(
+                tin(5),
+                "Avery Client",
+                [rep["030100101"]],
+                periods=[str(YEAR - 2), str(YEAR - 1)],
+                signed=TODAY - timedelta(days=10),
+            ),
+        ),
+        ("2848, to be withdrawn", _form(tin(6), "Quinn Harper", [rep["030100105"]])),
+        ("malformed message (IN-01)", b'{"kind": "submission", "message_id": broken'),
     ]
 
 
-async def run_demo(settings: ServiceSettings, intake_group: str) -> int:
-    servers = settings.kafka_bootstrap_servers
-    inbound = settings.topic(topics.INBOUND)
-    producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True, acks="all")
-    await producer.start()
-    try:
-        for message in sample_workload():
-            await producer.send_and_wait(
-                inbound,
-                json.dumps(message).encode(),
-                key=str(message["message_id"]).encode(),
+def second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
+    return [
+        (
+            "newer 2848 revokes the older on overlap (PO-05)",
+            _form(
+                tin(5),
+                "Avery Client",
+                [{"caf_number": "030100102", "name": "Blake Doe"}],
+                periods=[str(YEAR - 1)],
+            ),
+        ),
+        (
+            "withdrawal by the representative (PO-09)",
+            {
+                "kind": "withdrawal",
+                "schema_version": 1,
+                "message_id": str(uuid.uuid4()),
+                "sent_at": datetime.now(UTC).isoformat(),
+                "caf_number": "0301-00105R",
+                "taxpayer": {"tin": tin(6), "tin_type": "SSN"},
+                "form": "2848",
+                "tax_matters": None,
+                "signature": {"date": str(TODAY), "method": "checkbox"},
+            },
+        ),
+    ]
+
+
+class Demo:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.sent_at: dict[str, int] = {}
+        self.labels: dict[str, str] = {}
+        self.events: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
+        self.notifications: list[dict[str, Any]] = []
+        self.dead_letters: list[ConsumerRecord[bytes, bytes]] = []
+
+    async def run(self) -> int:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+        )
+        await producer.start()
+        collector = asyncio.create_task(self._collect())
+        try:
+            for caf, (name, status) in PRACTITIONERS.items():
+                record = {
+                    "caf_number": caf,
+                    "name": name,
+                    "status_code": status,
+                    "designations": ["b"],
+                    "updated_at": datetime.now(UTC).isoformat(),
+                }
+                await producer.send_and_wait(
+                    self.settings.topic(topics.PRACTITIONERS),
+                    json.dumps(record).encode(),
+                    key=caf.encode(),
+                )
+            print(f"published {len(PRACTITIONERS)} practitioner registry records")
+            for wave in (first_wave(), second_wave()):
+                expected = await self._publish(producer, wave)
+                await self._wait_for(expected)
+            await asyncio.sleep(1.0)  # let the notifier catch up with the last events
+        finally:
+            collector.cancel()
+            await asyncio.gather(collector, return_exceptions=True)
+            await producer.stop()
+        self._print()
+        return 0
+
+    async def _publish(
+        self, producer: AIOKafkaProducer, wave: list[tuple[str, dict[str, Any] | bytes]]
+    ) -> set[str]:
+        expected: set[str] = set()
+        for label, message in wave:
+            if isinstance(message, bytes):
+                key = str(uuid.uuid4())
+                value = message
+            else:
+                key = message["message_id"]
+                value = json.dumps(message).encode()
+                self.labels[key] = label
+                expected.add(key)
+            metadata = await producer.send_and_wait(
+                self.settings.topic(topics.INBOUND),
+                value,
+                key=key.encode(),
                 headers=[("content-type", b"application/json")],
             )
-        await producer.send_and_wait(inbound, b"{this is not json", key=None)
-    finally:
-        await producer.stop()
-    print(f"published 3 messages to {inbound} (2 well-formed, 1 malformed)")
+            self.sent_at[key] = metadata.timestamp
+        print(f"published {len(wave)} inbound messages")
+        return expected
 
-    lag = await _wait_for_zero_lag(servers, inbound, intake_group)
-    print(f"intake group {intake_group!r}: lag {lag} on {inbound}")
-    events = await _read_all(servers, settings.topic(topics.EVENTS))
-    print(f"{len(events)} events on {settings.topic(topics.EVENTS)}")
-    for event in events:
-        print("  " + event)
-    return 0 if lag == 0 else 1
-
-
-async def _wait_for_zero_lag(servers: str, topic: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers)
-    await admin.start()
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    async def _wait_for(self, message_ids: set[str]) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DEADLINE_S
-        while True:
-            ends = await consumer.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-            lag: int = sum(
-                ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in partitions
-            )
-            if lag == 0 or loop.time() > deadline:
-                return lag
+        while loop.time() < deadline:
+            done = {
+                e["message_id"]
+                for _, e in self.events
+                if e["type"] in TERMINAL_TYPES | {"AuthorizationWithdrawn"}
+            }
+            if message_ids <= done:
+                return
             await asyncio.sleep(0.2)
-    finally:
-        await consumer.stop()
-        await admin.close()
+        print("WARNING: not every message reached an outcome before the deadline")
 
+    async def _collect(self) -> None:
+        names = {
+            self.settings.topic(t): t
+            for t in (topics.EVENTS, topics.NOTIFICATIONS, topics.INBOUND_DLQ)
+        }
+        consumer = AIOKafkaConsumer(
+            *names,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            await consumer.seek_to_end()
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        topic = names[record.topic]
+                        if topic == topics.INBOUND_DLQ:
+                            self.dead_letters.append(record)
+                        elif topic == topics.EVENTS and record.value:
+                            self.events.append((record, json.loads(record.value)))
+                        elif record.value:
+                            self.notifications.append(json.loads(record.value))
+        finally:
+            await consumer.stop()
 
-async def _read_all(servers: str, topic: str) -> list[str]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=2000)
-        return [
-            record.value.decode()
-            for records in batches.values()
-            for record in records
-            if record.value is not None
-        ]
-    finally:
-        await consumer.stop()
+    def _print(self) -> None:
+        notes: dict[str, list[str]] = {}
+        for note in self.notifications:
+            notes.setdefault(note["event_id"], []).append(f"{note['recipient']}:{note['template']}")
+        print("\nPer grant (TIN shown as last 4 digits only):")
+        latencies = []
+        seen: set[str] = set()
+        for record, event in self.events:
+            if event["event_id"] in seen:
+                continue
+            seen.add(event["event_id"])
+            label = self.labels.get(event["message_id"], "")
+            detail = event.get("reason_code") or event.get("revoked_by") or ""
+            if event["type"] == "AuthorizationPosted":
+                periods = ";".join(",".join(m["periods"]) for m in event["tax_matters"])
+                detail = f"periods {periods}"
+                latencies.append(record.timestamp - self.sent_at[event["message_id"]])
+            if event["type"] == "CafNumberAssigned":
+                detail = f"CAF {event['caf_number']}"
+            sent = ", ".join(notes.get(event["event_id"], [])) or "-"
+            print(
+                f"  {event['grant_id'][:40]:<40} ...{event['tin_last4'] or '----'} "
+                f"{event['type']:<26} {detail:<26} -> {sent}   [{label}]"
+            )
+        for dead in self.dead_letters:
+            headers = {k: v.decode() for k, v in dead.headers}
+            print(
+                f"  dead letter from {headers['original-topic']} offset "
+                f"{headers['original-offset']}: {headers['error-class']}: "
+                f"{headers['error-message'][:60]}"
+            )
+        if latencies:
+            ordered = sorted(latencies)
+            p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+            print(
+                f"\npublish -> AuthorizationPosted over {len(ordered)} grants: "
+                f"p50 {statistics.median(ordered):.0f} ms, p99 {p99:.0f} ms"
+            )
 
 
 def main() -> int:
-    intake_group = str(IntakeSettings.model_fields["group_id"].default)
-    return asyncio.run(run_demo(ServiceSettings(), intake_group))
+    return asyncio.run(Demo(ServiceSettings()).run())
 
 
 if __name__ == "__main__":
