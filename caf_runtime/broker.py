@@ -77,3 +77,22 @@ def record_of(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
         msg = "batch messages are not supported here"
         raise TypeError(msg)
     return record
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Connection options for plain aiokafka clients (admin, offset probes) that match the
+    broker's, so SASL/TLS clusters work for them too."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.endswith("SSL"):
+        options["ssl_context"] = ssl.create_default_context()
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": password.get_secret_value() if password else None,
+        }
+    return options

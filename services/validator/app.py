@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from caf_runtime.broker import make_broker
+from caf_runtime.broker import client_options, make_broker
 from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.service import build_app
 from schemas import topics
@@ -20,7 +20,7 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
     broker = make_broker(settings, client_id="caf-validator")
     store = ValidatorStore(settings)
     barrier = RegistryBarrier(
-        settings.kafka_bootstrap_servers,
+        client_options(settings),
         settings.topic(topics.PRACTITIONERS),
         settings.registry_group_id,
         settings.registry_wait_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,8 +22,10 @@ log = logging.getLogger(__name__)
 class RegistryBarrier:
     """Waits (bounded) until the registry view has applied the feed up to now."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, group_id: str, wait_s: float) -> None:
-        self._servers = bootstrap_servers
+    def __init__(
+        self, client_options: dict[str, Any], topic: str, group_id: str, wait_s: float
+    ) -> None:
+        self._options = client_options
         self._topic = topic
         self._group_id = group_id
         self._wait_s = wait_s
@@ -31,8 +34,8 @@ class RegistryBarrier:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> RegistryBarrier:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._servers)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._servers)
+        self._admin = AIOKafkaAdminClient(**self._options)
+        self._consumer = AIOKafkaConsumer(**self._options)
         await self._admin.start()
         await self._consumer.start()
         return self

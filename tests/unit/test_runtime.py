@@ -116,3 +116,21 @@ def test_a_stale_pid_file_is_not_taken_for_a_running_process(tmp_path: Path) -> 
     assert process.stop(timeout=5)
     assert process.pid() is None
     assert not process.pidfile.exists()
+
+
+def test_plain_kafka_clients_get_the_same_sasl_settings_as_the_broker() -> None:
+    from caf_runtime.broker import client_options  # noqa: PLC0415
+
+    settings = ServiceSettings.model_validate(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "caf",
+            "KAFKA_SASL_PASSWORD": "s3cret",
+            "KAFKA_BOOTSTRAP_SERVERS": "b1:9096",
+        }
+    )
+    options = client_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_plain_password"] == "s3cret"
+    assert options["bootstrap_servers"] == "b1:9096"
+    assert "ssl_context" in options
