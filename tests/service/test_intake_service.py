@@ -1,0 +1,150 @@
+"""Intake under TestKafkaBroker with a fake store: each handler path, without a broker process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, cast
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from pydantic import BaseModel
+
+from caf_runtime.broker import make_broker, record_of
+from caf_runtime.ledger import Recorded
+from caf_runtime.outputs import Output
+from schemas import topics
+from services.intake.config import IntakeSettings
+from services.intake.handlers import register
+from services.intake.store import IntakeStore, RecordResult
+from tests.unit.builders import NOW, submission
+
+pytestmark = pytest.mark.service
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.items: dict[str, Recorded] = {}
+
+    async def recorded(self, key: str) -> Recorded | None:
+        return self.items.get(key)
+
+    async def mark_published(self, key: str) -> None:
+        self.items[key] = Recorded("published", self.items[key].outputs)
+
+
+class FakeIntakeStore:
+    def __init__(self) -> None:
+        self.ledger = FakeLedger()
+        self.fingerprints: dict[str, str] = {}
+
+    async def fingerprint_owner(self, fingerprint: str) -> str | None:
+        return self.fingerprints.get(fingerprint)
+
+    async def record(
+        self, message_id: str, outputs: list[Output], now: dt.datetime, fingerprint: str | None
+    ) -> RecordResult:
+        if message_id in self.ledger.items:
+            return RecordResult.ALREADY_RECORDED
+        if fingerprint is not None:
+            self.fingerprints.setdefault(fingerprint, message_id)
+        self.ledger.items[message_id] = Recorded("pending", outputs)
+        return RecordResult.RECORDED
+
+
+class FixedClock:
+    def now(self) -> dt.datetime:
+        return NOW
+
+
+def wired() -> tuple[KafkaBroker, FakeIntakeStore, dict[str, list[tuple[bytes, dict[str, str]]]]]:
+    settings = IntakeSettings.model_validate({"taxpayer_ref_key": "service-test"})
+    broker = make_broker(settings, client_id="test")
+    store = FakeIntakeStore()
+    register(broker, settings, cast("IntakeStore", store), FixedClock())
+    seen: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
+    for topic in (topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ):
+
+        def collect(name: str) -> Any:
+            async def on_message(message: KafkaMessage) -> None:
+                record = record_of(message)
+                headers = {k: v.decode() for k, v in record.headers}
+                seen.setdefault(name, []).append((record.value or b"", headers))
+
+            return on_message
+
+        broker.subscriber(topic, group_id=f"probe-{topic}")(collect(topic))
+    return broker, store, seen
+
+
+def as_bytes(message: BaseModel) -> bytes:
+    return message.model_dump_json().encode()
+
+
+async def test_an_accepted_form_becomes_one_grant_per_representative() -> None:
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(as_bytes(submission()), topic=topics.INBOUND, key=b"m-1")
+    [(value, _)] = seen[topics.GRANTS_ACCEPTED]
+    grant = json.loads(value)
+    assert (grant["action"], grant["grant_id"], grant["caf_number"]) == (
+        "post",
+        "m-1:0",
+        "030112345",
+    )
+    assert "123-45-6789" not in value.decode()
+    assert "123456789" not in value.decode()
+
+
+async def test_a_repeated_message_id_has_no_second_outcome() -> None:
+    """IN-02."""
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        for _ in range(2):
+            await test_broker.publish(as_bytes(submission()), topic=topics.INBOUND, key=b"m-1")
+    assert len(seen[topics.GRANTS_ACCEPTED]) == 1
+
+
+async def test_a_rejected_form_becomes_a_rejection_event_per_grant() -> None:
+    """IN-10 through the handler."""
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            as_bytes(submission(taxpayer__signature=None)), topic=topics.INBOUND, key=b"m-1"
+        )
+    [(value, _)] = seen[topics.EVENTS]
+    event = json.loads(value)
+    assert (event["type"], event["reason_code"], event["stage"]) == (
+        "AuthorizationRejected",
+        "REJ-TP-SIG-MISSING",
+        "intake",
+    )
+    assert topics.GRANTS_ACCEPTED not in seen
+
+
+async def test_bytes_that_are_not_json_go_to_the_dead_letter_topic_with_headers() -> None:
+    """IN-01."""
+    broker, store, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b"\xff\xfe not json", topic=topics.INBOUND, key=b"k")
+    [(value, headers)] = seen[topics.INBOUND_DLQ]
+    assert value == b"\xff\xfe not json"
+    assert headers["error-class"] == "ContractError"
+    assert headers["original-topic"] == topics.INBOUND
+    assert store.ledger.items == {}
+
+
+async def test_a_tax_pro_account_request_is_dead_lettered_for_replay_not_dropped() -> None:
+    broker, _, seen = wired()
+    request = {
+        "kind": "tpa_decision",
+        "schema_version": 1,
+        "message_id": "d-1",
+        "sent_at": "2026-11-21T09:00:00-05:00",
+        "request_id": "tpa-1",
+        "decision": "approve",
+    }
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(json.dumps(request).encode(), topic=topics.INBOUND)
+    [(_, headers)] = seen[topics.INBOUND_DLQ]
+    assert headers["error-class"] == "UnsupportedKindError"
