@@ -18,8 +18,9 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.config import ServiceSettings
 from caf_runtime.outputs import Output, publish_all
 
@@ -123,3 +124,29 @@ async def handle_guarded(
             return
         else:
             return
+
+
+def subscribe_guarded(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    *,
+    topic: str,
+    group_id: str,
+    dlq_topic: str,
+    work: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]],
+) -> None:
+    """Subscribe `work` to a contract topic with the safe consumer defaults, guarded by retries
+    and the dead-letter topic."""
+
+    @broker.subscriber(
+        settings.topic(topic), group_id=group_id, auto_offset_reset=AUTO_OFFSET_RESET
+    )
+    async def on_message(message: KafkaMessage) -> None:
+        record = record_of(message)
+        await handle_guarded(
+            lambda: work(record),
+            record=record,
+            broker=broker,
+            settings=settings,
+            dlq_topic=dlq_topic,
+        )

@@ -7,16 +7,16 @@ the whole delta with the recorded outcome in one transaction → publish → com
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock
-from caf_runtime.guard import handle_guarded
+from caf_runtime.guard import subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
@@ -90,24 +90,16 @@ def register(
 ) -> PosterHandler:
     """Attach the poster's subscriber to `broker`."""
 
-    async def publish(outputs: list[Output]) -> None:
-        await publish_all(broker, settings, outputs)
-
+    publish = functools.partial(publish_all, broker, settings)
     handler = PosterHandler(store, publish, clock)
 
-    @broker.subscriber(
-        settings.topic(topics.GRANTS_VALIDATED),
+    subscribe_guarded(
+        broker,
+        settings,
+        topic=topics.GRANTS_VALIDATED,
         group_id=settings.group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
+        dlq_topic=topics.POSTER_DLQ,
+        work=handler.on_command,
     )
-    async def on_grant_validated(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await handle_guarded(
-            lambda: handler.on_command(record),
-            record=record,
-            broker=broker,
-            settings=settings,
-            dlq_topic=topics.POSTER_DLQ,
-        )
 
     return handler

@@ -7,17 +7,17 @@ revocations, keyed by taxpayer_ref), rejections on `caf.events.v1`, and what can
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock, business_day
-from caf_runtime.guard import dead_letter, handle_guarded
+from caf_runtime.guard import dead_letter, subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
@@ -172,26 +172,18 @@ def register(
 ) -> IntakeHandler:
     """Attach the intake subscriber to `broker`."""
 
-    async def publish(outputs: list[Output]) -> None:
-        await publish_all(broker, settings, outputs)
-
+    publish = functools.partial(publish_all, broker, settings)
     handler = IntakeHandler(
         store, publish, clock, settings.taxpayer_ref_key.get_secret_value().encode()
     )
 
-    @broker.subscriber(
-        settings.topic(topics.INBOUND),
+    subscribe_guarded(
+        broker,
+        settings,
+        topic=topics.INBOUND,
         group_id=settings.group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
+        dlq_topic=topics.INBOUND_DLQ,
+        work=handler.handle,
     )
-    async def on_inbound(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await handle_guarded(
-            lambda: handler.handle(record),
-            record=record,
-            broker=broker,
-            settings=settings,
-            dlq_topic=topics.INBOUND_DLQ,
-        )
 
     return handler

@@ -7,15 +7,15 @@ notification at most once per (event, recipient). Undecodable events go to
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock
-from caf_runtime.guard import handle_guarded
+from caf_runtime.guard import subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
@@ -56,24 +56,16 @@ def register(
 ) -> NotifierHandler:
     """Attach the notifier's subscriber to `broker`."""
 
-    async def publish(outputs: list[Output]) -> None:
-        await publish_all(broker, settings, outputs)
-
+    publish = functools.partial(publish_all, broker, settings)
     handler = NotifierHandler(store, publish, clock)
 
-    @broker.subscriber(
-        settings.topic(topics.EVENTS),
+    subscribe_guarded(
+        broker,
+        settings,
+        topic=topics.EVENTS,
         group_id=settings.group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
+        dlq_topic=topics.NOTIFIER_DLQ,
+        work=handler.on_event,
     )
-    async def on_event(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await handle_guarded(
-            lambda: handler.on_event(record),
-            record=record,
-            broker=broker,
-            settings=settings,
-            dlq_topic=topics.NOTIFIER_DLQ,
-        )
 
     return handler

@@ -7,16 +7,16 @@ and rejections / holds on `caf.events.v1`. Undecodable records go to `caf.valida
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.clock import Clock
-from caf_runtime.guard import handle_guarded
+from caf_runtime.guard import subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
@@ -123,34 +123,20 @@ def register(
 ) -> ValidatorHandler:
     """Attach the validator's two subscribers to `broker`."""
 
-    async def publish(outputs: list[Output]) -> None:
-        await publish_all(broker, settings, outputs)
-
+    publish = functools.partial(publish_all, broker, settings)
     handler = ValidatorHandler(store, publish, clock, barrier, settings.velocity_limit)
 
-    async def guarded(
-        record: ConsumerRecord[bytes, bytes], work: Callable[[], Awaitable[None]]
-    ) -> None:
-        await handle_guarded(
-            work, record=record, broker=broker, settings=settings, dlq_topic=topics.VALIDATOR_DLQ
+    for topic, group_id, work in (
+        (topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record),
+        (topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant),
+    ):
+        subscribe_guarded(
+            broker,
+            settings,
+            topic=topic,
+            group_id=group_id,
+            dlq_topic=topics.VALIDATOR_DLQ,
+            work=work,
         )
-
-    @broker.subscriber(
-        settings.topic(topics.PRACTITIONERS),
-        group_id=settings.registry_group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
-    )
-    async def on_practitioner_record(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await guarded(record, lambda: handler.on_registry_record(record))
-
-    @broker.subscriber(
-        settings.topic(topics.GRANTS_ACCEPTED),
-        group_id=settings.group_id,
-        auto_offset_reset=AUTO_OFFSET_RESET,
-    )
-    async def on_grant_accepted(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await guarded(record, lambda: handler.on_grant(record))
 
     return handler
