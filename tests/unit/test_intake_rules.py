@@ -55,10 +55,12 @@ def test_a_clean_form_passes_every_intake_rule() -> None:
 def test_in_04_taxpayer_identity_missing_or_malformed_is_rejected(
     changes: dict[str, Any], code: ReasonCode
 ) -> None:
+    """IN-04."""
     assert form_code(**changes) == (RuleId.IN_04, code)
 
 
 def test_in_05_a_signature_dated_after_receipt_is_rejected() -> None:
+    """IN-05."""
     later = str(RECEIVED + dt.timedelta(days=1))
     assert form_code(taxpayer__signature={"date": later, "method": "electronic"}) == (
         RuleId.IN_05,
@@ -71,22 +73,26 @@ def test_in_05_a_signature_dated_after_receipt_is_rejected() -> None:
 
 
 def test_in_05_a_signature_on_the_day_of_receipt_is_accepted() -> None:
+    """IN-05."""
     today = {"date": str(RECEIVED), "method": "electronic"}
     assert form_code(taxpayer__signature=today, rep__signature=today) is None
 
 
 @pytest.mark.parametrize("channel", ["mail", "fax"])
 def test_in_06_mail_or_fax_needs_wet_signatures(channel: str) -> None:
+    """IN-06."""
     assert form_code(channel=channel) == (RuleId.IN_06, ReasonCode.REJ_ESIG_WRONG_CHANNEL)
     assert form_code(channel=channel, taxpayer__signature=WET, rep__signature=WET) is None
 
 
 def test_in_06_uploads_may_be_signed_electronically() -> None:
+    """IN-06."""
     assert form_code(channel="upload") is None
 
 
 @pytest.mark.parametrize("designation", ["z", "i", "", None])
 def test_in_07_an_unknown_designation_is_rejected(designation: str | None) -> None:
+    """IN-07."""
     assert grant_code(rep__designation=designation) == (RuleId.IN_07, ReasonCode.REJ_DESIG_INVALID)
 
 
@@ -125,6 +131,7 @@ def test_in_07_an_unknown_designation_is_rejected(designation: str | None) -> No
 def test_in_08_missing_credentials_reject_the_grant(
     changes: dict[str, Any], code: ReasonCode
 ) -> None:
+    """IN-08."""
     assert grant_code(**changes) == (RuleId.IN_08, code)
 
 
@@ -142,10 +149,12 @@ def test_in_08_missing_credentials_reject_the_grant(
     ],
 )
 def test_in_08_complete_credentials_pass(changes: dict[str, Any]) -> None:
+    """IN-08."""
     assert grant_code(**changes) is None
 
 
 def test_in_09_an_unsigned_representative_rejects_only_that_grant() -> None:
+    """IN-09."""
     message = submission(rep__signature=None)
     second = message.representatives[0].model_copy(update={"signature": message.taxpayer.signature})
     assessment = assess_submission(
@@ -159,6 +168,7 @@ def test_in_09_an_unsigned_representative_rejects_only_that_grant() -> None:
 
 
 def test_in_10_a_missing_taxpayer_signature_or_signer_title_is_rejected() -> None:
+    """IN-10."""
     assert form_code(taxpayer__signature=None) == (RuleId.IN_10, ReasonCode.REJ_TP_SIG_MISSING)
     entity = {
         "taxpayer__entity_type": "corporation",
@@ -176,6 +186,7 @@ def test_in_10_a_missing_taxpayer_signature_or_signer_title_is_rejected() -> Non
 def test_in_11_the_representative_signs_within_45_days_or_60_abroad(
     country: str, days: int, rejected: bool
 ) -> None:
+    """IN-11."""
     signed = dt.date(2026, 9, 1)
     address = {
         "line1": "1 Main St",
@@ -225,16 +236,19 @@ def test_in_11_the_representative_signs_within_45_days_or_60_abroad(
 def test_in_12_to_14_matters_must_be_complete_specific_and_well_formed(
     matter: dict[str, Any], rule: RuleId, code: ReasonCode
 ) -> None:
+    """IN-12, IN-13, IN-14."""
     assert form_code(tax_matters=[matter]) == (rule, code)
 
 
 def test_in_15_retaining_prior_authorizations_needs_a_copy() -> None:
+    """IN-15."""
     assert form_code(retain_prior=True) == (RuleId.IN_15, ReasonCode.REJ_RETAIN_NO_COPY)
     assert form_code(retain_prior=True, prior_copies_attached=1) is None
 
 
 @pytest.mark.parametrize("caf", ["0401-12345R", "0301-1234R", "CAF-NUMBER"])
 def test_in_16_a_malformed_caf_number_rejects_the_grant(caf: str) -> None:
+    """IN-16."""
     assert grant_code(rep__caf_number=caf) == (RuleId.IN_16, ReasonCode.REJ_CAF_FORMAT)
 
 
@@ -242,12 +256,14 @@ def test_in_16_a_malformed_caf_number_rejects_the_grant(caf: str) -> None:
 def test_in_16_no_caf_number_is_a_first_time_representative_not_an_error(
     caf: str | None,
 ) -> None:
+    """IN-16."""
     assessment = assess_submission(submission(rep__caf_number=caf))
     assert assessment.grant_rejections == (None,)
     assert assessment.caf_numbers == (None,)
 
 
 def test_in_17_a_2848_names_at_most_four_representatives() -> None:
+    """IN-17."""
     message = submission()
     five = [message.representatives[0]] * 5
     verdict = assess_submission(message.model_copy(update={"representatives": five})).rejection
@@ -272,6 +288,7 @@ def test_an_8821_designee_needs_no_designation_credentials_or_signature() -> Non
 
 
 def test_in_03_the_fingerprint_ignores_channel_and_message_but_not_content() -> None:
+    """IN-03."""
     base = submission()
     faxed = submission(message_id="m-other", channel="fax")
     other_period = submission(
@@ -284,6 +301,7 @@ def test_in_03_the_fingerprint_ignores_channel_and_message_but_not_content() -> 
 
 @pytest.mark.parametrize("kind", ["withdrawal", "revocation"])
 def test_in_25_an_unsigned_withdrawal_or_revocation_is_rejected(kind: str) -> None:
+    """IN-25."""
     message = removal(kind, signature=None)
     assess = assess_withdrawal if kind == "withdrawal" else assess_revocation
     verdict = assess(message, RECEIVED).rejection  # type: ignore[arg-type]
@@ -292,6 +310,7 @@ def test_in_25_an_unsigned_withdrawal_or_revocation_is_rejected(kind: str) -> No
 
 
 def test_in_05_a_withdrawal_signed_after_the_processing_day_is_rejected() -> None:
+    """IN-05."""
     message = removal("withdrawal", signature={"date": "2026-11-21", "method": "checkbox"})
     verdict = assess_withdrawal(message, RECEIVED).rejection  # type: ignore[arg-type]
     assert verdict is not None
@@ -299,6 +318,7 @@ def test_in_05_a_withdrawal_signed_after_the_processing_day_is_rejected() -> Non
 
 
 def test_in_16_a_withdrawal_names_a_well_formed_caf_number() -> None:
+    """IN-16."""
     for caf in ("None", "12"):
         verdict = assess_withdrawal(removal("withdrawal", caf_number=caf), RECEIVED).rejection  # type: ignore[arg-type]
         assert verdict is not None

@@ -47,6 +47,7 @@ def sent(e: Event) -> list[tuple[str, str, str]]:
 
 
 def test_no_01_a_pending_request_asks_the_taxpayer_to_decide() -> None:
+    """NO-01."""
     e = event(
         "AuthorizationPendingApproval",
         grant_id="tpa-1",
@@ -59,6 +60,7 @@ def test_no_01_a_pending_request_asks_the_taxpayer_to_decide() -> None:
 
 
 def test_no_02_a_posted_grant_tells_the_taxpayer_who_has_access_and_whom_to_call() -> None:
+    """NO-02."""
     e = event(
         "AuthorizationPosted",
         authorization_id="m-1",
@@ -78,23 +80,27 @@ def test_no_02_a_posted_grant_tells_the_taxpayer_who_has_access_and_whom_to_call
 def test_no_03_revocations_and_withdrawals_tell_the_taxpayer_and_the_representative(
     type_: str,
 ) -> None:
+    """NO-03."""
     extra = {"revoked_by": "REV-BY-TAXPAYER"} if type_ == "AuthorizationRevoked" else {}
     e = event(type_, authorization_id="m-1", tax_matters=MATTERS, message_id="r-1", **extra)
     assert sorted(r for r, _, _ in sent(e)) == ["representative", "taxpayer"]
 
 
 def test_no_04_a_refused_form_grant_tells_the_representative_with_the_reason() -> None:
+    """NO-04."""
     [note] = notifications_for(event("AuthorizationRejected", **REFUSAL), NOW)
     assert (note.recipient, note.recipient_ref) == ("representative", "030112345")
     assert "Not in good standing." in note.body
 
 
 def test_no_04_a_refused_tpa_grant_also_tells_the_taxpayer() -> None:
+    """NO-04."""
     e = event("AuthorizationRejected", grant_id="tpa-9", **REFUSAL)
     assert sorted(r for r, _, _ in sent(e)) == ["representative", "taxpayer"]
 
 
 def test_no_04_a_refused_revocation_tells_the_taxpayer_who_sent_it() -> None:
+    """NO-04."""
     e = event(
         "AuthorizationRejected",
         grant_id="r-1",
@@ -108,6 +114,7 @@ def test_no_04_a_refused_revocation_tells_the_taxpayer_who_sent_it() -> None:
 
 
 def test_no_05_a_new_caf_number_is_announced_to_the_representative() -> None:
+    """NO-05."""
     [note] = notifications_for(event("CafNumberAssigned", caf_number="900000001"), NOW)
     assert (note.recipient, note.template) == ("representative", "caf_number_assigned")
     assert "900000001" in note.body
@@ -122,17 +129,20 @@ def test_no_05_a_new_caf_number_is_announced_to_the_representative() -> None:
     ],
 )
 def test_no_06_fraud_signals_alert_the_practitioner(code: str, rule: str) -> None:
+    """NO-06."""
     type_ = "AuthorizationNotProcessed" if code.startswith("HOLD") else "AuthorizationRejected"
     e = event(type_, reason_code=code, reason="Held.", rule_id=rule)
     assert sent(e) == [("representative", "030112345", "suspicious_activity")]
 
 
 def test_no_07_a_breached_sla_alerts_sres_not_the_taxpayer() -> None:
+    """NO-07."""
     e = event("SlaBreached", ready_at=NOW.isoformat(), age_hours=48.5)
     assert sent(e) == [("sre", "sre", "sla_breached")]
 
 
 def test_no_08_ids_are_one_per_event_and_recipient_and_bodies_hold_no_full_tin() -> None:
+    """NO-08."""
     events = [
         event(
             "AuthorizationPosted",

@@ -58,6 +58,7 @@ def test_a_grant_posts_on_an_empty_caf() -> None:
 
 
 def test_po_01_a_specific_use_authorization_is_not_processed_and_revokes_nothing() -> None:
+    """PO-01."""
     caf, _ = post(TaxpayerCaf(), grant(1))
     after, decision = post(
         caf, grant(2, specific_use=True, taxpayer_signature_date=DAY + dt.timedelta(days=1))
@@ -67,6 +68,7 @@ def test_po_01_a_specific_use_authorization_is_not_processed_and_revokes_nothing
 
 
 def test_po_03_a_third_notice_elector_of_one_group_is_not_processed() -> None:
+    """PO-03."""
     caf = TaxpayerCaf()
     outcomes = []
     for index in range(3):
@@ -83,6 +85,7 @@ def test_po_03_a_third_notice_elector_of_one_group_is_not_processed() -> None:
 
 
 def test_po_04_more_than_two_notice_recipients_on_a_matter_is_not_processed() -> None:
+    """PO-04."""
     caf, _ = post(TaxpayerCaf(), grant(1, receive_notices=True, retain_prior=True))
     caf, _ = post(caf, grant(2, receive_notices=True, retain_prior=True))
     _, third = post(caf, grant(3, receive_notices=True, retain_prior=True))
@@ -92,6 +95,7 @@ def test_po_04_more_than_two_notice_recipients_on_a_matter_is_not_processed() ->
 
 
 def test_po_04_counts_after_the_revocations_of_po_05() -> None:
+    """PO-04."""
     caf, _ = post(TaxpayerCaf(), grant(1, receive_notices=True, retain_prior=True))
     caf, _ = post(caf, grant(2, receive_notices=True, retain_prior=True))
     later = grant(3, receive_notices=True, taxpayer_signature_date=DAY + dt.timedelta(days=1))
@@ -101,6 +105,7 @@ def test_po_04_counts_after_the_revocations_of_po_05() -> None:
 
 
 def test_po_05_a_later_signature_revokes_overlapping_matters_only() -> None:
+    """PO-05."""
     caf, _ = post(TaxpayerCaf(), grant(1, tax_matters=matters("2022", "2023", "2024")))
     later = grant(
         2, tax_matters=matters("2023 thru 2024"), taxpayer_signature_date=DAY + dt.timedelta(days=1)
@@ -114,6 +119,7 @@ def test_po_05_a_later_signature_revokes_overlapping_matters_only() -> None:
 
 
 def test_po_05_retain_prior_keeps_earlier_grants_but_tpa_never_retains() -> None:
+    """PO-05."""
     caf, _ = post(TaxpayerCaf(), grant(1))
     later = {"taxpayer_signature_date": DAY + dt.timedelta(days=1), "retain_prior": True}
     _, kept = post(caf, grant(2, **later))
@@ -123,6 +129,7 @@ def test_po_05_retain_prior_keeps_earlier_grants_but_tpa_never_retains() -> None
 
 
 def test_po_05_a_2848_never_revokes_an_8821_and_a_group_never_revokes_itself() -> None:
+    """PO-05."""
     caf, _ = post(TaxpayerCaf(), grant(1, form="8821"))
     _, decision = post(caf, grant(2, taxpayer_signature_date=DAY + dt.timedelta(days=1)))
     assert decision.losses == ()
@@ -140,12 +147,14 @@ def test_po_05_a_2848_never_revokes_an_8821_and_a_group_never_revokes_itself() -
 
 
 def test_po_06_an_earlier_signature_than_an_active_grant_is_superseded() -> None:
+    """PO-06."""
     caf, _ = post(TaxpayerCaf(), grant(1))
     _, decision = post(caf, grant(2, taxpayer_signature_date=DAY - dt.timedelta(days=1)))
     assert code(decision) == (RuleId.PO_06, ReasonCode.NP_SUPERSEDED)
 
 
 def test_po_06_the_same_signature_day_neither_revokes_nor_supersedes() -> None:
+    """PO-06."""
     caf, _ = post(TaxpayerCaf(), grant(1))
     _, decision = post(caf, grant(2))
     assert code(decision) is None
@@ -153,6 +162,7 @@ def test_po_06_the_same_signature_day_neither_revokes_nor_supersedes() -> None:
 
 
 def test_po_07_periods_ending_after_receipt_year_plus_three_are_dropped() -> None:
+    """PO-07."""
     _, decision = post(TaxpayerCaf(), grant(1, tax_matters=matters("2029", "2030", "2029-12")))
     assert decision.grant is not None
     assert [m.period for m in decision.grant.matters] == ["2029", "2029-12"]
@@ -191,6 +201,7 @@ def revoke(caf_numbers: list[str] | None = None, form: str = "2848") -> RevokeGr
 
 
 def test_po_09_a_withdrawal_ends_the_representatives_matching_grants() -> None:
+    """PO-09."""
     caf, _ = post(TaxpayerCaf(), grant(1, tax_matters=matters("2023", "2024")))
     decision = decide_withdrawal(caf, withdraw("030100001", ["2024"]))
     [loss] = decision.losses
@@ -202,6 +213,7 @@ def test_po_09_a_withdrawal_ends_the_representatives_matching_grants() -> None:
 
 
 def test_po_10_a_revocation_ends_listed_or_all_representatives() -> None:
+    """PO-10."""
     caf, _ = post(TaxpayerCaf(), grant(1))
     caf, _ = post(caf, grant(2))
     assert len(decide_revocation(caf, revoke()).losses) == 2
