@@ -13,6 +13,13 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from schemas.base import InboundModel, described
+from schemas.codes import Rejection
+from schemas.events import (
+    AuthorizationNotProcessed,
+    AuthorizationRejected,
+    Stage,
+    refusal_event,
+)
 from schemas.inbound import Channel, FormType
 
 
@@ -74,3 +81,35 @@ class RevokeGrants(_Command):
 
 
 GrantCommand = Annotated[PostGrant | WithdrawGrants | RevokeGrants, Field(discriminator="action")]
+
+
+def refusal_of(
+    command: PostGrant | WithdrawGrants | RevokeGrants,
+    rejection: Rejection,
+    *,
+    stage: Stage,
+    occurred_at: dt.datetime,
+) -> AuthorizationRejected | AuthorizationNotProcessed:
+    """The terminal event refusing a command: its grant (a withdrawal or revocation is its own
+    grant, named by its message id), with the representative when the command names one."""
+    if isinstance(command, PostGrant):
+        grant_id, caf_number, name = (
+            command.grant_id,
+            command.caf_number,
+            command.representative_name,
+        )
+    else:
+        caf_number = command.caf_number if isinstance(command, WithdrawGrants) else None
+        grant_id, name = command.message_id, None
+    return refusal_event(
+        rejection,
+        stage=stage,
+        occurred_at=occurred_at,
+        taxpayer_ref=command.taxpayer_ref,
+        tin_last4=command.tin_last4,
+        form=command.form,
+        message_id=command.message_id,
+        grant_id=grant_id,
+        caf_number=caf_number,
+        representative_name=name,
+    )

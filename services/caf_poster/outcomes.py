@@ -15,9 +15,8 @@ from schemas.events import (
     CafNumberAssigned,
     DroppedPeriod,
     RecordedMatter,
-    refusal_event,
 )
-from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants
+from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
 from services.caf_poster.domain import Loss, Matter
 from services.caf_poster.rules import Posting, Removal
@@ -96,18 +95,7 @@ def posting_outputs(
     if posting.grant is None:
         if posting.rejection is None:
             return []  # already posted: its outcome was recorded when it was
-        event = refusal_event(
-            posting.rejection,
-            stage="caf_poster",
-            occurred_at=now,
-            taxpayer_ref=command.taxpayer_ref,
-            tin_last4=command.tin_last4,
-            form=command.form,
-            message_id=command.message_id,
-            grant_id=command.grant_id,
-            caf_number=command.caf_number,
-            representative_name=command.representative_name,
-        )
+        event = refusal_of(command, posting.rejection, stage="caf_poster", occurred_at=now)
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
     grant = posting.grant
     outputs = [
@@ -168,17 +156,7 @@ def removal_outputs(
 ) -> list[Output]:
     """One withdrawn/revoked event per grant that lost matters (PO-09, PO-10), or the refusal."""
     if removal.rejection is not None:
-        event = refusal_event(
-            removal.rejection,
-            stage="caf_poster",
-            occurred_at=now,
-            taxpayer_ref=command.taxpayer_ref,
-            tin_last4=command.tin_last4,
-            form=command.form,
-            message_id=command.message_id,
-            grant_id=command.message_id,
-            caf_number=command.caf_number if isinstance(command, WithdrawGrants) else None,
-        )
+        event = refusal_of(command, removal.rejection, stage="caf_poster", occurred_at=now)
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
     revoked_by = ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
     return [_loss_event(command, loss, now, revoked_by) for loss in removal.losses]

@@ -21,8 +21,7 @@ from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner
-from schemas.events import refusal_event
-from schemas.grants import GrantCommand, PostGrant
+from schemas.grants import GrantCommand, PostGrant, refusal_of
 from schemas.values import normalize_caf_number
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
@@ -97,18 +96,7 @@ class ValidatorHandler:
             else None
         )
         if rejection is not None:
-            event = refusal_event(
-                rejection,
-                stage="validator",
-                occurred_at=self._clock.now(),
-                taxpayer_ref=command.taxpayer_ref,
-                tin_last4=command.tin_last4,
-                form=command.form,
-                message_id=command.message_id,
-                grant_id=command.grant_id,
-                caf_number=command.caf_number,
-                representative_name=command.representative_name,
-            )
+            event = refusal_of(command, rejection, stage="validator", occurred_at=self._clock.now())
             return [Output.of(topics.EVENTS, command.taxpayer_ref, event)], velocity
         validated = command.model_copy(update={"first_time": command.caf_number is None})
         return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], velocity
