@@ -14,7 +14,7 @@ from services.caf_poster.store import CafStore
 
 def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or CafPosterSettings()
-    broker = make_broker(settings, client_id="caf-caf-poster")
+    broker = make_broker(settings, client_id="caf-poster")
     store = CafStore(settings)
     register(broker, settings, store, clock or SystemClock())
     return build_app(

@@ -13,5 +13,5 @@ class CafPosterSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAF_POSTER_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-caf-poster", description="Kafka consumer group.")
+    group_id: str = Field(default="caf-poster", description="Kafka consumer group.")
     health_port: int = Field(default=8083, description="Port of /healthz and /readyz.")
