@@ -55,4 +55,5 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("validator"),
     TableSpec("caf"),
     TableSpec("notifier", ttl_attribute="expires_at"),
+    TableSpec("ops"),  # operator tools: which dead letters were replayed
 )

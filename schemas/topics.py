@@ -18,3 +18,4 @@ GRANTS_VALIDATED: Final = "caf.grants.validated.v1"
 VALIDATOR_DLQ: Final = "caf.validator.dlq.v1"
 POSTER_DLQ: Final = "caf.poster.dlq.v1"
 NOTIFIER_DLQ: Final = "caf.notifier.dlq.v1"
+DEAD_LETTER_TOPICS: Final = (INBOUND_DLQ, VALIDATOR_DLQ, POSTER_DLQ, NOTIFIER_DLQ)

@@ -57,19 +57,16 @@ def _reject(rule: RuleId, code: ReasonCode, reason: str) -> Rejection:
 
 def check_identity(taxpayer: Taxpayer | TaxpayerIdentity) -> tuple[str | None, Rejection | None]:
     """IN-04: name, TIN and address present (name and address only on forms); TIN well formed."""
-    missing = not taxpayer.tin or taxpayer.tin_type is None
-    if isinstance(taxpayer, Taxpayer):
-        missing = missing or not taxpayer.name or taxpayer.address is None
-    if missing:
+    tin, tin_type = taxpayer.tin, taxpayer.tin_type
+    incomplete = isinstance(taxpayer, Taxpayer) and (not taxpayer.name or taxpayer.address is None)
+    if not tin or tin_type is None or incomplete:
         return None, _reject(
             RuleId.IN_04,
             ReasonCode.REJ_TP_ID_MISSING,
             "The taxpayer's name, identification number or address is missing.",
         )
-    assert taxpayer.tin is not None
-    assert taxpayer.tin_type is not None
     try:
-        return normalize_tin(taxpayer.tin, taxpayer.tin_type), None
+        return normalize_tin(tin, tin_type), None
     except ContractError:
         return None, _reject(
             RuleId.IN_04,
@@ -165,9 +162,8 @@ def _form_rejection(message: Submission) -> Rejection | None:
 
 def check_caf_number(value: str | None) -> tuple[str | None, Rejection | None]:
     """IN-16: a given CAF number must be well formed; none means a first-time representative."""
-    if not caf_number_given(value):
+    if value is None or not caf_number_given(value):
         return None, None
-    assert value is not None
     try:
         return normalize_caf_number(value), None
     except ContractError:

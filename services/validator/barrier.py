@@ -16,6 +16,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from caf_runtime.offsets import topic_partitions
+
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +34,7 @@ class RegistryBarrier:
         self._caught_up_at_ms = 0
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
 
     async def __aenter__(self) -> RegistryBarrier:
         self._admin = AIOKafkaAdminClient(**self._options)
@@ -51,8 +54,6 @@ class RegistryBarrier:
         did not catch up within the configured wait (the grant is then judged on the view)."""
         if published_before_ms <= self._caught_up_at_ms:
             return True
-        assert self._admin is not None
-        assert self._consumer is not None
         deadline = time.monotonic() + self._wait_s
         while True:
             checked_at_ms = int(time.time() * 1000)
@@ -65,23 +66,16 @@ class RegistryBarrier:
             await asyncio.sleep(0.05)
 
     async def _caught_up(self) -> bool:
-        assert self._admin is not None
-        assert self._consumer is not None
-        partitions = [
-            TopicPartition(self._topic, p)
-            for p in self._consumer.partitions_for_topic(self._topic) or ()
-        ]
-        if not partitions:
-            await self._consumer.topics()  # refreshes cluster metadata
-            partitions = [
-                TopicPartition(self._topic, p)
-                for p in self._consumer.partitions_for_topic(self._topic) or ()
-            ]
-        ends = await self._consumer.end_offsets(partitions)
+        if self._admin is None or self._consumer is None:
+            msg = "the registry barrier is used before it was opened"
+            raise RuntimeError(msg)
+        if not self._partitions:
+            self._partitions = await topic_partitions(self._admin, self._topic)
+        ends = await self._consumer.end_offsets(self._partitions)
         committed = await self._admin.list_consumer_group_offsets(
-            self._group_id, partitions=partitions
+            self._group_id, partitions=self._partitions
         )
-        return all(
+        return bool(self._partitions) and all(
             ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
-            for tp in partitions
+            for tp in self._partitions
         )

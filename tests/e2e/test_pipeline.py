@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from caf_runtime.broker import client_options
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from cafctl import dlq
+from cafctl.cli import main as cafctl_main
+from schemas import topics
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 
 pytestmark = pytest.mark.e2e
@@ -332,3 +343,71 @@ async def test_a_schema_failure_with_a_readable_message_id_is_also_rejected(
         "IN-01",
         broken["message_id"],
     )
+
+
+async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
+    pipeline: Pipeline,
+) -> None:
+    """cafctl dlq replay: back to its original topic with `replayed-from`, never twice."""
+    key = str(uuid.uuid4())
+    await pipeline.send_inbound(b"[not a message]", key=key)
+    await pipeline.until(
+        lambda: [r for r in pipeline.seen["caf.inbound.dlq.v1"].records if r.key == key.encode()]
+    )
+    settings = pipeline.settings
+    options = client_options(settings)
+    letters = [
+        letter
+        for letter in await dlq.list_dead_letters(settings, options, (topics.INBOUND_DLQ,))
+        if letter.key == key
+    ]
+    assert len(letters) == 1
+    producer = AIOKafkaProducer(enable_idempotence=True, acks="all", **options)
+    await producer.start()
+    try:
+        async with DynamoTable(settings, "ops") as ops:
+            first = await dlq.replay(letters, ops=ops, producer=producer)
+            second = await dlq.replay(letters, ops=ops, producer=producer)
+    finally:
+        await producer.stop()
+    assert first.replayed == (letters[0].id,)
+    assert second == dlq.ReplayReport(replayed=(), already_replayed=(letters[0].id,))
+    again = await pipeline.until(
+        lambda: [
+            r
+            for r in pipeline.seen["caf.inbound.dlq.v1"].records
+            if r.key == key.encode() and dict(r.headers).get("replayed-from")
+        ]
+    )
+    assert len(again) == 1  # still malformed: dead-lettered again, carrying where it came from
+
+
+async def test_reconciliation_finds_every_grant_with_exactly_one_outcome(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs last in this module: everything the tests above published is reconciled."""
+    for name, value in {
+        "KAFKA_BOOTSTRAP_SERVERS": pipeline.settings.kafka_bootstrap_servers,
+        "DYNAMODB_ENDPOINT": pipeline.settings.dynamodb_endpoint or "",
+        "CAF_TOPIC_PREFIX": pipeline.settings.topic_prefix,
+        "CAF_TABLE_PREFIX": pipeline.settings.table_prefix,
+    }.items():
+        monkeypatch.setenv(name, value)
+    await asyncio.sleep(2.0)  # quiet period: let in-flight outcomes land
+    settings = ServiceSettings()
+    report = await asyncio.to_thread(cafctl_json, ["--json", "reconcile"])
+    assert report["clean"], report
+    assert report["grants_expected"] > 20
+    assert report["grants_ok"] == report["grants_expected"]
+    assert report["removals_ok"] == report["removals_expected"] > 0
+    assert report["dead_letters"] >= 2
+    assert settings.topic_prefix == pipeline.settings.topic_prefix
+
+
+def cafctl_json(argv: list[str]) -> dict[str, Any]:
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = cafctl_main(argv)
+    document: dict[str, Any] = json.loads(output.getvalue())
+    assert code == (0 if document["clean"] else 2)
+    return document

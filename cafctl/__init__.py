@@ -1,0 +1,1 @@
+"""`cafctl`: the operator's command line (dead letters, reconciliation)."""

@@ -1,0 +1,162 @@
+"""cafctl: operate the CAF processor from a terminal.
+
+  cafctl dlq list [--topic T] [--json]
+  cafctl dlq show <topic/partition/offset> [--json]
+  cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] [--json]
+  cafctl reconcile [--json]
+
+Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
+DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from caf_runtime.broker import client_options
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from cafctl import dlq
+from cafctl.reconcile import reconcile
+from cafctl.topics import read_topic
+from schemas import topics
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cafctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+    letters = commands.add_parser("dlq", help="dead letters").add_subparsers(
+        dest="action", required=True
+    )
+    for action, text in (("list", "list dead letters"), ("replay", "replay dead letters")):
+        sub = letters.add_parser(action, help=text)
+        sub.add_argument(
+            "--topic",
+            choices=topics.DEAD_LETTER_TOPICS,
+            help="one dead-letter topic (default: all)",
+        )
+        sub.add_argument("--error-class", help="only letters with this error class")
+        sub.add_argument("--since", type=datetime.fromisoformat, help="failed at or after")
+        sub.add_argument("--until", type=datetime.fromisoformat, help="failed at or before")
+        if action == "replay":
+            sub.add_argument("--dry-run", action="store_true", help="show, do not publish")
+    show = letters.add_parser("show", help="one dead letter, TIN-like digits masked")
+    show.add_argument("id", help="topic/partition/offset as listed")
+    commands.add_parser("reconcile", help="every input has exactly one outcome?")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = ServiceSettings()
+    options = client_options(settings)
+    if args.command == "reconcile":
+        return await _reconcile(settings, options, args.json)
+    chosen = (args.topic,) if getattr(args, "topic", None) else topics.DEAD_LETTER_TOPICS
+    letters = await dlq.list_dead_letters(settings, options, chosen)
+    if args.action == "show":
+        found = [letter for letter in letters if letter.id == args.id]
+        if not found:
+            print(f"no dead letter {args.id}", file=sys.stderr)
+            return 1
+        letter = found[0]
+        _print(
+            args.json,
+            {
+                **letter.summary(),
+                "key": letter.key,
+                "headers": letter.headers,
+                "value": dlq.mask_tins(letter.value.decode(errors="replace")),
+            },
+        )
+        return 0
+    letters = dlq.select(letters, error_class=args.error_class, since=args.since, until=args.until)
+    if args.action == "list":
+        rows = [letter.summary() for letter in letters]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _table(rows, ["id", "error_class", "original", "failed_at", "error_message"])
+        return 0
+    producer = AIOKafkaProducer(enable_idempotence=True, acks="all", **options)
+    await producer.start()
+    try:
+        async with DynamoTable(settings, "ops") as ops:
+            report = await dlq.replay(letters, ops=ops, producer=producer, dry_run=args.dry_run)
+    finally:
+        await producer.stop()
+    _print(
+        args.json,
+        {
+            "replayed": list(report.replayed),
+            "already_replayed": list(report.already_replayed),
+            "dry_run": args.dry_run,
+        },
+    )
+    return 0
+
+
+async def _reconcile(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
+    inbound = await read_topic(options, settings.topic(topics.INBOUND))
+    events = await read_topic(options, settings.topic(topics.EVENTS))
+    notifications = await read_topic(options, settings.topic(topics.NOTIFICATIONS))
+    dead = 0
+    for topic in topics.DEAD_LETTER_TOPICS:
+        dead += len(await read_topic(options, settings.topic(topic)))
+    stored: list[str] = []
+    async with DynamoTable(settings, "caf") as caf:
+        paginator = caf.client.get_paginator("scan")
+        async for page in paginator.paginate(
+            TableName=caf.name,
+            FilterExpression="begins_with(sk, :grant)",
+            ExpressionAttributeValues={":grant": {"S": "GRANT#"}},
+            ProjectionExpression="sk",
+        ):
+            stored.extend(
+                str(item["sk"].get("S", "")).removeprefix("GRANT#")
+                for item in page.get("Items", [])
+            )
+    report = reconcile(inbound, events, notifications, dead, stored)
+    summary = report.as_dict()
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            shown = value if not isinstance(value, list) else f"{len(value)} {value[:5]}"
+            print(f"  {key:<24} {shown}")
+    return 0 if report.clean else 2
+
+
+def _print(as_json: bool, document: dict[str, Any]) -> None:
+    if as_json:
+        print(json.dumps(document, indent=2))
+    else:
+        for key, value in document.items():
+            print(f"{key:>16}: {value}")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        print("no dead letters")
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_run(_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

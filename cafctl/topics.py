@@ -1,0 +1,42 @@
+"""Reading whole topics, for operator tools: every record from the start to the end offsets
+as they were when the read began (records published meanwhile are left for the next run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+
+from caf_runtime.offsets import topic_partitions
+
+
+async def read_topic(
+    client_options: dict[str, Any], topic: str
+) -> list[ConsumerRecord[bytes, bytes]]:
+    admin = AIOKafkaAdminClient(**client_options)
+    await admin.start()
+    try:
+        partitions = await topic_partitions(admin, topic)
+    finally:
+        await admin.close()
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, batch in batches.items():
+                records.extend(r for r in batch if r.offset < ends[tp])
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
