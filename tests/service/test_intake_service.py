@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, cast
+from typing import cast
 
 import pytest
-from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import BaseModel
 
-from caf_runtime.broker import make_broker, record_of
-from caf_runtime.ledger import Recorded
+from caf_runtime.broker import make_broker
 from caf_runtime.outputs import Output
 from schemas import topics
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
 from services.intake.store import IntakeStore, RecordResult
-from tests.unit.builders import NOW, submission
+from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
+from tests.unit.builders import submission
 
 pytestmark = pytest.mark.service
-
-
-class FakeLedger:
-    def __init__(self) -> None:
-        self.items: dict[str, Recorded] = {}
-
-    async def recorded(self, key: str) -> Recorded | None:
-        return self.items.get(key)
-
-    async def mark_published(self, key: str) -> None:
-        self.items[key] = Recorded("published", self.items[key].outputs)
 
 
 class FakeIntakeStore:
@@ -44,36 +33,19 @@ class FakeIntakeStore:
     async def record(
         self, message_id: str, outputs: list[Output], now: dt.datetime, fingerprint: str | None
     ) -> RecordResult:
-        if message_id in self.ledger.items:
+        if not self.ledger.claim(message_id, outputs):
             return RecordResult.ALREADY_RECORDED
         if fingerprint is not None:
             self.fingerprints.setdefault(fingerprint, message_id)
-        self.ledger.items[message_id] = Recorded("pending", outputs)
         return RecordResult.RECORDED
 
 
-class FixedClock:
-    def now(self) -> dt.datetime:
-        return NOW
-
-
-def wired() -> tuple[KafkaBroker, FakeIntakeStore, dict[str, list[tuple[bytes, dict[str, str]]]]]:
+def wired() -> tuple[KafkaBroker, FakeIntakeStore, Seen]:
     settings = IntakeSettings.model_validate({"taxpayer_ref_key": "service-test"})
     broker = make_broker(settings, client_id="test")
     store = FakeIntakeStore()
     register(broker, settings, cast("IntakeStore", store), FixedClock())
-    seen: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
-    for topic in (topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ):
-
-        def collect(name: str) -> Any:
-            async def on_message(message: KafkaMessage) -> None:
-                record = record_of(message)
-                headers = {k: v.decode() for k, v in record.headers}
-                seen.setdefault(name, []).append((record.value or b"", headers))
-
-            return on_message
-
-        broker.subscriber(topic, group_id=f"probe-{topic}")(collect(topic))
+    seen = probe(broker, topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ)
     return broker, store, seen
 
 
