@@ -57,7 +57,7 @@ def _refuse(rule: RuleId, code: ReasonCode, reason: str) -> Posting:
 
 
 def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None) -> Posting:
-    """PO-01, PO-07, PO-06, PO-05, PO-03, PO-04 in that order, for one grant.
+    """PO-01, PO-02, PO-07, PO-06, PO-05, PO-03, PO-04 in that order, for one grant.
 
     A grant already on the CAF is never posted twice: deciding it again changes nothing.
     """
@@ -68,6 +68,13 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
             RuleId.PO_01,
             ReasonCode.NP_SPECIFIC_USE,
             "A specific-use authorization is not recorded on the CAF.",
+        )
+    group = caf.groups.get(command.authorization_id)
+    if group is not None and group.signature_date != command.taxpayer_signature_date:
+        return _refuse(
+            RuleId.PO_02,
+            ReasonCode.REJ_SIGNATURE_DAY_MISMATCH,
+            "The taxpayer signed this grant on another day than the rest of the authorization.",
         )
     kept, dropped = split_future(matters_of(command.tax_matters), command.received_on)
     if not kept:
@@ -92,7 +99,6 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
         if g.signature_date < command.taxpayer_signature_date and not retain
     )
     if command.receive_notices:
-        group = caf.groups.get(command.authorization_id)
         if group is not None and group.notice_electors >= MAX_NOTICE_RECIPIENTS:
             return _refuse(
                 RuleId.PO_03,

@@ -84,6 +84,27 @@ def test_po_03_a_third_notice_elector_of_one_group_is_not_processed() -> None:
     assert outcomes == [None, None, (RuleId.PO_03, ReasonCode.NP_NOTICE_LIMIT_EXCEEDED)]
 
 
+def test_po_02_a_grant_signed_on_another_day_than_its_group_is_rejected() -> None:
+    """PO-02: the first posted grant of a group fixes the taxpayer signature day."""
+    caf, _ = post(TaxpayerCaf(), grant(7, grant_id="g:0", authorization_id="g", channel="tpa"))
+    _, same_day = post(
+        caf, grant(7, grant_id="g:1", authorization_id="g", channel="tpa", caf_number="030100777")
+    )
+    assert code(same_day) is None
+    _, next_day = post(
+        caf,
+        grant(
+            7,
+            grant_id="g:2",
+            authorization_id="g",
+            channel="tpa",
+            caf_number="030100778",
+            taxpayer_signature_date=DAY + dt.timedelta(days=1),
+        ),
+    )
+    assert code(next_day) == (RuleId.PO_02, ReasonCode.REJ_SIGNATURE_DAY_MISMATCH)
+
+
 def test_po_04_more_than_two_notice_recipients_on_a_matter_is_not_processed() -> None:
     """PO-04."""
     caf, _ = post(TaxpayerCaf(), grant(1, receive_notices=True, retain_prior=True))
