@@ -1,0 +1,184 @@
+"""Intake's pure decisions for Tax Pro Account messages: IN-18 … IN-22, IN-24 and IN-26
+(RULES.md §1), on top of the form rules they share (IN-04, IN-05, IN-12 … IN-14, IN-16).
+
+Not wired into the handlers yet: the pending-request store, the decision retry window (IN-21)
+and expiry (IN-23) arrive with the rest of the Tax Pro Account flow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+from schemas.codes import ReasonCode, Rejection, RuleId
+from schemas.errors import ContractError
+from schemas.inbound import Signature, TpaDecision, TpaRequest
+from schemas.values import parse_period
+from services.intake.rules import Assessment, check_caf_number, check_identity, check_matters
+
+TPA_DESIGNATIONS = frozenset("abcgr")
+MIN_ASSURANCE = 2
+MATTER_YEARS_BACK = 20
+# The 50 states and DC (RULES.md IN-19).
+_STATE_CODES = (
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+    "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC"
+)
+STATES = frozenset(_STATE_CODES.split())
+
+
+def _reject(rule: RuleId, code: ReasonCode, reason: str) -> Rejection:
+    return Rejection(rule, code, reason)
+
+
+def assured(signature: Signature | None) -> bool:
+    """IN-26: the signer logged in with at least IAL2 and AAL2."""
+    return (
+        signature is not None
+        and (signature.ial or 0) >= MIN_ASSURANCE
+        and (signature.aal or 0) >= MIN_ASSURANCE
+    )
+
+
+def _taxpayer_eligible(message: TpaRequest) -> bool:
+    """IN-19: an individual (SSN or ITIN) living in the 50 states or DC."""
+    taxpayer = message.taxpayer
+    address = taxpayer.address
+    return (
+        taxpayer.tin_type in {"SSN", "ITIN"}
+        and taxpayer.entity_type in (None, "individual")
+        and address is not None
+        and (address.country or "US").upper() == "US"
+        and (address.state or "").upper() in STATES
+    )
+
+
+def _matters_eligible(message: TpaRequest) -> bool:
+    """IN-20: Form 1040 income tax or civil penalty, calendar years, none older than 20 years."""
+    oldest = message.received_on.year - MATTER_YEARS_BACK
+    for matter in message.tax_matters:
+        kind = " ".join((matter.tax_type or "").lower().split())
+        if kind not in {"income", "civil penalty"} or (
+            kind == "income" and (matter.form_number or "").strip() != "1040"
+        ):
+            return False
+        for text in matter.periods or ():
+            try:
+                period = parse_period(text)
+            except ContractError:
+                return False
+            if period.first[1] != 1 or period.last[1] != 12 or period.first[0] < oldest:
+                return False  # a fiscal-year (YYYY-MM) period, or too old
+    return True
+
+
+def assess_tpa_request(message: TpaRequest) -> Assessment:
+    """The verdict on a Tax Pro Account request (one grant: its request id)."""
+    tin, rejection = check_identity(message.taxpayer)
+    if rejection is not None:
+        return Assessment(tin, rejection)
+    rep = message.representative
+    caf_number, caf_rejection = check_caf_number(rep.caf_number)
+    signed_on = rep.signature.date if rep.signature else None
+    checks: list[tuple[bool, Rejection]] = [
+        (
+            not assured(rep.signature),
+            _reject(
+                RuleId.IN_26,
+                ReasonCode.REJ_IDENTITY_ASSURANCE,
+                "The tax professional's login did not meet identity assurance IAL2/AAL2.",
+            ),
+        ),
+        (
+            signed_on is not None and signed_on > message.received_on,
+            _reject(
+                RuleId.IN_05,
+                ReasonCode.REJ_SIGN_DATE_FUTURE,
+                "The request is signed after the day it was received.",
+            ),
+        ),
+        (
+            not _taxpayer_eligible(message),
+            _reject(
+                RuleId.IN_19,
+                ReasonCode.REJ_TPA_TP_INELIGIBLE,
+                "Online requests are for individual taxpayers in the 50 states and DC.",
+            ),
+        ),
+        (
+            caf_rejection is None and caf_number is None,
+            _reject(
+                RuleId.IN_18,
+                ReasonCode.REJ_TPA_REP_INELIGIBLE,
+                "Online requests need the tax professional's CAF number.",
+            ),
+        ),
+        (
+            message.form == "2848" and (rep.designation or "").lower() not in TPA_DESIGNATIONS,
+            _reject(
+                RuleId.IN_18,
+                ReasonCode.REJ_TPA_REP_INELIGIBLE,
+                "Online power of attorney requests are for designations a, b, c, g and r.",
+            ),
+        ),
+    ]
+    for failed, candidate in checks:
+        if failed:
+            return Assessment(tin, candidate, caf_numbers=(caf_number,))
+    rejection = caf_rejection or check_matters(message.tax_matters)
+    if rejection is None and not _matters_eligible(message):
+        rejection = _reject(
+            RuleId.IN_20,
+            ReasonCode.REJ_TPA_MATTER,
+            "Online requests cover Form 1040 income tax or civil penalties for calendar years "
+            "of the last 20 years.",
+        )
+    return Assessment(tin, rejection, caf_numbers=(caf_number,))
+
+
+class RequestState(Enum):
+    PENDING = "pending"
+    DECIDED = "decided"
+    EXPIRED = "expired"
+
+
+class DecisionOutcome(Enum):
+    APPROVE = "approve"
+    DECLINE = "decline"  # IN-22
+    DROP = "drop"  # IN-24: already decided or expired
+    WAIT = "wait"  # the request is not known yet: retry within the window (IN-21)
+    UNKNOWN = "unknown"  # IN-21: still unknown after the window
+
+
+def assess_tpa_decision(decision: TpaDecision, today: dt.date) -> Rejection | None:
+    """IN-26 and IN-05 on the taxpayer's signature of a decision."""
+    signature = decision.taxpayer_signature
+    if decision.decision == "approve" and not assured(signature):
+        return _reject(
+            RuleId.IN_26,
+            ReasonCode.REJ_IDENTITY_ASSURANCE,
+            "The taxpayer's login did not meet identity assurance IAL2/AAL2.",
+        )
+    if signature is not None and signature.date is not None and signature.date > today:
+        return _reject(
+            RuleId.IN_05,
+            ReasonCode.REJ_SIGN_DATE_FUTURE,
+            "The approval is signed after the day it was processed.",
+        )
+    return None
+
+
+def route_decision(
+    decision: TpaDecision,
+    state: RequestState | None,
+    *,
+    first_seen: dt.datetime,
+    now: dt.datetime,
+    retry_window: dt.timedelta,
+) -> DecisionOutcome:
+    """IN-21, IN-22, IN-24: what a decision does given what is known of its request."""
+    if state is None:
+        return DecisionOutcome.WAIT if now - first_seen < retry_window else DecisionOutcome.UNKNOWN
+    if state is not RequestState.PENDING:
+        return DecisionOutcome.DROP
+    return DecisionOutcome.APPROVE if decision.decision == "approve" else DecisionOutcome.DECLINE
