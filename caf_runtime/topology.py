@@ -37,6 +37,7 @@ class TableSpec:
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.INBOUND),
     TopicSpec(topics.INBOUND_DLQ),
+    TopicSpec(topics.INBOUND_RETRY),
     TopicSpec(
         topics.PRACTITIONERS,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},

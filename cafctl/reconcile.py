@@ -3,11 +3,12 @@
 Reads `caf.inbound.v1`, `caf.events.v1`, `caf.notifications.v1`, the dead-letter topics and the
 CAF table, and counts, for the grants the inputs imply:
 - ok: exactly one distinct terminal event (a re-published event carries the same id);
-- lost: none; duplicated: more than one distinct terminal event;
+- waiting for the taxpayer: a Tax Pro Account request announced pending, not decided yet;
+- lost: none otherwise; duplicated: more than one distinct terminal event;
 - withdrawals and revocations: at least one Withdrawn/Revoked event, or one Rejected;
 - the CAF: every posted grant stored once, nothing stored that was not posted;
 - notifications: more than one distinct notification for one (event, recipient).
-Repeated message ids count once (IN-02). Undecodable or not-yet-handled inputs are dead letters.
+Repeated message ids count once (IN-02). Undecodable inputs are dead letters.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from schemas.codec import decode_inbound
 from schemas.errors import ContractError
 from schemas.events import TERMINAL_TYPES
 from schemas.ids import submission_grant_id
-from schemas.inbound import Revocation, Submission, Withdrawal
+from schemas.inbound import Revocation, Submission, TpaRequest, Withdrawal
 
 REMOVAL_OUTCOMES = frozenset(
     {"AuthorizationWithdrawn", "AuthorizationRevoked", "AuthorizationRejected"}
@@ -38,6 +39,7 @@ class Report:
     grants_expected: int = 0
     grants_ok: int = 0
     lost: list[str] = field(default_factory=list)
+    waiting_for_taxpayer: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     removals_expected: int = 0
     removals_ok: int = 0
@@ -86,9 +88,10 @@ def expected(inbound: list[ConsumerRecord[bytes, bytes]]) -> tuple[set[str], set
                 submission_grant_id(message.message_id, i)
                 for i in range(len(message.representatives))
             )
+        elif isinstance(message, TpaRequest):
+            grants.add(message.request_id)
         elif isinstance(message, Withdrawal | Revocation):
             removals.add(message.message_id)
-        # Tax Pro Account messages are dead-lettered until their flow is handled
     return grants, removals
 
 
@@ -104,7 +107,10 @@ def reconcile(
     grants, removals = expected(inbound)
     terminal: dict[str, set[str]] = defaultdict(set)
     removal_outcomes: dict[str, set[str]] = defaultdict(set)
+    pending: set[str] = set()
     for event in _json(events):
+        if event.get("type") == "AuthorizationPendingApproval":
+            pending.add(event["grant_id"])
         if event.get("type") in TERMINAL_TYPES:
             terminal[event["grant_id"]].add(event["event_id"])
         if event.get("type") in REMOVAL_OUTCOMES:
@@ -114,6 +120,8 @@ def reconcile(
         count = len(terminal.get(grant_id, ()))
         if count == 1:
             report.grants_ok += 1
+        elif count == 0 and grant_id in pending:
+            report.waiting_for_taxpayer.append(grant_id)
         else:
             (report.lost if count == 0 else report.duplicated).append(grant_id)
     report.removals_expected = len(removals)

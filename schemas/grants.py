@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from schemas.base import InboundModel, described
-from schemas.codes import Rejection
+from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import (
     AuthorizationNotProcessed,
     AuthorizationRejected,
@@ -62,6 +62,23 @@ class PostGrant(_Command):
     specific_use: bool = described("Specific use (PO-01).", False)
     retain_prior: bool = described("Keep prior authorizations (PO-05).", False)
     first_time: bool = described("No CAF number yet (VA-08); set by the validator.", False)
+    request_id: str | None = described(
+        "Tax Pro Account request this grant comes from.", "tpa-2026-000123", default=None
+    )
+    review: bool = described(
+        "A Tax Pro Account request awaiting the taxpayer: judge standing and announce it "
+        "pending (nothing to post yet).",
+        False,
+        default=False,
+    )
+    expires_on: dt.date | None = described(
+        "Day an undecided request expires (IN-23).", "2026-12-20", default=None
+    )
+    approved_at: AwareDatetime | None = described(
+        "Instant the taxpayer approved (orders notice elections, PO-03).",
+        "2026-11-21T09:12:44-05:00",
+        default=None,
+    )
 
 
 class WithdrawGrants(_Command):
@@ -80,11 +97,31 @@ class RevokeGrants(_Command):
     tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
 
 
-GrantCommand = Annotated[PostGrant | WithdrawGrants | RevokeGrants, Field(discriminator="action")]
+class CloseRequest(_Command):
+    """A Tax Pro Account request ends without posting: declined by the taxpayer (IN-22), or its
+    decision refused (IN-05, IN-26). The validator emits the outcome unless the request itself
+    was already refused, so a grant never gets two terminal events."""
+
+    action: Literal["close"] = described("Command.", "close")
+    request_id: str = described("The request.", "tpa-2026-000123")
+    outcome: Literal["declined", "rejected"] = described("How it ends.", "declined")
+    rule_id: RuleId | None = described("Rule that refused the decision.", "IN-26", default=None)
+    reason_code: ReasonCode | None = described(
+        "Reason code of a refused decision.", "REJ-IDENTITY-ASSURANCE", default=None
+    )
+    reason: str | None = described(
+        "The reason in plain words.", "The login did not meet IAL2/AAL2.", default=None
+    )
+    caf_number: str | None = described("CAF number of the requester.", "030112345", default=None)
+
+
+GrantCommand = Annotated[
+    PostGrant | WithdrawGrants | RevokeGrants | CloseRequest, Field(discriminator="action")
+]
 
 
 def refusal_of(
-    command: PostGrant | WithdrawGrants | RevokeGrants,
+    command: PostGrant | WithdrawGrants | RevokeGrants | CloseRequest,
     rejection: Rejection,
     *,
     stage: Stage,
@@ -98,6 +135,8 @@ def refusal_of(
             command.caf_number,
             command.representative_name,
         )
+    elif isinstance(command, CloseRequest):
+        grant_id, caf_number, name = command.request_id, command.caf_number, None
     else:
         caf_number = command.caf_number if isinstance(command, WithdrawGrants) else None
         grant_id, name = command.message_id, None

@@ -9,6 +9,8 @@ from typing import Final
 
 INBOUND: Final = "caf.inbound.v1"
 INBOUND_DLQ: Final = "caf.inbound.dlq.v1"
+# Internal: Tax Pro Account decisions waiting for their request (IN-21).
+INBOUND_RETRY: Final = "caf.inbound.retry.v1"
 PRACTITIONERS: Final = "caf.practitioners.v1"
 EVENTS: Final = "caf.events.v1"
 NOTIFICATIONS: Final = "caf.notifications.v1"

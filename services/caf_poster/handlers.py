@@ -21,7 +21,8 @@ from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_command
-from schemas.grants import GrantCommand, PostGrant, RevokeGrants
+from schemas.errors import ContractError
+from schemas.grants import CloseRequest, PostGrant, RevokeGrants, WithdrawGrants
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.outcomes import posting_outputs, removal_outputs
 from services.caf_poster.rules import apply, decide_posting, decide_revocation, decide_withdrawal
@@ -42,12 +43,17 @@ class PosterHandler:
 
     async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
+        if isinstance(command, CloseRequest) or (isinstance(command, PostGrant) and command.review):
+            msg = f"{command.action} commands end at the validator, not the poster"
+            raise ContractError.single("action", "not_for_poster", msg)
         key = command.grant_id if isinstance(command, PostGrant) else command.message_id
         await handle_once(
             self._store.ledger, key, lambda: self._decide_and_record(command, key), self._publish
         )
 
-    async def _decide_and_record(self, command: GrantCommand, key: str) -> list[Output] | None:
+    async def _decide_and_record(
+        self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
+    ) -> list[Output] | None:
         caf = await self._store.load(command.taxpayer_ref)
         now = self._clock.now()
         if isinstance(command, PostGrant):

@@ -18,6 +18,16 @@ class IntakeSettings(ServiceSettings):
     dedup_retention_days: int = Field(
         default=35, description="How long message ids and form fingerprints are remembered."
     )
+    request_expiry_days: int = Field(
+        default=30, description="IN-23: days a Tax Pro Account request waits for its decision."
+    )
+    decision_retry_window_s: float = Field(
+        default=600.0,
+        description="IN-21: how long a decision for a request not seen yet is retried.",
+    )
+    decision_retry_delay_s: float = Field(
+        default=5.0, description="Pause between two tries of such a decision."
+    )
     taxpayer_ref_key: SecretStr = Field(
         description="HMAC key that turns a TIN into its taxpayer_ref pseudonym; no default.",
     )

@@ -7,11 +7,13 @@ revocations, keyed by taxpayer_ref), rejections on `caf.events.v1`, and what can
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -24,44 +26,74 @@ from schemas import topics
 from schemas.codec import decode_inbound, readable_message_id
 from schemas.errors import ContractError
 from schemas.ids import keyed_digest, message_ref, taxpayer_ref
-from schemas.inbound import FormType, InboundMessage, Revocation, Submission, Withdrawal
+from schemas.inbound import (
+    FormType,
+    InboundMessage,
+    Revocation,
+    TpaDecision,
+    TpaRequest,
+    Withdrawal,
+)
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
 from services.intake.outcomes import (
     SCHEMA,
+    UNKNOWN_REQUEST,
     Subject,
+    approval_outputs,
+    closing_outputs,
     rejection_event,
     revocation_outputs,
     submission_outputs,
+    tpa_request_outputs,
     withdrawal_outputs,
 )
 from services.intake.rules import (
-    Assessment,
     assess_revocation,
     assess_submission,
     assess_withdrawal,
     form_fingerprint,
 )
-from services.intake.store import IntakeStore, RecordResult
+from services.intake.store import IntakeStore, RecordResult, RequestChange
+from services.intake.tpa_rules import (
+    DecisionOutcome,
+    RequestState,
+    assess_tpa_decision,
+    assess_tpa_request,
+    route_decision,
+)
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
-NOT_YET_SUPPORTED = frozenset({"tpa_request", "tpa_decision"})
+FIRST_SEEN = "first-seen"
+NOT_BEFORE = "not-before"
 
 
-class UnsupportedKindError(Exception):
-    """A known kind whose handling is not deployed yet; dead-lettered so it can be replayed."""
+@dataclass(frozen=True)
+class Decision:
+    """What handling a message decided: its outputs and the state written with them."""
+
+    outputs: list[Output]
+    fingerprint: str | None = None
+    request: RequestChange | None = None
+
+
+class DecisionTooEarly(Exception):  # noqa: N818 - a signal, not a failure
+    """A decision names a request not seen yet: try it again later (IN-21)."""
 
 
 class IntakeHandler:
     """Turns one inbound record into its recorded, published outcome."""
 
-    def __init__(self, store: IntakeStore, publish: Publish, clock: Clock, key: bytes) -> None:
+    def __init__(
+        self, store: IntakeStore, publish: Publish, clock: Clock, settings: IntakeSettings
+    ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
-        self._key = key
+        self._settings = settings
+        self._key = settings.taxpayer_ref_key.get_secret_value().encode()
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         raw = record.value or b""
@@ -70,41 +102,49 @@ class IntakeHandler:
         except ContractError as error:
             await self._undecodable(record, raw, error)
             return
-        if message.kind in NOT_YET_SUPPORTED:
-            unsupported = UnsupportedKindError(f"kind {message.kind} is not handled by this intake")
-            await self._publish([dead_letter(record, topics.INBOUND_DLQ, unsupported, 1)])
-            return
+        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        first_seen = _instant(headers.get(FIRST_SEEN)) or self._clock.now()
 
         async def decide_and_record() -> list[Output] | None:
-            outputs, fingerprint = await self._decide(message)
+            decision = await self._decide(message, first_seen)
             now = self._clock.now()
-            result = await self._store.record(message.message_id, outputs, now, fingerprint)
-            return outputs if result is RecordResult.RECORDED else None
+            result = await self._store.record(
+                message.message_id, decision.outputs, now, decision.fingerprint, decision.request
+            )
+            return decision.outputs if result is RecordResult.RECORDED else None
 
-        handled = await handle_once(
-            self._store.ledger, message.message_id, decide_and_record, self._publish
-        )
+        try:
+            handled = await handle_once(
+                self._store.ledger, message.message_id, decide_and_record, self._publish
+            )
+        except DecisionTooEarly:
+            await self._retry_later(record, first_seen)
+            return
         log.info(
             "message handled" if handled else "duplicate message dropped (IN-02)",
             extra={"message_id": message.message_id, "kind": message.kind},
         )
 
-    async def _decide(self, message: InboundMessage) -> tuple[list[Output], str | None]:
+    async def _decide(self, message: InboundMessage, first_seen: datetime) -> Decision:
         now = self._clock.now()
-        assessment: Assessment
-        if isinstance(message, Submission):
-            assessment = assess_submission(message)
-        elif isinstance(message, Withdrawal):
-            assessment = assess_withdrawal(message, business_day(now))
-        elif isinstance(message, Revocation):
-            assessment = assess_revocation(message, business_day(now))
-        else:  # pragma: no cover - filtered before
-            raise UnsupportedKindError(message.kind)
-        subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
+        if isinstance(message, TpaRequest):
+            return await self._decide_request(message, now)
+        if isinstance(message, TpaDecision):
+            return await self._decide_decision(message, now, first_seen)
         if isinstance(message, Withdrawal):
-            return withdrawal_outputs(message, assessment, subject), None
+            assessment = assess_withdrawal(message, business_day(now))
+            subject = self._subject(
+                message.message_id, assessment.normalized_tin, message.form, now
+            )
+            return Decision(withdrawal_outputs(message, assessment, subject))
         if isinstance(message, Revocation):
-            return revocation_outputs(message, assessment, subject), None
+            assessment = assess_revocation(message, business_day(now))
+            subject = self._subject(
+                message.message_id, assessment.normalized_tin, message.form, now
+            )
+            return Decision(revocation_outputs(message, assessment, subject))
+        assessment = assess_submission(message)
+        subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         fingerprint = None
         duplicate = False
         if assessment.rejection is None and assessment.normalized_tin is not None:
@@ -114,7 +154,58 @@ class IntakeHandler:
             owner = await self._store.fingerprint_owner(fingerprint)
             duplicate = owner is not None and owner != message.message_id
         outputs = submission_outputs(message, assessment, subject, duplicate=duplicate)
-        return outputs, None if duplicate else fingerprint
+        return Decision(outputs, None if duplicate else fingerprint)
+
+    async def _decide_request(self, message: TpaRequest, now: datetime) -> Decision:
+        if await self._store.request(message.request_id) is not None:
+            return Decision([])  # the same request again under another message id
+        assessment = assess_tpa_request(message)
+        subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
+        expires_on = message.received_on + timedelta(days=self._settings.request_expiry_days)
+        outputs, grant = tpa_request_outputs(message, assessment, subject, expires_on)
+        state = RequestState.PENDING if grant is not None else RequestState.DECIDED
+        return Decision(outputs, request=RequestChange(message.request_id, state, grant))
+
+    async def _decide_decision(
+        self, message: TpaDecision, now: datetime, first_seen: datetime
+    ) -> Decision:
+        known = await self._store.request(message.request_id)
+        state, request = known if known is not None else (None, None)
+        window = timedelta(seconds=self._settings.decision_retry_window_s)
+        route = route_decision(message, state, first_seen=first_seen, now=now, retry_window=window)
+        if route is DecisionOutcome.WAIT:
+            raise DecisionTooEarly(message.request_id)
+        if route is DecisionOutcome.UNKNOWN:
+            subject = self._subject(message.message_id, None, None, now)
+            return Decision([rejection_event(subject, message.request_id, UNKNOWN_REQUEST)])
+        if route is DecisionOutcome.DROP or request is None:
+            return Decision([])
+        closed = RequestChange(message.request_id, RequestState.DECIDED, from_pending=True)
+        rejection = assess_tpa_decision(message, business_day(now))
+        if route is DecisionOutcome.DECLINE or rejection is not None:
+            return Decision(closing_outputs(request, message, now, rejection), request=closed)
+        return Decision(approval_outputs(request, message, now), request=closed)
+
+    async def _retry_later(
+        self, record: ConsumerRecord[bytes, bytes], first_seen: datetime
+    ) -> None:
+        """IN-21: park the decision on the retry topic; its consumer brings it back."""
+        not_before = self._clock.now() + timedelta(seconds=self._settings.decision_retry_delay_s)
+        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        headers |= {FIRST_SEEN: first_seen.isoformat(), NOT_BEFORE: not_before.isoformat()}
+        headers.pop("content-type", None)
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        await self._publish([Output(topics.INBOUND_RETRY, key, record.value or b"", headers)])
+        log.info("decision parked until its request arrives (IN-21)")
+
+    async def handle_retry(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Wait until the parked decision is due, then handle it as if it had just arrived."""
+        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        due = _instant(headers.get(NOT_BEFORE))
+        if due is not None:
+            wait = (due - self._clock.now()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.0), self._settings.decision_retry_delay_s))
+        await self.handle(record)
 
     def _subject(self, message_id: str, tin: str | None, form: object, now: datetime) -> Subject:
         if tin is not None:
@@ -146,6 +237,13 @@ class IntakeHandler:
         await handle_once(self._store.ledger, message_id, decide_and_record, self._publish)
 
 
+def _instant(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 def _loose_json(raw: bytes) -> dict[str, object]:
     try:
         document = json.loads(raw)
@@ -170,20 +268,19 @@ def _readable_tin(document: dict[str, object]) -> str | None:
 def register(
     broker: KafkaBroker, settings: IntakeSettings, store: IntakeStore, clock: Clock
 ) -> IntakeHandler:
-    """Attach the intake subscriber to `broker`."""
-
+    """Attach the intake subscribers (inbound, and parked decisions) to `broker`."""
     publish = functools.partial(publish_all, broker, settings)
-    handler = IntakeHandler(
-        store, publish, clock, settings.taxpayer_ref_key.get_secret_value().encode()
-    )
-
-    subscribe_guarded(
-        broker,
-        settings,
-        topic=topics.INBOUND,
-        group_id=settings.group_id,
-        dlq_topic=topics.INBOUND_DLQ,
-        work=handler.handle,
-    )
-
+    handler = IntakeHandler(store, publish, clock, settings)
+    for topic, group_id, work in (
+        (topics.INBOUND, settings.group_id, handler.handle),
+        (topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry),
+    ):
+        subscribe_guarded(
+            broker,
+            settings,
+            topic=topic,
+            group_id=group_id,
+            dlq_topic=topics.INBOUND_DLQ,
+            work=work,
+        )
     return handler

@@ -13,15 +13,26 @@ from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import refusal_event
-from schemas.grants import MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
+from schemas.grants import CloseRequest, MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
 from schemas.ids import submission_grant_id
-from schemas.inbound import FormType, Revocation, Submission, TaxMatter, Withdrawal
+from schemas.inbound import (
+    FormType,
+    Revocation,
+    Submission,
+    TaxMatter,
+    TpaDecision,
+    TpaRequest,
+    Withdrawal,
+)
 from services.intake.rules import Assessment
 
 DUPLICATE = Rejection(
     RuleId.IN_03,
     ReasonCode.NP_DUPLICATE,
     "The same form was already received through another channel or message.",
+)
+UNKNOWN_REQUEST = Rejection(
+    RuleId.IN_21, ReasonCode.REJ_UNKNOWN_REQUEST, "The decision names a request that is not known."
 )
 SCHEMA = Rejection(
     RuleId.IN_01, ReasonCode.REJ_SCHEMA, "The message does not follow the published format."
@@ -180,3 +191,86 @@ def revocation_outputs(
             ),
         )
     ]
+
+
+def tpa_request_outputs(
+    message: TpaRequest, assessment: Assessment, subject: Subject, expires_on: dt.date
+) -> tuple[list[Output], PostGrant | None]:
+    """A rejected request ends here; an accepted one goes to the validator for review (its
+    pending announcement) and leaves the grant its approval will post."""
+    caf_number = assessment.caf_numbers[0] if assessment.caf_numbers else None
+    rep = message.representative
+    if assessment.rejection is not None:
+        event = rejection_event(
+            subject,
+            message.request_id,
+            assessment.rejection,
+            caf_number=caf_number,
+            representative_name=rep.name,
+        )
+        return [event], None
+    grant = PostGrant(
+        action="post",
+        message_id=message.message_id,
+        taxpayer_ref=subject.taxpayer_ref,
+        tin_last4=subject.tin_last4,
+        form=message.form,
+        received_at=subject.now,
+        grant_id=message.request_id,
+        authorization_id=message.group_id or message.request_id,
+        group_position=0,
+        channel="tpa",
+        received_on=message.received_on,
+        taxpayer_signature_date=message.received_on,  # not signed yet: replaced on approval
+        caf_number=caf_number,
+        representative_name=rep.name or "",
+        designation=(rep.designation or "").lower() or None,
+        receive_notices=rep.receive_notices,
+        tax_matters=_matters(message.tax_matters),
+        specific_use=False,
+        retain_prior=False,
+        first_time=False,
+        request_id=message.request_id,
+        review=True,
+        expires_on=expires_on,
+    )
+    return [Output.of(topics.GRANTS_ACCEPTED, subject.taxpayer_ref, grant)], grant
+
+
+def approval_outputs(request: PostGrant, decision: TpaDecision, now: dt.datetime) -> list[Output]:
+    """The request's grant, signed by the taxpayer, on its way to the good-standing recheck."""
+    signature = decision.taxpayer_signature
+    grant = request.model_copy(
+        update={
+            "review": False,
+            "message_id": decision.message_id,
+            "received_at": now,
+            "taxpayer_signature_date": signature.date
+            if signature and signature.date
+            else request.received_on,
+            "approved_at": signature.at if signature else None,
+        }
+    )
+    return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, grant)]
+
+
+def closing_outputs(
+    request: PostGrant, decision: TpaDecision, now: dt.datetime, rejection: Rejection | None
+) -> list[Output]:
+    """A declined request (IN-22), or one whose decision is refused: the validator emits the
+    outcome unless it already refused the request."""
+    close = CloseRequest(
+        action="close",
+        message_id=decision.message_id,
+        taxpayer_ref=request.taxpayer_ref,
+        tin_last4=request.tin_last4,
+        form=request.form,
+        received_at=now,
+        request_id=decision.request_id,
+        outcome="rejected" if rejection else "declined",
+        rule_id=rejection.rule if rejection else None,
+        reason_code=rejection.code if rejection else None,
+        reason=rejection.reason if rejection else None,
+        caf_number=request.caf_number,
+    )
+    return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, close)]

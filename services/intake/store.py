@@ -3,24 +3,45 @@
 - `MSG#<message_id>` / `MARK`: the recorded outputs of the message and whether they were
   published (IN-02, and the idempotent re-publish after a crash).
 - `FP#<keyed fingerprint>` / `FORM`: the message that first carried a form's content (IN-03).
-Both expire after the dedup retention (default 35 days) through DynamoDB TTL.
+- `REQ#<request_id>` / `REQUEST`: a Tax Pro Account request, its state (pending, decided) and the
+  grant its approval will post.
+All expire after the dedup retention (default 35 days) through DynamoDB TTL.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
+from schemas.codec import decode_command
+from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
+from services.intake.tpa_rules import RequestState
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class RecordResult(Enum):
     RECORDED = "recorded"
     ALREADY_RECORDED = "already_recorded"
     FINGERPRINT_TAKEN = "fingerprint_taken"
+
+
+@dataclass(frozen=True)
+class RequestChange:
+    """A request's new state, written with the message's record; `from_pending` makes the write
+    conditional on the request still being pending (a decision)."""
+
+    request_id: str
+    state: RequestState
+    grant: PostGrant | None = None
+    from_pending: bool = False
 
 
 class IntakeStore:
@@ -44,12 +65,35 @@ class IntakeStore:
         item = response.get("Item")
         return item["message_id"]["S"] if item else None
 
+    async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
+        """A Tax Pro Account request's state and the grant its approval posts, if known."""
+        response = await self.table.client.get_item(
+            TableName=self.table.name,
+            Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "REQUEST"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        grant = item.get("grant", {}).get("S")
+        command = decode_command(grant.encode()) if grant else None
+        return RequestState(item["state"].get("S")), (
+            command if isinstance(command, PostGrant) else None
+        )
+
     async def record(
-        self, message_id: str, outputs: list[Output], now: datetime, fingerprint: str | None
+        self,
+        message_id: str,
+        outputs: list[Output],
+        now: datetime,
+        fingerprint: str | None = None,
+        request: RequestChange | None = None,
     ) -> RecordResult:
-        """Record the outputs (and claim the fingerprint) in one transaction."""
+        """Record the outputs (and claim the fingerprint, or change the request) at once."""
         expires_at = now + self._retention
         items = [self.ledger.put(message_id, outputs, expires_at=expires_at)]
+        if request is not None:
+            items.append(self._request_put(request, expires_at))
         if fingerprint is not None:
             items.append(
                 {
@@ -71,3 +115,21 @@ class IntakeStore:
         if failed[0] == "ConditionalCheckFailed":
             return RecordResult.ALREADY_RECORDED
         return RecordResult.FINGERPRINT_TAKEN
+
+    def _request_put(self, change: RequestChange, expires_at: datetime) -> TransactWriteItemTypeDef:
+        item: dict[str, Any] = {
+            "pk": {"S": f"REQ#{change.request_id}"},
+            "sk": {"S": "REQUEST"},
+            "state": {"S": change.state.value},
+            "expires_at": {"N": str(int(expires_at.timestamp()))},
+        }
+        if change.grant is not None:
+            item["grant"] = {"S": change.grant.model_dump_json()}
+        put: dict[str, Any] = {"TableName": self.table.name, "Item": item}
+        if change.from_pending:
+            put["ConditionExpression"] = "#state = :pending"
+            put["ExpressionAttributeNames"] = {"#state": "state"}
+            put["ExpressionAttributeValues"] = {":pending": {"S": RequestState.PENDING.value}}
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": put}  # type: ignore[typeddict-item]

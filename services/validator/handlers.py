@@ -21,7 +21,15 @@ from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner
-from schemas.grants import GrantCommand, PostGrant, refusal_of
+from schemas.codes import Rejection
+from schemas.events import (
+    AuthorizationDeclined,
+    AuthorizationNotProcessed,
+    AuthorizationPendingApproval,
+    AuthorizationRejected,
+)
+from schemas.grants import CloseRequest, GrantCommand, PostGrant, refusal_of
+from schemas.ids import event_id
 from schemas.values import normalize_caf_number
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
@@ -68,7 +76,7 @@ class ValidatorHandler:
 
     async def on_grant(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
-        key = command.grant_id if isinstance(command, PostGrant) else command.message_id
+        key = _ledger_key(command)
 
         async def decide_and_record() -> list[Output] | None:
             outputs, velocity = await self._decide(command, record.timestamp)
@@ -79,8 +87,16 @@ class ValidatorHandler:
     async def _decide(
         self, command: GrantCommand, published_ms: int
     ) -> tuple[list[Output], tuple[str, str, datetime] | None]:
+        if isinstance(command, CloseRequest):
+            return await self._close(command), None
         if not isinstance(command, PostGrant):
             return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, command)], None
+        if (
+            command.request_id is not None
+            and not command.review
+            and await self._request_refused(command.request_id)
+        ):
+            return [], None  # the request already ended refused: no second outcome
         practitioner = None
         others = 0
         if command.caf_number is not None:
@@ -95,11 +111,82 @@ class ValidatorHandler:
             if command.caf_number is not None
             else None
         )
+        now = self._clock.now()
         if rejection is not None:
-            event = refusal_of(command, rejection, stage="validator", occurred_at=self._clock.now())
+            event = refusal_of(command, rejection, stage="validator", occurred_at=now)
             return [Output.of(topics.EVENTS, command.taxpayer_ref, event)], velocity
+        if command.review:
+            return [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], velocity
         validated = command.model_copy(update={"first_time": command.caf_number is None})
         return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], velocity
+
+    async def _request_refused(self, request_id: str) -> bool:
+        review = await self._store.ledger.recorded(f"review#{request_id}")
+        return review is not None and any(
+            output.topic == topics.EVENTS and b'"AuthorizationPendingApproval"' not in output.value
+            for output in review.outputs
+        )
+
+    async def _close(self, command: CloseRequest) -> list[Output]:
+        """IN-22 declined, or a refused decision: the request's terminal outcome, once."""
+        if await self._request_refused(command.request_id):
+            return []
+        now = self._clock.now()
+        if command.outcome == "rejected" and command.rule_id and command.reason_code:
+            rejection = Rejection(command.rule_id, command.reason_code, command.reason or "")
+            event: AuthorizationDeclined | AuthorizationRejected | AuthorizationNotProcessed = (
+                refusal_of(command, rejection, stage="validator", occurred_at=now)
+            )
+        else:
+            event = AuthorizationDeclined.model_validate(
+                {
+                    "event_id": event_id(
+                        "AuthorizationDeclined", command.message_id, command.request_id
+                    ),
+                    "type": "AuthorizationDeclined",
+                    "occurred_at": now,
+                    "taxpayer_ref": command.taxpayer_ref,
+                    "tin_last4": command.tin_last4,
+                    "form": command.form,
+                    "message_id": command.message_id,
+                    "grant_id": command.request_id,
+                    "caf_number": command.caf_number,
+                    "stage": "validator",
+                    "request_id": command.request_id,
+                },
+                strict=False,
+            )
+        return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
+
+
+def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
+    """The announcement that a request in good standing waits for the taxpayer (NO-01)."""
+    return AuthorizationPendingApproval.model_validate(
+        {
+            "event_id": event_id("AuthorizationPendingApproval", grant.message_id, grant.grant_id),
+            "type": "AuthorizationPendingApproval",
+            "occurred_at": now,
+            "taxpayer_ref": grant.taxpayer_ref,
+            "tin_last4": grant.tin_last4,
+            "form": grant.form,
+            "message_id": grant.message_id,
+            "grant_id": grant.grant_id,
+            "caf_number": grant.caf_number,
+            "stage": "validator",
+            "representative_name": grant.representative_name,
+            "request_id": grant.request_id,
+            "expires_on": grant.expires_on,
+        },
+        strict=False,
+    )
+
+
+def _ledger_key(command: GrantCommand) -> str:
+    if isinstance(command, PostGrant):
+        return f"review#{command.grant_id}" if command.review else command.grant_id
+    if isinstance(command, CloseRequest):
+        return f"close#{command.request_id}"
+    return command.message_id
 
 
 def register(

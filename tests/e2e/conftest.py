@@ -231,6 +231,8 @@ async def pipeline(
             "CAF_TABLE_PREFIX": settings.table_prefix,
             "INTAKE_TAXPAYER_REF_KEY": REF_KEY,
             "CAF_GRACEFUL_TIMEOUT_S": "5",
+            "INTAKE_DECISION_RETRY_WINDOW_S": "8",
+            "INTAKE_DECISION_RETRY_DELAY_S": "1",
         },
         logs,
     )

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import BaseModel
 
 from caf_runtime.broker import make_broker
+from caf_runtime.clock import SystemClock
 from caf_runtime.outputs import Output
 from schemas import topics
+from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
-from services.intake.store import IntakeStore, RecordResult
+from services.intake.store import IntakeStore, RecordResult, RequestChange
+from services.intake.tpa_rules import RequestState
 from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
 from tests.unit.builders import submission
 
@@ -26,25 +29,39 @@ class FakeIntakeStore:
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.fingerprints: dict[str, str] = {}
+        self.requests: dict[str, tuple[RequestState, PostGrant | None]] = {}
 
     async def fingerprint_owner(self, fingerprint: str) -> str | None:
         return self.fingerprints.get(fingerprint)
 
+    async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
+        return self.requests.get(request_id)
+
     async def record(
-        self, message_id: str, outputs: list[Output], now: dt.datetime, fingerprint: str | None
+        self,
+        message_id: str,
+        outputs: list[Output],
+        now: dt.datetime,
+        fingerprint: str | None = None,
+        request: RequestChange | None = None,
     ) -> RecordResult:
         if not self.ledger.claim(message_id, outputs):
             return RecordResult.ALREADY_RECORDED
         if fingerprint is not None:
             self.fingerprints.setdefault(fingerprint, message_id)
+        if request is not None:
+            grant = request.grant or self.requests.get(request.request_id, (None, None))[1]
+            self.requests[request.request_id] = (request.state, grant)
         return RecordResult.RECORDED
 
 
-def wired() -> tuple[KafkaBroker, FakeIntakeStore, Seen]:
-    settings = IntakeSettings.model_validate({"taxpayer_ref_key": "service-test"})
+def wired(clock: Any = None, **settings_values: Any) -> tuple[KafkaBroker, FakeIntakeStore, Seen]:
+    settings = IntakeSettings.model_validate(
+        {"taxpayer_ref_key": "service-test", **settings_values}
+    )
     broker = make_broker(settings, client_id="test")
     store = FakeIntakeStore()
-    register(broker, settings, cast("IntakeStore", store), FixedClock())
+    register(broker, settings, cast("IntakeStore", store), clock or FixedClock())
     seen = probe(broker, topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ)
     return broker, store, seen
 
@@ -106,9 +123,13 @@ async def test_bytes_that_are_not_json_go_to_the_dead_letter_topic_with_headers(
     assert store.ledger.items == {}
 
 
-async def test_a_tax_pro_account_request_is_dead_lettered_for_replay_not_dropped() -> None:
-    broker, _, seen = wired()
-    request = {
+async def test_a_decision_for_an_unknown_request_is_parked_then_rejected_after_the_window() -> None:
+    """IN-21: not rejected at once, retried through the retry topic, rejected once at the end."""
+    broker, _, seen = wired(
+        SystemClock(), decision_retry_window_s=0.08, decision_retry_delay_s=0.05
+    )
+    retried = probe(broker, topics.INBOUND_RETRY)
+    decision = {
         "kind": "tpa_decision",
         "schema_version": 1,
         "message_id": "d-1",
@@ -117,6 +138,10 @@ async def test_a_tax_pro_account_request_is_dead_lettered_for_replay_not_dropped
         "decision": "approve",
     }
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(json.dumps(request).encode(), topic=topics.INBOUND)
-    [(_, headers)] = seen[topics.INBOUND_DLQ]
-    assert headers["error-class"] == "UnsupportedKindError"
+        await test_broker.publish(json.dumps(decision).encode(), topic=topics.INBOUND, key=b"tpa-1")
+    parked = retried[topics.INBOUND_RETRY]
+    assert parked
+    assert all({"first-seen", "not-before"} <= set(headers) for _, headers in parked)
+    [(value, _)] = seen[topics.EVENTS]
+    event = json.loads(value)
+    assert (event["reason_code"], event["grant_id"]) == ("REJ-UNKNOWN-REQUEST", "tpa-1")

@@ -87,3 +87,23 @@ def test_two_distinct_notifications_for_one_event_and_recipient_are_duplicates()
 )
 def test_operator_output_masks_everything_shaped_like_a_tin(text: str, masked: str) -> None:
     assert mask_tins(text) == masked
+
+
+def test_a_request_announced_pending_is_waiting_not_lost() -> None:
+    request = {
+        "kind": "tpa_request",
+        "schema_version": 1,
+        "message_id": "t-1",
+        "sent_at": "2026-11-20T14:00:00-05:00",
+        "request_id": "tpa-1",
+        "received_on": "2026-11-20",
+        "form": "2848",
+        "taxpayer": {},
+        "representative": {},
+        "tax_matters": [],
+    }
+    pending = event("AuthorizationPendingApproval", "tpa-1", "p1", message_id="t-1")
+    report = reconcile([record(request)], [pending], [], 0, [])
+    assert report.waiting_for_taxpayer == ["tpa-1"]
+    assert report.clean
+    assert reconcile([record(request)], [], [], 0, []).lost == ["tpa-1"]

@@ -1,0 +1,221 @@
+"""The Tax Pro Account flow through the four services: request, pending, decision, posting."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Pipeline, random_ssn, ref_of, unique_caf
+
+pytestmark = pytest.mark.e2e
+
+ASSURED = {"method": "checkbox", "ial": 2, "aal": 2}
+
+
+def tpa_request(
+    ssn: str,
+    caf: str,
+    *,
+    name: str = "Avery Smith",
+    group_id: str | None = None,
+    notices: bool = False,
+) -> dict[str, Any]:
+    today = date.today()
+    return {
+        "kind": "tpa_request",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "request_id": f"tpa-{uuid.uuid4().hex[:10]}",
+        "group_id": group_id,
+        "received_on": str(today),
+        "form": "2848",
+        "taxpayer": {
+            "tin": ssn,
+            "tin_type": "SSN",
+            "name": "Jordan Q Public",
+            "entity_type": "individual",
+            "address": {
+                "line1": "1 Main St",
+                "city": "Memphis",
+                "state": "TN",
+                "postal_code": "38103",
+                "country": "US",
+            },
+        },
+        "representative": {
+            "caf_number": caf,
+            "name": name,
+            "designation": "c",
+            "licence_number": "EA-001122",
+            "receive_notices": notices,
+            "signature": {"date": str(today), **ASSURED},
+        },
+        "tax_matters": [
+            {"tax_type": "Income", "form_number": "1040", "periods": [str(today.year - 1)]}
+        ],
+    }
+
+
+def decision(
+    request: dict[str, Any], kind: str = "approve", signed: date | None = None
+) -> dict[str, Any]:
+    signed = signed or date.today()
+    return {
+        "kind": "tpa_decision",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "request_id": request["request_id"],
+        "decision": kind,
+        "taxpayer_signature": {"date": str(signed), **ASSURED, "at": datetime.now(UTC).isoformat()},
+    }
+
+
+async def send(pipeline: Pipeline, message: dict[str, Any]) -> None:
+    await pipeline.send_inbound(message, key=message["request_id"])
+
+
+def of_type(pipeline: Pipeline, ssn: str, type_: str) -> list[dict[str, Any]]:
+    return [e for e in pipeline.events(ref_of(ssn)) if e["type"] == type_]
+
+
+async def test_a_request_waits_for_the_taxpayer_then_posts_on_approval(pipeline: Pipeline) -> None:
+    """NO-01, IN-22 (approve), R-TPA-02 recheck, PO-05 for TPA."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    request = tpa_request(ssn, caf)
+    await send(pipeline, request)
+    [pending] = await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
+    assert pending["request_id"] == request["request_id"]
+    assert pending["expires_on"] == str(date.today() + timedelta(days=30))
+    [note] = await pipeline.until(lambda: pipeline.notifications({pending["event_id"]}))
+    assert note["template"] == "authorization_pending_approval"
+
+    await send(pipeline, decision(request))
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (posted["type"], posted["grant_id"], posted["authorization_id"]) == (
+        "AuthorizationPosted",
+        request["request_id"],
+        request["request_id"],
+    )
+
+
+async def test_a_declined_request_ends_declined(pipeline: Pipeline) -> None:
+    """IN-22."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    request = tpa_request(ssn, caf)
+    await send(pipeline, request)
+    await send(pipeline, decision(request, "decline"))
+    [declined] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (declined["type"], declined["request_id"]) == (
+        "AuthorizationDeclined",
+        request["request_id"],
+    )
+    await send(pipeline, decision(request))  # IN-24: a later decision changes nothing
+    await pipeline.until(lambda: len(of_type(pipeline, ssn, "AuthorizationDeclined")) == 1)
+
+
+async def test_a_decision_before_its_request_waits_for_it(pipeline: Pipeline) -> None:
+    """IN-21: retried within the window, not rejected at once."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    request = tpa_request(ssn, caf)
+    await send(pipeline, decision(request))
+    await send(pipeline, request)
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["type"] == "AuthorizationPosted"
+
+
+async def test_a_decision_for_a_request_that_never_comes_is_rejected(pipeline: Pipeline) -> None:
+    """IN-21 after the window (8 s in these tests)."""
+    ghost = {"request_id": f"tpa-{uuid.uuid4().hex[:10]}"}
+    late = decision(ghost)
+    await pipeline.send_inbound(late, key=ghost["request_id"])
+    [rejected] = await pipeline.until(
+        lambda: [
+            e
+            for e in pipeline.seen["caf.events.v1"].json()
+            if e["message_id"] == late["message_id"]
+        ],
+        limit_s=40,
+    )
+    assert (rejected["reason_code"], rejected["grant_id"]) == (
+        "REJ-UNKNOWN-REQUEST",
+        ghost["request_id"],
+    )
+
+
+async def test_a_representative_suspended_before_the_approval_is_rejected(
+    pipeline: Pipeline,
+) -> None:
+    """VA-01 on the recheck after the taxpayer signs (R-TPA-02)."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    request = tpa_request(ssn, caf)
+    await send(pipeline, request)
+    await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
+    await pipeline.register(caf, "Avery Smith", status="S")
+    await send(pipeline, decision(request))
+    [rejected] = await pipeline.terminal(ref_of(ssn), 1)
+    assert (rejected["reason_code"], rejected["stage"]) == (
+        "REJ-REP-NOT-GOOD-STANDING",
+        "validator",
+    )
+
+
+async def test_a_refused_request_gets_no_second_outcome_from_its_approval(
+    pipeline: Pipeline,
+) -> None:
+    """VA-04 on the request; the approval that follows adds nothing."""
+    ssn = random_ssn()
+    request = tpa_request(ssn, unique_caf())  # never registered
+    await send(pipeline, request)
+    [refused] = await pipeline.terminal(ref_of(ssn), 1)
+    assert refused["reason_code"] == "REJ-CAF-UNKNOWN"
+    approval = decision(request)
+    await send(pipeline, approval)
+    declined = decision(request, "decline")
+    await send(pipeline, declined)
+    probe_ssn, probe_caf = random_ssn(), unique_caf()  # a later message on the same path
+    await pipeline.register(probe_caf, "Avery Smith")
+    await send(pipeline, tpa_request(probe_ssn, probe_caf))
+    await pipeline.until(lambda: of_type(pipeline, probe_ssn, "AuthorizationPendingApproval"))
+    assert len(pipeline.terminal_events(ref_of(ssn))) == 1
+
+
+async def test_a_group_approved_on_different_days_and_a_third_notice_elector(
+    pipeline: Pipeline,
+) -> None:
+    """PO-02 same-day signatures; PO-03 two notice electors per authorization."""
+    ssn, group = random_ssn(), f"grp-{uuid.uuid4().hex[:8]}"
+    cafs = [unique_caf() for _ in range(4)]
+    names = ["Avery Smith", "Blake Doe", "Casey Roe", "Drew Stone"]
+    for caf, name in zip(cafs, names, strict=True):
+        await pipeline.register(caf, name)
+    requests = [
+        tpa_request(ssn, caf, name=name, group_id=group, notices=True)
+        for caf, name in zip(cafs, names, strict=True)
+    ]
+    for request in requests:
+        await send(pipeline, request)
+    await pipeline.until(lambda: len(of_type(pipeline, ssn, "AuthorizationPendingApproval")) == 4)
+    for count, request in enumerate(requests[:3], start=1):
+        await send(pipeline, decision(request))  # approvals in order: PO-03 counts this order
+        await pipeline.terminal(ref_of(ssn), count)
+    await send(pipeline, decision(requests[3], signed=date.today() - timedelta(days=1)))
+    terminal = {e["grant_id"]: e for e in await pipeline.terminal(ref_of(ssn), 4)}
+    outcomes = [
+        (terminal[r["request_id"]]["type"], terminal[r["request_id"]].get("reason_code"))
+        for r in requests
+    ]
+    assert outcomes == [
+        ("AuthorizationPosted", None),
+        ("AuthorizationPosted", None),
+        ("AuthorizationNotProcessed", "NP-NOTICE-LIMIT-EXCEEDED"),
+        ("AuthorizationRejected", "REJ-SIGNATURE-DAY-MISMATCH"),
+    ]
