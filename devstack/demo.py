@@ -3,7 +3,8 @@
 Workload (fictional people, dates relative to today): practitioner registry records; forms for
 several taxpayers (a 2848 with three notice electors, an 8821, a first-time representative, a
 suspended representative); a malformed message; then, once those are decided, a newer 2848 that
-revokes part of an older one and a representative's withdrawal. It prints one line per grant with
+revokes part of an older one, a representative's withdrawal, and the taxpayer's decisions on
+two Tax Pro Account requests (one approved, one declined). It prints one line per grant with
 its outcome and the notifications it caused, and the publish → posted latency.
 """
 
@@ -131,11 +132,71 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
         ),
         ("2848, to be withdrawn", _form(tin(6), "Quinn Harper", [rep["030100105"]])),
         ("malformed message (IN-01)", b'{"kind": "submission", "message_id": broken'),
+        ("Tax Pro Account request (NO-01)", TPA_APPROVED),
+        ("Tax Pro Account request (NO-01)", TPA_DECLINED),
     ]
+
+
+def _tpa_request(n: int, caf: str, name: str) -> dict[str, Any]:
+    return {
+        "kind": "tpa_request",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "request_id": f"tpa-{uuid.uuid4().hex[:8]}",
+        "received_on": str(TODAY),
+        "form": "2848",
+        "taxpayer": {
+            "tin": tin(n),
+            "tin_type": "SSN",
+            "name": "Casey Online",
+            "entity_type": "individual",
+            "address": {
+                "line1": "2 Oak St",
+                "city": "Nashville",
+                "state": "TN",
+                "postal_code": "37201",
+                "country": "US",
+            },
+        },
+        "representative": {
+            "caf_number": caf,
+            "name": name,
+            "designation": "c",
+            "licence_number": "EA-1",
+            "receive_notices": True,
+            "signature": {"date": str(TODAY), "method": "checkbox", "ial": 2, "aal": 2},
+        },
+        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}],
+    }
+
+
+def _decision(request: dict[str, Any], decision: str) -> dict[str, Any]:
+    return {
+        "kind": "tpa_decision",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "sent_at": datetime.now(UTC).isoformat(),
+        "request_id": request["request_id"],
+        "decision": decision,
+        "taxpayer_signature": {
+            "date": str(TODAY),
+            "method": "checkbox",
+            "ial": 2,
+            "aal": 2,
+            "at": datetime.now(UTC).isoformat(),
+        },
+    }
+
+
+TPA_APPROVED = _tpa_request(7, "030100102", "Blake Doe")
+TPA_DECLINED = _tpa_request(8, "030100103", "Casey Roe")
 
 
 def second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
     return [
+        ("Tax Pro Account request, approved", _decision(TPA_APPROVED, "approve")),
+        ("Tax Pro Account request, declined", _decision(TPA_DECLINED, "decline")),
         (
             "newer 2848 revokes the older on overlap (PO-05)",
             _form(
@@ -214,17 +275,18 @@ class Demo:
                 key = str(uuid.uuid4())
                 value = message
             else:
-                key = message["message_id"]
+                key = message.get("request_id") or message["message_id"]
                 value = json.dumps(message).encode()
-                self.labels[key] = label
-                expected.add(key)
+                self.labels[message["message_id"]] = label
+                expected.add(message["message_id"])
             metadata = await producer.send_and_wait(
                 self.settings.topic(topics.INBOUND),
                 value,
                 key=key.encode(),
                 headers=[("content-type", b"application/json")],
             )
-            self.sent_at[key] = metadata.timestamp
+            if isinstance(message, dict):
+                self.sent_at[message["message_id"]] = metadata.timestamp
         print(f"published {len(wave)} inbound messages")
         return expected
 
@@ -235,7 +297,8 @@ class Demo:
             done = {
                 e["message_id"]
                 for _, e in self.events
-                if e["type"] in TERMINAL_TYPES | {"AuthorizationWithdrawn"}
+                if e["type"]
+                in TERMINAL_TYPES | {"AuthorizationWithdrawn", "AuthorizationPendingApproval"}
             }
             if message_ids <= done:
                 return
@@ -285,7 +348,8 @@ class Demo:
             if event["type"] == "AuthorizationPosted":
                 periods = ";".join(",".join(m["periods"]) for m in event["tax_matters"])
                 detail = f"periods {periods}"
-                latencies.append(record.timestamp - self.sent_at[event["message_id"]])
+                if event["message_id"] in self.sent_at:
+                    latencies.append(record.timestamp - self.sent_at[event["message_id"]])
             if event["type"] == "CafNumberAssigned":
                 detail = f"CAF {event['caf_number']}"
             sent = ", ".join(notes.get(event["event_id"], [])) or "-"
