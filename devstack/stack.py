@@ -64,11 +64,14 @@ class Stack:
 
     @property
     def external_kafka(self) -> str | None:
-        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        """The configured brokers, unless they are this stack's own (as `devstack env` sets)."""
+        configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        return None if configured == self.kafka.bootstrap_servers else configured
 
     @property
     def external_dynamodb(self) -> str | None:
-        return os.environ.get("DYNAMODB_ENDPOINT")
+        configured = os.environ.get("DYNAMODB_ENDPOINT")
+        return None if configured == self.dynamodb.endpoint else configured
 
     @property
     def bootstrap_servers(self) -> str:

@@ -134,3 +134,17 @@ def test_plain_kafka_clients_get_the_same_sasl_settings_as_the_broker() -> None:
     assert options["sasl_plain_password"] == "s3cret"
     assert options["bootstrap_servers"] == "b1:9096"
     assert "ssl_context" in options
+
+
+def test_the_stack_treats_its_own_endpoints_in_the_environment_as_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `eval "$(python -m devstack env)"`, `make down` must still stop Kafka and DynamoDB."""
+    from devstack.stack import Stack  # noqa: PLC0415
+
+    stack = Stack(root=tmp_path, kafka_port=19092, kafka_controller_port=19093, dynamodb_port=18000)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.kafka.bootstrap_servers)
+    monkeypatch.setenv("DYNAMODB_ENDPOINT", stack.dynamodb.endpoint)
+    assert (stack.external_kafka, stack.external_dynamodb) == (None, None)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1.prod:9096")
+    assert stack.external_kafka == "kafka-1.prod:9096"
