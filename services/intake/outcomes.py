@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from caf_runtime.clock import business_day
 from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.codes import ReasonCode, Rejection, RuleId
@@ -245,9 +246,10 @@ def approval_outputs(request: PostGrant, decision: TpaDecision, now: dt.datetime
             "review": False,
             "message_id": decision.message_id,
             "received_at": now,
+            # an online approval without a signature day is signed the day it is processed
             "taxpayer_signature_date": signature.date
             if signature and signature.date
-            else request.received_on,
+            else business_day(now),
             "approved_at": signature.at if signature else None,
         }
     )
