@@ -55,6 +55,14 @@ class ServiceSettings(BaseSettings):
         validation_alias="CAF_GRACEFUL_TIMEOUT_S",
         description="How long SIGTERM waits for in-flight messages before the process exits.",
     )
+    clock_offset_file: str | None = Field(
+        default=None,
+        validation_alias="CAF_CLOCK_OFFSET_FILE",
+        description="Drills and tests only: a file whose number of seconds moves the clock ahead.",
+    )
+    timer_poll_s: float = Field(
+        default=1.0, validation_alias="CAF_TIMER_POLL_S", description="How often due timers fire."
+    )
     health_port: int = Field(
         default=0, description="Port of the /healthz and /readyz endpoint; 0 picks a free one."
     )

@@ -98,13 +98,14 @@ class RevokeGrants(_Command):
 
 
 class CloseRequest(_Command):
-    """A Tax Pro Account request ends without posting: declined by the taxpayer (IN-22), or its
-    decision refused (IN-05, IN-26). The validator emits the outcome unless the request itself
-    was already refused, so a grant never gets two terminal events."""
+    """A Tax Pro Account request ends without posting: declined by the taxpayer (IN-22), its
+    decision refused (IN-05, IN-26), or not decided in time (IN-23). The validator emits the
+    outcome unless the request itself was already refused, so a grant never gets two terminal
+    events."""
 
     action: Literal["close"] = described("Command.", "close")
     request_id: str = described("The request.", "tpa-2026-000123")
-    outcome: Literal["declined", "rejected"] = described("How it ends.", "declined")
+    outcome: Literal["declined", "rejected", "expired"] = described("How it ends.", "declined")
     rule_id: RuleId | None = described("Rule that refused the decision.", "IN-26", default=None)
     reason_code: ReasonCode | None = described(
         "Reason code of a refused decision.", "REJ-IDENTITY-ASSURANCE", default=None

@@ -22,6 +22,7 @@ from caf_runtime.clock import Clock, business_day
 from caf_runtime.guard import dead_letter, subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
+from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_inbound, readable_message_id
 from schemas.errors import ContractError
@@ -42,6 +43,7 @@ from services.intake.outcomes import (
     Subject,
     approval_outputs,
     closing_outputs,
+    expiry_outputs,
     rejection_event,
     revocation_outputs,
     submission_outputs,
@@ -66,6 +68,7 @@ from services.intake.tpa_rules import (
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
+EXPIRE_REQUEST = "expire_request"
 FIRST_SEEN = "first-seen"
 NOT_BEFORE = "not-before"
 
@@ -77,6 +80,7 @@ class Decision:
     outputs: list[Output]
     fingerprint: str | None = None
     request: RequestChange | None = None
+    timer: Timer | None = None
 
 
 class DecisionTooEarly(Exception):  # noqa: N818 - a signal, not a failure
@@ -109,7 +113,12 @@ class IntakeHandler:
             decision = await self._decide(message, first_seen)
             now = self._clock.now()
             result = await self._store.record(
-                message.message_id, decision.outputs, now, decision.fingerprint, decision.request
+                message.message_id,
+                decision.outputs,
+                now,
+                fingerprint=decision.fingerprint,
+                request=decision.request,
+                timer=decision.timer,
             )
             return decision.outputs if result is RecordResult.RECORDED else None
 
@@ -163,8 +172,29 @@ class IntakeHandler:
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         expires_on = message.received_on + timedelta(days=self._settings.request_expiry_days)
         outputs, grant = tpa_request_outputs(message, assessment, subject, expires_on)
-        state = RequestState.PENDING if grant is not None else RequestState.DECIDED
-        return Decision(outputs, request=RequestChange(message.request_id, state, grant))
+        if grant is None:
+            change = RequestChange(message.request_id, RequestState.DECIDED)
+            return Decision(outputs, request=change)
+        expiry = Timer(
+            timer_id=f"expire#{message.request_id}",
+            due=now + timedelta(days=self._settings.request_expiry_days),
+            kind=EXPIRE_REQUEST,
+            payload={"request_id": message.request_id},
+        )
+        change = RequestChange(message.request_id, RequestState.PENDING, grant)
+        return Decision(outputs, request=change, timer=expiry)
+
+    async def fire(self, timer: Timer) -> Firing:
+        """IN-23: a request still pending when its timer is due ends expired."""
+        if timer.kind != EXPIRE_REQUEST:
+            return Firing([], [])
+        request_id = str(timer.payload["request_id"])
+        known = await self._store.request(request_id)
+        if known is None or known[0] is not RequestState.PENDING or known[1] is None:
+            return Firing([], [])  # decided in the meantime
+        now = self._clock.now()
+        expired = RequestChange(request_id, RequestState.EXPIRED, from_pending=True)
+        return Firing(expiry_outputs(known[1], now), [self._store.request_put(expired, now)])
 
     async def _decide_decision(
         self, message: TpaDecision, now: datetime, first_seen: datetime
@@ -231,7 +261,7 @@ class IntakeHandler:
             now = self._clock.now()
             subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
             decided = [*outputs, rejection_event(subject, message_id, SCHEMA)]
-            result = await self._store.record(message_id, decided, now, None)
+            result = await self._store.record(message_id, decided, now)
             return decided if result is RecordResult.RECORDED else None
 
         await handle_once(self._store.ledger, message_id, decide_and_record, self._publish)

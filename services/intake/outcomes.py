@@ -276,3 +276,20 @@ def closing_outputs(
         caf_number=request.caf_number,
     )
     return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, close)]
+
+
+def expiry_outputs(request: PostGrant, now: dt.datetime) -> list[Output]:
+    """IN-23: a request not decided in time ends expired (through the validator, which knows
+    whether the request itself was already refused)."""
+    close = CloseRequest(
+        action="close",
+        message_id=f"expiry:{request.request_id}",
+        taxpayer_ref=request.taxpayer_ref,
+        tin_last4=request.tin_last4,
+        form=request.form,
+        received_at=now,
+        request_id=request.request_id or request.grant_id,
+        outcome="expired",
+        caf_number=request.caf_number,
+    )
+    return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, close)]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
+from caf_runtime.timers import Timer, Timers
 from schemas.codec import decode_command
 from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
@@ -50,6 +51,7 @@ class IntakeStore:
     def __init__(self, settings: IntakeSettings) -> None:
         self.table = DynamoTable(settings, "intake")
         self.ledger = Ledger(self.table, "MSG#")
+        self.timers = Timers(self.table)
         self._retention = timedelta(days=settings.dedup_retention_days)
 
     async def ping(self) -> bool:
@@ -86,14 +88,18 @@ class IntakeStore:
         message_id: str,
         outputs: list[Output],
         now: datetime,
+        *,
         fingerprint: str | None = None,
         request: RequestChange | None = None,
+        timer: Timer | None = None,
     ) -> RecordResult:
         """Record the outputs (and claim the fingerprint, or change the request) at once."""
         expires_at = now + self._retention
         items = [self.ledger.put(message_id, outputs, expires_at=expires_at)]
         if request is not None:
             items.append(self._request_put(request, expires_at))
+        if timer is not None:
+            items.append(self.timers.schedule(timer))
         if fingerprint is not None:
             items.append(
                 {
@@ -115,6 +121,10 @@ class IntakeStore:
         if failed[0] == "ConditionalCheckFailed":
             return RecordResult.ALREADY_RECORDED
         return RecordResult.FINGERPRINT_TAKEN
+
+    def request_put(self, change: RequestChange, now: datetime) -> TransactWriteItemTypeDef:
+        """The transaction item of a request's new state (for a timer firing)."""
+        return self._request_put(change, now + self._retention)
 
     def _request_put(self, change: RequestChange, expires_at: datetime) -> TransactWriteItemTypeDef:
         item: dict[str, Any] = {

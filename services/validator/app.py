@@ -6,7 +6,7 @@ from __future__ import annotations
 from faststream import FastStream
 
 from caf_runtime.broker import client_options, make_broker
-from caf_runtime.clock import Clock, SystemClock
+from caf_runtime.clock import Clock, make_clock
 from caf_runtime.service import build_app
 from schemas import topics
 from services.validator.barrier import RegistryBarrier
@@ -25,7 +25,7 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
         settings.registry_group_id,
         settings.registry_wait_s,
     )
-    register(broker, settings, store, clock or SystemClock(), barrier)
+    register(broker, settings, store, clock or make_clock(settings.clock_offset_file), barrier)
     return build_app(
         "validator",
         settings,

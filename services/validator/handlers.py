@@ -24,6 +24,7 @@ from schemas.codec import decode_command, decode_practitioner
 from schemas.codes import Rejection
 from schemas.events import (
     AuthorizationDeclined,
+    AuthorizationExpired,
     AuthorizationNotProcessed,
     AuthorizationPendingApproval,
     AuthorizationRejected,
@@ -128,22 +129,25 @@ class ValidatorHandler:
         )
 
     async def _close(self, command: CloseRequest) -> list[Output]:
-        """IN-22 declined, or a refused decision: the request's terminal outcome, once."""
+        """IN-22 declined, IN-23 expired, or a refused decision: the request's terminal
+        outcome, once."""
         if await self._request_refused(command.request_id):
             return []
         now = self._clock.now()
         if command.outcome == "rejected" and command.rule_id and command.reason_code:
             rejection = Rejection(command.rule_id, command.reason_code, command.reason or "")
-            event: AuthorizationDeclined | AuthorizationRejected | AuthorizationNotProcessed = (
-                refusal_of(command, rejection, stage="validator", occurred_at=now)
-            )
+            event: (
+                AuthorizationDeclined
+                | AuthorizationExpired
+                | AuthorizationRejected
+                | AuthorizationNotProcessed
+            ) = refusal_of(command, rejection, stage="validator", occurred_at=now)
         else:
-            event = AuthorizationDeclined.model_validate(
+            model = AuthorizationExpired if command.outcome == "expired" else AuthorizationDeclined
+            event = model.model_validate(
                 {
-                    "event_id": event_id(
-                        "AuthorizationDeclined", command.message_id, command.request_id
-                    ),
-                    "type": "AuthorizationDeclined",
+                    "event_id": event_id(model.__name__, command.message_id, command.request_id),
+                    "type": model.__name__,
                     "occurred_at": now,
                     "taxpayer_ref": command.taxpayer_ref,
                     "tin_last4": command.tin_last4,

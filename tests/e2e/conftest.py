@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +190,26 @@ class Services:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, name: str) -> None:
-        env = {**self.env, f"{name.upper()}_HEALTH_PORT": str(self.ports[name])}
-        with (self.logs / f"{name}.log").open("ab") as log:
-            self.processes[name] = await asyncio.create_subprocess_exec(
+        await self._spawn(name, name, self.ports[name])
+
+    async def start_replica(self, name: str, replica: str) -> None:
+        """Another process of the same service (same consumer groups, own health port)."""
+        port = free_port()
+        await self._spawn(f"{name}-{replica}", name, port)
+        await _until_ready(f"{name}-{replica}", port, self.logs)
+
+    async def _spawn(self, key: str, name: str, port: int) -> None:
+        env = {**self.env, f"{name.upper()}_HEALTH_PORT": str(port)}
+        with (self.logs / f"{key}.log").open("ab") as log:
+            self.processes[key] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"services.{name}", env=env, stdout=log, stderr=log
             )
+
+    def move_clock(self, delta: timedelta) -> None:
+        """Move every service's clock ahead (CAF_CLOCK_OFFSET_FILE)."""
+        path = Path(self.env["CAF_CLOCK_OFFSET_FILE"])
+        current = float(path.read_text() or 0)
+        path.write_text(str(current + delta.total_seconds()))
 
     async def wait_ready(self) -> None:
         for name, port in self.ports.items():
@@ -223,6 +238,8 @@ async def pipeline(
     async with dynamodb_client(settings) as client:
         await ensure_tables(client, TABLES, prefix=settings.table_prefix)
     logs: Path = tmp_path_factory.mktemp("services")
+    clock_offset = logs / "clock-offset"
+    clock_offset.write_text("0")
     services = Services(
         {
             **os.environ,
@@ -233,6 +250,8 @@ async def pipeline(
             "CAF_GRACEFUL_TIMEOUT_S": "5",
             "INTAKE_DECISION_RETRY_WINDOW_S": "8",
             "INTAKE_DECISION_RETRY_DELAY_S": "1",
+            "CAF_CLOCK_OFFSET_FILE": str(clock_offset),
+            "CAF_TIMER_POLL_S": "0.5",
         },
         logs,
     )

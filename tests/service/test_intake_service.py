@@ -42,8 +42,10 @@ class FakeIntakeStore:
         message_id: str,
         outputs: list[Output],
         now: dt.datetime,
+        *,
         fingerprint: str | None = None,
         request: RequestChange | None = None,
+        timer: Any = None,
     ) -> RecordResult:
         if not self.ledger.claim(message_id, outputs):
             return RecordResult.ALREADY_RECORDED
