@@ -1,13 +1,17 @@
-"""Composition root of the validator service: builds settings, broker, store, registry barrier
-and handlers."""
+"""Composition root of the validator service: builds settings, broker, store, registry barrier,
+handlers and the timer loop of the posting deadlines (PO-11)."""
 
 from __future__ import annotations
+
+import functools
 
 from faststream import FastStream
 
 from caf_runtime.broker import client_options, make_broker
 from caf_runtime.clock import Clock, make_clock
+from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
+from caf_runtime.timers import TimerLoop
 from schemas import topics
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
@@ -25,11 +29,19 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
         settings.registry_group_id,
         settings.registry_wait_s,
     )
-    register(broker, settings, store, clock or make_clock(settings.clock_offset_file), barrier)
+    clock = clock or make_clock(settings.clock_offset_file)
+    handler = register(broker, settings, store, clock, barrier)
+    timers = TimerLoop(
+        store.timers,
+        handler.fire,
+        functools.partial(publish_all, broker, settings),
+        clock,
+        settings.timer_poll_s,
+    )
     return build_app(
         "validator",
         settings,
         broker,
-        resources=[store.table, barrier],
+        resources=[store.table, barrier, timers],
         checks={"dynamodb": store.ping},
     )

@@ -8,9 +8,11 @@ and rejections / holds on `caf.events.v1`. Undecodable records go to `caf.valida
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -19,15 +21,19 @@ from caf_runtime.clock import Clock
 from caf_runtime.guard import subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
+from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner
 from schemas.codes import Rejection
 from schemas.events import (
+    TERMINAL_TYPES,
     AuthorizationDeclined,
     AuthorizationExpired,
     AuthorizationNotProcessed,
     AuthorizationPendingApproval,
     AuthorizationRejected,
+    SlaAtRisk,
+    SlaBreached,
 )
 from schemas.grants import CloseRequest, GrantCommand, PostGrant, refusal_of
 from schemas.ids import event_id
@@ -81,7 +87,9 @@ class ValidatorHandler:
 
         async def decide_and_record() -> list[Output] | None:
             outputs, velocity = await self._decide(command, record.timestamp)
-            return outputs if await self._store.record(key, outputs, velocity) else None
+            timers = sla_timers(command, outputs)
+            recorded = await self._store.record(key, outputs, velocity, timers)
+            return outputs if recorded else None
 
         await handle_once(self._store.ledger, key, decide_and_record, self._publish)
 
@@ -120,6 +128,22 @@ class ValidatorHandler:
             return [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], velocity
         validated = command.model_copy(update={"first_time": command.caf_number is None})
         return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], velocity
+
+    async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A terminal event ends the grant's posting deadlines (PO-11)."""
+        try:
+            event = json.loads(record.value or b"null")
+        except ValueError:
+            return  # not ours to judge: the notifier dead-letters what it cannot read
+        if isinstance(event, dict) and event.get("type") in TERMINAL_TYPES:
+            await self._store.mark_ended(str(event.get("grant_id")))
+
+    async def fire(self, timer: Timer) -> Firing:
+        """A posting deadline passed: say so, unless the grant already ended."""
+        if timer.kind != SLA or await self._store.ended(str(timer.payload["grant_id"])):
+            return Firing([], [])
+        event = sla_event(timer.payload, self._clock.now())
+        return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], [])
 
     async def _request_refused(self, request_id: str) -> bool:
         review = await self._store.ledger.recorded(f"review#{request_id}")
@@ -161,6 +185,61 @@ class ValidatorHandler:
                 strict=False,
             )
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
+
+
+SLA_HOURS = (24, 48)
+SLA = "sla"
+
+
+def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...]:
+    """PO-11: a grant sent on to the poster is ready to post; its deadlines start now."""
+    if not isinstance(command, PostGrant) or not any(
+        o.topic == topics.GRANTS_VALIDATED for o in outputs
+    ):
+        return ()
+    payload = {
+        "grant_id": command.grant_id,
+        "message_id": command.message_id,
+        "taxpayer_ref": command.taxpayer_ref,
+        "tin_last4": command.tin_last4,
+        "form": command.form,
+        "caf_number": command.caf_number,
+        "ready_at": command.received_at.isoformat(),
+    }
+    return tuple(
+        Timer(
+            timer_id=f"sla#{command.grant_id}#{hours}",
+            due=command.received_at + timedelta(hours=hours),
+            kind=SLA,
+            payload={**payload, "hours": hours},
+        )
+        for hours in SLA_HOURS
+    )
+
+
+def sla_event(payload: dict[str, Any], now: datetime) -> SlaAtRisk | SlaBreached:
+    """SlaAtRisk at 24 h, SlaBreached at 48 h after the grant became ready (PO-11, NO-07)."""
+    model = SlaAtRisk if payload["hours"] == SLA_HOURS[0] else SlaBreached
+    ready_at = datetime.fromisoformat(payload["ready_at"])
+    return model.model_validate(
+        {
+            "event_id": event_id(
+                model.__name__, payload["message_id"], payload["grant_id"], str(payload["hours"])
+            ),
+            "type": model.__name__,
+            "occurred_at": now,
+            "taxpayer_ref": payload["taxpayer_ref"],
+            "tin_last4": payload["tin_last4"],
+            "form": payload["form"],
+            "message_id": payload["message_id"],
+            "grant_id": payload["grant_id"],
+            "caf_number": payload["caf_number"],
+            "stage": "validator",
+            "ready_at": ready_at,
+            "age_hours": round((now - ready_at).total_seconds() / 3600, 2),
+        },
+        strict=False,
+    )
 
 
 def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
@@ -208,6 +287,7 @@ def register(
     for topic, group_id, work in (
         (topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record),
         (topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant),
+        (topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome),
     ):
         subscribe_guarded(
             broker,

@@ -6,6 +6,8 @@
 - `VEL#<caf>` / `TP#<taxpayer_ref>`: when a grant last named the CAF number for that taxpayer
   (VA-07 velocity window).
 - `GRANT#<grant or message id>` / `MARK`: the recorded outputs of each command handled.
+- `TIMER#<shard>`: the 24 h and 48 h posting deadlines of each grant sent to the poster (PO-11),
+  and `ENDED#<grant_id>`: grants whose terminal event was seen, so their deadlines stay silent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from botocore.exceptions import ClientError
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
+from caf_runtime.timers import Timer, Timers
 from schemas.codec import decode_practitioner
 from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
@@ -28,6 +31,7 @@ class ValidatorStore:
     def __init__(self, settings: ValidatorSettings) -> None:
         self.table = DynamoTable(settings, "validator")
         self.ledger = Ledger(self.table, "GRANT#")
+        self.timers = Timers(self.table)
 
     async def ping(self) -> bool:
         return await self.table.ping()
@@ -92,9 +96,11 @@ class ValidatorStore:
         key: str,
         outputs: list[Output],
         velocity: tuple[str, str, datetime] | None = None,
+        timers: tuple[Timer, ...] = (),
     ) -> bool:
-        """Record the outputs (and the velocity mark) atomically; False if already recorded."""
-        items = [self.ledger.put(key, outputs)]
+        """Record the outputs (the velocity mark, the timers) atomically; False if already
+        recorded."""
+        items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
         if velocity is not None:
             caf_number, taxpayer_ref, seen_at = velocity
             items.append(
@@ -110,3 +116,18 @@ class ValidatorStore:
                 }
             )
         return await transact(self.table, items) is None
+
+    async def mark_ended(self, grant_id: str) -> None:
+        """A grant reached its terminal outcome: its SLA timers have nothing left to say."""
+        await self.table.client.put_item(
+            TableName=self.table.name,
+            Item={"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}},
+        )
+
+    async def ended(self, grant_id: str) -> bool:
+        response = await self.table.client.get_item(
+            TableName=self.table.name,
+            Key={"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}},
+            ConsistentRead=True,
+        )
+        return "Item" in response

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.e2e.conftest import Pipeline, random_ssn, ref_of, unique_caf
+from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 from tests.e2e.test_tax_pro_account import decision, of_type, send, tpa_request
 
 pytestmark = pytest.mark.e2e
@@ -39,3 +39,46 @@ async def test_an_undecided_request_expires_once_even_with_two_intake_replicas(
     terminal = pipeline.terminal_events(ref_of(ssn))
     assert len({e["event_id"] for e in terminal}) == 1
     assert len({e["event_id"] for e in of_type(pipeline, ssn, "AuthorizationExpired")}) == 1
+
+
+async def test_a_grant_held_unposted_raises_sla_at_risk_then_breached(pipeline: Pipeline) -> None:
+    """PO-11 with the poster down and a moved clock; NO-07 alerts SREs; posting ends it."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    await pipeline.services.kill("caf_poster")
+    form = submission(ssn, [{"caf_number": caf}])
+    await pipeline.send_inbound(form)
+    grant_id = f"{form['message_id']}:0"
+    await pipeline.until(
+        lambda: [
+            r
+            for r in pipeline.seen["caf.grants.validated.v1"].json()
+            if r.get("grant_id") == grant_id
+        ]
+    )
+
+    pipeline.services.move_clock(timedelta(hours=25))
+    [at_risk] = await pipeline.until(lambda: of_type(pipeline, ssn, "SlaAtRisk"))
+    assert at_risk["grant_id"] == grant_id
+    assert at_risk["age_hours"] >= 24
+    assert of_type(pipeline, ssn, "SlaBreached") == []
+    pipeline.services.move_clock(timedelta(hours=24))
+    [breached] = await pipeline.until(lambda: of_type(pipeline, ssn, "SlaBreached"))
+    notes = await pipeline.until(lambda: pipeline.notifications({breached["event_id"]}))
+    assert [(n["recipient"], n["template"]) for n in notes] == [("sre", "sla_breached")]
+
+    await pipeline.services.start("caf_poster")
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["type"] == "AuthorizationPosted"
+
+
+async def test_a_grant_posted_in_time_raises_no_sla_event(pipeline: Pipeline) -> None:
+    """PO-11: the deadlines of a posted grant stay silent."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    await pipeline.terminal(ref_of(ssn), 1)
+    await asyncio.sleep(1.0)  # the validator sees the posted event
+    pipeline.services.move_clock(timedelta(hours=49))
+    await asyncio.sleep(3.0)
+    assert of_type(pipeline, ssn, "SlaAtRisk") == of_type(pipeline, ssn, "SlaBreached") == []

@@ -35,6 +35,7 @@ class FakeValidatorStore:
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.registry: dict[str, bytes | None] = {}
+        self.ended_grants: set[str] = set()
 
     async def practitioner(self, caf_number: str) -> PractitionerRecord | None:
         raw = self.registry.get(caf_number)
@@ -49,8 +50,16 @@ class FakeValidatorStore:
     async def other_taxpayers(self, caf: str, ref: str, since: dt.datetime) -> int:
         return 0
 
-    async def record(self, key: str, outputs: list[Output], velocity: Any = None) -> bool:
+    async def record(
+        self, key: str, outputs: list[Output], velocity: Any = None, timers: Any = ()
+    ) -> bool:
         return self.ledger.claim(key, outputs)
+
+    async def mark_ended(self, grant_id: str) -> None:
+        self.ended_grants.add(grant_id)
+
+    async def ended(self, grant_id: str) -> bool:
+        return grant_id in self.ended_grants
 
 
 class NoWaitBarrier:
@@ -95,6 +104,7 @@ async def test_the_validator_passes_a_grant_in_good_standing_and_rejects_a_suspe
     assert json.loads(passed)["grant_id"] == "m-1:0"
     [(rejected, _)] = seen[topics.EVENTS]
     assert json.loads(rejected)["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"
+    assert topics.VALIDATOR_DLQ not in seen
 
 
 async def test_the_validator_dead_letters_a_command_it_cannot_read() -> None:
