@@ -1,12 +1,17 @@
-"""Composition root of the caf_poster service: builds settings, broker, store and handlers."""
+"""Composition root of the caf_poster service: builds settings, broker, the CAF store, handlers
+and the timer loop that removes student grants on their purge day (PO-12)."""
 
 from __future__ import annotations
+
+import functools
 
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import Clock, make_clock
+from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
+from caf_runtime.timers import TimerLoop
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import register
 from services.caf_poster.store import CafStore
@@ -14,9 +19,21 @@ from services.caf_poster.store import CafStore
 
 def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or CafPosterSettings()
+    clock = clock or make_clock(settings.clock_offset_file)
     broker = make_broker(settings, client_id="caf-poster")
     store = CafStore(settings)
-    register(broker, settings, store, clock or make_clock(settings.clock_offset_file))
+    handler = register(broker, settings, store, clock)
+    timers = TimerLoop(
+        store.timers,
+        handler.fire,
+        functools.partial(publish_all, broker, settings),
+        clock,
+        settings.timer_poll_s,
+    )
     return build_app(
-        "caf_poster", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
+        "caf_poster",
+        settings,
+        broker,
+        resources=[store.table, timers],
+        checks={"dynamodb": store.ping},
     )

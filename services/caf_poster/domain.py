@@ -47,6 +47,7 @@ class Grant:
     matters: tuple[Matter, ...]
     message_id: str = ""
     posted_at: str = ""
+    purge_on: dt.date | None = None
 
     def overlapping(self, matters: tuple[Matter, ...]) -> tuple[Matter, ...]:
         """Those of this grant's matters that overlap any of `matters`."""

@@ -11,26 +11,36 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime, time
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
-from caf_runtime.clock import Clock
+from caf_runtime.clock import BUSINESS_ZONE, Clock
 from caf_runtime.guard import subscribe_guarded
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
+from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
 from schemas.grants import CloseRequest, PostGrant, RevokeGrants, WithdrawGrants
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.outcomes import posting_outputs, removal_outputs
-from services.caf_poster.rules import apply, decide_posting, decide_revocation, decide_withdrawal
+from services.caf_poster.outcomes import posting_outputs, purge_outputs, removal_outputs
+from services.caf_poster.rules import (
+    Posting,
+    apply,
+    decide_posting,
+    decide_purge,
+    decide_revocation,
+    decide_withdrawal,
+)
 from services.caf_poster.store import CafStore, SaveResult
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
+STUDENT_PURGE = "student_purge"
 
 
 class PosterHandler:
@@ -51,6 +61,19 @@ class PosterHandler:
             self._store.ledger, key, lambda: self._decide_and_record(command, key), self._publish
         )
 
+    async def fire(self, timer: Timer) -> Firing:
+        """PO-12: remove a student grant on its purge day, with the CAF's version guard."""
+        if timer.kind != STUDENT_PURGE:
+            return Firing([], [])
+        taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
+        caf = await self._store.load(taxpayer["taxpayer_ref"])
+        removal = decide_purge(caf, str(timer.payload["grant_id"]))
+        if not removal.losses:
+            return Firing([], [])
+        after = apply(caf, removal)
+        outputs = purge_outputs(removal, taxpayer, self._clock.now())
+        return Firing(outputs, self._store.delta(taxpayer["taxpayer_ref"], caf, after))
+
     async def _decide_and_record(
         self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
     ) -> list[Output] | None:
@@ -70,6 +93,7 @@ class PosterHandler:
                 )
             after = apply(caf, posting)
             outputs = posting_outputs(command, posting, now, caf_number_assigned=assigned)
+            timers = purge_timers(command, posting)
         else:
             removal = (
                 decide_revocation(caf, command)
@@ -78,7 +102,10 @@ class PosterHandler:
             )
             after = apply(caf, removal)
             outputs = removal_outputs(command, removal, now)
-        result = await self._store.save(command.taxpayer_ref, caf, after, key, outputs)
+            timers = ()
+        result = await self._store.save(
+            command.taxpayer_ref, caf, after, key, outputs, timers=timers
+        )
         if result is not SaveResult.SAVED:
             log.info(
                 "concurrent write; deciding again", extra={"grant_id": key, "result": result.value}
@@ -89,6 +116,20 @@ class PosterHandler:
             extra={"grant_id": key, "taxpayer_ref": command.taxpayer_ref, "events": len(outputs)},
         )
         return outputs
+
+
+def purge_timers(command: PostGrant, posting: Posting) -> tuple[Timer, ...]:
+    """PO-12: a posted student grant is removed on its purge day (midnight, business zone)."""
+    grant = posting.grant
+    if grant is None or grant.purge_on is None:
+        return ()
+    due = datetime.combine(grant.purge_on, time(), tzinfo=BUSINESS_ZONE)
+    payload = {
+        "taxpayer_ref": command.taxpayer_ref,
+        "tin_last4": command.tin_last4,
+        "grant_id": grant.grant_id,
+    }
+    return (Timer(f"purge#{grant.grant_id}", due, STUDENT_PURGE, payload),)
 
 
 def register(

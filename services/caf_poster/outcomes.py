@@ -160,3 +160,32 @@ def removal_outputs(
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
     revoked_by = ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
     return [_loss_event(command, loss, now, revoked_by) for loss in removal.losses]
+
+
+def purge_outputs(removal: Removal, taxpayer: dict[str, str], now: dt.datetime) -> list[Output]:
+    """PO-12: the student grant's removal, caused by its purge day (no inbound message)."""
+    outputs = []
+    for loss in removal.losses:
+        grant = loss.grant
+        message_id = f"purge:{grant.grant_id}"
+        event = AuthorizationRevoked.model_validate(
+            {
+                "event_id": event_id("AuthorizationRevoked", message_id, grant.grant_id),
+                "type": "AuthorizationRevoked",
+                "occurred_at": now,
+                "taxpayer_ref": taxpayer["taxpayer_ref"],
+                "tin_last4": taxpayer["tin_last4"],
+                "form": grant.form,
+                "message_id": message_id,
+                "grant_id": grant.grant_id,
+                "stage": "caf_poster",
+                "authorization_id": grant.authorization_id,
+                "caf_number": grant.caf_number,
+                "representative_name": grant.representative_name,
+                "tax_matters": recorded_matters(loss.matters),
+                "revoked_by": ReasonCode.REV_STUDENT_PURGE,
+            },
+            strict=False,
+        )
+        outputs.append(Output.of(topics.EVENTS, taxpayer["taxpayer_ref"], event))
+    return outputs

@@ -15,6 +15,7 @@ from schemas.values import parse_period
 from services.caf_poster.domain import Grant, Group, Loss, Matter, TaxpayerCaf
 
 MAX_NOTICE_RECIPIENTS = 2
+STUDENT_PURGE_AFTER = dt.timedelta(days=130)  # PO-12, from the taxpayer signature [choice]
 FUTURE_YEARS = 3
 
 
@@ -121,6 +122,11 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
         signature_date=command.taxpayer_signature_date,
         matters=kept,
         message_id=command.message_id,
+        purge_on=(
+            command.taxpayer_signature_date + STUDENT_PURGE_AFTER
+            if command.designation == "k"
+            else None
+        ),
     )
     return Posting(grant=grant, dropped=dropped, losses=losses)
 
@@ -178,6 +184,13 @@ def decide_revocation(caf: TaxpayerCaf, command: RevokeGrants) -> Removal:
             )
         )
     return Removal(losses=losses)
+
+
+def decide_purge(caf: TaxpayerCaf, grant_id: str) -> Removal:
+    """PO-12: a student representative's grant is removed on its purge day (nothing left to
+    remove: no change)."""
+    grant = next((g for g in caf.grants if g.grant_id == grant_id and g.matters), None)
+    return Removal(losses=(Loss(grant, grant.matters),) if grant else ())
 
 
 def apply(caf: TaxpayerCaf, decision: Posting | Removal) -> TaxpayerCaf:

@@ -5,8 +5,9 @@ Per taxpayer, partition `TP#<taxpayer_ref>`:
   fences a zombie consumer that lost its partition;
 - `GRANT#<grant_id>`: a grant and the matters it still covers (created once, never twice);
 - `GROUP#<authorization_id>`: the authorization's first signature day and notice electors.
-Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome) and `SEQ` / `CAF` (the CAF
-number sequence). A decision's whole delta is written in one `TransactWriteItems`.
+Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome), `SEQ` / `CAF` (the CAF
+number sequence) and `TIMER#<shard>` (purge days of student grants, PO-12). A decision's
+whole delta is written in one `TransactWriteItems`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
+from caf_runtime.timers import Timer, Timers
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import Grant, Group, Matter, TaxpayerCaf
 
@@ -39,12 +41,15 @@ class SaveResult(Enum):
 def grant_to_json(grant: Grant) -> str:
     document = asdict(grant)
     document["signature_date"] = grant.signature_date.isoformat()
+    document["purge_on"] = grant.purge_on.isoformat() if grant.purge_on else None
     return json.dumps(document, sort_keys=True)
 
 
 def grant_from_json(text: str) -> Grant:
     document: dict[str, Any] = json.loads(text)
     document["signature_date"] = dt.date.fromisoformat(document["signature_date"])
+    purge_on = document.get("purge_on")
+    document["purge_on"] = dt.date.fromisoformat(purge_on) if purge_on else None
     document["matters"] = tuple(Matter(**m) for m in document["matters"])
     return Grant(**document)
 
@@ -55,6 +60,7 @@ class CafStore:
     def __init__(self, settings: CafPosterSettings) -> None:
         self.table = DynamoTable(settings, "caf")
         self.ledger = Ledger(self.table, "MARK#")
+        self.timers = Timers(self.table)
 
     async def ping(self) -> bool:
         return await self.table.ping()
@@ -104,12 +110,30 @@ class CafStore:
         after: TaxpayerCaf,
         key: str,
         outputs: list[Output],
+        *,
+        timers: tuple[Timer, ...] = (),
     ) -> SaveResult:
-        """Write the delta between `before` and `after`, the version and the marker at once."""
+        """Write the delta between `before` and `after`, the version, the timers and the
+        marker at once."""
+        items: list[TransactWriteItemTypeDef] = [
+            self.ledger.put(key, outputs),
+            *self.delta(taxpayer_ref, before, after),
+            *(self.timers.schedule(timer) for timer in timers),
+        ]
+        failed = await transact(self.table, items)
+        if failed is None:
+            return SaveResult.SAVED
+        if failed[0] == "ConditionalCheckFailed":
+            return SaveResult.ALREADY_RECORDED
+        return SaveResult.CONFLICT
+
+    def delta(
+        self, taxpayer_ref: str, before: TaxpayerCaf, after: TaxpayerCaf
+    ) -> list[TransactWriteItemTypeDef]:
+        """The items that turn `before` into `after`, guarded by the taxpayer's version."""
         pk = {"S": f"TP#{taxpayer_ref}"}
         old = {g.grant_id: g for g in before.grants}
         items: list[TransactWriteItemTypeDef] = [
-            self.ledger.put(key, outputs),
             {
                 "Put": {
                     "TableName": self.table.name,
@@ -154,9 +178,4 @@ class CafStore:
                     }
                 }
             )
-        failed = await transact(self.table, items)
-        if failed is None:
-            return SaveResult.SAVED
-        if failed[0] == "ConditionalCheckFailed":
-            return SaveResult.ALREADY_RECORDED
-        return SaveResult.CONFLICT
+        return items

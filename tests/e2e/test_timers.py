@@ -82,3 +82,28 @@ async def test_a_grant_posted_in_time_raises_no_sla_event(pipeline: Pipeline) ->
     pipeline.services.move_clock(timedelta(hours=49))
     await asyncio.sleep(3.0)
     assert of_type(pipeline, ssn, "SlaAtRisk") == of_type(pipeline, ssn, "SlaBreached") == []
+
+
+async def test_a_student_grant_is_purged_130_days_after_the_taxpayer_signed(
+    pipeline: Pipeline,
+) -> None:
+    """PO-12: removed on its purge day with REV-STUDENT-PURGE, and the CAF updated."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    student = {
+        "caf_number": caf,
+        "designation": "k",
+        "jurisdiction": "LITC",
+        "student_letter_attached": True,
+    }
+    form = submission(ssn, [student])
+    await pipeline.send_inbound(form)
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    assert posted["type"] == "AuthorizationPosted"
+
+    pipeline.services.move_clock(timedelta(days=131))
+    [purged] = await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationRevoked"))
+    assert (purged["grant_id"], purged["revoked_by"]) == (posted["grant_id"], "REV-STUDENT-PURGE")
+    items = await pipeline.caf_items(ref_of(ssn))
+    [stored] = [i for i in items if i["sk"]["S"].startswith("GRANT#")]
+    assert stored["status"]["S"] == "inactive"

@@ -129,7 +129,14 @@ class FakeCafStore:
         return f"90{self.numbers:07d}"
 
     async def save(
-        self, ref: str, before: TaxpayerCaf, after: TaxpayerCaf, key: str, outputs: list[Output]
+        self,
+        ref: str,
+        before: TaxpayerCaf,
+        after: TaxpayerCaf,
+        key: str,
+        outputs: list[Output],
+        *,
+        timers: Any = (),
     ) -> SaveResult:
         if not self.ledger.claim(key, outputs):
             return SaveResult.ALREADY_RECORDED

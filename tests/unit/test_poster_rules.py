@@ -17,6 +17,7 @@ from services.caf_poster.rules import (
     Removal,
     apply,
     decide_posting,
+    decide_purge,
     decide_revocation,
     decide_withdrawal,
 )
@@ -353,3 +354,25 @@ def test_deciding_is_deterministic() -> None:
     caf, _ = post(TaxpayerCaf(), grant(1))
     command = grant(2, taxpayer_signature_date=DAY + dt.timedelta(days=1))
     assert decide_posting(caf, command, None) == decide_posting(caf, command, None)
+
+
+def test_po_12_a_student_grant_carries_its_purge_day_and_is_removed_whole_then() -> None:
+    """PO-12: purge_on = taxpayer signature date + 130 days."""
+    caf, decision = post(
+        TaxpayerCaf(), grant(1, designation="k", tax_matters=matters("2023", "2024"))
+    )
+    assert decision.grant is not None
+    assert decision.grant.purge_on == DAY + dt.timedelta(days=130)
+    purge = decide_purge(caf, "m-1:0")
+    [loss] = purge.losses
+    assert [m.period for m in loss.matters] == ["2023", "2024"]
+    after = apply(caf, purge)
+    assert after.active("2848") == ()
+    assert decide_purge(after, "m-1:0").losses == ()
+
+
+def test_po_12_only_student_grants_are_purged() -> None:
+    """PO-12."""
+    _, decision = post(TaxpayerCaf(), grant(1))
+    assert decision.grant is not None
+    assert decision.grant.purge_on is None
