@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from caf_runtime.clock import Clock
@@ -71,7 +71,8 @@ class Timers:
                 "TableName": self._table.name,
                 "Item": {
                     "pk": {"S": _shard(timer.timer_id)},
-                    "sk": {"S": f"{timer.due.isoformat()}#{timer.timer_id}"},
+                    # one zone, so the keys sort (and compare with `now`) in time order
+                    "sk": {"S": f"{timer.due.astimezone(UTC).isoformat()}#{timer.timer_id}"},
                     "state": {"S": "scheduled"},
                     "timer": {
                         "S": json.dumps(
@@ -89,6 +90,7 @@ class Timers:
         }
 
     async def due(self, now: datetime) -> list[dict[str, Any]]:
+        """Due timers of every shard, earliest first."""
         items: list[dict[str, Any]] = []
         for shard in range(SHARDS):
             response = await self._table.client.query(
@@ -96,7 +98,7 @@ class Timers:
                 KeyConditionExpression="pk = :pk AND sk <= :now",
                 ExpressionAttributeValues={
                     ":pk": {"S": f"TIMER#{shard}"},
-                    ":now": {"S": f"{now.isoformat()}#~"},
+                    ":now": {"S": f"{now.astimezone(UTC).isoformat()}#~"},
                 },
                 ConsistentRead=True,
             )
@@ -133,7 +135,7 @@ async def fire_due(
     """Fire every due timer once; returns how many this replica published."""
     now = clock.now()
     published = 0
-    for item in await timers.due(now):
+    for item in sorted(await timers.due(now), key=lambda i: str(i["sk"]["S"])):
         state = item["state"]["S"]
         if state == "fired":
             fired_at = datetime.fromisoformat(item["fired_at"]["S"])

@@ -15,3 +15,7 @@ class CafPosterSettings(ServiceSettings):
 
     group_id: str = Field(default="caf-poster", description="Kafka consumer group.")
     health_port: int = Field(default=8083, description="Port of /healthz and /readyz.")
+    reorder_window_s: float = Field(
+        default=120.0,
+        description="PO-03: how long approvals of a group wait so late, earlier ones go first.",
+    )

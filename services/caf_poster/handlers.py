@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -26,6 +26,7 @@ from schemas.codec import decode_command
 from schemas.errors import ContractError
 from schemas.grants import CloseRequest, PostGrant, RevokeGrants, WithdrawGrants
 from services.caf_poster.config import CafPosterSettings
+from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.outcomes import posting_outputs, purge_outputs, removal_outputs
 from services.caf_poster.rules import (
     Posting,
@@ -41,15 +42,19 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
 STUDENT_PURGE = "student_purge"
+DECIDE_HELD = "decide_held"
 
 
 class PosterHandler:
     """Applies grant commands to the CAF, one taxpayer at a time."""
 
-    def __init__(self, store: CafStore, publish: Publish, clock: Clock) -> None:
+    def __init__(
+        self, store: CafStore, publish: Publish, clock: Clock, reorder_window: timedelta
+    ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
+        self._reorder_window = reorder_window
 
     async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
@@ -62,7 +67,16 @@ class PosterHandler:
         )
 
     async def fire(self, timer: Timer) -> Firing:
-        """PO-12: remove a student grant on its purge day, with the CAF's version guard."""
+        """PO-12: remove a student grant on its purge day; PO-03: decide a held approval. Both
+        under the CAF's version guard."""
+        if timer.kind == DECIDE_HELD:
+            command = decode_command(str(timer.payload["command"]).encode())
+            if not isinstance(command, PostGrant):
+                return Firing([], [])
+            caf = await self._store.load(command.taxpayer_ref)
+            after, outputs, timers = await self._post(caf, command, self._clock.now())
+            changes = self._store.delta(command.taxpayer_ref, caf, after)
+            return Firing(outputs, [*changes, *(self._store.timers.schedule(t) for t in timers)])
         if timer.kind != STUDENT_PURGE:
             return Firing([], [])
         taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
@@ -77,23 +91,19 @@ class PosterHandler:
     async def _decide_and_record(
         self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
     ) -> list[Output] | None:
-        caf = await self._store.load(command.taxpayer_ref)
         now = self._clock.now()
+        if isinstance(command, PostGrant) and (due := self._hold_until(command, now)):
+            # PO-03: wait out the reorder window, then decide in approval order
+            held = Timer(
+                f"held#{command.grant_id}", due, DECIDE_HELD, {"command": command.model_dump_json()}
+            )
+            if not await self._store.hold(key, held):
+                return None
+            log.info("approval held for the reorder window", extra={"grant_id": key})
+            return []
+        caf = await self._store.load(command.taxpayer_ref)
         if isinstance(command, PostGrant):
-            posting = decide_posting(caf, command, command.caf_number)
-            assigned = False
-            if posting.grant is not None:
-                number = posting.grant.caf_number
-                if number is None:
-                    number = await self._store.next_caf_number()
-                    assigned = True
-                posting = replace(
-                    posting,
-                    grant=replace(posting.grant, caf_number=number, posted_at=now.isoformat()),
-                )
-            after = apply(caf, posting)
-            outputs = posting_outputs(command, posting, now, caf_number_assigned=assigned)
-            timers = purge_timers(command, posting)
+            after, outputs, timers = await self._post(caf, command, now)
         else:
             removal = (
                 decide_revocation(caf, command)
@@ -117,6 +127,31 @@ class PosterHandler:
         )
         return outputs
 
+    def _hold_until(self, command: PostGrant, now: datetime) -> datetime | None:
+        """Approvals of a Tax Pro Account group wait until the reorder window after their
+        approval has passed, so an earlier approval that arrives late is decided first."""
+        if command.approved_at is None or command.authorization_id == command.grant_id:
+            return None
+        due = command.approved_at + self._reorder_window
+        return due if due > now else None
+
+    async def _post(
+        self, caf: TaxpayerCaf, command: PostGrant, now: datetime
+    ) -> tuple[TaxpayerCaf, list[Output], tuple[Timer, ...]]:
+        posting = decide_posting(caf, command, command.caf_number)
+        assigned = False
+        if posting.grant is not None:
+            number = posting.grant.caf_number
+            if number is None:
+                number = await self._store.next_caf_number()
+                assigned = True
+            posting = replace(
+                posting,
+                grant=replace(posting.grant, caf_number=number, posted_at=now.isoformat()),
+            )
+        outputs = posting_outputs(command, posting, now, caf_number_assigned=assigned)
+        return apply(caf, posting), outputs, purge_timers(command, posting)
+
 
 def purge_timers(command: PostGrant, posting: Posting) -> tuple[Timer, ...]:
     """PO-12: a posted student grant is removed on its purge day (midnight, business zone)."""
@@ -138,7 +173,7 @@ def register(
     """Attach the poster's subscriber to `broker`."""
 
     publish = functools.partial(publish_all, broker, settings)
-    handler = PosterHandler(store, publish, clock)
+    handler = PosterHandler(store, publish, clock, timedelta(seconds=settings.reorder_window_s))
 
     subscribe_guarded(
         broker,

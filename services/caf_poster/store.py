@@ -127,6 +127,13 @@ class CafStore:
             return SaveResult.ALREADY_RECORDED
         return SaveResult.CONFLICT
 
+    async def hold(self, key: str, timer: Timer) -> bool:
+        """Record that a command is held (no outcome yet) and schedule its decision."""
+        return (
+            await transact(self.table, [self.ledger.put(key, []), self.timers.schedule(timer)])
+            is None
+        )
+
     def delta(
         self, taxpayer_ref: str, before: TaxpayerCaf, after: TaxpayerCaf
     ) -> list[TransactWriteItemTypeDef]:

@@ -252,6 +252,7 @@ async def pipeline(
             "INTAKE_DECISION_RETRY_DELAY_S": "1",
             "CAF_CLOCK_OFFSET_FILE": str(clock_offset),
             "CAF_TIMER_POLL_S": "0.5",
+            "CAF_POSTER_REORDER_WINDOW_S": "3",
         },
         logs,
     )

@@ -61,9 +61,13 @@ def tpa_request(
 
 
 def decision(
-    request: dict[str, Any], kind: str = "approve", signed: date | None = None
+    request: dict[str, Any],
+    kind: str = "approve",
+    signed: date | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     signed = signed or date.today()
+    at = at or datetime.now(UTC)
     return {
         "kind": "tpa_decision",
         "schema_version": 1,
@@ -71,7 +75,7 @@ def decision(
         "sent_at": datetime.now(UTC).isoformat(),
         "request_id": request["request_id"],
         "decision": kind,
-        "taxpayer_signature": {"date": str(signed), **ASSURED, "at": datetime.now(UTC).isoformat()},
+        "taxpayer_signature": {"date": str(signed), **ASSURED, "at": at.isoformat()},
     }
 
 
@@ -188,10 +192,10 @@ async def test_a_refused_request_gets_no_second_outcome_from_its_approval(
     assert len(pipeline.terminal_events(ref_of(ssn))) == 1
 
 
-async def test_a_group_approved_on_different_days_and_a_third_notice_elector(
+async def test_a_group_is_decided_in_approval_order_whatever_the_arrival_order(
     pipeline: Pipeline,
 ) -> None:
-    """PO-02 same-day signatures; PO-03 two notice electors per authorization."""
+    """PO-03 in approval order within the reorder window; PO-02 same-day signatures."""
     ssn, group = random_ssn(), f"grp-{uuid.uuid4().hex[:8]}"
     cafs = [unique_caf() for _ in range(4)]
     names = ["Avery Smith", "Blake Doe", "Casey Roe", "Drew Stone"]
@@ -204,10 +208,19 @@ async def test_a_group_approved_on_different_days_and_a_third_notice_elector(
     for request in requests:
         await send(pipeline, request)
     await pipeline.until(lambda: len(of_type(pipeline, ssn, "AuthorizationPendingApproval")) == 4)
-    for count, request in enumerate(requests[:3], start=1):
-        await send(pipeline, decision(request))  # approvals in order: PO-03 counts this order
-        await pipeline.terminal(ref_of(ssn), count)
-    await send(pipeline, decision(requests[3], signed=date.today() - timedelta(days=1)))
+    start = datetime.now(UTC)
+    approvals = [
+        decision(r, at=start + timedelta(milliseconds=300 * i)) for i, r in enumerate(requests[:3])
+    ]
+    approvals.append(
+        decision(
+            requests[3],
+            signed=date.today() - timedelta(days=1),
+            at=start + timedelta(milliseconds=900),
+        )
+    )
+    for approval in reversed(approvals):  # they reach us last-approved first
+        await send(pipeline, approval)
     terminal = {e["grant_id"]: e for e in await pipeline.terminal(ref_of(ssn), 4)}
     outcomes = [
         (terminal[r["request_id"]]["type"], terminal[r["request_id"]].get("reason_code"))

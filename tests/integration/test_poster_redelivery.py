@@ -83,7 +83,7 @@ async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_noth
     """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
-    handler = PosterHandler(store, publisher, clock)
+    handler = PosterHandler(store, publisher, clock, dt.timedelta(minutes=2))
     grant = post_grant(caf_number=None, first_time=True, taxpayer_ref="b" * 32)
 
     await handler.on_command(record_of(grant))
@@ -101,7 +101,7 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 ) -> None:
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
-    handler = PosterHandler(store, publisher, clock)
+    handler = PosterHandler(store, publisher, clock, dt.timedelta(minutes=2))
     ref = "c" * 32
     first = post_grant(
         grant_id="old:0",
@@ -138,7 +138,7 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: CafStore) -> None:
     ref = "d" * 32
     publisher = CrashingPublisher()
-    handler = PosterHandler(store, publisher, FixedClock(NOW))
+    handler = PosterHandler(store, publisher, FixedClock(NOW), dt.timedelta(minutes=2))
     await handler.on_command(record_of(post_grant(taxpayer_ref=ref)))
     current = await store.load(ref)
     zombie_view = type(current)(version=current.version - 1, grants=(), groups={})
