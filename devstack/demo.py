@@ -134,11 +134,13 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
         ("malformed message (IN-01)", b'{"kind": "submission", "message_id": broken'),
         ("Tax Pro Account request (NO-01)", TPA_APPROVED),
         ("Tax Pro Account request (NO-01)", TPA_DECLINED),
+        *(("Tax Pro Account group request (NO-01)", request) for request in TPA_GROUP),
     ]
 
 
-def _tpa_request(n: int, caf: str, name: str) -> dict[str, Any]:
+def _tpa_request(n: int, caf: str, name: str, group_id: str | None = None) -> dict[str, Any]:
     return {
+        "group_id": group_id,
         "kind": "tpa_request",
         "schema_version": 1,
         "message_id": str(uuid.uuid4()),
@@ -171,7 +173,10 @@ def _tpa_request(n: int, caf: str, name: str) -> dict[str, Any]:
     }
 
 
-def _decision(request: dict[str, Any], decision: str) -> dict[str, Any]:
+def _decision(
+    request: dict[str, Any], decision: str, signed: date = TODAY, at_offset_s: float = 0
+) -> dict[str, Any]:
+    at = datetime.now(UTC) + timedelta(seconds=at_offset_s)
     return {
         "kind": "tpa_decision",
         "schema_version": 1,
@@ -180,23 +185,44 @@ def _decision(request: dict[str, Any], decision: str) -> dict[str, Any]:
         "request_id": request["request_id"],
         "decision": decision,
         "taxpayer_signature": {
-            "date": str(TODAY),
+            "date": str(signed),
             "method": "checkbox",
             "ial": 2,
             "aal": 2,
-            "at": datetime.now(UTC).isoformat(),
+            "at": at.isoformat(),
         },
     }
 
 
 TPA_APPROVED = _tpa_request(7, "030100102", "Blake Doe")
 TPA_DECLINED = _tpa_request(8, "030100103", "Casey Roe")
+_GROUP = f"grp-{uuid.uuid4().hex[:6]}"
+TPA_GROUP = [
+    _tpa_request(9, caf, name, group_id=_GROUP)
+    for caf, name in (
+        ("030100101", "Avery Smith"),
+        ("030100102", "Blake Doe"),
+        ("030100105", "Emery Lee"),
+        ("030100103", "Casey Roe"),
+    )
+]
 
 
 def second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
     return [
         ("Tax Pro Account request, approved", _decision(TPA_APPROVED, "approve")),
         ("Tax Pro Account request, declined", _decision(TPA_DECLINED, "decline")),
+        # a group: approvals reach us last-approved first; decided in approval order (PO-03)
+        (
+            "group, approved 4th, signed a day earlier (PO-02)",
+            _decision(TPA_GROUP[3], "approve", TODAY - timedelta(days=1), at_offset_s=0.9),
+        ),
+        (
+            "group, approved 3rd: third notice elector (PO-03)",
+            _decision(TPA_GROUP[2], "approve", at_offset_s=0.6),
+        ),
+        ("group, approved 2nd", _decision(TPA_GROUP[1], "approve", at_offset_s=0.3)),
+        ("group, approved 1st", _decision(TPA_GROUP[0], "approve")),
         (
             "newer 2848 revokes the older on overlap (PO-05)",
             _form(

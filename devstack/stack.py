@@ -91,6 +91,8 @@ class Stack:
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
             "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
             "INTAKE_TAXPAYER_REF_KEY": self._dev_secret("taxpayer_ref_key"),
+            # PO-03's 2-minute reorder window, shortened so the local demo is not kept waiting
+            "CAF_POSTER_REORDER_WINDOW_S": os.environ.get("CAF_POSTER_REORDER_WINDOW_S", "5"),
         }
         if self.external_dynamodb is None:
             env.update(LOCAL_CREDENTIALS)
