@@ -1,0 +1,62 @@
+"""Time-driven outcomes as pure functions: PO-11 deadlines and IN-23 expiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from caf_runtime.outputs import Output
+from schemas import topics
+from schemas.codec import decode_command
+from schemas.grants import CloseRequest
+from services.intake.outcomes import expiry_outputs
+from services.validator.handlers import sla_event, sla_timers
+from tests.unit.builders import NOW, post_grant
+
+pytestmark = pytest.mark.unit
+
+
+def forwarded(grant: object) -> list[Output]:
+    return [Output(topics.GRANTS_VALIDATED, "k", b"{}")]
+
+
+def test_po_11_a_grant_sent_to_the_poster_gets_deadlines_at_24_and_48_hours() -> None:
+    """PO-11."""
+    grant = post_grant()
+    timers = sla_timers(grant, forwarded(grant))
+    assert [t.due - grant.received_at for t in timers] == [
+        dt.timedelta(hours=24),
+        dt.timedelta(hours=48),
+    ]
+    assert len({t.timer_id for t in timers}) == 2
+
+
+def test_po_11_a_refused_grant_has_no_deadline() -> None:
+    """PO-11: only grants ready to post."""
+    assert sla_timers(post_grant(), [Output(topics.EVENTS, "k", b"{}")]) == ()
+
+
+def test_po_11_the_deadline_events_say_at_risk_then_breached_with_the_age() -> None:
+    """PO-11, NO-07."""
+    grant = post_grant()
+    at_risk, breached = sla_timers(grant, forwarded(grant))
+    first = sla_event(at_risk.payload, NOW + dt.timedelta(hours=25))
+    second = sla_event(breached.payload, NOW + dt.timedelta(hours=48))
+    assert (first.type, first.age_hours) == ("SlaAtRisk", 25.0)
+    assert (second.type, second.age_hours) == ("SlaBreached", 48.0)
+    assert first.event_id != second.event_id
+    assert first.event_id == sla_event(at_risk.payload, NOW).event_id  # deterministic
+
+
+def test_in_23_an_expired_request_closes_through_the_validator() -> None:
+    """IN-23: the expiry is a CloseRequest, so a request refused earlier gets no second outcome."""
+    request = post_grant(grant_id="tpa-1", request_id="tpa-1", channel="tpa", review=False)
+    [output] = expiry_outputs(request, NOW)
+    command = decode_command(output.value)
+    assert isinstance(command, CloseRequest)
+    assert (command.outcome, command.request_id, output.topic) == (
+        "expired",
+        "tpa-1",
+        topics.GRANTS_ACCEPTED,
+    )
