@@ -11,6 +11,7 @@ whichever replica sees it next: the same event ids, absorbed downstream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -19,10 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from faststream.kafka import KafkaBroker
+
 from caf_runtime.clock import Clock
+from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import transact
-from caf_runtime.outputs import Output, dump_outputs, load_outputs
+from caf_runtime.outputs import Output, dump_outputs, load_outputs, publish_all
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -186,6 +190,19 @@ class TimerLoop:
     ) -> None:
         self._args = (timers, fire, publish, clock, poll_s)
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def publishing_to(
+        cls,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        timers: Timers,
+        fire: Fire,
+        clock: Clock,
+    ) -> TimerLoop:
+        """The loop of a service whose timers publish through its broker."""
+        publish = functools.partial(publish_all, broker, settings)
+        return cls(timers, fire, publish, clock, settings.timer_poll_s)
 
     async def __aenter__(self) -> TimerLoop:
         self._task = asyncio.create_task(run_timers(*self._args))

@@ -3,13 +3,10 @@ and the timer loop that removes student grants on their purge day (PO-12)."""
 
 from __future__ import annotations
 
-import functools
-
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import Clock, make_clock
-from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from services.caf_poster.config import CafPosterSettings
@@ -23,13 +20,7 @@ def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = 
     broker = make_broker(settings, client_id="caf-poster")
     store = CafStore(settings)
     handler = register(broker, settings, store, clock)
-    timers = TimerLoop(
-        store.timers,
-        handler.fire,
-        functools.partial(publish_all, broker, settings),
-        clock,
-        settings.timer_poll_s,
-    )
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
     return build_app(
         "caf_poster",
         settings,

@@ -3,13 +3,10 @@ timer loop that expires undecided Tax Pro Account requests (IN-23)."""
 
 from __future__ import annotations
 
-import functools
-
 from faststream import FastStream
 
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import Clock, make_clock
-from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from services.intake.config import IntakeSettings
@@ -23,13 +20,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     broker = make_broker(settings, client_id="caf-intake")
     store = IntakeStore(settings)
     handler = register(broker, settings, store, clock)
-    timers = TimerLoop(
-        store.timers,
-        handler.fire,
-        functools.partial(publish_all, broker, settings),
-        clock,
-        settings.timer_poll_s,
-    )
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
     return build_app(
         "intake", settings, broker, resources=[store.table, timers], checks={"dynamodb": store.ping}
     )

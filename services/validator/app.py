@@ -3,13 +3,10 @@ handlers and the timer loop of the posting deadlines (PO-11)."""
 
 from __future__ import annotations
 
-import functools
-
 from faststream import FastStream
 
 from caf_runtime.broker import client_options, make_broker
 from caf_runtime.clock import Clock, make_clock
-from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from schemas import topics
@@ -31,13 +28,7 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
     )
     clock = clock or make_clock(settings.clock_offset_file)
     handler = register(broker, settings, store, clock, barrier)
-    timers = TimerLoop(
-        store.timers,
-        handler.fire,
-        functools.partial(publish_all, broker, settings),
-        clock,
-        settings.timer_poll_s,
-    )
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
     return build_app(
         "validator",
         settings,
