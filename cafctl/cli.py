@@ -4,6 +4,8 @@
   cafctl dlq show <topic/partition/offset> [--json]
   cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] [--json]
   cafctl reconcile [--json]
+  cafctl status [--json]
+  cafctl trace <message_id | grant_id | request_id | event_id> [--json]
 
 Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
 DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
@@ -25,6 +27,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from cafctl import dlq
 from cafctl.reconcile import reconcile
+from cafctl.status import status, trace
 from cafctl.topics import read_topic
 from schemas import topics
 
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     show = letters.add_parser("show", help="one dead letter, TIN-like digits masked")
     show.add_argument("id", help="topic/partition/offset as listed")
     commands.add_parser("reconcile", help="every input has exactly one outcome?")
+    commands.add_parser("status", help="topics, consumer lag, dead letters, service readiness")
+    follow = commands.add_parser("trace", help="everything about one message, grant or request")
+    follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
 
 
@@ -61,6 +67,10 @@ async def _run(args: argparse.Namespace) -> int:
     options = client_options(settings)
     if args.command == "reconcile":
         return await _reconcile(settings, options, args.json)
+    if args.command == "status":
+        return await _status(settings, options, args.json)
+    if args.command == "trace":
+        return await _trace(settings, options, args.id, args.json)
     chosen = (args.topic,) if getattr(args, "topic", None) else topics.DEAD_LETTER_TOPICS
     letters = await dlq.list_dead_letters(settings, options, chosen)
     if args.action == "show":
@@ -103,6 +113,34 @@ async def _run(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
+    summary = await status(settings, options)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    _table(summary["topics"], ["topic", "partitions", "messages"])
+    print()
+    _table(summary["groups"], ["group", "topic", "lag"])
+    print()
+    for name, state in summary["services"].items():
+        print(f"{name:<12} {state}")
+    return 0
+
+
+async def _trace(
+    settings: ServiceSettings, options: dict[str, Any], wanted: str, as_json: bool
+) -> int:
+    entries = await trace(settings, options, wanted)
+    if as_json:
+        print(json.dumps(entries, indent=2))
+    else:
+        for entry in entries:
+            record = entry["record"]
+            what = record.get("type") or record.get("template") or record.get("kind")
+            print(f"{entry['at_ms']}  {entry['topic']:<24} {what}  {json.dumps(record)[:160]}")
+    return 0 if entries else 1
 
 
 async def _reconcile(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:

@@ -18,6 +18,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from cafctl import dlq
 from cafctl.cli import main as cafctl_main
+from cafctl.status import status, trace
 from schemas import topics
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 
@@ -380,6 +381,48 @@ async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
         ]
     )
     assert len(again) == 1  # still malformed: dead-lettered again, carrying where it came from
+
+
+async def test_trace_follows_a_grant_from_its_form_to_its_notifications(
+    pipeline: Pipeline,
+) -> None:
+    """cafctl trace: the inbound message (summarised, no TIN), the events, the notifications."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    form = submission(ssn, [{"caf_number": caf}])
+    await pipeline.send_inbound(form)
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    await pipeline.until(lambda: pipeline.notifications({posted["event_id"]}))
+    entries = await trace(pipeline.settings, client_options(pipeline.settings), posted["grant_id"])
+    assert [e["topic"] for e in entries] == [
+        "caf.inbound.v1",
+        "caf.events.v1",
+        "caf.notifications.v1",
+    ]
+    assert ssn not in json.dumps(entries)
+    assert ssn.replace("-", "") not in json.dumps(entries)
+
+
+async def test_status_shows_every_topic_and_no_lag_once_quiet(pipeline: Pipeline) -> None:
+    """cafctl status: topics with their messages, consumer lag, dead letters."""
+    settings = pipeline.settings
+    summary = await status(settings, client_options(settings))
+    assert {row["topic"] for row in summary["topics"]} >= {
+        topics.INBOUND,
+        topics.EVENTS,
+        topics.INBOUND_DLQ,
+    }
+
+    async def quiet() -> bool:
+        current = await status(settings, client_options(settings))
+        return all(g["lag"] == 0 for g in current["groups"] if g["group"] != "caf-intake-retry")
+
+    for _ in range(100):
+        if await quiet():
+            break
+        await asyncio.sleep(0.2)
+    assert await quiet()
+    assert summary["dead_letters"][topics.INBOUND_DLQ] >= 1
 
 
 async def test_reconciliation_finds_every_grant_with_exactly_one_outcome(

@@ -1,0 +1,143 @@
+"""`cafctl status` and `cafctl trace`: what the topics hold, how far each consumer group is
+behind, the dead letters waiting, the services' readiness, and one message's whole story."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.offsets import topic_partitions
+from caf_runtime.topology import TOPICS
+from cafctl.dlq import mask_tins
+from cafctl.topics import read_topic
+from schemas import topics
+
+# Consumer groups of the four services (their defaults) and what each reads.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "caf-intake": (topics.INBOUND,),
+    "caf-intake-retry": (topics.INBOUND_RETRY,),
+    "caf-validator": (topics.GRANTS_ACCEPTED,),
+    "caf-validator-registry": (topics.PRACTITIONERS,),
+    "caf-validator-sla": (topics.EVENTS,),
+    "caf-poster": (topics.GRANTS_VALIDATED,),
+    "caf-notifier": (topics.EVENTS,),
+}
+LOCAL_HEALTH = {
+    "intake": "http://127.0.0.1:8081/readyz",
+    "validator": "http://127.0.0.1:8082/readyz",
+    "caf_poster": "http://127.0.0.1:8083/readyz",
+    "notifier": "http://127.0.0.1:8084/readyz",
+}
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    topic: str
+    partitions: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: str
+    topic: str
+    lag: int
+
+
+async def status(settings: ServiceSettings, options: dict[str, Any]) -> dict[str, Any]:
+    admin = AIOKafkaAdminClient(**options)
+    consumer = AIOKafkaConsumer(**options)
+    await admin.start()
+    await consumer.start()
+    try:
+        ends: dict[str, dict[Any, int]] = {}
+        rows = []
+        for spec in TOPICS:
+            name = settings.topic(spec.name)
+            partitions = await topic_partitions(admin, name)
+            ends[spec.name] = await consumer.end_offsets(partitions) if partitions else {}
+            rows.append(TopicRow(spec.name, len(partitions), sum(ends[spec.name].values())))
+        groups = []
+        for group, read in GROUPS.items():
+            for topic in read:
+                committed = await admin.list_consumer_group_offsets(
+                    group, partitions=list(ends[topic])
+                )
+                lag = sum(
+                    end
+                    - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                    for tp, end in ends[topic].items()
+                )
+                groups.append(GroupRow(group, topic, lag))
+    finally:
+        await consumer.stop()
+        await admin.close()
+    dead = {row.topic: row.messages for row in rows if row.topic in topics.DEAD_LETTER_TOPICS}
+    return {
+        "topics": [asdict(r) for r in rows],
+        "groups": [asdict(g) for g in groups],
+        "dead_letters": dead,
+        "services": {name: _ready(url) for name, url in LOCAL_HEALTH.items()},
+    }
+
+
+def _ready(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - operator URL
+            return "ready" if response.status == 200 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return f"not ready (HTTP {error.code})"
+    except (urllib.error.URLError, OSError):
+        return "unreachable"
+
+
+TRACE_FIELDS = ("message_id", "grant_id", "request_id", "event_id", "authorization_id")
+
+
+async def trace(
+    settings: ServiceSettings, options: dict[str, Any], wanted: str
+) -> list[dict[str, Any]]:
+    """Every record that names `wanted` in a tracing field, in time order. Inbound bodies are
+    summarised (kind, ids), never printed: they carry TINs."""
+    found: list[dict[str, Any]] = []
+    message_of_grant = wanted.rpartition(":")[0] if ":" in wanted else None
+    events_found: set[str] = set()  # notifications name their event, not the grant
+    for name in (topics.INBOUND, topics.EVENTS, topics.NOTIFICATIONS, *topics.DEAD_LETTER_TOPICS):
+        for record in await read_topic(options, settings.topic(name)):
+            try:
+                document = json.loads(record.value or b"null")
+            except ValueError:
+                document = None
+            if not isinstance(document, dict):
+                continue
+            names_it = any(document.get(f) == wanted for f in TRACE_FIELDS)
+            is_its_grant = str(document.get("grant_id", "")).startswith(f"{wanted}:")
+            is_its_message = message_of_grant is not None and (
+                document.get("message_id") == message_of_grant
+            )
+            about_its_event = (
+                name == topics.NOTIFICATIONS and document.get("event_id") in events_found
+            )
+            if not (names_it or is_its_grant or is_its_message or about_its_event):
+                continue
+            if name == topics.EVENTS:
+                events_found.add(str(document.get("event_id")))
+            if name == topics.INBOUND or name in topics.DEAD_LETTER_TOPICS:
+                shown = {k: document.get(k) for k in ("kind", "message_id", "request_id")}
+            else:
+                shown = {k: v for k, v in document.items() if k not in {"body"}}
+            found.append(
+                {
+                    "at_ms": record.timestamp,
+                    "topic": name,
+                    "record": json.loads(mask_tins(json.dumps(shown))),
+                }
+            )
+    return sorted(found, key=lambda entry: entry["at_ms"])
