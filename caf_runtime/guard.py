@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.config import ServiceSettings
+from caf_runtime.metrics import HANDLING, MESSAGES, RETRIES
 from caf_runtime.outputs import Output, publish_all
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,32 @@ async def handle_guarded(
     attempts: int = 4,
     base_delay_s: float = 0.2,
 ) -> None:
+    started = time.monotonic()
+    try:
+        outcome = await _attempts(
+            work,
+            record,
+            broker=broker,
+            settings=settings,
+            dlq_topic=dlq_topic,
+            attempts=attempts,
+            base_delay_s=base_delay_s,
+        )
+    finally:
+        HANDLING.labels(topic=record.topic).observe(time.monotonic() - started)
+    MESSAGES.labels(topic=record.topic, outcome=outcome).inc()
+
+
+async def _attempts(
+    work: Callable[[], Awaitable[None]],
+    record: ConsumerRecord[bytes, bytes],
+    *,
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    dlq_topic: str,
+    attempts: int,
+    base_delay_s: float,
+) -> str:
     for attempt in range(1, attempts + 1):
         try:
             await work()
@@ -102,6 +130,7 @@ async def handle_guarded(
                         "offset": record.offset,
                     },
                 )
+                RETRIES.labels(topic=record.topic).inc()
                 await asyncio.sleep(delay)
                 continue
             log.exception(
@@ -121,9 +150,10 @@ async def handle_guarded(
             except Exception:
                 await asyncio.sleep(1.0)  # the DLQ is unreachable: redeliver, but not in a hot loop
                 raise
-            return
+            return "dead_lettered"
         else:
-            return
+            return "handled"
+    return "handled"  # unreachable: the last attempt returns or dead-letters
 
 
 def subscribe_guarded(

@@ -1,4 +1,4 @@
-"""A minimal HTTP endpoint for liveness and readiness probes.
+"""A minimal HTTP endpoint for liveness and readiness probes and the metrics page.
 
 `GET /healthz` answers 200 while the process runs; `GET /readyz` answers 200 only when every
 readiness check passes (503 with the failing checks otherwise). It needs no web framework: the
@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
+
+from caf_runtime.metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -58,6 +60,15 @@ class HealthServer:
             parts = request_line.decode(errors="replace").split()
             path = parts[1] if len(parts) >= 2 else ""
             body: dict[str, object]
+            if path == "/metrics":
+                page, content_type = exposition()
+                writer.write(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+                    f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n".encode()
+                    + page
+                )
+                await writer.drain()
+                return
             if path == "/healthz":
                 status, body = 200, {"status": "alive"}
             elif path == "/readyz":

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.metrics import count_published
 from schemas.codec import CONTENT_TYPE, encode
 
 
@@ -47,7 +48,7 @@ def load_outputs(text: str) -> list[Output]:
 
 
 async def publish_all(
-    broker: KafkaBroker, settings: ServiceSettings, outputs: Iterable[Output]
+    broker: KafkaBroker, settings: ServiceSettings, outputs: list[Output]
 ) -> None:
     """Publish in order and wait for every ack (the producer is idempotent with acks=all).
 
@@ -66,3 +67,4 @@ async def publish_all(
     ]
     # a real broker returns the ack futures; the in-memory test broker has delivered already
     await asyncio.gather(*(ack for ack in pending if inspect.isawaitable(ack)))
+    count_published((output.topic, output.value) for output in outputs)

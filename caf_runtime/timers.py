@@ -26,6 +26,7 @@ from caf_runtime.clock import Clock
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import transact
+from caf_runtime.metrics import TIMERS
 from caf_runtime.outputs import Output, dump_outputs, load_outputs, publish_all
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ async def fire_due(
             outputs = firing.outputs
         await publish(outputs)
         await timers.done(item)
+        TIMERS.labels(kind=str(json.loads(item["timer"]["S"]).get("kind", ""))).inc()
         published += 1
     return published
 

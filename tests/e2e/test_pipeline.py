@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -423,6 +424,27 @@ async def test_status_shows_every_topic_and_no_lag_once_quiet(pipeline: Pipeline
         await asyncio.sleep(0.2)
     assert await quiet()
     assert summary["dead_letters"][topics.INBOUND_DLQ] >= 1
+
+
+async def test_every_service_exports_metrics_without_any_taxpayer_identifier(
+    pipeline: Pipeline,
+) -> None:
+    """Outcomes by type and reason, handling latency, notifications; no TIN or pseudonym."""
+    pages = {}
+    for name, port in pipeline.services.ports.items():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        pages[name] = (await reader.read()).decode()
+        writer.close()
+    assert 'caf_events_total{reason="",type="AuthorizationPosted"}' in pages["caf_poster"]
+    assert 'reason="REJ-REP-NOT-GOOD-STANDING"' in pages["validator"]
+    assert 'template="authorization_posted"' in pages["notifier"]
+    assert "caf_handling_seconds_bucket" in pages["intake"]
+    for page in pages.values():
+        labels = " ".join(re.findall(r"\{[^}]*\}", page))
+        assert not re.search(r"\d{3}-?\d{2}-?\d{4}", labels)
+        assert not re.search(r"[0-9a-f]{32}", labels)
 
 
 async def test_reconciliation_finds_every_grant_with_exactly_one_outcome(

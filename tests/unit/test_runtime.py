@@ -100,7 +100,7 @@ async def test_readiness_reports_each_failing_check_while_liveness_stays_up() ->
             503,
             {"status": "not ready", "checks": {"kafka": True, "dynamodb": False}},
         )
-        assert (await http_get(server.port, "/metrics"))[0] == 404
+        assert (await http_get(server.port, "/nowhere"))[0] == 404
     finally:
         await server.stop()
 
@@ -148,3 +148,21 @@ def test_the_stack_treats_its_own_endpoints_in_the_environment_as_local(
     assert (stack.external_kafka, stack.external_dynamodb) == (None, None)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1.prod:9096")
     assert stack.external_kafka == "kafka-1.prod:9096"
+
+
+async def test_the_health_endpoint_serves_the_metrics_page() -> None:
+    from caf_runtime.metrics import count_published  # noqa: PLC0415
+
+    count_published([("caf.events.v1", b'{"type": "AuthorizationPosted"}')])
+    server = HealthServer({})
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        response = await reader.read()
+        writer.close()
+    finally:
+        await server.stop()
+    assert response.startswith(b"HTTP/1.1 200")
+    assert b'caf_events_total{reason="",type="AuthorizationPosted"}' in response

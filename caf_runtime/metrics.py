@@ -1,0 +1,48 @@
+"""Prometheus metrics every service exports on `/metrics` (next to `/healthz` and `/readyz`).
+
+Labels are bounded enumerations only (service, topic, event type, reason code, template, timer
+kind): never a TIN, a taxpayer pseudonym, a message or grant id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from schemas import topics
+
+MESSAGES = Counter(
+    "caf_messages_total",
+    "Messages consumed, by how their handling ended (handled, dead_lettered).",
+    ["topic", "outcome"],
+)
+RETRIES = Counter("caf_retries_total", "Transient failures retried.", ["topic"])
+HANDLING = Histogram(
+    "caf_handling_seconds",
+    "Time to handle one message, retries included.",
+    ["topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS = Counter(
+    "caf_events_total", "Outcome events published, by type and reason code.", ["type", "reason"]
+)
+NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", ["template"])
+TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
+
+
+def count_published(published: Iterable[tuple[str, bytes]]) -> None:
+    """Count the outcome events and notifications among published (topic, value) pairs."""
+    for topic, value in published:
+        if topic == topics.EVENTS:
+            event = json.loads(value)
+            reason = event.get("reason_code") or event.get("revoked_by") or ""
+            EVENTS.labels(type=event.get("type", ""), reason=reason).inc()
+        elif topic == topics.NOTIFICATIONS:
+            NOTIFICATIONS.labels(template=json.loads(value).get("template", "")).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
