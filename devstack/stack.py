@@ -29,11 +29,13 @@ from devstack.kafka import KafkaNode
 from devstack.process import ManagedProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVICES: Mapping[str, int] = {
-    "intake": 8081,
-    "validator": 8082,
-    "caf_poster": 8083,
-    "notifier": 8084,
+# Each process `make up` runs: its module and the port of its /readyz (and /metrics).
+SERVICES: Mapping[str, tuple[str, int, str]] = {
+    "intake": ("services.intake", 8081, "INTAKE_HEALTH_PORT"),
+    "validator": ("services.validator", 8082, "VALIDATOR_HEALTH_PORT"),
+    "caf_poster": ("services.caf_poster", 8083, "CAF_POSTER_HEALTH_PORT"),
+    "notifier": ("services.notifier", 8084, "NOTIFIER_HEALTH_PORT"),
+    "lag_exporter": ("cafctl.lag_exporter", 8085, "CAF_LAG_EXPORTER_PORT"),
 }
 
 
@@ -145,13 +147,13 @@ class Stack:
 
     def start_services(self, timeout: float = 60.0) -> None:
         env = {**os.environ, **self.environment()}
-        for name, port in SERVICES.items():
+        for name, (module, port, port_variable) in SERVICES.items():
             process = self.service(name)
             if process.pid() is None:
-                env[f"{name.upper()}_HEALTH_PORT"] = str(port)
-                process.start([sys.executable, "-m", f"services.{name}"], env=env)
+                env[port_variable] = str(port)
+                process.start([sys.executable, "-m", module], env=env)
         deadline = time.monotonic() + timeout
-        for name, port in SERVICES.items():
+        for name, (_, port, _) in SERVICES.items():
             while not _ready(port):
                 if self.service(name).pid() is None:
                     raise StackError(f"service {name} exited:\n{self.service(name).log_tail()}")
@@ -185,7 +187,7 @@ class Stack:
             if self.external_dynamodb
             else _state(self.dynamodb.process, self.dynamodb.endpoint)
         )
-        for name, port in SERVICES.items():
+        for name, (_, port, _) in SERVICES.items():
             where = f"http://127.0.0.1:{port}/readyz"
             running = _state(self.service(name), where)
             states[name] = (

@@ -19,6 +19,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from cafctl import dlq
 from cafctl.cli import main as cafctl_main
+from cafctl.lag_exporter import lag_page
 from cafctl.status import status, trace
 from schemas import topics
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
@@ -445,6 +446,19 @@ async def test_every_service_exports_metrics_without_any_taxpayer_identifier(
         labels = " ".join(re.findall(r"\{[^}]*\}", page))
         assert not re.search(r"\d{3}-?\d{2}-?\d{4}", labels)
         assert not re.search(r"[0-9a-f]{32}", labels)
+
+
+async def test_the_lag_exporter_reports_lag_in_messages_and_seconds(pipeline: Pipeline) -> None:
+    """Consumer lag per group, topic and partition, for SREs (and KEDA)."""
+    settings = pipeline.settings
+    page = (await lag_page(settings, client_options(settings))).decode()
+    intake = re.findall(
+        r'caf_consumer_lag_messages\{group="caf-intake",partition="(\d+)",topic="caf.inbound.v1"\} '
+        r"(\S+)",
+        page,
+    )
+    assert len(intake) == 12
+    assert 'caf_consumer_lag_seconds{group="caf-poster"' in page
 
 
 async def test_reconciliation_finds_every_grant_with_exactly_one_outcome(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
 import pytest
 
+from caf_runtime.broker import client_options
+from cafctl.lag_exporter import lag_page
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 from tests.e2e.test_tax_pro_account import decision, of_type, send, tpa_request
 
@@ -56,6 +59,23 @@ async def test_a_grant_held_unposted_raises_sla_at_risk_then_breached(pipeline: 
             if r.get("grant_id") == grant_id
         ]
     )
+
+    page = (await lag_page(pipeline.settings, client_options(pipeline.settings))).decode()
+    lags = {
+        partition: float(value)
+        for partition, value in re.findall(
+            r'caf_consumer_lag_messages\{group="caf-poster",partition="(\d+)"[^}]*\} (\S+)', page
+        )
+    }
+    ages = {
+        partition: float(value)
+        for partition, value in re.findall(
+            r'caf_consumer_lag_seconds\{group="caf-poster",partition="(\d+)"[^}]*\} (\S+)', page
+        )
+    }
+    behind = [p for p, lag in lags.items() if lag >= 1]
+    assert behind  # the grant waits for the stopped poster
+    assert all(ages[p] > 0 for p in behind)
 
     pipeline.services.move_clock(timedelta(hours=25))
     [at_risk] = await pipeline.until(lambda: of_type(pipeline, ssn, "SlaAtRisk"))
