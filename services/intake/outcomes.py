@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 from caf_runtime.clock import business_day
 from caf_runtime.outputs import Output
@@ -86,6 +87,11 @@ def _matters(matters: list[TaxMatter]) -> list[MatterSpec]:
     ]
 
 
+def _optional_matters(matters: list[TaxMatter] | None) -> list[MatterSpec] | None:
+    """Matters named by a withdrawal or revocation; None means all of them."""
+    return _matters(matters) if matters is not None else None
+
+
 def submission_outputs(
     message: Submission, assessment: Assessment, subject: Subject, *, duplicate: bool
 ) -> list[Output]:
@@ -159,9 +165,7 @@ def withdrawal_outputs(
                 form=message.form,
                 received_at=subject.now,
                 caf_number=assessment.caf_numbers[0],
-                tax_matters=_matters(message.tax_matters)
-                if message.tax_matters is not None
-                else None,
+                tax_matters=_optional_matters(message.tax_matters),
             ),
         )
     ]
@@ -186,9 +190,7 @@ def revocation_outputs(
                 caf_numbers=[n for n in assessment.caf_numbers if n is not None]
                 if message.caf_numbers is not None
                 else None,
-                tax_matters=_matters(message.tax_matters)
-                if message.tax_matters is not None
-                else None,
+                tax_matters=_optional_matters(message.tax_matters),
             ),
         )
     ]
@@ -261,35 +263,35 @@ def closing_outputs(
 ) -> list[Output]:
     """A declined request (IN-22), or one whose decision is refused: the validator emits the
     outcome unless it already refused the request."""
-    close = CloseRequest(
-        action="close",
-        message_id=decision.message_id,
-        taxpayer_ref=request.taxpayer_ref,
-        tin_last4=request.tin_last4,
-        form=request.form,
-        received_at=now,
-        request_id=decision.request_id,
-        outcome="rejected" if rejection else "declined",
-        rule_id=rejection.rule if rejection else None,
-        reason_code=rejection.code if rejection else None,
-        reason=rejection.reason if rejection else None,
-        caf_number=request.caf_number,
-    )
-    return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, close)]
+    outcome: Literal["rejected", "declined"] = "rejected" if rejection else "declined"
+    return _close(request, decision.message_id, now, outcome, rejection)
 
 
 def expiry_outputs(request: PostGrant, now: dt.datetime) -> list[Output]:
     """IN-23: a request not decided in time ends expired (through the validator, which knows
     whether the request itself was already refused)."""
+    return _close(request, f"expiry:{request.request_id}", now, "expired")
+
+
+def _close(
+    request: PostGrant,
+    message_id: str,
+    now: dt.datetime,
+    outcome: Literal["declined", "rejected", "expired"],
+    rejection: Rejection | None = None,
+) -> list[Output]:
     close = CloseRequest(
         action="close",
-        message_id=f"expiry:{request.request_id}",
+        message_id=message_id,
         taxpayer_ref=request.taxpayer_ref,
         tin_last4=request.tin_last4,
         form=request.form,
         received_at=now,
         request_id=request.request_id or request.grant_id,
-        outcome="expired",
+        outcome=outcome,
+        rule_id=rejection.rule if rejection else None,
+        reason_code=rejection.code if rejection else None,
+        reason=rejection.reason if rejection else None,
         caf_number=request.caf_number,
     )
     return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, close)]
