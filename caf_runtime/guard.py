@@ -1,19 +1,35 @@
-"""Retry with bounded backoff, then dead-letter: no message blocks its partition or disappears.
+"""Retries, a retry topic and a dead-letter topic: no message blocks its partition or disappears.
 
-`handle_guarded` runs one message's work. Transient failures (throttling, timeouts, a broker
-leader moving) are retried with exponential backoff; a message still failing, or failing with a
-permanent error, is published to the consumer's dead-letter topic with error headers and the
-offset is committed. Only when the dead-letter topic itself cannot be reached does the error
-escape, after a pause, so the message is redelivered rather than lost.
+Each service has one `Guard`. It runs every consumed message's work and decides what a failure
+means:
+
+- a **permanent** error (the message can never be handled: a bug, a shape nobody expected) goes
+  straight to the service's dead-letter topic, with error headers, and the offset is committed;
+- a **transient** error (throttling, a timeout, a broker leader moving) is retried in place with
+  bounded exponential backoff;
+- when the retries are used up, the guard asks whether the service's dependencies answer at all.
+  If they do not (DynamoDB or the broker is down), the failure is not this message's: every message
+  would fail the same way, so the guard waits for the outage to end, bounded, and tries again,
+  instead of dead-lettering healthy traffic;
+- if the dependencies answer and this message still fails, it moves to the service's **retry
+  topic** with a not-before time; the guard's retry consumer runs it again after each delay of the
+  policy and, after the last round, dead-letters it. Meanwhile its partition moves on.
+
+Messages that take the retry topic may be decided after later messages of the same key; every
+consumer is idempotent and the poster's version condition keeps the CAF consistent.
+Only when the retry or dead-letter topic itself cannot be reached does an error escape, after a
+pause, so the message is redelivered rather than lost or spun on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
@@ -23,10 +39,13 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.config import ServiceSettings
-from caf_runtime.metrics import HANDLING, MESSAGES, RETRIES
+from caf_runtime.metrics import HANDLING, MESSAGES, OUTAGE_WAITING, RETRIES
 from caf_runtime.outputs import Output, publish_all
 
 log = logging.getLogger(__name__)
+
+Work = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+Probe = Callable[[], Awaitable[bool]]
 
 _TRANSIENT_AWS_CODES = frozenset(
     {
@@ -37,6 +56,23 @@ _TRANSIENT_AWS_CODES = frozenset(
         "ServiceUnavailable",
         "TransactionConflictException",
         "TransactionInProgressException",
+    }
+)
+# Headers the guard writes; a message taken from the retry topic is handed to its work without them.
+CONTROL_HEADERS = frozenset(
+    {
+        "content-type",
+        "error-class",
+        "error-message",
+        "original-topic",
+        "original-partition",
+        "original-offset",
+        "original-timestamp",
+        "first-failed-at",
+        "failed-at",
+        "attempt-count",
+        "retry-round",
+        "retry-not-before",
     }
 )
 
@@ -54,129 +90,306 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
-def dead_letter(
-    record: ConsumerRecord[bytes, bytes], topic: str, error: BaseException, attempts: int
-) -> Output:
-    """The original bytes and key with the contract's error headers."""
-    key = record.key.decode(errors="replace") if record.key is not None else None
-    original = {k: v.decode(errors="replace") for k, v in record.headers or ()}
-    original.pop("content-type", None)
-    return Output(
-        topic=topic,
-        key=key,
-        value=record.value if record.value is not None else b"",
-        headers={
-            **original,
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard the guard tries before giving a message up to the dead-letter topic."""
+
+    attempts: int = 4  # in place, per delivery
+    base_delay_s: float = 0.2  # then x4 per attempt: 0.2, 0.8, 3.2 s
+    rounds_s: tuple[float, ...] = (5.0, 30.0, 120.0)  # delays of the rounds via the retry topic
+    outage_limit_s: float = 300.0  # longest wait for unreachable dependencies, per message
+    outage_poll_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where and how a message first failed; carried in headers through the retry rounds."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    first_failed_at: str
+    attempts: int
+    round: int = 0
+
+    @classmethod
+    def first(cls, record: ConsumerRecord[bytes, bytes], topic: str, attempts: int) -> Failure:
+        return cls(
+            topic=topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp=record.timestamp,
+            first_failed_at=_now_iso(),
+            attempts=attempts,
+        )
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str], topic: str) -> Failure:
+        return cls(
+            topic=headers.get("original-topic", topic),
+            partition=int(headers.get("original-partition", "-1")),
+            offset=int(headers.get("original-offset", "-1")),
+            timestamp=int(headers.get("original-timestamp", "0")),
+            first_failed_at=headers.get("first-failed-at", _now_iso()),
+            attempts=int(headers.get("attempt-count", "0")),
+            round=int(headers.get("retry-round", "0")),
+        )
+
+    def headers(self, error: BaseException) -> dict[str, str]:
+        return {
             "error-class": type(error).__name__,
             "error-message": str(error)[:500],
-            "original-topic": record.topic,
-            "original-partition": str(record.partition),
-            "original-offset": str(record.offset),
-            "failed-at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "attempt-count": str(attempts),
-        },
-    )
+            "original-topic": self.topic,
+            "original-partition": str(self.partition),
+            "original-offset": str(self.offset),
+            "original-timestamp": str(self.timestamp),
+            "first-failed-at": self.first_failed_at,
+            "failed-at": _now_iso(),
+            "attempt-count": str(self.attempts),
+        }
 
 
-async def handle_guarded(
-    work: Callable[[], Awaitable[None]],
-    *,
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in record.headers or ()}
+
+
+def _payload_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {k: v for k, v in _headers_of(record).items() if k not in CONTROL_HEADERS}
+
+
+def dead_letter(
     record: ConsumerRecord[bytes, bytes],
-    broker: KafkaBroker,
-    settings: ServiceSettings,
-    dlq_topic: str,
-    attempts: int = 4,
-    base_delay_s: float = 0.2,
-) -> None:
-    started = time.monotonic()
-    try:
-        outcome = await _attempts(
-            work,
-            record,
-            broker=broker,
-            settings=settings,
-            dlq_topic=dlq_topic,
-            attempts=attempts,
-            base_delay_s=base_delay_s,
-        )
-    finally:
-        HANDLING.labels(topic=record.topic).observe(time.monotonic() - started)
-    MESSAGES.labels(topic=record.topic, outcome=outcome).inc()
-
-
-async def _attempts(
-    work: Callable[[], Awaitable[None]],
-    record: ConsumerRecord[bytes, bytes],
-    *,
-    broker: KafkaBroker,
-    settings: ServiceSettings,
-    dlq_topic: str,
-    attempts: int,
-    base_delay_s: float,
-) -> str:
-    for attempt in range(1, attempts + 1):
-        try:
-            await work()
-        except Exception as error:
-            if is_transient(error) and attempt < attempts:
-                delay = base_delay_s * 4 ** (attempt - 1)
-                log.warning(
-                    "transient failure; retrying",
-                    extra={
-                        "error_class": type(error).__name__,
-                        "attempt": attempt,
-                        "delay_s": delay,
-                        "topic": record.topic,
-                        "offset": record.offset,
-                    },
-                )
-                RETRIES.labels(topic=record.topic).inc()
-                await asyncio.sleep(delay)
-                continue
-            log.exception(
-                "message dead-lettered",
-                extra={
-                    "error_class": type(error).__name__,
-                    "attempt": attempt,
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
-            )
-            try:
-                await publish_all(
-                    broker, settings, [dead_letter(record, dlq_topic, error, attempt)]
-                )
-            except Exception:
-                await asyncio.sleep(1.0)  # the DLQ is unreachable: redeliver, but not in a hot loop
-                raise
-            return "dead_lettered"
-        else:
-            return "handled"
-    return "handled"  # unreachable: the last attempt returns or dead-letters
-
-
-def subscribe_guarded(
-    broker: KafkaBroker,
-    settings: ServiceSettings,
-    *,
     topic: str,
-    group_id: str,
-    dlq_topic: str,
-    work: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]],
-) -> None:
-    """Subscribe `work` to a contract topic with the safe consumer defaults, guarded by retries
-    and the dead-letter topic."""
-
-    @broker.subscriber(
-        settings.topic(topic), group_id=group_id, auto_offset_reset=AUTO_OFFSET_RESET
+    error: BaseException,
+    attempts: int,
+    failure: Failure | None = None,
+) -> Output:
+    """The original bytes and key with the contract's error headers."""
+    failure = failure or Failure.first(record, record.topic, attempts)
+    failure = dataclasses.replace(failure, attempts=attempts)
+    return Output(
+        topic=topic,
+        key=record.key.decode(errors="replace") if record.key is not None else None,
+        value=record.value if record.value is not None else b"",
+        headers={**_payload_headers(record), **failure.headers(error)},
     )
-    async def on_message(message: KafkaMessage) -> None:
-        record = record_of(message)
-        await handle_guarded(
-            lambda: work(record),
-            record=record,
-            broker=broker,
-            settings=settings,
-            dlq_topic=dlq_topic,
+
+
+class Guard:
+    """One service's subscriptions, with retries, its retry topic and its dead-letter topic."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        *,
+        retry_topic: str,
+        dlq_topic: str,
+        dependencies: Probe,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._retry_topic = retry_topic
+        self._dlq_topic = dlq_topic
+        self._dependencies = dependencies
+        self._policy = policy or RetryPolicy()
+        self._work: dict[str, Work] = {}
+
+    def subscribe(self, topic: str, group_id: str, work: Work) -> None:
+        """Consume contract topic `topic` in `group_id`, committing after `work` is done."""
+        self._work[self._settings.topic(topic)] = work
+
+        @self._broker.subscriber(
+            self._settings.topic(topic), group_id=group_id, auto_offset_reset=AUTO_OFFSET_RESET
         )
+        async def on_message(message: KafkaMessage) -> None:
+            record = record_of(message)
+            await self._timed(record, self.handle(record, work))
+
+    def subscribe_retries(self, group_id: str) -> None:
+        """Consume the retry topic: each message runs again, after its not-before time, with
+        the work of the topic it came from."""
+
+        @self._broker.subscriber(
+            self._settings.topic(self._retry_topic),
+            group_id=group_id,
+            auto_offset_reset=AUTO_OFFSET_RESET,
+        )
+        async def on_retry(message: KafkaMessage) -> None:
+            record = record_of(message)
+            await self._timed(record, self.handle_retry(record))
+
+    async def _timed(self, record: ConsumerRecord[bytes, bytes], handling: Awaitable[str]) -> None:
+        started = time.monotonic()
+        try:
+            outcome = await handling
+        finally:
+            HANDLING.labels(topic=self._name(record.topic)).observe(time.monotonic() - started)
+        MESSAGES.labels(topic=self._name(record.topic), outcome=outcome).inc()
+
+    def _name(self, deployed_topic: str) -> str:
+        return deployed_topic.removeprefix(self._settings.topic_prefix)
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes], work: Work) -> str:
+        """Run `work` for a message of a subscribed topic; return how it ended."""
+        error, attempts = await self._run(work, record)
+        if error is None:
+            return "handled"
+        failure = Failure.first(record, record.topic, attempts)
+        return await self._give_up(record, error, failure)
+
+    async def handle_retry(self, record: ConsumerRecord[bytes, bytes]) -> str:
+        """Run a message from the retry topic again once its not-before time has come."""
+        headers = _headers_of(record)
+        failure = Failure.from_headers(headers, record.topic)
+        work = self._work.get(failure.topic)
+        if work is None:
+            unknown = LookupError(f"no work for the original topic {failure.topic!r}")
+            await self._publish([dead_letter(record, self._dlq_topic, unknown, 0, failure)])
+            return "dead_lettered"
+        await self._sleep_until(headers.get("retry-not-before"))
+        original = dataclasses.replace(
+            record,
+            topic=failure.topic,
+            partition=failure.partition,
+            offset=failure.offset,
+            timestamp=failure.timestamp,
+            headers=[(k, v.encode()) for k, v in _payload_headers(record).items()],
+        )
+        error, attempts = await self._run(work, original)
+        if error is None:
+            return "handled"
+        failure = dataclasses.replace(failure, attempts=failure.attempts + attempts)
+        return await self._give_up(original, error, failure)
+
+    async def _run(
+        self, work: Work, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[Exception | None, int]:
+        """Try `work` with in-place retries; (None, attempts) on success, else the last error."""
+        policy = self._policy
+        attempt = total = 0
+        outage_s = 0.0
+        while True:
+            attempt += 1
+            try:
+                await work(record)
+            except Exception as error:  # noqa: BLE001 - every failure gets an outcome here
+                if not is_transient(error):
+                    return error, total + attempt
+                RETRIES.labels(topic=self._name(record.topic)).inc()
+                if attempt < policy.attempts:
+                    await asyncio.sleep(policy.base_delay_s * 4 ** (attempt - 1))
+                    continue
+                waited = await self._wait_out_outage(
+                    error, record, policy.outage_limit_s - outage_s
+                )
+                if waited is None:
+                    return error, total + attempt
+                outage_s += waited
+                total += attempt
+                attempt = 0  # the outage was not this message's fault: a fresh set of attempts
+            else:
+                return None, total + attempt
+
+    async def _wait_out_outage(
+        self, error: Exception, record: ConsumerRecord[bytes, bytes], budget_s: float
+    ) -> float | None:
+        """When the dependencies do not answer, wait (at most `budget_s`) until they do and
+        return the time waited; None when they answer (the failure is this message's)."""
+        if await self._answering():
+            return None
+        log.warning(
+            "dependencies unreachable; waiting before retrying",
+            extra={
+                "error_class": type(error).__name__,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        )
+        started = time.monotonic()
+        OUTAGE_WAITING.inc()
+        try:
+            while time.monotonic() - started < budget_s:
+                await asyncio.sleep(self._policy.outage_poll_s)
+                if await self._answering():
+                    log.info("dependencies answer again; retrying")
+                    return time.monotonic() - started
+        finally:
+            OUTAGE_WAITING.dec()
+        return None
+
+    async def _answering(self) -> bool:
+        try:
+            return await self._broker.ping(timeout=2.0) and await self._dependencies()
+        except Exception:  # noqa: BLE001 - an unreachable dependency fails in any way
+            return False
+
+    async def _give_up(
+        self, record: ConsumerRecord[bytes, bytes], error: Exception, failure: Failure
+    ) -> str:
+        rounds = self._policy.rounds_s
+        if is_transient(error) and failure.round < len(rounds):
+            delay = rounds[failure.round]
+            not_before = datetime.now(UTC) + timedelta(seconds=delay)
+            later = dataclasses.replace(failure, round=failure.round + 1)
+            log.warning(
+                "message moved to the retry topic",
+                extra=self._context(record, error, later) | {"delay_s": delay},
+            )
+            await self._publish(
+                [
+                    Output(
+                        topic=self._retry_topic,
+                        key=record.key.decode(errors="replace") if record.key else None,
+                        value=record.value or b"",
+                        headers={
+                            **_payload_headers(record),
+                            **later.headers(error),
+                            "retry-round": str(later.round),
+                            "retry-not-before": not_before.isoformat(timespec="milliseconds"),
+                        },
+                    )
+                ]
+            )
+            return "retry_scheduled"
+        log.error("message dead-lettered", extra=self._context(record, error, failure))
+        await self._publish(
+            [dead_letter(record, self._dlq_topic, error, failure.attempts, failure)]
+        )
+        return "dead_lettered"
+
+    def _context(
+        self, record: ConsumerRecord[bytes, bytes], error: Exception, failure: Failure
+    ) -> dict[str, object]:
+        return {
+            "error_class": type(error).__name__,
+            "attempts": failure.attempts,
+            "round": failure.round,
+            "topic": self._name(failure.topic),
+            "partition": failure.partition,
+            "offset": failure.offset,
+        }
+
+    async def _publish(self, outputs: list[Output]) -> None:
+        try:
+            await publish_all(self._broker, self._settings, outputs)
+        except Exception:
+            await asyncio.sleep(1.0)  # the topic is unreachable: redeliver, but not in a hot loop
+            raise
+
+    @staticmethod
+    async def _sleep_until(instant: str | None) -> None:
+        if not instant:
+            return
+        try:
+            due = datetime.fromisoformat(instant)
+        except ValueError:
+            return
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))

@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from schemas import topics
 
 MESSAGES = Counter(
     "caf_messages_total",
-    "Messages consumed, by how their handling ended (handled, dead_lettered).",
+    "Messages consumed, by how their handling ended (handled, retry_scheduled, dead_lettered).",
     ["topic", "outcome"],
 )
-RETRIES = Counter("caf_retries_total", "Transient failures retried.", ["topic"])
+RETRIES = Counter("caf_retries_total", "Transient failures retried in place.", ["topic"])
+OUTAGE_WAITING = Gauge(
+    "caf_outage_waiting",
+    "Messages waiting for unreachable dependencies (DynamoDB, the broker) to answer again.",
+)
 HANDLING = Histogram(
     "caf_handling_seconds",
     "Time to handle one message, retries included.",

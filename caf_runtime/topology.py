@@ -49,6 +49,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.VALIDATOR_DLQ),
     TopicSpec(topics.POSTER_DLQ),
     TopicSpec(topics.NOTIFIER_DLQ),
+    *(TopicSpec(name) for name in topics.RETRY_TOPICS),
 )
 
 TABLES: tuple[TableSpec, ...] = (

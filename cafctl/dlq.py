@@ -19,20 +19,10 @@ from botocore.exceptions import ClientError
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.guard import CONTROL_HEADERS
 from cafctl.topics import read_topic
 
-ERROR_HEADERS = frozenset(
-    {
-        "error-class",
-        "error-message",
-        "original-topic",
-        "original-partition",
-        "original-offset",
-        "failed-at",
-        "attempt-count",
-        "replayed-from",
-    }
-)
+ERROR_HEADERS = CONTROL_HEADERS | {"replayed-from"}
 _TIN_LIKE = re.compile(r"\b(\d{3}-?\d{2}-?|\d{2}-?\d{3})(\d{4})\b")
 
 

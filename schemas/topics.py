@@ -21,3 +21,10 @@ VALIDATOR_DLQ: Final = "caf.validator.dlq.v1"
 POSTER_DLQ: Final = "caf.poster.dlq.v1"
 NOTIFIER_DLQ: Final = "caf.notifier.dlq.v1"
 DEAD_LETTER_TOPICS: Final = (INBOUND_DLQ, VALIDATOR_DLQ, POSTER_DLQ, NOTIFIER_DLQ)
+# Internal: messages whose handling kept failing transiently, waiting for another round
+# (`caf_runtime.guard`); after the last round they go to the consumer's dead-letter topic.
+INTAKE_RETRY: Final = "caf.intake.retry.v1"
+VALIDATOR_RETRY: Final = "caf.validator.retry.v1"
+POSTER_RETRY: Final = "caf.poster.retry.v1"
+NOTIFIER_RETRY: Final = "caf.notifier.retry.v1"
+RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY)

@@ -17,7 +17,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import BUSINESS_ZONE, Clock
-from caf_runtime.guard import subscribe_guarded
+from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
@@ -175,13 +175,14 @@ def register(
     publish = functools.partial(publish_all, broker, settings)
     handler = PosterHandler(store, publish, clock, timedelta(seconds=settings.reorder_window_s))
 
-    subscribe_guarded(
+    guard = Guard(
         broker,
         settings,
-        topic=topics.GRANTS_VALIDATED,
-        group_id=settings.group_id,
+        retry_topic=topics.POSTER_RETRY,
         dlq_topic=topics.POSTER_DLQ,
-        work=handler.on_command,
+        dependencies=store.ping,
     )
+    guard.subscribe(topics.GRANTS_VALIDATED, settings.group_id, handler.on_command)
+    guard.subscribe_retries(f"{settings.group_id}-redelivery")
 
     return handler

@@ -19,7 +19,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import Clock, business_day
-from caf_runtime.guard import dead_letter, subscribe_guarded
+from caf_runtime.guard import Guard, dead_letter
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
@@ -301,16 +301,14 @@ def register(
     """Attach the intake subscribers (inbound, and parked decisions) to `broker`."""
     publish = functools.partial(publish_all, broker, settings)
     handler = IntakeHandler(store, publish, clock, settings)
-    for topic, group_id, work in (
-        (topics.INBOUND, settings.group_id, handler.handle),
-        (topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry),
-    ):
-        subscribe_guarded(
-            broker,
-            settings,
-            topic=topic,
-            group_id=group_id,
-            dlq_topic=topics.INBOUND_DLQ,
-            work=work,
-        )
+    guard = Guard(
+        broker,
+        settings,
+        retry_topic=topics.INTAKE_RETRY,
+        dlq_topic=topics.INBOUND_DLQ,
+        dependencies=store.ping,
+    )
+    guard.subscribe(topics.INBOUND, settings.group_id, handler.handle)
+    guard.subscribe(topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry)
+    guard.subscribe_retries(f"{settings.group_id}-redelivery")
     return handler

@@ -15,7 +15,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import Clock
-from caf_runtime.guard import subscribe_guarded
+from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
@@ -59,13 +59,14 @@ def register(
     publish = functools.partial(publish_all, broker, settings)
     handler = NotifierHandler(store, publish, clock)
 
-    subscribe_guarded(
+    guard = Guard(
         broker,
         settings,
-        topic=topics.EVENTS,
-        group_id=settings.group_id,
+        retry_topic=topics.NOTIFIER_RETRY,
         dlq_topic=topics.NOTIFIER_DLQ,
-        work=handler.on_event,
+        dependencies=store.ping,
     )
+    guard.subscribe(topics.EVENTS, settings.group_id, handler.on_event)
+    guard.subscribe_retries(f"{settings.group_id}-redelivery")
 
     return handler

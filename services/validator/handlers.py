@@ -18,7 +18,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import Clock
-from caf_runtime.guard import subscribe_guarded
+from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
@@ -284,18 +284,15 @@ def register(
     publish = functools.partial(publish_all, broker, settings)
     handler = ValidatorHandler(store, publish, clock, barrier, settings.velocity_limit)
 
-    for topic, group_id, work in (
-        (topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record),
-        (topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant),
-        (topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome),
-    ):
-        subscribe_guarded(
-            broker,
-            settings,
-            topic=topic,
-            group_id=group_id,
-            dlq_topic=topics.VALIDATOR_DLQ,
-            work=work,
-        )
-
+    guard = Guard(
+        broker,
+        settings,
+        retry_topic=topics.VALIDATOR_RETRY,
+        dlq_topic=topics.VALIDATOR_DLQ,
+        dependencies=store.ping,
+    )
+    guard.subscribe(topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record)
+    guard.subscribe(topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant)
+    guard.subscribe(topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome)
+    guard.subscribe_retries(f"{settings.group_id}-redelivery")
     return handler

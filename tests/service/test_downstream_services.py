@@ -32,6 +32,9 @@ pytestmark = pytest.mark.service
 
 
 class FakeValidatorStore:
+    async def ping(self) -> bool:
+        return True
+
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.registry: dict[str, bytes | None] = {}
@@ -116,6 +119,9 @@ async def test_the_validator_dead_letters_a_command_it_cannot_read() -> None:
 
 
 class FakeCafStore:
+    async def ping(self) -> bool:
+        return True
+
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.cafs: dict[str, TaxpayerCaf] = {}
@@ -164,6 +170,9 @@ async def test_the_poster_posts_assigns_a_caf_number_and_ignores_a_redelivery() 
 
 
 class FakeNotifierStore:
+    async def ping(self) -> bool:
+        return True
+
     def __init__(self) -> None:
         self.ledger = FakeLedger()
 

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.service
 
 
 class FakeIntakeStore:
+    async def ping(self) -> bool:
+        return True
+
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.fingerprints: dict[str, str] = {}

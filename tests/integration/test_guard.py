@@ -1,0 +1,203 @@
+"""The guard on a real broker: in-place retries, the retry topic, the dead-letter topic, and
+waiting out an outage instead of dead-lettering healthy traffic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaTimeoutError
+
+from caf_runtime.broker import make_broker
+from caf_runtime.config import ServiceSettings
+from caf_runtime.guard import Guard, RetryPolicy
+from caf_runtime.provision import ensure_topics
+from caf_runtime.topology import TopicSpec
+from tests.conftest import unique
+
+pytestmark = pytest.mark.integration
+
+SOURCE, RETRY, DLQ = "guard.source.v1", "guard.retry.v1", "guard.dlq.v1"
+FAST = RetryPolicy(attempts=2, base_delay_s=0.05, rounds_s=(0.5, 0.5), outage_poll_s=0.1)
+
+
+@dataclass
+class Scripted:
+    """Work that fails with the next scripted error for each message, then succeeds."""
+
+    failures: dict[bytes, list[Exception]]
+    handled: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+    calls: int = 0
+
+    async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self.calls += 1
+        script = self.failures.get(record.value or b"", [])
+        if script:
+            raise script.pop(0)
+        self.handled.append(record)
+
+
+@dataclass
+class Rig:
+    settings: ServiceSettings
+    publish: Callable[[bytes], Awaitable[None]]
+    read: Callable[[str, int], Awaitable[list[ConsumerRecord[bytes, bytes]]]]
+
+
+@pytest.fixture
+async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitable[Rig]]]:
+    settings = settings.model_copy(update={"topic_prefix": unique("guard-")})
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        (TopicSpec(SOURCE, 1), TopicSpec(RETRY, 1), TopicSpec(DLQ, 1)),
+        prefix=settings.topic_prefix,
+    )
+    brokers = []
+
+    async def start(work: Scripted, dependencies: Callable[[], Awaitable[bool]]) -> Rig:
+        broker = make_broker(settings, client_id="guard-test")
+        guard = Guard(
+            broker,
+            settings,
+            retry_topic=RETRY,
+            dlq_topic=DLQ,
+            dependencies=dependencies,
+            policy=FAST,
+        )
+        group = unique("guard-")
+        guard.subscribe(SOURCE, group, work)
+        guard.subscribe_retries(f"{group}-redelivery")
+        await broker.start()
+        brokers.append(broker)
+
+        async def publish(value: bytes) -> None:
+            await broker.publish(value, topic=settings.topic(SOURCE), key=b"k")
+
+        return Rig(settings, publish, lambda topic, n: _read(settings, topic, n))
+
+    yield start
+    for broker in brokers:
+        await broker.stop()
+
+
+async def _read(
+    settings: ServiceSettings, topic: str, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (20 if count else 1.5)
+        while (len(records) < count or not count) and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            records.extend(r for batch in batches.values() for r in batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers or ()}
+
+
+async def answering() -> bool:
+    return True
+
+
+async def until(condition: Callable[[], Any], limit_s: float = 20) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not condition():
+        assert loop.time() < deadline, "not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_transient_failure_is_retried_in_place_and_handled(rig: Any) -> None:
+    work = Scripted({b"m": [KafkaTimeoutError()]})
+    r: Rig = await rig(work, answering)
+    await r.publish(b"m")
+    await until(lambda: work.handled)
+    assert work.calls == 2
+    assert await r.read(RETRY, 0) == []
+
+
+async def test_a_message_still_failing_goes_through_the_retry_topic_and_then_succeeds(
+    rig: Any,
+) -> None:
+    work = Scripted({b"m": [TimeoutError("slow"), TimeoutError("slow"), TimeoutError("slow")]})
+    r: Rig = await rig(work, answering)
+    await r.publish(b"m")
+    await until(lambda: work.handled)
+    (retried,) = await r.read(RETRY, 1)
+    assert headers(retried)["retry-round"] == "1"
+    assert headers(retried)["original-topic"] == r.settings.topic(SOURCE)
+    (handled,) = work.handled
+    assert handled.topic == r.settings.topic(SOURCE), "the work sees the original coordinates"
+    assert handled.offset == 0
+    assert await r.read(DLQ, 0) == []
+
+
+async def test_a_message_failing_every_round_is_dead_lettered_with_the_error_headers(
+    rig: Any,
+) -> None:
+    work = Scripted({b"m": [TimeoutError("slow")] * 10})
+    r: Rig = await rig(work, answering)
+    await r.publish(b"next")  # offset 0 is handled; the failing one is offset 1
+    await r.publish(b"m")
+    (letter,) = await r.read(DLQ, 1)
+    found = headers(letter)
+    assert letter.value == b"m"
+    assert found["error-class"] == "TimeoutError"
+    assert found["original-topic"] == r.settings.topic(SOURCE)
+    assert found["original-partition"] == "0"
+    assert found["original-offset"] == "1"
+    assert found["attempt-count"] == "6", "2 in place per round, 3 rounds"
+    assert found["first-failed-at"] <= found["failed-at"]
+    assert [rec.value for rec in work.handled] == [b"next"]
+
+
+async def test_a_permanent_error_skips_the_retries_and_does_not_block_the_partition(
+    rig: Any,
+) -> None:
+    work = Scripted({b"poison": [KeyError("a bug")]})
+    r: Rig = await rig(work, answering)
+    await r.publish(b"poison")
+    await r.publish(b"after")
+    await until(lambda: work.handled)
+    (letter,) = await r.read(DLQ, 1)
+    assert headers(letter)["attempt-count"] == "1"
+    assert headers(letter)["error-class"] == "KeyError"
+    assert [rec.value for rec in work.handled] == [b"after"]
+    assert await r.read(RETRY, 0) == []
+
+
+async def test_during_an_outage_the_message_waits_instead_of_being_dead_lettered(
+    rig: Any,
+) -> None:
+    outage = {"up": False}
+
+    async def dependencies() -> bool:
+        return outage["up"]
+
+    work = Scripted({b"m": [ConnectionError("dynamodb down")] * 3})
+    r: Rig = await rig(work, dependencies)
+    await r.publish(b"m")
+    await until(lambda: work.calls >= 2)
+    await asyncio.sleep(0.5)
+    assert work.calls == 2, "no attempt while the dependencies do not answer"
+    assert not work.handled
+    outage["up"] = True
+    await until(lambda: work.handled)
+    assert await r.read(RETRY, 0) == []
+    assert await r.read(DLQ, 0) == []
+    assert work.calls == 4, "a fresh set of attempts after the outage"
