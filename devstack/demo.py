@@ -22,12 +22,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
 DEADLINE_S = 60.0
-TODAY = date.today()
+TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
 YEAR = TODAY.year
 
 PRACTITIONERS = {

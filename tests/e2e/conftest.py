@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
@@ -33,6 +34,12 @@ from tests.conftest import Infrastructure, free_port, unique
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
 REF_KEY = "e2e-test-key"
 DEADLINE_S = 30.0
+
+
+def business_today() -> date:
+    """Today where the rules count days (New York): a signature dated the UTC date would be in
+    the future for IN-05 in the evening hours."""
+    return business_day(datetime.now(UTC))
 
 
 def random_ssn() -> str:
@@ -286,7 +293,7 @@ def submission(
     **extra: Any,
 ) -> dict[str, Any]:
     """A valid signed form for taxpayer `ssn`; `reps` are overrides of a default representative."""
-    today = date.today()
+    today = business_today()
     signed = signed or today
     method = "wet" if channel in {"mail", "fax"} else "electronic"
     representatives = []

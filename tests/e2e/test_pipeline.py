@@ -8,7 +8,7 @@ import io
 import json
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from cafctl.cli import main as cafctl_main
 from cafctl.lag_exporter import lag_page
 from cafctl.status import status, trace
 from schemas import topics
-from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
+from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, submission, unique_caf
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,7 @@ async def test_an_8821_designee_posts(pipeline: Pipeline) -> None:
 async def test_a_new_poa_revokes_the_older_one_on_overlapping_periods(pipeline: Pipeline) -> None:
     """PO-05: later signature revokes matter by matter; retain_prior with a copy keeps it."""
     ssn, first_caf, second_caf, third_caf = random_ssn(), unique_caf(), unique_caf(), unique_caf()
-    year = date.today().year
+    year = business_today().year
     for caf, name in (
         (first_caf, "Avery Smith"),
         (second_caf, "Blake Doe"),
@@ -81,7 +81,7 @@ async def test_a_new_poa_revokes_the_older_one_on_overlapping_periods(pipeline: 
         ssn,
         [{"caf_number": first_caf}],
         periods=[str(year - 3), str(year - 2)],
-        signed=date.today() - timedelta(days=10),
+        signed=business_today() - timedelta(days=10),
     )
     await pipeline.send_inbound(old)
     await pipeline.terminal(ref_of(ssn), 1)
@@ -89,7 +89,7 @@ async def test_a_new_poa_revokes_the_older_one_on_overlapping_periods(pipeline: 
         ssn,
         [{"caf_number": second_caf, "name": "Blake Doe"}],
         periods=[str(year - 2)],
-        signed=date.today() - timedelta(days=5),
+        signed=business_today() - timedelta(days=5),
     )
     await pipeline.send_inbound(new)
     await pipeline.terminal(ref_of(ssn), 2)
@@ -121,7 +121,7 @@ async def test_an_older_signature_is_superseded_and_future_periods_are_dropped(
 ) -> None:
     """PO-06 NP-SUPERSEDED; PO-07 PART-FUTURE-PERIOD-DROPPED."""
     ssn, caf = random_ssn(), unique_caf()
-    year = date.today().year
+    year = business_today().year
     await pipeline.register(caf, "Avery Smith")
     recent = submission(ssn, [{"caf_number": caf}], periods=[str(year - 1), str(year + 5)])
     await pipeline.send_inbound(recent)
@@ -138,7 +138,7 @@ async def test_an_older_signature_is_superseded_and_future_periods_are_dropped(
         ssn,
         [{"caf_number": caf}],
         periods=[str(year - 1)],
-        signed=date.today() - timedelta(days=20),
+        signed=business_today() - timedelta(days=20),
     )
     await pipeline.send_inbound(older)
     terminal = await pipeline.terminal(ref_of(ssn), 2)
@@ -236,7 +236,7 @@ def removal(kind: str, ssn: str, **fields: Any) -> dict[str, Any]:
         "taxpayer": {"tin": ssn, "tin_type": "SSN"},
         "form": "2848",
         "tax_matters": None,
-        "signature": {"date": str(date.today()), "method": "checkbox"},
+        "signature": {"date": str(business_today()), "method": "checkbox"},
         **fields,
     }
 

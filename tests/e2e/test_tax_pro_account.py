@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Pipeline, random_ssn, ref_of, unique_caf
+from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, unique_caf
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ def tpa_request(
     group_id: str | None = None,
     notices: bool = False,
 ) -> dict[str, Any]:
-    today = date.today()
+    today = business_today()
     return {
         "kind": "tpa_request",
         "schema_version": 1,
@@ -66,7 +66,7 @@ def decision(
     signed: date | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    signed = signed or date.today()
+    signed = signed or business_today()
     at = at or datetime.now(UTC)
     return {
         "kind": "tpa_decision",
@@ -95,7 +95,7 @@ async def test_a_request_waits_for_the_taxpayer_then_posts_on_approval(pipeline:
     await send(pipeline, request)
     [pending] = await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
     assert pending["request_id"] == request["request_id"]
-    assert pending["expires_on"] == str(date.today() + timedelta(days=30))
+    assert pending["expires_on"] == str(business_today() + timedelta(days=30))
     [note] = await pipeline.until(lambda: pipeline.notifications({pending["event_id"]}))
     assert note["template"] == "authorization_pending_approval"
 
@@ -215,7 +215,7 @@ async def test_a_group_is_decided_in_approval_order_whatever_the_arrival_order(
     approvals.append(
         decision(
             requests[3],
-            signed=date.today() - timedelta(days=1),
+            signed=business_today() - timedelta(days=1),
             at=start + timedelta(milliseconds=900),
         )
     )

@@ -1,0 +1,298 @@
+"""A mixed, realistic inbound workload for fault-injection and benchmark runs.
+
+Fictional taxpayers (a fresh SSN each), a registry of practitioners in good standing sized so
+that no CAF number reaches the velocity limit (VA-07), and a stream of units, each about one
+taxpayer: clean forms with one to three representatives (2848 and 8821, registered and first-time
+representatives), forms that intake rejects, Tax Pro Account requests later approved or declined,
+forms later withdrawn by their representative or revoked by the taxpayer, a newer form revoking an
+older one (PO-05), a form sent twice with the same message id (IN-02) and malformed bytes (IN-01).
+Follow-ups (decisions, withdrawals, revocations, resends) are placed `gap` messages later, the way
+they reach us in real life: after the first message has usually been decided.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from caf_runtime.clock import business_day
+
+TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
+YEAR = TODAY.year
+MIX: dict[str, int] = {  # weight of each unit kind
+    "form": 46,
+    "form_rejected": 5,
+    "tpa_approved": 12,
+    "tpa_declined": 4,
+    "withdrawn": 9,
+    "revoked": 9,
+    "superseded": 5,
+    "resent": 5,
+    "malformed": 2,
+}
+_GRANTS_PER_PRACTITIONER = 12  # well under VA-07's 25 distinct taxpayers per hour
+
+
+@dataclass(frozen=True)
+class Message:
+    """One inbound message as published: its key and bytes or JSON document."""
+
+    key: str | None
+    body: dict[str, Any] | bytes
+    kind: str
+
+
+@dataclass
+class Workload:
+    """`size` inbound messages (and the registry they need), reproducible from `seed`."""
+
+    size: int
+    seed: int = 7
+    gap: int = 300
+    registry: list[dict[str, Any]] = field(init=False)
+    messages: list[Message] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # noqa: S311 - test data, not secrets
+        self._tins: set[str] = set()
+        practitioners = max(20, self.size // _GRANTS_PER_PRACTITIONER)
+        self.registry = [self._practitioner(n) for n in range(practitioners)]
+        self.messages = self._stream()
+
+    def _stream(self) -> list[Message]:
+        slots: list[list[Message]] = []
+        index = 0
+        kinds, weights = zip(*MIX.items(), strict=True)
+        while index < self.size:
+            kind = self._random.choices(kinds, weights)[0]
+            first, *later = getattr(self, f"_unit_{kind}")()
+            self._place(slots, index, first)
+            for follow_up in later:
+                self._place(slots, index + self.gap + self._random.randint(0, self.gap), follow_up)
+            index += 1 + len(later)
+        return [message for slot in slots for message in slot][: self.size]
+
+    @staticmethod
+    def _place(slots: list[list[Message]], index: int, message: Message) -> None:
+        while len(slots) <= index:
+            slots.append([])
+        slots[index].append(message)
+
+    # --- units -------------------------------------------------------------------------------
+
+    def _unit_form(self) -> list[Message]:
+        return [self._form(self._tin(), self._reps(self._random.randint(1, 3)))]
+
+    def _unit_form_rejected(self) -> list[Message]:
+        form = self._form(self._tin(), self._reps(1))
+        assert isinstance(form.body, dict)
+        form.body["tax_matters"][0]["periods"] = ["All years"]  # IN-13
+        return [Message(form.key, form.body, "form_rejected")]
+
+    def _unit_tpa_approved(self) -> list[Message]:
+        request = self._tpa_request()
+        return [request, self._decision(request, "approve")]
+
+    def _unit_tpa_declined(self) -> list[Message]:
+        request = self._tpa_request()
+        return [request, self._decision(request, "decline")]
+
+    def _unit_withdrawn(self) -> list[Message]:
+        tin, rep = self._tin(), self._registered()
+        form = self._form(tin, [rep], form="2848")
+        withdrawal = self._removal(
+            "withdrawal", tin, caf_number=f"{rep['caf_number'][:4]}-{rep['caf_number'][4:]}R"
+        )
+        return [form, withdrawal]
+
+    def _unit_revoked(self) -> list[Message]:
+        tin = self._tin()
+        form = self._form(tin, self._reps(2), form="2848")
+        return [form, self._removal("revocation", tin, caf_numbers=None)]
+
+    def _unit_superseded(self) -> list[Message]:
+        tin = self._tin()
+        older = self._form(tin, self._reps(1), form="2848", signed=TODAY - timedelta(days=10))
+        return [older, self._form(tin, self._reps(1), form="2848")]
+
+    def _unit_resent(self) -> list[Message]:
+        form = self._form(self._tin(), self._reps(1))
+        return [form, Message(form.key, form.body, "resent")]
+
+    def _unit_malformed(self) -> list[Message]:
+        broken = b'{"kind": "submission", "message_id": "' + uuid.uuid4().hex.encode() + b'", '
+        return [Message(None, broken, "malformed")]
+
+    # --- builders ----------------------------------------------------------------------------
+
+    def _tin(self) -> str:
+        while True:
+            tin = (
+                f"{self._random.randint(100, 665):03d}-{self._random.randint(10, 99):02d}-"
+                f"{self._random.randint(1, 9999):04d}"
+            )
+            if tin not in self._tins:
+                self._tins.add(tin)
+                return tin
+
+    def _practitioner(self, n: int) -> dict[str, Any]:
+        return {
+            "caf_number": f"03{self.seed % 100:02d}{n:05d}",
+            "name": f"Practitioner {n}",
+            "status_code": "",
+            "designations": ["a", "b", "c"],
+            "jurisdiction": "TN",
+            "licence_number": f"CPA-{n}",
+            "ptin": "P01234567",
+            "ptin_valid_through": f"{YEAR + 1}-12-31",
+            "afsp_years": [YEAR - 2, YEAR - 1, YEAR],
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+
+    def _registered(self) -> dict[str, Any]:
+        practitioner = self._random.choice(self.registry)
+        return {"caf_number": practitioner["caf_number"], "name": practitioner["name"]}
+
+    def _reps(self, count: int) -> list[dict[str, Any]]:
+        reps = []
+        chosen: set[str] = set()
+        for n in range(count):
+            if self._random.random() < 0.7:
+                rep = self._registered()
+                if rep["caf_number"] in chosen:
+                    continue
+                chosen.add(rep["caf_number"])
+            else:
+                rep = {"caf_number": None, "name": f"New Representative {n}"}
+            reps.append(rep | {"receive_notices": n == 0 and self._random.random() < 0.5})
+        return reps
+
+    def _form(
+        self,
+        tin: str,
+        reps: list[dict[str, Any]],
+        *,
+        form: str | None = None,
+        signed: date = TODAY,
+    ) -> Message:
+        form = form or ("2848" if self._random.random() < 0.8 else "8821")
+        representatives = []
+        for rep in reps:
+            entry: dict[str, Any] = {"receive_notices": False, **rep}
+            if form == "2848":
+                entry |= {
+                    "designation": "b",
+                    "jurisdiction": "TN",
+                    "licence_number": "CPA-100",
+                    "signature": {"date": str(signed), "method": "electronic"},
+                }
+            representatives.append(entry)
+        body: dict[str, Any] = {
+            "kind": "submission",
+            "schema_version": 1,
+            "message_id": str(uuid.uuid4()),
+            "sent_at": datetime.now(UTC).isoformat(),
+            "channel": "upload",
+            "received_on": str(TODAY),
+            "form": form,
+            "taxpayer": self._taxpayer(tin)
+            | {"signature": {"date": str(signed), "method": "electronic"}},
+            "representatives": representatives,
+            "tax_matters": [
+                {"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}
+            ],
+            "specific_use": False,
+            "retain_prior": False,
+            "prior_copies_attached": 0,
+        }
+        return Message(body["message_id"], body, "form")
+
+    @staticmethod
+    def _taxpayer(tin: str) -> dict[str, Any]:
+        return {
+            "tin": tin,
+            "tin_type": "SSN",
+            "name": "Jordan Public",
+            "entity_type": "individual",
+            "address": {
+                "line1": "1 Main St",
+                "city": "Memphis",
+                "state": "TN",
+                "postal_code": "38103",
+                "country": "US",
+            },
+        }
+
+    def _tpa_request(self) -> Message:
+        rep = self._registered()
+        body: dict[str, Any] = {
+            "kind": "tpa_request",
+            "schema_version": 1,
+            "message_id": str(uuid.uuid4()),
+            "sent_at": datetime.now(UTC).isoformat(),
+            "request_id": f"tpa-{uuid.uuid4().hex[:12]}",
+            "group_id": None,
+            "received_on": str(TODAY),
+            "form": "2848",
+            "taxpayer": self._taxpayer(self._tin()),
+            "representative": rep
+            | {
+                "designation": "c",
+                "licence_number": "EA-1",
+                "receive_notices": True,
+                "signature": {"date": str(TODAY), "method": "checkbox", "ial": 2, "aal": 2},
+            },
+            "tax_matters": [
+                {"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}
+            ],
+        }
+        return Message(body["message_id"], body, "tpa_request")
+
+    @staticmethod
+    def _decision(request: Message, decision: str) -> Message:
+        assert isinstance(request.body, dict)
+        body: dict[str, Any] = {
+            "kind": "tpa_decision",
+            "schema_version": 1,
+            "message_id": str(uuid.uuid4()),
+            "sent_at": datetime.now(UTC).isoformat(),
+            "request_id": request.body["request_id"],
+            "decision": decision,
+            "taxpayer_signature": {
+                "date": str(TODAY),
+                "method": "checkbox",
+                "ial": 2,
+                "aal": 2,
+                "at": datetime.now(UTC).isoformat(),
+            },
+        }
+        return Message(body["message_id"], body, f"tpa_{decision}")
+
+    @staticmethod
+    def _removal(kind: str, tin: str, **fields: Any) -> Message:
+        body: dict[str, Any] = {
+            "kind": kind,
+            "schema_version": 1,
+            "message_id": str(uuid.uuid4()),
+            "sent_at": datetime.now(UTC).isoformat(),
+            "taxpayer": {"tin": tin, "tin_type": "SSN"},
+            "form": "2848",
+            "tax_matters": None,
+            "signature": {"date": str(TODAY), "method": "checkbox"},
+            **fields,
+        }
+        return Message(body["message_id"], body, kind)
+
+    def counts(self) -> dict[str, int]:
+        """Messages by kind."""
+        found: dict[str, int] = {}
+        for message in self.messages:
+            found[message.kind] = found.get(message.kind, 0) + 1
+        return found
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.messages)
