@@ -26,9 +26,8 @@ from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from cafctl import dlq
-from cafctl.reconcile import reconcile
+from cafctl.reconcile import reconcile_deployment
 from cafctl.status import status, trace
-from cafctl.topics import read_topic
 from schemas import topics
 
 
@@ -144,26 +143,7 @@ async def _trace(
 
 
 async def _reconcile(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
-    inbound = await read_topic(options, settings.topic(topics.INBOUND))
-    events = await read_topic(options, settings.topic(topics.EVENTS))
-    notifications = await read_topic(options, settings.topic(topics.NOTIFICATIONS))
-    dead = 0
-    for topic in topics.DEAD_LETTER_TOPICS:
-        dead += len(await read_topic(options, settings.topic(topic)))
-    stored: list[str] = []
-    async with DynamoTable(settings, "caf") as caf:
-        paginator = caf.client.get_paginator("scan")
-        async for page in paginator.paginate(
-            TableName=caf.name,
-            FilterExpression="begins_with(sk, :grant)",
-            ExpressionAttributeValues={":grant": {"S": "GRANT#"}},
-            ProjectionExpression="sk",
-        ):
-            stored.extend(
-                str(item["sk"].get("S", "")).removeprefix("GRANT#")
-                for item in page.get("Items", [])
-            )
-    report = reconcile(inbound, events, notifications, dead, stored)
+    report = await reconcile_deployment(settings, options)
     summary = report.as_dict()
     if as_json:
         print(json.dumps(summary, indent=2))

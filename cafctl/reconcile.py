@@ -21,6 +21,10 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from cafctl.topics import read_topic
+from schemas import topics
 from schemas.codec import decode_inbound
 from schemas.errors import ContractError
 from schemas.events import TERMINAL_TYPES
@@ -145,3 +149,32 @@ def duplicate_notifications(notifications: list[ConsumerRecord[bytes, bytes]]) -
     return sorted(
         f"{event}/{recipient}" for (event, recipient, _), ids in sent.items() if len(ids) > 1
     )
+
+
+async def reconcile_deployment(settings: ServiceSettings, options: dict[str, Any]) -> Report:
+    """Read the topics and the CAF table of the deployment `settings` names; reconcile them."""
+    inbound = await read_topic(options, settings.topic(topics.INBOUND))
+    events = await read_topic(options, settings.topic(topics.EVENTS))
+    notifications = await read_topic(options, settings.topic(topics.NOTIFICATIONS))
+    dead = 0
+    for topic in topics.DEAD_LETTER_TOPICS:
+        dead += len(await read_topic(options, settings.topic(topic)))
+    return reconcile(inbound, events, notifications, dead, await stored_grants(settings))
+
+
+async def stored_grants(settings: ServiceSettings) -> list[str]:
+    """The grant id of every grant item in the CAF table (a grant stored twice shows twice)."""
+    stored: list[str] = []
+    async with DynamoTable(settings, "caf") as caf:
+        paginator = caf.client.get_paginator("scan")
+        async for page in paginator.paginate(
+            TableName=caf.name,
+            FilterExpression="begins_with(sk, :grant)",
+            ExpressionAttributeValues={":grant": {"S": "GRANT#"}},
+            ProjectionExpression="sk",
+        ):
+            stored.extend(
+                str(item["sk"].get("S", "")).removeprefix("GRANT#")
+                for item in page.get("Items", [])
+            )
+    return stored

@@ -1,0 +1,136 @@
+"""Service processes started, killed, paused and scaled on purpose (fault runs, benchmarks).
+
+Each replica is `python -m services.<name>` with its own health port; replicas of one service
+share its consumer groups, so starting or stopping one moves partitions (a rebalance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.errors import StackError
+
+SERVICES = ("intake", "validator", "caf_poster", "notifier")
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415 - only the fleet needs it
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Replica:
+    """One process of a service."""
+
+    name: str
+    service: str
+    port: int
+    process: asyncio.subprocess.Process
+    paused: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    def ready(self) -> bool:
+        return _get(self.port, "/readyz") is not None
+
+    def handled(self) -> float:
+        """Messages this process has finished (any outcome), from its /metrics."""
+        page = _get(self.port, "/metrics") or ""
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in page.splitlines()
+            if line.startswith("caf_messages_total{")
+        )
+
+
+def _get(port: int, path: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return response.read().decode() if response.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class Fleet:
+    """The service replicas of one pipeline (one topic and table prefix)."""
+
+    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+        self.env = dict(env)
+        self.logs = logs
+        self.replicas: list[Replica] = []
+        self._numbers = itertools.count(1)
+
+    def of(self, service: str) -> list[Replica]:
+        return [r for r in self.replicas if r.service == service and r.alive]
+
+    async def start(self, service: str, *, wait: bool = True) -> Replica:
+        port = free_port()
+        name = f"{service}-{next(self._numbers)}"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        env = {**self.env, f"{service.upper()}_HEALTH_PORT": str(port)}
+        with (self.logs / f"{name}.log").open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"services.{service}", env=env, stdout=log, stderr=log
+            )
+        replica = Replica(name, service, port, process)
+        self.replicas.append(replica)
+        if wait:
+            await self.until_ready(replica)
+        return replica
+
+    async def until_ready(self, replica: Replica, limit_s: float = 60.0) -> float:
+        """Wait until the replica answers /readyz; return how long that took."""
+        started = time.monotonic()
+        while not await asyncio.to_thread(replica.ready):
+            if not replica.alive:
+                raise StackError(f"{replica.name} exited; see {self.logs / replica.name}.log")
+            if time.monotonic() - started > limit_s:
+                raise StackError(f"{replica.name} not ready; see {self.logs / replica.name}.log")
+            await asyncio.sleep(0.2)
+        return time.monotonic() - started
+
+    async def kill(self, replica: Replica) -> None:
+        """SIGKILL: no drain, no commit."""
+        if replica.alive:
+            replica.process.kill()
+        await replica.process.wait()
+
+    def pause(self, replica: Replica) -> None:
+        replica.process.send_signal(signal.SIGSTOP)
+        replica.paused = True
+
+    def resume(self, replica: Replica) -> None:
+        if replica.alive:
+            replica.process.send_signal(signal.SIGCONT)
+        replica.paused = False
+
+    async def terminate(self, replica: Replica, limit_s: float = 60.0) -> int | None:
+        """SIGTERM and wait: in-flight work finishes and is committed."""
+        if replica.paused:
+            self.resume(replica)
+        if replica.alive:
+            replica.process.terminate()
+        try:
+            return await asyncio.wait_for(replica.process.wait(), limit_s)
+        except TimeoutError:
+            await self.kill(replica)
+            return None
+
+    async def stop_all(self) -> dict[str, int | None]:
+        alive = [r for r in self.replicas if r.alive]
+        codes = await asyncio.gather(*(self.terminate(r) for r in alive))
+        return {r.name: code for r, code in zip(alive, codes, strict=True)}
