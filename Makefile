@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install fetch up down status demo lint test unit integration clean
+.PHONY: install fetch up down status demo chaos lint test unit integration clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ status: install
 
 demo: up                  ## publish a sample workload and print what came out
 	$(PY) -m devstack.demo
+
+CHAOS_ARGS ?= --messages 20000 --rate 150
+chaos: install            ## fault-injection run on a stack of its own, then reconcile and replay check
+	$(PY) -m devstack fetch
+	$(PY) -m devstack.chaos $(CHAOS_ARGS)
 
 lint: install             ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff check .

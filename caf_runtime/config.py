@@ -60,6 +60,13 @@ class ServiceSettings(BaseSettings):
         validation_alias="CAF_CLOCK_OFFSET_FILE",
         description="Drills and tests only: a file whose number of seconds moves the clock ahead.",
     )
+    consumers_per_topic: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="CAF_CONSUMERS_PER_TOPIC",
+        description="Consumers per subscribed topic in one process, each with its own partitions "
+        "(messages of one partition stay in order); more than the partition count idle.",
+    )
     timer_poll_s: float = Field(
         default=1.0, validation_alias="CAF_TIMER_POLL_S", description="How often due timers fire."
     )

@@ -206,7 +206,10 @@ class Guard:
         self._work[self._settings.topic(topic)] = work
 
         @self._broker.subscriber(
-            self._settings.topic(topic), group_id=group_id, auto_offset_reset=AUTO_OFFSET_RESET
+            self._settings.topic(topic),
+            group_id=group_id,
+            auto_offset_reset=AUTO_OFFSET_RESET,
+            max_workers=self._settings.consumers_per_topic,
         )
         async def on_message(message: KafkaMessage) -> None:
             record = record_of(message)

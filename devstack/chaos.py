@@ -515,6 +515,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=float, default=3600.0, help="longest wait to settle (s)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--no-faults", dest="faults", action="store_false")
     parser.add_argument("--no-replay-check", dest="replay_check", action="store_false")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="leave the chaos stack running")
@@ -548,7 +549,8 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         if args.baseline:
             phases.append(await run_phase(stack, "baseline", args, logs, faults=False))
-        phases.append(await run_phase(stack, "faults", args, logs, faults=True))
+        if args.faults:
+            phases.append(await run_phase(stack, "faults", args, logs, faults=True))
     finally:
         if not args.keep:
             await asyncio.to_thread(stack.down)
