@@ -48,7 +48,8 @@ class Message:
 
 @dataclass
 class Workload:
-    """`size` inbound messages (and the registry they need), reproducible from `seed`."""
+    """About `size` inbound messages (at least `size`: the last units keep their follow-ups) and
+    the registry they need, reproducible from `seed`."""
 
     size: int
     seed: int = 7
@@ -74,7 +75,7 @@ class Workload:
             for follow_up in later:
                 self._place(slots, index + self.gap + self._random.randint(0, self.gap), follow_up)
             index += 1 + len(later)
-        return [message for slot in slots for message in slot][: self.size]
+        return [message for slot in slots for message in slot]
 
     @staticmethod
     def _place(slots: list[list[Message]], index: int, message: Message) -> None:
