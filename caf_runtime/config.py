@@ -70,6 +70,11 @@ class ServiceSettings(BaseSettings):
     timer_poll_s: float = Field(
         default=1.0, validation_alias="CAF_TIMER_POLL_S", description="How often due timers fire."
     )
+    health_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="CAF_HEALTH_HOST",
+        description="Address of the health and metrics endpoint (0.0.0.0 in containers).",
+    )
     health_port: int = Field(
         default=0, description="Port of the /healthz and /readyz endpoint; 0 picks a free one."
     )

@@ -22,9 +22,15 @@ class HealthServer:
     """Serves `/healthz` and `/readyz` on 127.0.0.1 or the given host."""
 
     def __init__(
-        self, checks: Mapping[str, ReadinessCheck], *, port: int = 0, host: str = "127.0.0.1"
+        self,
+        checks: Mapping[str, ReadinessCheck],
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        on_scrape: Callable[[], object] | None = None,
     ) -> None:
         self._checks = dict(checks)
+        self._on_scrape = on_scrape
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -61,6 +67,8 @@ class HealthServer:
             path = parts[1] if len(parts) >= 2 else ""
             body: dict[str, object]
             if path == "/metrics":
+                if self._on_scrape is not None:
+                    self._on_scrape()
                 page, content_type = exposition()
                 writer.write(
                     f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"

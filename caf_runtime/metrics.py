@@ -29,6 +29,11 @@ HANDLING = Histogram(
     ["topic"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+ASSIGNED_PARTITIONS = Gauge(
+    "caf_consumer_assigned_partitions",
+    "Partitions this process consumes now, by consumer group and topic (0: joined none yet).",
+    ["group", "topic"],
+)
 EVENTS = Counter(
     "caf_events_total", "Outcome events published, by type and reason code.", ["type", "reason"]
 )

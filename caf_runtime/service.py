@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from caf_runtime.config import ServiceSettings
 from caf_runtime.health import HealthServer, ReadinessCheck
 from caf_runtime.logging import configure_logging
+from caf_runtime.metrics import ASSIGNED_PARTITIONS
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,23 @@ def build_app(
     """A FastStream app that opens `resources` before the broker starts consuming, serves
     `/healthz` and `/readyz`, and closes everything after the broker has drained on shutdown."""
     exit_stack = AsyncExitStack()
-    readiness: dict[str, ReadinessCheck] = {"kafka": lambda: broker.ping(timeout=2.0)}
+
+    async def partitions_assigned() -> bool:
+        return all(
+            count > 0 for count in assigned_partitions(broker, settings.topic_prefix).values()
+        )
+
+    readiness: dict[str, ReadinessCheck] = {
+        "kafka": lambda: broker.ping(timeout=2.0),
+        "partitions": partitions_assigned,
+    }
     readiness.update(checks or {})
-    health = HealthServer(readiness, port=settings.health_port)
+    health = HealthServer(
+        readiness,
+        port=settings.health_port,
+        host=settings.health_host,
+        on_scrape=lambda: assigned_partitions(broker, settings.topic_prefix),
+    )
 
     async def open_resources() -> None:
         for resource in resources:
@@ -54,6 +69,28 @@ def build_app(
         after_startup=[start_health],
         after_shutdown=[close_resources],
     )
+
+
+def assigned_partitions(broker: KafkaBroker, prefix: str = "") -> dict[tuple[str, str], int]:
+    """Partitions each subscription's consumers hold now, by (group, topic); also exported as
+    `caf_consumer_assigned_partitions`. A subscription whose consumers have not joined their
+    group yet (or lost their partitions in a rebalance) counts 0."""
+    counts: dict[tuple[str, str], int] = {}
+    for subscriber in broker.subscribers:
+        group = str(getattr(subscriber, "group_id", "") or "")
+        consumers: list[Any] = list(getattr(subscriber, "consumer_subgroup", None) or [])
+        consumers = consumers or [getattr(subscriber, "consumer", None)]
+        for consumer in consumers:
+            if consumer is None:
+                continue
+            for topic in consumer.subscription():
+                counts.setdefault((group, topic.removeprefix(prefix)), 0)
+            for partition in consumer.assignment():
+                key = (group, partition.topic.removeprefix(prefix))
+                counts[key] = counts.get(key, 0) + 1
+    for (group, topic), count in counts.items():
+        ASSIGNED_PARTITIONS.labels(group=group, topic=topic).set(count)
+    return counts
 
 
 def run(name: str, create_app: Callable[[], FastStream], settings: ServiceSettings) -> None:

@@ -28,6 +28,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "caf-validator-sla": (topics.EVENTS,),
     "caf-poster": (topics.GRANTS_VALIDATED,),
     "caf-notifier": (topics.EVENTS,),
+    "caf-intake-redelivery": (topics.INTAKE_RETRY,),
+    "caf-validator-redelivery": (topics.VALIDATOR_RETRY,),
+    "caf-poster-redelivery": (topics.POSTER_RETRY,),
+    "caf-notifier-redelivery": (topics.NOTIFIER_RETRY,),
 }
 LOCAL_HEALTH = {
     "intake": "http://127.0.0.1:8081/readyz",

@@ -66,7 +66,10 @@ async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
                 ) or process.returncode is not None:
                     break
                 await asyncio.sleep(0.1)
-            assert ready == {"status": "ready", "checks": {"kafka": True, "dynamodb": True}}
+            assert ready == {
+                "status": "ready",
+                "checks": {"kafka": True, "partitions": True, "dynamodb": True},
+            }
         finally:
             process.send_signal(signal.SIGTERM)
             exit_code = await asyncio.wait_for(process.wait(), timeout=30)
