@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -38,10 +38,12 @@ async def ensure_topics(
     *,
     prefix: str = "",
     replication_factor: int = 1,
+    client_options: dict[str, Any] | None = None,
 ) -> ProvisionReport:
-    """Create each declared topic that does not exist yet."""
+    """Create each declared topic that does not exist yet (`client_options`: SASL/TLS)."""
     wanted = {prefix + spec.name: spec for spec in specs}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    options = client_options or {"bootstrap_servers": bootstrap_servers}
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         present = set(await admin.list_topics())

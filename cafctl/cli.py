@@ -4,6 +4,7 @@
   cafctl dlq show <topic/partition/offset> [--json]
   cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] [--json]
   cafctl reconcile [--json]
+  cafctl provision [--replication-factor N]
   cafctl status [--json]
   cafctl trace <message_id | grant_id | request_id | event_id> [--json]
 
@@ -24,7 +25,9 @@ from aiokafka import AIOKafkaProducer
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import DynamoTable
+from caf_runtime.dynamo import DynamoTable, dynamodb_client
+from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq
 from cafctl.reconcile import reconcile_deployment
 from cafctl.status import status, trace
@@ -55,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     show = letters.add_parser("show", help="one dead letter, TIN-like digits masked")
     show.add_argument("id", help="topic/partition/offset as listed")
     commands.add_parser("reconcile", help="every input has exactly one outcome?")
+    provision = commands.add_parser(
+        "provision", help="create the missing topics and tables of this environment"
+    )
+    provision.add_argument(
+        "--replication-factor", type=int, default=1, help="for new topics (production: 3)"
+    )
     commands.add_parser("status", help="topics, consumer lag, dead letters, service readiness")
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
@@ -66,6 +75,8 @@ async def _run(args: argparse.Namespace) -> int:
     options = client_options(settings)
     if args.command == "reconcile":
         return await _reconcile(settings, options, args.json)
+    if args.command == "provision":
+        return await _provision(settings, options, args.replication_factor, args.json)
     if args.command == "status":
         return await _status(settings, options, args.json)
     if args.command == "trace":
@@ -140,6 +151,29 @@ async def _trace(
             what = record.get("type") or record.get("template") or record.get("kind")
             print(f"{entry['at_ms']}  {entry['topic']:<24} {what}  {json.dumps(record)[:160]}")
     return 0 if entries else 1
+
+
+async def _provision(
+    settings: ServiceSettings, options: dict[str, Any], replication_factor: int, as_json: bool
+) -> int:
+    topic_report = await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        TOPICS,
+        prefix=settings.topic_prefix,
+        replication_factor=replication_factor,
+        client_options=options,
+    )
+    async with dynamodb_client(settings) as client:
+        table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    summary = {
+        "topics_created": list(topic_report.created),
+        "topics_existing": len(topic_report.existing),
+        "topics_mismatched": [str(m) for m in topic_report.mismatched],
+        "tables_created": list(table_report.created),
+        "tables_existing": len(table_report.existing),
+    }
+    _print(as_json, summary)
+    return 1 if topic_report.mismatched else 0
 
 
 async def _reconcile(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:

@@ -96,7 +96,7 @@ async def serve(settings: ServiceSettings, port: int) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    server = await asyncio.start_server(handle, settings.health_host, port)
     async with server:
         await server.serve_forever()
 
