@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install fetch up down status demo chaos lint test unit integration clean
+.PHONY: install fetch tools promtool up down status demo chaos lint test unit integration clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,28 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Tools the test suite runs against the deploy/ files: kustomize and the KEDA CRD from the Go module
+# proxy, promtool (and prometheus, for the metrics end-to-end test) from Debian's packages.
+TOOLS := .tools
+KUSTOMIZE := $(TOOLS)/bin/kustomize
+KEDA_CRD := $(TOOLS)/keda/keda.sh_scaledobjects.yaml
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(KUSTOMIZE):
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+
+$(KEDA_CRD):
+	mkdir -p $(TOOLS)/keda
+	dir=$$(cd $(TOOLS) && GOFLAGS=-mod=mod go mod download -json github.com/kedacore/keda/v2@v2.17.0 \
+	  | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') && \
+	  cp "$$dir/config/crd/bases/keda.sh_scaledobjects.yaml" $@
+
+promtool:
+	@command -v promtool >/dev/null || $(SUDO) apt-get install -y -q --no-install-recommends prometheus \
+	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+
+tools: $(KUSTOMIZE) $(KEDA_CRD) promtool
 
 fetch: install            ## resolve and cache the Kafka and DynamoDB Local jars
 	$(PY) -m devstack fetch
@@ -41,7 +63,7 @@ lint: install             ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: lint                ## everything CI runs: lint, types, and the whole test suite on real infrastructure
+test: lint tools          ## everything CI runs: lint, types, and the whole test suite on real infrastructure
 	$(PY) -m devstack fetch
 	$(PY) -m pytest $(PYTEST_ARGS)
 
