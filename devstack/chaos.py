@@ -56,7 +56,7 @@ from schemas.events import TERMINAL_TYPES
 
 log = logging.getLogger("chaos")
 SESSION_TIMEOUT_S = 10.0  # FastStream's consumer default (session_timeout_ms=10000)
-QUIET_S = 45.0
+QUIET_S = 180.0  # longer than the last retry round (120 s): a late outcome is not a lost one
 REPLAY_GROUPS = {
     "caf_poster": (("caf-poster", topics.GRANTS_VALIDATED),),
     "notifier": (("caf-notifier", topics.EVENTS),),
@@ -439,16 +439,12 @@ async def run_phase(
             else None
         )
         await run.publish(args.rate)
+        await run.settle(wanted, started, args.limit)  # faults go on until everything is in
         if chaos is not None:
-            # keep injecting while the backlog drains, up to the expected publishing time again
-            while time.monotonic() - started < 2 * phase.published_s:
-                if not run.outstanding(wanted):
-                    break
-                await asyncio.sleep(1)
             done.set()
             await chaos
             await _ensure_one_each(run.fleet)
-        await run.settle(wanted, started, args.limit)
+            await run.settle(wanted, started, args.limit)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)

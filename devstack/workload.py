@@ -251,7 +251,7 @@ class Workload:
                 {"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}
             ],
         }
-        return Message(body["message_id"], body, "tpa_request")
+        return Message(body["request_id"], body, "tpa_request")  # CONTRACT: TPA key is request_id
 
     @staticmethod
     def _decision(request: Message, decision: str) -> Message:
@@ -271,7 +271,7 @@ class Workload:
                 "at": datetime.now(UTC).isoformat(),
             },
         }
-        return Message(body["message_id"], body, f"tpa_{decision}")
+        return Message(body["request_id"], body, f"tpa_{decision}")
 
     @staticmethod
     def _removal(kind: str, tin: str, **fields: Any) -> Message:
