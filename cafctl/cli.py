@@ -5,6 +5,9 @@
   cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] [--json]
   cafctl reconcile [--json]
   cafctl provision [--replication-factor N]
+  cafctl sla
+  cafctl practitioner show <caf_number> | set <file>
+  cafctl submit <file>
   cafctl status [--json]
   cafctl trace <message_id | grant_id | request_id | event_id> [--json]
 
@@ -18,7 +21,8 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -28,7 +32,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
-from cafctl import dlq
+from cafctl import dlq, operations
 from cafctl.reconcile import reconcile_deployment
 from cafctl.status import status, trace
 from schemas import topics
@@ -65,6 +69,22 @@ def _parser() -> argparse.ArgumentParser:
         "--replication-factor", type=int, default=1, help="for new topics (production: 3)"
     )
     commands.add_parser("status", help="topics, consumer lag, dead letters, service readiness")
+    commands.add_parser("sla", help="grants waiting to post, oldest first, with their age")
+    practitioner = commands.add_parser(
+        "practitioner", help="a practitioner in the registry feed"
+    ).add_subparsers(dest="action", required=True)
+    show_practitioner = practitioner.add_parser(
+        "show", help="the feed's latest record and the validator's applied view"
+    )
+    show_practitioner.add_argument("caf_number")
+    set_practitioner = practitioner.add_parser(
+        "set", help="publish a registry record (JSON file or - for stdin)"
+    )
+    set_practitioner.add_argument("file", type=argparse.FileType("r"))
+    submit = commands.add_parser(
+        "submit", help="publish inbound messages from a file (JSON object, array or JSON lines)"
+    )
+    submit.add_argument("file", type=Path)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
@@ -81,6 +101,38 @@ async def _run(args: argparse.Namespace) -> int:
         return await _status(settings, options, args.json)
     if args.command == "trace":
         return await _trace(settings, options, args.id, args.json)
+    if args.command == "dlq":
+        return await _dlq(args, settings, options)
+    return await _operate(args, settings, options)
+
+
+async def _operate(
+    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
+) -> int:
+    """sla, practitioner show|set, submit."""
+    if args.command == "sla":
+        rows = await operations.waiting_to_post(settings, datetime.now(UTC))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _table(rows, ["age_s", "grant_id", "form", "caf_number", "ready_at", "deadline"])
+        return 0
+    if args.command == "practitioner" and args.action == "show":
+        found = await operations.practitioner_records(settings, options, args.caf_number)
+        _print(args.json, found)
+        return 0 if found["registry_feed"] or found["validator_view"] else 1
+    if args.command == "practitioner":
+        key, value = operations.practitioner_message(json.load(args.file))
+        await _publish(options, settings.topic(topics.PRACTITIONERS), [(key, value)])
+        _print(args.json, {"published": key.decode(), "topic": topics.PRACTITIONERS})
+        return 0
+    messages = operations.submissions(args.file)
+    await _publish(options, settings.topic(topics.INBOUND), messages)
+    _print(args.json, {"published": len(messages), "topic": topics.INBOUND})
+    return 0
+
+
+async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]) -> int:
     chosen = (args.topic,) if getattr(args, "topic", None) else topics.DEAD_LETTER_TOPICS
     letters = await dlq.list_dead_letters(settings, options, chosen)
     if args.action == "show":
@@ -153,6 +205,20 @@ async def _trace(
     return 0 if entries else 1
 
 
+async def _publish(
+    options: dict[str, Any], topic: str, messages: list[tuple[bytes | None, bytes]]
+) -> None:
+    producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(
+                topic, value, key=key, headers=[("content-type", b"application/json")]
+            )
+    finally:
+        await producer.stop()
+
+
 async def _provision(
     settings: ServiceSettings, options: dict[str, Any], replication_factor: int, as_json: bool
 ) -> int:
@@ -207,7 +273,11 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_run(_parser().parse_args(argv)))
+    try:
+        return asyncio.run(_run(_parser().parse_args(argv)))
+    except (ValueError, OSError) as error:  # bad input file, unreadable JSON, no connection
+        print(f"cafctl: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ behind, the dead letters waiting, the services' readiness, and one message's who
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -13,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
 from caf_runtime.topology import TOPICS
 from cafctl.dlq import mask_tins
@@ -144,4 +146,47 @@ async def trace(
                     "record": json.loads(mask_tins(json.dumps(shown))),
                 }
             )
-    return sorted(found, key=lambda entry: entry["at_ms"])
+    found.sort(key=lambda entry: entry["at_ms"])
+    return found + await caf_records(settings, found)
+
+
+async def caf_records(
+    settings: ServiceSettings, entries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The CAF table's current record of every grant the traced events name (last, as the
+    state after them)."""
+    grants = {
+        (str(e["record"]["taxpayer_ref"]), str(e["record"]["grant_id"]))
+        for e in entries
+        if e["topic"] == topics.EVENTS and e["record"].get("grant_id")
+    }
+    if not grants:
+        return []
+    records = []
+    now_ms = int(time.time() * 1000)
+    async with DynamoTable(settings, "caf") as caf:
+        for ref, grant_id in sorted(grants):
+            response = await caf.client.get_item(
+                TableName=caf.name,
+                Key={"pk": {"S": f"TP#{ref}"}, "sk": {"S": f"GRANT#{grant_id}"}},
+                ConsistentRead=True,
+            )
+            item = response.get("Item")
+            if not item:
+                continue
+            grant = json.loads(item["grant"]["S"])
+            records.append(
+                {
+                    "at_ms": now_ms,
+                    "topic": "caf (table, now)",
+                    "record": {
+                        "grant_id": grant_id,
+                        "status": item["status"]["S"],
+                        "form": grant.get("form"),
+                        "caf_number": grant.get("caf_number"),
+                        "posted_at": grant.get("posted_at"),
+                        "matters": grant.get("matters"),
+                    },
+                }
+            )
+    return records
