@@ -18,6 +18,7 @@ from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.metrics import FASTSTREAM
 
 # Commit only after the handler returned. A handler catches everything it can give an outcome
 # (rejection or dead letter); what escapes (e.g. the dead-letter topic itself unreachable) is
@@ -45,6 +46,7 @@ def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
         security=_security(settings),
         decoder=raw_body,
         logger=logging.getLogger(f"{client_id}.broker"),
+        middlewares=(FASTSTREAM,),
     )
 
 

@@ -9,10 +9,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from schemas import topics
 
+# FastStream's own consumer and publisher metrics (faststream_received_messages_total, ..._
+# processing_duration_seconds, ..._published_messages_total, by handler topic): one instance per
+# process, shared by every broker the process builds.
+FASTSTREAM = KafkaPrometheusMiddleware(registry=REGISTRY, app_name="caf-processor")
 MESSAGES = Counter(
     "caf_messages_total",
     "Messages consumed, by how their handling ended (handled, retry_scheduled, dead_lettered).",

@@ -2,6 +2,8 @@
 
 Per group, topic and partition: `caf_consumer_lag_messages` (end offset minus committed offset)
 and `caf_consumer_lag_seconds` (age of the oldest message not yet committed; 0 when caught up).
+Also the grants waiting to post (PO-11), from the validator's posting deadlines:
+`caf_grants_waiting_to_post{age}` (count per age band) and `caf_grant_waiting_oldest_seconds`.
 Served on `CAF_LAG_EXPORTER_PORT` (default 8085) at `/metrics`, refreshed on every scrape.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,6 +24,7 @@ from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.logging import configure_logging
 from caf_runtime.offsets import topic_partitions
+from cafctl.operations import waiting_to_post
 from cafctl.status import GROUPS
 
 
@@ -60,7 +65,34 @@ async def lag_page(settings: ServiceSettings, options: dict[str, Any]) -> bytes:
     finally:
         await consumer.stop()
         await admin.close()
+    await _waiting(settings, registry)
     return generate_latest(registry)
+
+
+AGE_BANDS = ((3600, "under_1h"), (86400, "1h_to_24h"), (144000, "24h_to_40h"))
+
+
+async def _waiting(settings: ServiceSettings, registry: CollectorRegistry) -> None:
+    waiting = Gauge(
+        "caf_grants_waiting_to_post",
+        "Grants passed to the poster without a terminal event yet, by age band.",
+        ["age"],
+        registry=registry,
+    )
+    oldest = Gauge(
+        "caf_grant_waiting_oldest_seconds",
+        "Age of the oldest grant waiting to post (0 when none waits).",
+        registry=registry,
+    )
+    rows = await waiting_to_post(settings, datetime.now(UTC))
+    bands = Counter(_band(int(row["age_s"])) for row in rows)
+    for _, band in (*AGE_BANDS, (0, "over_40h")):
+        waiting.labels(band).set(bands.get(band, 0))
+    oldest.set(max((int(row["age_s"]) for row in rows), default=0))
+
+
+def _band(age_s: int) -> str:
+    return next((band for limit, band in AGE_BANDS if age_s < limit), "over_40h")
 
 
 async def _age(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, now: float) -> float:
