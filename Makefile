@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install fetch tools promtool up down status demo chaos lint test unit integration clean
+.PHONY: install fetch tools promtool up down status demo chaos bench lint test unit integration clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ CHAOS_ARGS ?= --messages 20000 --rate 150
 chaos: install            ## fault-injection run on a stack of its own, then reconcile and replay check
 	$(PY) -m devstack fetch
 	$(PY) -m devstack.chaos $(CHAOS_ARGS)
+
+BENCH_ARGS ?=
+bench: install            ## ceiling (relay) vs pipeline: throughput, latency at fixed loads, CPU; writes BENCHMARKS.md
+	$(PY) -m devstack fetch
+	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 lint: install             ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff check .

@@ -61,7 +61,7 @@ class ServiceSettings(BaseSettings):
         description="Drills and tests only: a file whose number of seconds moves the clock ahead.",
     )
     consumers_per_topic: int = Field(
-        default=1,
+        default=4,
         ge=1,
         validation_alias="CAF_CONSUMERS_PER_TOPIC",
         description="Consumers per subscribed topic in one process, each with its own partitions "

@@ -100,17 +100,24 @@ async def handle_once(
     key: str,
     decide_and_record: Callable[[], Awaitable[list[Output] | None]],
     publish: Callable[[list[Output]], Awaitable[None]],
+    *,
+    decide_first: bool = False,
 ) -> bool:
     """Handle the message `key` exactly once in effect.
 
     Already published: nothing to do (returns False). Recorded but not published (a crash
     between the two): publish the recorded outputs unchanged. Otherwise `decide_and_record`
     decides from fresh state and records atomically, returning the outputs, or None when its
-    write lost a race (then everything is read again). Publishing completes before the record
-    is marked published, and both before the offset is committed.
+    write failed a condition (the message was recorded meanwhile, or another write won a race:
+    then everything is read again). Publishing completes before the record is marked
+    published, and both before the offset is committed.
+
+    `decide_first` skips the read of the record before deciding, for handlers whose decision
+    has no effect outside its recording transaction: a new message (the common case) costs one
+    read less, a redelivered one a decision that its failed write throws away.
     """
+    recorded = None if decide_first else await ledger.recorded(key)
     while True:
-        recorded = await ledger.recorded(key)
         if recorded is not None:
             if recorded.state == "published":
                 return False
@@ -120,6 +127,7 @@ async def handle_once(
         if decided is not None:
             outputs = decided
             break
+        recorded = await ledger.recorded(key)
     await publish(outputs)
     await ledger.mark_published(key)
     return True

@@ -60,3 +60,17 @@ def resolve(profile: str) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
+
+
+_MAIN_JARS = {"kafka": r"kafka_2\.13-([0-9.]+)\.jar", "dynamodb": r"DynamoDBLocal-([0-9.]+)\.jar"}
+
+
+def version(profile: str) -> str:
+    """The version of the profile's main artifact, read off the resolved jar's name."""
+    import re  # noqa: PLC0415 - only the benchmark asks
+
+    for jar in sorted(resolve(profile).glob("*.jar")):
+        found = re.fullmatch(_MAIN_JARS[profile], jar.name)
+        if found:
+            return found.group(1)
+    return "unknown"

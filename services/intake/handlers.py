@@ -124,7 +124,11 @@ class IntakeHandler:
 
         try:
             handled = await handle_once(
-                self._store.ledger, message.message_id, decide_and_record, self._publish
+                self._store.ledger,
+                message.message_id,
+                decide_and_record,
+                self._publish,
+                decide_first=True,
             )
         except DecisionTooEarly:
             await self._retry_later(record, first_seen)
@@ -264,7 +268,9 @@ class IntakeHandler:
             result = await self._store.record(message_id, decided, now)
             return decided if result is RecordResult.RECORDED else None
 
-        await handle_once(self._store.ledger, message_id, decide_and_record, self._publish)
+        await handle_once(
+            self._store.ledger, message_id, decide_and_record, self._publish, decide_first=True
+        )
 
 
 def _instant(text: str | None) -> datetime | None:

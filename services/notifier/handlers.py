@@ -48,7 +48,9 @@ class NotifierHandler:
             ]
             return outputs if await self._store.record(event.event_id, outputs, now) else None
 
-        await handle_once(self._store.ledger, event.event_id, decide_and_record, self._publish)
+        await handle_once(
+            self._store.ledger, event.event_id, decide_and_record, self._publish, decide_first=True
+        )
 
 
 def register(

@@ -91,7 +91,9 @@ class ValidatorHandler:
             recorded = await self._store.record(key, outputs, velocity, timers)
             return outputs if recorded else None
 
-        await handle_once(self._store.ledger, key, decide_and_record, self._publish)
+        await handle_once(
+            self._store.ledger, key, decide_and_record, self._publish, decide_first=True
+        )
 
     async def _decide(
         self, command: GrantCommand, published_ms: int

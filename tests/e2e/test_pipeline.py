@@ -400,7 +400,9 @@ async def test_trace_follows_a_grant_from_its_form_to_its_notifications(
         "caf.inbound.v1",
         "caf.events.v1",
         "caf.notifications.v1",
+        "caf (table, now)",
     ]
+    assert entries[-1]["record"]["status"] == "active"
     assert ssn not in json.dumps(entries)
     assert ssn.replace("-", "") not in json.dumps(entries)
 

@@ -1,0 +1,460 @@
+"""`make bench`: the pipeline measured side by side with this machine's own ceiling.
+
+    python -m devstack.bench [--burst 3000] [--duration 10] [--loads 50,200,500] [--cap 60]
+                             [--output BENCHMARKS.md]
+
+On the local stack (started if needed; the development services are left alone but compete for
+the CPU if running), in one run:
+
+1. ceiling: four relay processes (`devstack.relay`: consume, produce unchanged, no logic, the
+   services' client library and settings) chained like the four services, fed messages of the
+   workload's size;
+2. pipeline: the four services with their rules and DynamoDB Local, fed the realistic mix of
+   `devstack.workload`.
+
+For each: sustained throughput (a burst, then the rate at which outcomes arrive while the backlog
+drains: the point where lag stops growing), latency from publish to the terminal record (p50,
+p95, p99; broker timestamps of the inbound message and of the outcome) at fixed offered loads,
+and CPU seconds per 1,000 grants of each process (services or relays, the broker, DynamoDB Local)
+during the burst. Writes the table and the machine's facts to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from caf_runtime.broker import client_options
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TOPICS, TopicSpec
+from devstack import jars
+from devstack.fleet import SERVICES, Fleet
+from devstack.stack import PROJECT_ROOT, Stack
+from devstack.workload import Message, Workload
+from schemas import topics
+from schemas.events import TERMINAL_TYPES
+
+HOPS = ("bench.hop0", "bench.hop1", "bench.hop2", "bench.hop3", "bench.hop4")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measurement:
+    """Figures of one system (ceiling or pipeline)."""
+
+    name: str
+    grants_per_message: float = 1.0
+    sustained: float = 0.0
+    latency: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cpu_per_1000: dict[str, float] = field(default_factory=dict)
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {"p50": values[0] if values else 0.0, "p95": 0.0, "p99": 0.0}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": statistics.median(values), "p95": cuts[94], "p99": cuts[98]}
+
+
+class Probe:
+    """Follows the terminal topic: arrival time (broker timestamp, ms) of each awaited key."""
+
+    def __init__(
+        self, settings: ServiceSettings, topic: str, keys_of: Callable[[bytes], list[str]]
+    ):
+        self.settings = settings
+        self.topic = topic
+        self.keys_of = keys_of
+        self.arrived: dict[str, int] = {}
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.settings.topic(self.topic),
+            **client_options(self.settings),
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for batch in batches.values():
+                    for record in batch:
+                        for key in self.keys_of(record.value or b""):
+                            self.arrived.setdefault(key, record.timestamp)
+        finally:
+            await consumer.stop()
+
+    async def wait_for(self, keys: set[str], limit_s: float) -> bool:
+        deadline = time.monotonic() + limit_s
+        while not keys <= self.arrived.keys():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
+
+class System:
+    """Something to feed: where inputs go, how outcomes are recognised, which pids to meter."""
+
+    def __init__(self, name: str, settings: ServiceSettings, fleet: Fleet) -> None:
+        self.name = name
+        self.settings = settings
+        self.fleet = fleet
+        self.pids: dict[str, int] = {}
+
+    async def publish(
+        self, producer: AIOKafkaProducer, messages: list[Message], rate: float | None
+    ) -> dict[str, int]:
+        """Send `messages` (at `rate` per second, or as fast as possible); the broker timestamp
+        of each message's expected outcomes, by key."""
+        sent: dict[str, int] = {}
+        started = time.monotonic()
+        pending = []
+        for index, message in enumerate(messages):
+            value = message.body if isinstance(message.body, bytes) else json.dumps(message.body)
+            value = value if isinstance(value, bytes) else value.encode()
+            pending.append(
+                (
+                    message,
+                    await producer.send(
+                        self.settings.topic(self.inbound),
+                        value,
+                        key=message.key.encode() if message.key else None,
+                    ),
+                )
+            )
+            if rate is not None:
+                behind = started + (index + 1) / rate - time.monotonic()
+                if behind > 0:
+                    await asyncio.sleep(behind)
+        for message, future in pending:
+            metadata = await future
+            for key in self.expected(message):
+                sent[key] = metadata.timestamp
+        return sent
+
+    inbound = topics.INBOUND
+
+    def expected(self, message: Message) -> list[str]:
+        raise NotImplementedError
+
+    def outcome_keys(self, value: bytes) -> list[str]:
+        raise NotImplementedError
+
+
+class Relay(System):
+    inbound = HOPS[0]
+
+    def expected(self, message: Message) -> list[str]:
+        return [str(message.key)]
+
+    def outcome_keys(self, value: bytes) -> list[str]:
+        return [value[-36:].decode(errors="replace")]
+
+
+class Pipeline(System):
+    def expected(self, message: Message) -> list[str]:
+        """Grants of clean submissions: publish → terminal event is one grant's latency."""
+        body = message.body
+        if not isinstance(body, dict) or message.kind not in ("form", "form_rejected"):
+            return []
+        return [f"{body['message_id']}:{i}" for i in range(len(body["representatives"]))]
+
+    def outcome_keys(self, value: bytes) -> list[str]:
+        event = json.loads(value)
+        return [event["grant_id"]] if event.get("type") in TERMINAL_TYPES else []
+
+
+def _relay_messages(workload: Workload, count: int) -> list[Message]:
+    """Messages of the workload's size, each ending with its own 36-character id."""
+    sizes = [
+        len(m.body if isinstance(m.body, bytes) else json.dumps(m.body)) for m in workload.messages
+    ]
+    size = int(statistics.mean(sizes))
+    messages = []
+    for _ in range(count):
+        key = str(uuid.uuid4())
+        messages.append(Message(key, b"x" * max(size - 36, 0) + key.encode(), "relay"))
+    return messages
+
+
+async def measure(
+    system: System, make_messages: Callable[[int, int], list[Message]], args: argparse.Namespace
+) -> Measurement:
+    result = Measurement(system.name)
+    probe = Probe(
+        system.settings,
+        topics.EVENTS if isinstance(system, Pipeline) else HOPS[-1],
+        system.outcome_keys,
+    )
+    watcher = asyncio.create_task(probe.run())
+    producer = AIOKafkaProducer(
+        **client_options(system.settings), enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        # warm-up: every process has joined its group and answers
+        warm = make_messages(20, 0)
+        expected = await system.publish(producer, warm, None)
+        await probe.wait_for(set(expected), 120)
+        # sustained: a burst, then the drain rate between 10% and 90% of the outcomes
+        burst = make_messages(args.burst, 1)
+        cpu_before = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        expected = await system.publish(producer, burst, None)
+        await probe.wait_for(set(expected), args.cap * 10)
+        cpu_after = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        arrivals = sorted(probe.arrived[k] for k in expected if k in probe.arrived)
+        low, high = arrivals[len(arrivals) // 10], arrivals[len(arrivals) * 9 // 10]
+        span_s = max((high - low) / 1000, 1e-3)
+        result.sustained = (len(arrivals) * 0.8) / span_s
+        grants = len(expected)
+        result.grants_per_message = grants / len(burst)
+        result.cpu_per_1000 = {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / grants, 2)
+            for name in system.pids
+        }
+        # latency at fixed offered loads (grants per second)
+        for load in args.loads:
+            rate = load / result.grants_per_message
+            messages = make_messages(max(int(rate * args.duration), 1), 2 + load)
+            expected = await system.publish(producer, messages, rate)
+            complete = await probe.wait_for(set(expected), args.cap)
+            latencies = [
+                (probe.arrived[k] - sent) / 1000
+                for k, sent in expected.items()
+                if k in probe.arrived
+            ]
+            result.latency[load] = {
+                **_percentiles(latencies),
+                "grants": len(expected),
+                "complete": complete,
+                "missing": len(expected) - len(latencies),
+            }
+            if not complete:
+                await probe.wait_for(set(expected), args.cap * 10)  # drain before the next load
+    finally:
+        await producer.stop()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    return result
+
+
+async def _prepare(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> None:
+    await ensure_topics(settings.kafka_bootstrap_servers, specs, prefix=settings.topic_prefix)
+    async with dynamodb_client(settings) as client:
+        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+
+
+def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str]]:
+    env = {
+        **os.environ,
+        **stack.environment(),
+        "CAF_TOPIC_PREFIX": prefix,
+        "CAF_TABLE_PREFIX": prefix,
+        "CAF_LOG_LEVEL": "WARNING",
+    }
+    settings = ServiceSettings.model_validate(
+        {k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT")}
+        | {"CAF_TOPIC_PREFIX": prefix, "CAF_TABLE_PREFIX": prefix}
+    )
+    return settings, env
+
+
+def _infrastructure_pids(stack: Stack) -> dict[str, int]:
+    pids = {}
+    for name, process in (("kafka", stack.kafka.process), ("dynamodb", stack.dynamodb.process)):
+        pid = process.pid()
+        if pid is not None:
+            pids[name] = pid
+    return pids
+
+
+async def run(args: argparse.Namespace) -> list[Measurement]:
+    stack = Stack()
+    os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
+    await asyncio.to_thread(stack.start_infrastructure)
+    workload = Workload(max(args.burst, 2000), seed=5)
+    logs = PROJECT_ROOT / ".devstack" / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    results = []
+
+    # ceiling: four relays
+    settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
+    await _prepare(settings, tuple(TopicSpec(hop) for hop in HOPS))
+    relays = Fleet(env, logs / "relay")
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devstack.relay", source, target, env=env
+        )
+        for source, target in itertools.pairwise(HOPS)
+    ]
+    relay = Relay("ceiling (relay)", settings, relays)
+    relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)} | _infrastructure_pids(stack)
+    try:
+        results.append(await measure(relay, lambda n, _: _relay_messages(workload, n), args))
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+
+    # pipeline: the four services
+    settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
+    await _prepare(settings, TOPICS)
+    fleet = Fleet(env, logs / "pipeline")
+    replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
+    pipeline = Pipeline("pipeline", settings, fleet)
+    pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    for record in workload.registry:
+        await producer.send(
+            settings.topic(topics.PRACTITIONERS),
+            json.dumps(record).encode(),
+            key=record["caf_number"].encode(),
+        )
+    await producer.stop()
+    forms = [m for m in workload.messages if m.kind == "form"]
+
+    def fresh(count: int, seed: int) -> list[Message]:
+        """`count` clean forms of the mix (fresh ids, so each is new work)."""
+        chosen = []
+        for index in range(count):
+            body = dict(forms[(index + seed * 7) % len(forms)].body)  # type: ignore[arg-type]
+            body["message_id"] = str(uuid.uuid4())
+            taxpayer = dict(body["taxpayer"])
+            taxpayer["tin"] = (
+                f"{100 + index % 500:03d}-{10 + seed % 89:02d}-{1000 + index // 500:04d}"
+            )
+            body["taxpayer"] = taxpayer
+            chosen.append(Message(body["message_id"], body, "form"))
+        return chosen
+
+    try:
+        results.append(await measure(pipeline, fresh, args))
+    finally:
+        await fleet.stop_all()
+    return results
+
+
+def _machine() -> dict[str, str]:
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "faststream": version("faststream"),
+        "aiokafka": version("aiokafka"),
+        "aioboto3": version("aioboto3"),
+        "kafka": jars.version("kafka"),
+        "dynamodb local": jars.version("dynamodb"),
+        "consumers per topic": os.environ.get("CAF_CONSUMERS_PER_TOPIC", "1"),
+    }
+
+
+def table(results: list[Measurement], loads: list[int]) -> str:
+    ceiling, pipeline = results
+    lines = [
+        "| figure | ceiling (relay) | pipeline | pipeline / ceiling |",
+        "|---|---|---|---|",
+        f"| sustained throughput (grants/s) | {ceiling.sustained:.0f} | {pipeline.sustained:.1f} "
+        f"| {pipeline.sustained / ceiling.sustained:.1%} |",
+    ]
+    for load in loads:
+        for quantile in ("p50", "p95", "p99"):
+            a, b = ceiling.latency[load], pipeline.latency[load]
+            lines.append(
+                f"| {quantile} latency at {load} grants/s (ms) | {_ms(a, quantile)} "
+                f"| {_ms(b, quantile)} | |"
+            )
+    lines.append("")
+    lines.append("CPU seconds per 1,000 grants (during the burst):")
+    lines.append("")
+    lines.append("| process | ceiling (relay) | pipeline |")
+    lines.append("|---|---|---|")
+    names = list(dict.fromkeys([*ceiling.cpu_per_1000, *pipeline.cpu_per_1000]))
+    for name in names:
+        relayed, piped = ceiling.cpu_per_1000.get(name, ""), pipeline.cpu_per_1000.get(name, "")
+        lines.append(f"| {name} | {relayed} | {piped} |")
+    return "\n".join(lines)
+
+
+def _ms(figures: dict[str, Any], quantile: str) -> str:
+    shown = f"{figures[quantile] * 1000:.0f}"
+    if not figures["complete"]:
+        shown += f" (saturated: {figures['missing']}/{figures['grants']} not done within the cap)"
+    return shown
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=__doc__)
+    parser.add_argument("--burst", type=int, default=3000, help="messages of the burst")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per offered load")
+    parser.add_argument(
+        "--loads", type=lambda t: [int(x) for x in t.split(",")], default=[50, 200, 500]
+    )
+    parser.add_argument("--cap", type=float, default=60.0, help="longest wait per load (s)")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    results = asyncio.run(run(args))
+    rendered = table(results, args.loads)
+    print(rendered)
+    machine = _machine()
+    facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
+    command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    args.output.write_text(
+        "# Benchmarks\n\n"
+        f"Written by `{command}` (`make bench`) on {when}."
+        " Rerun it to regenerate this file. Ceiling: four relay processes, consume and produce"
+        " unchanged with the services' client settings; pipeline: the four services with DynamoDB"
+        " Local. Latency: broker timestamp of the outcome minus that of the inbound message, for"
+        " the grants of clean forms; sustained throughput: drain rate of a burst.\n\n"
+        f"{rendered}\n\n## Machine\n\n{facts}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

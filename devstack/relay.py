@@ -1,0 +1,42 @@
+"""`python -m devstack.relay <from> <to>`: one hop of the benchmark's ceiling.
+
+Consume a topic and produce each message unchanged to the next one, with the services' client
+library and settings (FastStream on aiokafka, commit after handling, idempotent producer with
+acks=all, raw bytes) and no logic: the most a hop can move on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from faststream import FastStream
+from faststream.kafka import KafkaMessage
+
+from caf_runtime.broker import AUTO_OFFSET_RESET, make_broker, record_of
+from caf_runtime.config import ServiceSettings
+
+
+def create_app(source: str, target: str, settings: ServiceSettings) -> FastStream:
+    broker = make_broker(settings, client_id="bench-relay")
+
+    @broker.subscriber(
+        settings.topic(source),
+        group_id=f"bench-relay-{source}",
+        auto_offset_reset=AUTO_OFFSET_RESET,
+        max_workers=settings.consumers_per_topic,
+    )
+    async def relay(message: KafkaMessage) -> None:
+        record = record_of(message)
+        await broker.publish(record.value, topic=settings.topic(target), key=record.key)
+
+    return FastStream(broker)
+
+
+def main() -> None:
+    source, target = sys.argv[1], sys.argv[2]
+    asyncio.run(create_app(source, target, ServiceSettings()).run())
+
+
+if __name__ == "__main__":
+    main()
