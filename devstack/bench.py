@@ -123,10 +123,9 @@ class Probe:
 class System:
     """Something to feed: where inputs go, how outcomes are recognised, which pids to meter."""
 
-    def __init__(self, name: str, settings: ServiceSettings, fleet: Fleet) -> None:
+    def __init__(self, name: str, settings: ServiceSettings) -> None:
         self.name = name
         self.settings = settings
-        self.fleet = fleet
         self.pids: dict[str, int] = {}
 
     async def publish(
@@ -307,14 +306,23 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
     # ceiling: four relays
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
     await _prepare(settings, tuple(TopicSpec(hop) for hop in HOPS))
-    relays = Fleet(env, logs / "relay")
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "devstack.relay", source, target, env=env
-        )
-        for source, target in itertools.pairwise(HOPS)
-    ]
-    relay = Relay("ceiling (relay)", settings, relays)
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for source, target in itertools.pairwise(HOPS):
+        with (logs / f"relay-{source}.log").open("ab") as log:
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "devstack.relay",
+                    source,
+                    target,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+    relay = Relay("ceiling (relay)", settings)
     relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)} | _infrastructure_pids(stack)
     try:
         results.append(await measure(relay, lambda n, _: _relay_messages(workload, n), args))
@@ -326,9 +334,9 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
     # pipeline: the four services
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
     await _prepare(settings, TOPICS)
-    fleet = Fleet(env, logs / "pipeline")
+    fleet = Fleet(env, logs)
     replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
-    pipeline = Pipeline("pipeline", settings, fleet)
+    pipeline = Pipeline("pipeline", settings)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
