@@ -3,6 +3,7 @@ as they were when the read began (records published meanwhile are left for the n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -38,5 +39,30 @@ async def read_topic(
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return records
+    finally:
+        await consumer.stop()
+
+
+async def follow(
+    client_options: dict[str, Any],
+    topic: str,
+    handle: Callable[[ConsumerRecord[bytes, bytes]], None],
+) -> None:
+    """Hand every record of `topic`, from the beginning and then as it arrives, to `handle`,
+    until cancelled (no consumer group: nothing is committed)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **client_options,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for batch in batches.values():
+                for record in batch:
+                    handle(record)
     finally:
         await consumer.stop()

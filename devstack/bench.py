@@ -37,13 +37,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS, TopicSpec
+from cafctl.topics import follow
 from devstack import jars
 from devstack.fleet import SERVICES, Fleet
 from devstack.stack import PROJECT_ROOT, Stack
@@ -93,23 +94,11 @@ class Probe:
         self.arrived: dict[str, int] = {}
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self.settings.topic(self.topic),
-            **client_options(self.settings),
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-                for batch in batches.values():
-                    for record in batch:
-                        for key in self.keys_of(record.value or b""):
-                            self.arrived.setdefault(key, record.timestamp)
-        finally:
-            await consumer.stop()
+        def seen(record: ConsumerRecord[bytes, bytes]) -> None:
+            for key in self.keys_of(record.value or b""):
+                self.arrived.setdefault(key, record.timestamp)
+
+        await follow(client_options(self.settings), self.settings.topic(self.topic), seen)
 
     async def wait_for(self, keys: set[str], limit_s: float) -> bool:
         deadline = time.monotonic() + limit_s

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
@@ -48,6 +48,7 @@ from caf_runtime.offsets import topic_partitions
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl.reconcile import Report, expected, reconcile_deployment
+from cafctl.topics import follow
 from devstack.fleet import SERVICES, Fleet, Replica, free_port
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Workload
@@ -178,26 +179,15 @@ class Run:
 
     async def watch(self) -> None:
         """Follow the outcome stream: which grants and removals have their terminal event."""
-        consumer = AIOKafkaConsumer(
-            self.settings.topic(topics.EVENTS),
-            **client_options(self.settings),
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for batch in batches.values():
-                    for record in batch:
-                        event = json.loads(record.value or b"{}")
-                        if event.get("type") in TERMINAL_TYPES:
-                            self.terminal.add(event["grant_id"])
-                        self.terminal.add(f"msg:{event.get('message_id')}")
-                        self.last_progress = time.monotonic()
-        finally:
-            await consumer.stop()
+
+        def seen(record: ConsumerRecord[bytes, bytes]) -> None:
+            event = json.loads(record.value or b"{}")
+            if event.get("type") in TERMINAL_TYPES:
+                self.terminal.add(event["grant_id"])
+            self.terminal.add(f"msg:{event.get('message_id')}")
+            self.last_progress = time.monotonic()
+
+        await follow(client_options(self.settings), self.settings.topic(topics.EVENTS), seen)
 
     def outstanding(self, wanted: set[str]) -> int:
         return len(wanted - self.terminal)
