@@ -268,6 +268,7 @@ class Controller:
     async def _kill(self, service: str) -> None:
         victim = self.random.choice(self.fleet.of(service))
         killed_at = time.monotonic()
+        self.busy.add(service)  # until its replacement handles messages
         await self.fleet.kill(victim)
         log.info("killed %s", victim.name)
         task = asyncio.create_task(self._restart(service, killed_at))
@@ -275,14 +276,17 @@ class Controller:
         task.add_done_callback(self.background.discard)
 
     async def _restart(self, service: str, killed_at: float) -> None:
-        replica = await self.fleet.start(service)
-        handled = await asyncio.to_thread(replica.handled)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # recovered: it handles messages again
-            if await asyncio.to_thread(replica.handled) > handled:
-                break
-            await asyncio.sleep(0.1)
-        self.run.phase.recover_s.append(time.monotonic() - killed_at)
+        try:
+            replica = await self.fleet.start(service)
+            handled = await asyncio.to_thread(replica.handled)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # recovered: it handles messages again
+                if await asyncio.to_thread(replica.handled) > handled:
+                    break
+                await asyncio.sleep(0.1)
+            self.run.phase.recover_s.append(time.monotonic() - killed_at)
+        finally:
+            self.busy.discard(service)
 
     async def _pause(self, service: str) -> None:
         try:
