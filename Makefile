@@ -33,8 +33,8 @@ $(KEDA_CRD):
 	  cp "$$dir/config/crd/bases/keda.sh_scaledobjects.yaml" $@
 
 promtool:
-	@command -v promtool >/dev/null || $(SUDO) apt-get install -y -q --no-install-recommends prometheus \
-	  || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+	@{ command -v promtool && command -v prometheus; } >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
 tools: $(KUSTOMIZE) $(KEDA_CRD) promtool
 
