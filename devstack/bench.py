@@ -383,7 +383,7 @@ def _machine() -> dict[str, str]:
         "aioboto3": version("aioboto3"),
         "kafka": jars.version("kafka"),
         "dynamodb local": jars.version("dynamodb"),
-        "consumers per topic": os.environ.get("CAF_CONSUMERS_PER_TOPIC", "1"),
+        "consumers per topic": str(ServiceSettings().consumers_per_topic),
     }
 
 
