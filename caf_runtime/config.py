@@ -67,6 +67,11 @@ class ServiceSettings(BaseSettings):
         description="Consumers per subscribed topic in one process, each with its own partitions "
         "(messages of one partition stay in order); more than the partition count idle.",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        validation_alias="CAF_EVENT_LOOP",
+        description="The event loop: uvloop (faster I/O callbacks) or the standard asyncio one.",
+    )
     timer_poll_s: float = Field(
         default=1.0, validation_alias="CAF_TIMER_POLL_S", description="How often due timers fire."
     )

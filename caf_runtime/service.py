@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
@@ -97,4 +98,12 @@ def run(name: str, create_app: Callable[[], FastStream], settings: ServiceSettin
     """Run a service until SIGTERM or SIGINT; in-flight messages finish within the graceful
     timeout and their offsets are committed before the process exits."""
     configure_logging(name, settings.log_level)
-    asyncio.run(create_app().run(log_level=logging.getLevelName(settings.log_level.upper())))
+    with event_loop(settings) as runner:
+        runner.run(create_app().run(log_level=logging.getLevelName(settings.log_level.upper())))
+
+
+def event_loop(settings: ServiceSettings) -> asyncio.Runner:
+    """A runner on the configured event loop (`CAF_EVENT_LOOP`)."""
+    return asyncio.Runner(
+        loop_factory=uvloop.new_event_loop if settings.event_loop == "uvloop" else None
+    )

@@ -7,7 +7,6 @@ acks=all, raw bytes) and no logic: the most a hop can move on this machine.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from faststream import FastStream
@@ -15,6 +14,7 @@ from faststream.kafka import KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, make_broker, record_of
 from caf_runtime.config import ServiceSettings
+from caf_runtime.service import event_loop
 
 
 def create_app(source: str, target: str, settings: ServiceSettings) -> FastStream:
@@ -35,7 +35,9 @@ def create_app(source: str, target: str, settings: ServiceSettings) -> FastStrea
 
 def main() -> None:
     source, target = sys.argv[1], sys.argv[2]
-    asyncio.run(create_app(source, target, ServiceSettings()).run())
+    settings = ServiceSettings()
+    with event_loop(settings) as runner:  # the services' event loop, so the ceiling is theirs
+        runner.run(create_app(source, target, settings).run())
 
 
 if __name__ == "__main__":
