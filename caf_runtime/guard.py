@@ -39,6 +39,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.config import ServiceSettings
+from caf_runtime.group_writer import UnprocessedItemsError
 from caf_runtime.metrics import HANDLING, MESSAGES, OUTAGE_WAITING, RETRIES
 from caf_runtime.outputs import Output, publish_all
 
@@ -57,6 +58,10 @@ _TRANSIENT_AWS_CODES = frozenset(
         "TransactionConflictException",
         "TransactionInProgressException",
     }
+)
+# The reason codes a cancelled transaction carries per item (not the error codes above).
+_TRANSIENT_CANCELLATION_REASONS = frozenset(
+    {"TransactionConflict", "ProvisionedThroughputExceeded", "ThrottlingError"}
 )
 # Headers the guard writes; a message taken from the retry topic is handed to its work without them.
 CONTROL_HEADERS = frozenset(
@@ -83,10 +88,16 @@ def is_transient(error: BaseException) -> bool:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "TransactionCanceledException":
             reasons = error.response.get("CancellationReasons", [])
-            return any(r.get("Code") in _TRANSIENT_AWS_CODES for r in reasons)
+            return any(r.get("Code") in _TRANSIENT_CANCELLATION_REASONS for r in reasons)
         return code in _TRANSIENT_AWS_CODES
     return isinstance(
-        error, KafkaError | AwsConnectionError | HTTPClientError | TimeoutError | OSError
+        error,
+        KafkaError
+        | AwsConnectionError
+        | HTTPClientError
+        | TimeoutError
+        | OSError
+        | UnprocessedItemsError,
     )
 
 

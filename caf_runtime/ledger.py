@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
+from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.group_writer import GroupWriter
 from caf_runtime.outputs import Output, dump_outputs, load_outputs
 
 if TYPE_CHECKING:
@@ -33,11 +35,25 @@ class Recorded:
 
 
 class Ledger:
-    """Markers `<prefix><key>` / `MARK` in a service's own table."""
+    """Markers `<prefix><key>` / `MARK` in a service's own table.
 
-    def __init__(self, table: DynamoTable, prefix: str) -> None:
+    With a `retention`, records carry `expires_at` (DynamoDB TTL) that far after they are
+    written. "Published" marks of concurrent handlers are written together (group commit).
+    """
+
+    def __init__(
+        self,
+        table: DynamoTable,
+        prefix: str,
+        *,
+        retention: timedelta | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._table = table
         self._prefix = prefix
+        self._retention = retention
+        self._clock = clock or SystemClock()
+        self._marks = GroupWriter(table)
 
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self._prefix}{key}"}, "sk": {"S": MARK}}
@@ -52,33 +68,31 @@ class Ledger:
         state: State = "published" if item["state"].get("S") == "published" else "pending"
         return Recorded(state, load_outputs(str(item["outputs"].get("S"))))
 
-    def put(
-        self, key: str, outputs: list[Output], *, expires_at: datetime | None = None
-    ) -> TransactWriteItemTypeDef:
+    def put(self, key: str, outputs: list[Output]) -> TransactWriteItemTypeDef:
         """The transaction item that records `outputs` unless `key` is already recorded."""
-        item: dict[str, Any] = {
-            **self._key(key),
-            "state": {"S": "pending"},
-            "outputs": {"S": dump_outputs(outputs)},
-        }
-        if expires_at is not None:
-            item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
         return {
             "Put": {
                 "TableName": self._table.name,
-                "Item": item,
+                "Item": self._item(key, "pending", outputs),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
 
-    async def mark_published(self, key: str) -> None:
-        await self._table.client.update_item(
-            TableName=self._table.name,
-            Key=self._key(key),
-            UpdateExpression="SET #state = :published",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":published": {"S": "published"}},
-        )
+    async def mark_published(self, key: str, outputs: list[Output]) -> None:
+        """The record of `key`, whose `outputs` are published now (rewritten whole: the
+        outputs are the recorded ones, so only the state changes)."""
+        await self._marks.put(self._item(key, "published", outputs))
+
+    def _item(self, key: str, state: State, outputs: list[Output]) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **self._key(key),
+            "state": {"S": state},
+            "outputs": {"S": dump_outputs(outputs)},
+        }
+        if self._retention is not None:
+            expires_at = self._clock.now() + self._retention
+            item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
+        return item
 
 
 async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) -> list[str] | None:
@@ -129,5 +143,5 @@ async def handle_once(
             break
         recorded = await ledger.recorded(key)
     await publish(outputs)
-    await ledger.mark_published(key)
+    await ledger.mark_published(key, outputs)
     return True

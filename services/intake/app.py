@@ -18,7 +18,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
     settings = settings or IntakeSettings()
     clock = clock or make_clock(settings.clock_offset_file)
     broker = make_broker(settings, client_id="caf-intake")
-    store = IntakeStore(settings)
+    store = IntakeStore(settings, clock)
     handler = register(broker, settings, store, clock)
     timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
     return build_app(

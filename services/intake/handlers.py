@@ -109,8 +109,14 @@ class IntakeHandler:
         headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
         first_seen = _instant(headers.get(FIRST_SEEN)) or self._clock.now()
 
+        attempts = 0
+
         async def decide_and_record() -> list[Output] | None:
-            decision = await self._decide(message, first_seen)
+            # IN-03: the first attempt claims the form's fingerprint without reading it (most
+            # forms are new); a claim refused by the transaction decides again from the owner.
+            nonlocal attempts
+            attempts += 1
+            decision = await self._decide(message, first_seen, read_fingerprint=attempts > 1)
             now = self._clock.now()
             result = await self._store.record(
                 message.message_id,
@@ -138,7 +144,9 @@ class IntakeHandler:
             extra={"message_id": message.message_id, "kind": message.kind},
         )
 
-    async def _decide(self, message: InboundMessage, first_seen: datetime) -> Decision:
+    async def _decide(
+        self, message: InboundMessage, first_seen: datetime, *, read_fingerprint: bool
+    ) -> Decision:
         now = self._clock.now()
         if isinstance(message, TpaRequest):
             return await self._decide_request(message, now)
@@ -164,7 +172,7 @@ class IntakeHandler:
             fingerprint = keyed_digest(
                 form_fingerprint(message, assessment.normalized_tin), self._key
             )
-            owner = await self._store.fingerprint_owner(fingerprint)
+            owner = await self._store.fingerprint_owner(fingerprint) if read_fingerprint else None
             duplicate = owner is not None and owner != message.message_id
         outputs = submission_outputs(message, assessment, subject, duplicate=duplicate)
         return Decision(outputs, None if duplicate else fingerprint)

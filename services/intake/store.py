@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from caf_runtime.clock import Clock
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
@@ -48,11 +49,11 @@ class RequestChange:
 class IntakeStore:
     """The only place that talks to the intake table."""
 
-    def __init__(self, settings: IntakeSettings) -> None:
+    def __init__(self, settings: IntakeSettings, clock: Clock) -> None:
         self.table = DynamoTable(settings, "intake")
-        self.ledger = Ledger(self.table, "MSG#")
-        self.timers = Timers(self.table)
         self._retention = timedelta(days=settings.dedup_retention_days)
+        self.ledger = Ledger(self.table, "MSG#", retention=self._retention, clock=clock)
+        self.timers = Timers(self.table)
 
     async def ping(self) -> bool:
         return await self.table.ping()
@@ -95,7 +96,7 @@ class IntakeStore:
     ) -> RecordResult:
         """Record the outputs (and claim the fingerprint, or change the request) at once."""
         expires_at = now + self._retention
-        items = [self.ledger.put(message_id, outputs, expires_at=expires_at)]
+        items = [self.ledger.put(message_id, outputs)]
         if request is not None:
             items.append(self._request_put(request, expires_at))
         if timer is not None:

@@ -15,8 +15,9 @@ from services.notifier.store import NotifierStore
 def create_app(settings: NotifierSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or NotifierSettings()
     broker = make_broker(settings, client_id="caf-notifier")
-    store = NotifierStore(settings)
-    register(broker, settings, store, clock or make_clock(settings.clock_offset_file))
+    clock = clock or make_clock(settings.clock_offset_file)
+    store = NotifierStore(settings, clock)
+    register(broker, settings, store, clock)
     return build_app(
         "notifier", settings, broker, resources=[store.table], checks={"dynamodb": store.ping}
     )

@@ -46,7 +46,7 @@ class NotifierHandler:
                 Output.of(topics.NOTIFICATIONS, notification.recipient_ref, notification)
                 for notification in notifications_for(event, now)
             ]
-            return outputs if await self._store.record(event.event_id, outputs, now) else None
+            return outputs if await self._store.record(event.event_id, outputs) else None
 
         await handle_once(
             self._store.ledger, event.event_id, decide_and_record, self._publish, decide_first=True

@@ -17,6 +17,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.group_writer import GroupWriter
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, Timers
@@ -32,6 +33,7 @@ class ValidatorStore:
         self.table = DynamoTable(settings, "validator")
         self.ledger = Ledger(self.table, "GRANT#")
         self.timers = Timers(self.table)
+        self._ended = GroupWriter(self.table)
 
     async def ping(self) -> bool:
         return await self.table.ping()
@@ -119,10 +121,7 @@ class ValidatorStore:
 
     async def mark_ended(self, grant_id: str) -> None:
         """A grant reached its terminal outcome: its SLA timers have nothing left to say."""
-        await self.table.client.put_item(
-            TableName=self.table.name,
-            Item={"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}},
-        )
+        await self._ended.put({"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}})
 
     async def ended(self, grant_id: str) -> bool:
         response = await self.table.client.get_item(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.group_writer import GroupWriter
+from caf_runtime.ledger import Ledger, Recorded, transact
+from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
 
@@ -48,3 +54,63 @@ async def test_a_store_table_reports_ready_only_once_provisioned(
             await table.ping()
         await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
         assert await table.ping()
+
+
+async def test_concurrent_marks_share_batch_writes_and_every_one_is_stored(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    async with DynamoTable(settings, "notifier") as table:
+        calls = 0
+        write = table.client.batch_write_item
+
+        async def counted(**kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await write(**kwargs)
+
+        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        writer = GroupWriter(table)
+        keys = [f"EVENT#{n}" for n in range(60)]
+
+        await asyncio.gather(
+            *(writer.put({"pk": {"S": key}, "sk": {"S": "MARK"}, "n": {"N": "1"}}) for key in keys),
+            writer.put({"pk": {"S": keys[0]}, "sk": {"S": "MARK"}, "n": {"N": "2"}}),
+        )
+
+        assert calls < len(keys) / 5  # 60 marks in a handful of calls (25 per call at most)
+        for key in keys:
+            stored = await dynamodb.get_item(
+                TableName=table.name, Key={"pk": {"S": key}, "sk": {"S": "MARK"}}
+            )
+            assert stored["Item"]["n"] == {"N": "2" if key == keys[0] else "1"}
+
+
+async def test_a_failing_batch_fails_every_caller_of_that_batch(settings: ServiceSettings) -> None:
+    async with DynamoTable(settings, "no-such-table") as table:
+        writer = GroupWriter(table)
+        results = await asyncio.gather(
+            *(writer.put({"pk": {"S": f"K{n}"}, "sk": {"S": "MARK"}}) for n in range(3)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(result, ClientError) for result in results)
+
+
+async def test_a_published_mark_keeps_the_recorded_outputs_and_the_retention(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    outputs = [Output("caf.events.v1", "ref", b'{"type":"AuthorizationPosted"}', {"h": "1"})]
+    async with DynamoTable(settings, "notifier") as table:
+        ledger = Ledger(table, "EVENT#", retention=timedelta(days=2))
+        assert await transact(table, [ledger.put("e-1", outputs)]) is None
+        assert await ledger.recorded("e-1") == Recorded("pending", outputs)
+
+        await ledger.mark_published("e-1", outputs)
+
+        assert await ledger.recorded("e-1") == Recorded("published", outputs)
+        stored = await dynamodb.get_item(
+            TableName=table.name, Key={"pk": {"S": "EVENT#e-1"}, "sk": {"S": "MARK"}}
+        )
+        expires_in = int(stored["Item"]["expires_at"]["N"]) - time.time()
+        assert timedelta(days=2) - timedelta(minutes=1) < timedelta(seconds=expires_in)

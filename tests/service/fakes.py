@@ -20,7 +20,7 @@ class FakeLedger:
     async def recorded(self, key: str) -> Recorded | None:
         return self.items.get(key)
 
-    async def mark_published(self, key: str) -> None:
+    async def mark_published(self, key: str, outputs: list[Output]) -> None:
         self.items[key] = Recorded("published", self.items[key].outputs)
 
     def claim(self, key: str, outputs: list[Output]) -> bool:

@@ -176,7 +176,7 @@ class FakeNotifierStore:
     def __init__(self) -> None:
         self.ledger = FakeLedger()
 
-    async def record(self, event_id: str, outputs: list[Output], now: dt.datetime) -> bool:
+    async def record(self, event_id: str, outputs: list[Output]) -> bool:
         return self.ledger.claim(event_id, outputs)
 
 

@@ -50,10 +50,14 @@ class FakeIntakeStore:
         request: RequestChange | None = None,
         timer: Any = None,
     ) -> RecordResult:
-        if not self.ledger.claim(message_id, outputs):
+        # one transaction, like the real store: nothing is written when a condition fails
+        if message_id in self.ledger.items:
             return RecordResult.ALREADY_RECORDED
+        if fingerprint is not None and fingerprint in self.fingerprints:
+            return RecordResult.FINGERPRINT_TAKEN
+        self.ledger.claim(message_id, outputs)
         if fingerprint is not None:
-            self.fingerprints.setdefault(fingerprint, message_id)
+            self.fingerprints[fingerprint] = message_id
         if request is not None:
             grant = request.grant or self.requests.get(request.request_id, (None, None))[1]
             self.requests[request.request_id] = (request.state, grant)
