@@ -1,6 +1,7 @@
 """`make bench`: the pipeline measured side by side with this machine's own ceiling.
 
     python -m devstack.bench [--burst 3000] [--duration 10] [--loads 50,200,500] [--cap 60]
+                             [--no-profile]
                              [--output BENCHMARKS.md]
 
 On the local stack (started if needed; the development services are left alone but compete for
@@ -16,13 +17,16 @@ For each: sustained throughput (a burst, then the rate at which outcomes arrive 
 drains: the point where lag stops growing), latency from publish to the terminal record (p50,
 p95, p99; broker timestamps of the inbound message and of the outcome) at fixed offered loads,
 and CPU seconds per 1,000 grants of each process (services or relays, the broker, DynamoDB Local)
-during the burst. Writes the table and the machine's facts to BENCHMARKS.md.
+during the burst. Then, unless --no-profile, the services are sampled with py-spy during a burst
+of their own (so no figure is measured under the profiler). Writes the tables and the machine's
+facts to BENCHMARKS.md, and deletes the topics and tables it created.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
@@ -47,6 +52,7 @@ from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
 from devstack import jars
 from devstack.fleet import SERVICES, Fleet
+from devstack.profile import RATE_HZ, Profile, Profiler, shares
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Message, Workload
 from schemas import topics
@@ -65,6 +71,7 @@ class Measurement:
     sustained: float = 0.0
     latency: dict[int, dict[str, Any]] = field(default_factory=dict)
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
+    profile: dict[str, Profile] = field(default_factory=dict)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -112,9 +119,10 @@ class Probe:
 class System:
     """Something to feed: where inputs go, how outcomes are recognised, which pids to meter."""
 
-    def __init__(self, name: str, settings: ServiceSettings) -> None:
+    def __init__(self, name: str, settings: ServiceSettings, logs: Path) -> None:
         self.name = name
         self.settings = settings
+        self.logs = logs
         self.pids: dict[str, int] = {}
 
     async def publish(
@@ -228,6 +236,14 @@ async def measure(
             name: round((cpu_after[name] - cpu_before[name]) * 1000 / grants, 2)
             for name in system.pids
         }
+        if args.profile and isinstance(system, Pipeline):
+            # a burst of its own: py-spy takes CPU too, so no figure above is measured under it
+            services = {name: pid for name, pid in system.pids.items() if name in SERVICES}
+            profiler = Profiler(system.logs / "profile", services)
+            await profiler.start()
+            profiled = await system.publish(producer, make_messages(args.burst // 3, 99), None)
+            await probe.wait_for(set(profiled), args.cap * 10)
+            result.profile = await profiler.stop()
         # latency at fixed offered loads (grants per second)
         for load in args.loads:
             rate = load / result.grants_per_message
@@ -258,6 +274,20 @@ async def _prepare(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> N
     await ensure_topics(settings.kafka_bootstrap_servers, specs, prefix=settings.topic_prefix)
     async with dynamodb_client(settings) as client:
         await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+
+
+async def _discard(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> None:
+    """Delete a measurement's topics and tables, so runs do not pile up on the dev stack."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        await admin.delete_topics([settings.topic(spec.name) for spec in specs])
+    finally:
+        await admin.close()
+    async with dynamodb_client(settings) as client:
+        for table in TABLES:
+            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                await client.delete_table(TableName=settings.table(table.name))
 
 
 def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str]]:
@@ -311,7 +341,7 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
                     stderr=log,
                 )
             )
-    relay = Relay("ceiling (relay)", settings)
+    relay = Relay("ceiling (relay)", settings, logs)
     relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)} | _infrastructure_pids(stack)
     try:
         results.append(await measure(relay, lambda n, _: _relay_messages(workload, n), args))
@@ -319,13 +349,14 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
         for process in processes:
             process.terminate()
             await process.wait()
+        await _discard(settings, tuple(TopicSpec(hop) for hop in HOPS))
 
     # pipeline: the four services
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
     await _prepare(settings, TOPICS)
     fleet = Fleet(env, logs)
     replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
-    pipeline = Pipeline("pipeline", settings)
+    pipeline = Pipeline("pipeline", settings, logs)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
@@ -356,6 +387,7 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
         results.append(await measure(pipeline, fresh, args))
     finally:
         await fleet.stop_all()
+        await _discard(settings, TOPICS)
     return results
 
 
@@ -411,6 +443,45 @@ def table(results: list[Measurement], loads: list[int]) -> str:
     for name in names:
         relayed, piped = ceiling.cpu_per_1000.get(name, ""), pipeline.cpu_per_1000.get(name, "")
         lines.append(f"| {name} | {relayed} | {piped} |")
+    if pipeline.profile:
+        lines.extend(["", _profile_table(pipeline.profile)])
+    return "\n".join(lines)
+
+
+def _profile_table(profiles: dict[str, Profile], sites: int = 6) -> str:
+    """Where each service's CPU goes: by library of the innermost frame, then our busiest lines."""
+    libraries = {name: shares(p.libraries) for name, p in profiles.items()}
+    categories = sorted(
+        {c for by_library in libraries.values() for c in by_library},
+        key=lambda c: -sum(by_library.get(c, 0.0) for by_library in libraries.values()),
+    )
+    samples = ", ".join(f"{name} {p.total}" for name, p in profiles.items())
+    lines = [
+        f"Where the services' CPU goes (py-spy, {RATE_HZ} Hz, during a burst of its own after the"
+        f" measured one; samples: {samples}). By library of the innermost frame, % of each"
+        " service's samples:",
+        "",
+        "| | " + " | ".join(profiles) + " |",
+        "|---|" + "---|" * len(profiles),
+    ]
+    for category in categories:
+        cells = " | ".join(
+            f"{by_library.get(category, 0.0) * 100:.0f}" for by_library in libraries.values()
+        )
+        lines.append(f"| {category} | {cells} |")
+    lines.extend(
+        [
+            "",
+            f"By the deepest line of our code on the stack (what it waits on or runs), the {sites}"
+            " largest of each service, %:",
+            "",
+            "| service | our code | share |",
+            "|---|---|---|",
+        ]
+    )
+    for name, profile in profiles.items():
+        for site, share in list(shares(profile.call_sites).items())[:sites]:
+            lines.append(f"| {name} | `{site}` | {share * 100:.0f} |")
     return "\n".join(lines)
 
 
@@ -430,6 +501,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cap", type=float, default=60.0, help="longest wait per load (s)")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="do not sample the services with py-spy during the burst",
+    )
     return parser
 
 

@@ -11,6 +11,7 @@ Tests isolate themselves with unique topic names, table prefixes and ids, never 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -63,9 +64,16 @@ def unique(prefix: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held at once while they are picked)."""
+    with contextlib.ExitStack() as held:
+        probes = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def _docker_answers() -> bool:
@@ -102,11 +110,12 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
     elif _docker_answers():
         yield from _containers()
     else:
+        kafka_port, controller_port, dynamodb_port = free_ports(3)
         stack = Stack(
             root=tmp_path_factory.mktemp("devstack"),
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            dynamodb_port=free_port(),
+            kafka_port=kafka_port,
+            kafka_controller_port=controller_port,
+            dynamodb_port=dynamodb_port,
         )
         try:
             stack.start_infrastructure()

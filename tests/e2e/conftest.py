@@ -29,7 +29,7 @@ from caf_runtime.topology import TABLES, TOPICS
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 from schemas.ids import taxpayer_ref
-from tests.conftest import Infrastructure, free_port, unique
+from tests.conftest import Infrastructure, free_port, free_ports, unique
 
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
 REF_KEY = "e2e-test-key"
@@ -193,7 +193,7 @@ class Services:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env = env
         self.logs = logs
-        self.ports = {name: free_port() for name in SERVICES}
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, name: str) -> None:
