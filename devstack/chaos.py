@@ -49,7 +49,7 @@ from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl.reconcile import Report, expected, reconcile_deployment
 from cafctl.topics import follow
-from devstack.fleet import SERVICES, Fleet, Replica, free_port
+from devstack.fleet import SERVICES, Fleet, Replica, free_ports
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Workload
 from schemas import topics
@@ -528,15 +528,16 @@ async def _main(args: argparse.Namespace) -> int:
     for variable in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT"):
         os.environ.pop(variable, None)  # this run restarts its own broker and database
     root = Path(os.environ.get("CAF_CHAOS_DIR", PROJECT_ROOT / ".devstack" / "chaos"))
-    stack = Stack(root, free_port(), free_port(), free_port())
+    stack = Stack(root, *free_ports(3))
     if stack.kafka.process.pid() is None and stack.dynamodb.process.pid() is None:
         for leftover in (root / "kafka", root / "dynamodb"):  # topics and tables of past runs
             shutil.rmtree(leftover, ignore_errors=True)
     logs = root / "logs" / time.strftime("%Y%m%d-%H%M%S")
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
-    await asyncio.to_thread(stack.start_infrastructure)
     phases: list[Phase] = []
     try:
+        # Inside the try: if Kafka fails to start, the DynamoDB Local started before it stops too.
+        await asyncio.to_thread(stack.start_infrastructure)
         if args.baseline:
             phases.append(await run_phase(stack, "baseline", args, logs, faults=False))
         if args.faults:

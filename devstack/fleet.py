@@ -7,8 +7,10 @@ share its consumer groups, so starting or stopping one moves partitions (a rebal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -23,11 +25,17 @@ SERVICES = ("intake", "validator", "caf_poster", "notifier")
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415 - only the fleet needs it
+    return free_ports(1)[0]
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports, all held at once while they are picked (picked one by one and
+    released, two of them can come out the same)."""
+    with contextlib.ExitStack() as held:
+        probes = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 @dataclass

@@ -11,7 +11,6 @@ Tests isolate themselves with unique topic names, table prefixes and ids, never 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import uuid
@@ -26,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from devstack.dynamodb import LOCAL_CREDENTIALS
+from devstack.fleet import free_ports
 from devstack.stack import Stack
 
 if TYPE_CHECKING:
@@ -61,19 +61,6 @@ class Infrastructure:
 def unique(prefix: str) -> str:
     """A short name no other test (or earlier run) uses."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports (all held at once while they are picked)."""
-    with contextlib.ExitStack() as held:
-        probes = [held.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def _docker_answers() -> bool:

@@ -26,10 +26,11 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
+from devstack.fleet import free_port, free_ports
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 from schemas.ids import taxpayer_ref
-from tests.conftest import Infrastructure, free_port, free_ports, unique
+from tests.conftest import Infrastructure, unique
 
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
 REF_KEY = "e2e-test-key"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from devstack.fleet import free_port
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,8 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
-from tests.conftest import Infrastructure, free_port
+from devstack.fleet import free_port
+from tests.conftest import Infrastructure
 
 pytestmark = pytest.mark.integration
 
