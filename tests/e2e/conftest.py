@@ -159,8 +159,8 @@ async def _collect(settings: ServiceSettings, pipeline: Pipeline) -> None:
         enable_auto_commit=False,
         group_id=unique("e2e-probe-"),
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a collector cancelled while it starts still closes it
         while True:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
