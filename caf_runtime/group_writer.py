@@ -53,8 +53,10 @@ class GroupWriter:
                 await self._write([item for item, _ in batch])
             except Exception as error:  # noqa: BLE001 - handed to every caller of the batch
                 _settle(futures, error)
-            except BaseException:  # cancelled (shutdown): the callers must not wait forever
-                for future in futures:
+            except BaseException:  # cancelled (shutdown): no caller may wait forever
+                waiting = [future for _, rest in self._waiting.values() for future in rest]
+                self._waiting.clear()
+                for future in [*futures, *waiting]:
                     future.cancel()
                 raise
             else:
