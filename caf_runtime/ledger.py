@@ -38,7 +38,8 @@ class Ledger:
     """Markers `<prefix><key>` / `MARK` in a service's own table.
 
     With a `retention`, records carry `expires_at` (DynamoDB TTL) that far after they are
-    written. "Published" marks of concurrent handlers are written together (group commit).
+    written. "Published" marks of concurrent handlers are written together (group commit),
+    through `writer` when the store has other marks to batch with them.
     """
 
     def __init__(
@@ -48,12 +49,13 @@ class Ledger:
         *,
         retention: timedelta | None = None,
         clock: Clock | None = None,
+        writer: GroupWriter | None = None,
     ) -> None:
         self._table = table
         self._prefix = prefix
         self._retention = retention
         self._clock = clock or SystemClock()
-        self._marks = GroupWriter(table)
+        self._marks = writer or GroupWriter(table)  # shared with the store's other marks
 
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"{self._prefix}{key}"}, "sk": {"S": MARK}}

@@ -31,9 +31,9 @@ class ValidatorStore:
 
     def __init__(self, settings: ValidatorSettings) -> None:
         self.table = DynamoTable(settings, "validator")
-        self.ledger = Ledger(self.table, "GRANT#")
+        self._marks = GroupWriter(self.table)  # published marks and ENDED flags, batched together
+        self.ledger = Ledger(self.table, "GRANT#", writer=self._marks)
         self.timers = Timers(self.table)
-        self._ended = GroupWriter(self.table)
 
     async def ping(self) -> bool:
         return await self.table.ping()
@@ -121,7 +121,7 @@ class ValidatorStore:
 
     async def mark_ended(self, grant_id: str) -> None:
         """A grant reached its terminal outcome: its SLA timers have nothing left to say."""
-        await self._ended.put({"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}})
+        await self._marks.put({"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}})
 
     async def ended(self, grant_id: str) -> bool:
         response = await self.table.client.get_item(

@@ -114,3 +114,29 @@ async def test_a_published_mark_keeps_the_recorded_outputs_and_the_retention(
         )
         expires_in = int(stored["Item"]["expires_at"]["N"]) - time.time()
         assert timedelta(days=2) - timedelta(minutes=1) < timedelta(seconds=expires_in)
+
+
+async def test_published_marks_and_a_stores_other_marks_share_one_batch_through_one_writer(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    async with DynamoTable(settings, "validator") as table:
+        batches: list[int] = []
+        write = table.client.batch_write_item
+
+        async def counted(**kwargs: Any) -> Any:
+            batches.append(len(kwargs["RequestItems"][table.name]))
+            return await write(**kwargs)
+
+        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        writer = GroupWriter(table)
+        ledger = Ledger(table, "GRANT#", writer=writer)
+
+        await asyncio.gather(
+            ledger.mark_published("g-1", []),
+            writer.put({"pk": {"S": "ENDED#g-2"}, "sk": {"S": "ENDED"}}),
+            writer.put({"pk": {"S": "ENDED#g-3"}, "sk": {"S": "ENDED"}}),
+        )
+
+        assert batches == [3]
+        assert await ledger.recorded("g-1") == Recorded("published", [])
