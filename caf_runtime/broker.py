@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
@@ -40,6 +40,7 @@ def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
+        compression_type=compression(settings),
         allow_auto_create_topics=False,
         ack_policy=ACK_POLICY,
         graceful_timeout=settings.graceful_timeout_s,
@@ -48,6 +49,11 @@ def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
         logger=logging.getLogger(f"{client_id}.broker"),
         middlewares=(FASTSTREAM,),
     )
+
+
+def compression(settings: ServiceSettings) -> Literal["gzip", "snappy", "lz4", "zstd"] | None:
+    """The producers' codec (`KAFKA_COMPRESSION`), as aiokafka names it."""
+    return None if settings.kafka_compression == "none" else settings.kafka_compression
 
 
 def _security(settings: ServiceSettings) -> BaseSecurity | None:
@@ -98,3 +104,13 @@ def client_options(settings: ServiceSettings) -> dict[str, Any]:
             "sasl_plain_password": password.get_secret_value() if password else None,
         }
     return options
+
+
+def producer_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Options for a plain aiokafka producer (the operator tools) that match the services' own:
+    the same connection, idempotent with `acks=all`, the configured codec."""
+    return client_options(settings) | {
+        "enable_idempotence": True,
+        "acks": "all",
+        "compression_type": compression(settings),
+    }

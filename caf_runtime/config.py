@@ -33,6 +33,12 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = Field(
         default=None, validation_alias="KAFKA_SASL_PASSWORD"
     )
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="lz4",
+        validation_alias="KAFKA_COMPRESSION",
+        description="Codec of the record batches this process produces (consumers read every "
+        "codec). lz4 was chosen by `make bench`: see BENCHMARKS.md, 'Producer compression'.",
+    )
     topic_prefix: str = Field(
         default="",
         validation_alias="CAF_TOPIC_PREFIX",
@@ -74,6 +80,20 @@ class ServiceSettings(BaseSettings):
     )
     timer_poll_s: float = Field(
         default=1.0, validation_alias="CAF_TIMER_POLL_S", description="How often due timers fire."
+    )
+    fetch_not_ready_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="CAF_FETCH_NOT_READY_AFTER_S",
+        description="A consumer that has failed to fetch or decode a batch for longer than this "
+        "makes the process not ready (/readyz 503).",
+    )
+    fetch_not_live_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias="CAF_FETCH_NOT_LIVE_AFTER_S",
+        description="... and for longer than this, not live (/healthz 503: the process is "
+        "restarted).",
     )
     health_host: str = Field(
         default="127.0.0.1",

@@ -1,7 +1,8 @@
 """A minimal HTTP endpoint for liveness and readiness probes and the metrics page.
 
-`GET /healthz` answers 200 while the process runs; `GET /readyz` answers 200 only when every
-readiness check passes (503 with the failing checks otherwise). It needs no web framework: the
+`GET /healthz` answers 200 while every liveness check passes (503 with the failing ones: the
+process is stuck and should be restarted); `GET /readyz` answers 200 only when every readiness
+check passes (503 with the failing checks otherwise). It needs no web framework: the
 probes are the only thing served.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from caf_runtime.metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+LivenessCheck = Callable[[], bool]
 
 _REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
 
@@ -28,8 +30,10 @@ class HealthServer:
         port: int = 0,
         host: str = "127.0.0.1",
         on_scrape: Callable[[], object] | None = None,
+        liveness: Mapping[str, LivenessCheck] | None = None,
     ) -> None:
         self._checks = dict(checks)
+        self._liveness = dict(liveness or {})
         self._on_scrape = on_scrape
         self._host = host
         self._port = port
@@ -78,7 +82,11 @@ class HealthServer:
                 await writer.drain()
                 return
             if path == "/healthz":
-                status, body = 200, {"status": "alive"}
+                alive = {name: check() for name, check in self._liveness.items()}
+                if all(alive.values()):
+                    status, body = 200, {"status": "alive"}
+                else:
+                    status, body = 503, {"status": "stuck", "checks": alive}
             elif path == "/readyz":
                 checks = await self.readiness()
                 status = 200 if all(checks.values()) else 503

@@ -52,6 +52,19 @@ EVENTS = Counter(
 NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", ["template"])
 TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
 
+FETCH_ERRORS = Counter(
+    "caf_consumer_fetch_errors_total",
+    "Fetches that raised instead of returning a record (an undecodable batch, a broker error), "
+    "by topic and error class.",
+    ["topic", "error"],
+)
+FETCH_FAILING = Gauge(
+    "caf_consumer_fetch_failing_seconds",
+    "How long the longest ongoing run of failed fetches of a topic's consumers has lasted "
+    "(0: every consumer fetches).",
+    ["topic"],
+)
+
 
 def count_published(published: Iterable[tuple[str, bytes]]) -> None:
     """Count the outcome events and notifications among published (topic, value) pairs."""

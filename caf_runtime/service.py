@@ -10,10 +10,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import uvloop
+from aiokafka import codec
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.fetch_health import FetchMonitor
 from caf_runtime.health import HealthServer, ReadinessCheck
 from caf_runtime.logging import configure_logging
 from caf_runtime.metrics import ASSIGNED_PARTITIONS
@@ -30,7 +32,11 @@ def build_app(
     checks: dict[str, ReadinessCheck] | None = None,
 ) -> FastStream:
     """A FastStream app that opens `resources` before the broker starts consuming, serves
-    `/healthz` and `/readyz`, and closes everything after the broker has drained on shutdown."""
+    `/healthz` and `/readyz`, and closes everything after the broker has drained on shutdown.
+
+    Readiness also needs every Kafka codec importable and no consumer failing to fetch for longer
+    than `fetch_not_ready_after_s`; liveness, none failing for longer than
+    `fetch_not_live_after_s` (see `caf_runtime.fetch_health`)."""
     exit_stack = AsyncExitStack()
 
     async def partitions_assigned() -> bool:
@@ -38,16 +44,34 @@ def build_app(
             count > 0 for count in assigned_partitions(broker, settings.topic_prefix).values()
         )
 
+    fetches = FetchMonitor(
+        not_ready_after_s=settings.fetch_not_ready_after_s,
+        not_live_after_s=settings.fetch_not_live_after_s,
+    )
+    fetches.watch(broker, settings.topic_prefix)
+
+    async def codecs_available() -> bool:
+        codecs = (codec.has_gzip, codec.has_snappy, codec.has_lz4, codec.has_zstd)
+        return all(available() for available in codecs)
+
     readiness: dict[str, ReadinessCheck] = {
         "kafka": lambda: broker.ping(timeout=2.0),
         "partitions": partitions_assigned,
+        "codecs": codecs_available,
+        "consumer_fetch": fetches.ready,
     }
     readiness.update(checks or {})
+
+    def on_scrape() -> None:
+        assigned_partitions(broker, settings.topic_prefix)
+        fetches.failing_for()
+
     health = HealthServer(
         readiness,
         port=settings.health_port,
         host=settings.health_host,
-        on_scrape=lambda: assigned_partitions(broker, settings.topic_prefix),
+        on_scrape=on_scrape,
+        liveness={"consumer_fetch": fetches.live},
     )
 
     async def open_resources() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from caf_runtime.broker import client_options
+from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
@@ -123,11 +123,11 @@ async def _operate(
         return 0 if found["registry_feed"] or found["validator_view"] else 1
     if args.command == "practitioner":
         key, value = operations.practitioner_message(json.load(args.file))
-        await _publish(options, settings.topic(topics.PRACTITIONERS), [(key, value)])
+        await _publish(settings, topics.PRACTITIONERS, [(key, value)])
         _print(args.json, {"published": key.decode(), "topic": topics.PRACTITIONERS})
         return 0
     messages = operations.submissions(args.file)
-    await _publish(options, settings.topic(topics.INBOUND), messages)
+    await _publish(settings, topics.INBOUND, messages)
     _print(args.json, {"published": len(messages), "topic": topics.INBOUND})
     return 0
 
@@ -159,7 +159,7 @@ async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dic
         else:
             _table(rows, ["id", "error_class", "original", "failed_at", "error_message"])
         return 0
-    producer = AIOKafkaProducer(enable_idempotence=True, acks="all", **options)
+    producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
         async with DynamoTable(settings, "ops") as ops:
@@ -206,14 +206,17 @@ async def _trace(
 
 
 async def _publish(
-    options: dict[str, Any], topic: str, messages: list[tuple[bytes | None, bytes]]
+    settings: ServiceSettings, topic: str, messages: list[tuple[bytes | None, bytes]]
 ) -> None:
-    producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
         for key, value in messages:
             await producer.send_and_wait(
-                topic, value, key=key, headers=[("content-type", b"application/json")]
+                settings.topic(topic),
+                value,
+                key=key,
+                headers=[("content-type", b"application/json")],
             )
     finally:
         await producer.stop()

@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -44,7 +44,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from caf_runtime.broker import client_options
+from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
@@ -58,6 +58,7 @@ from devstack.workload import Message, Workload
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 HOPS = ("bench.hop0", "bench.hop1", "bench.hop2", "bench.hop3", "bench.hop4")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -305,6 +306,40 @@ def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str
     return settings, env
 
 
+@contextlib.asynccontextmanager
+async def _relays(
+    stack: Stack, settings: ServiceSettings, env: dict[str, str], logs: Path, name: str = "ceiling"
+) -> AsyncIterator[Relay]:
+    """Four relay processes chained over the hop topics; the topics are deleted afterwards."""
+    specs = tuple(TopicSpec(hop) for hop in HOPS)
+    await _prepare(settings, specs)
+    processes = []
+    try:
+        for source, target in itertools.pairwise(HOPS):
+            with (logs / f"relay-{name}-{source}.log").open("ab") as log:
+                processes.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "devstack.relay",
+                        source,
+                        target,
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        relay = Relay(f"{name} (relay)", settings, logs)
+        relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)}
+        relay.pids |= _infrastructure_pids(stack)
+        yield relay
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+        await _discard(settings, specs)
+
+
 def _infrastructure_pids(stack: Stack) -> dict[str, int]:
     pids = {}
     for name, process in (("kafka", stack.kafka.process), ("dynamodb", stack.dynamodb.process)):
@@ -314,7 +349,15 @@ def _infrastructure_pids(stack: Stack) -> dict[str, int]:
     return pids
 
 
-async def run(args: argparse.Namespace) -> list[Measurement]:
+@dataclass
+class Report:
+    """Everything one `make bench` run measured."""
+
+    measurements: list[Measurement]
+    codecs: list[CodecFigures]
+
+
+async def run(args: argparse.Namespace) -> Report:
     stack = Stack()
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
     await asyncio.to_thread(stack.start_infrastructure)
@@ -324,32 +367,9 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
 
     # ceiling: four relays
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
-    await _prepare(settings, tuple(TopicSpec(hop) for hop in HOPS))
     logs.mkdir(parents=True, exist_ok=True)
-    processes = []
-    for source, target in itertools.pairwise(HOPS):
-        with (logs / f"relay-{source}.log").open("ab") as log:
-            processes.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "devstack.relay",
-                    source,
-                    target,
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                )
-            )
-    relay = Relay("ceiling (relay)", settings, logs)
-    relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)} | _infrastructure_pids(stack)
-    try:
+    async with _relays(stack, settings, env, logs) as relay:
         results.append(await measure(relay, lambda n, _: _relay_messages(workload, n), args))
-    finally:
-        for process in processes:
-            process.terminate()
-            await process.wait()
-        await _discard(settings, tuple(TopicSpec(hop) for hop in HOPS))
 
     # pipeline: the four services
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
@@ -388,7 +408,101 @@ async def run(args: argparse.Namespace) -> list[Measurement]:
     finally:
         await fleet.stop_all()
         await _discard(settings, TOPICS)
-    return results
+    codecs = await measure_codecs(stack, workload, logs, args.codec_messages)
+    return Report(results, codecs)
+
+
+@dataclass(frozen=True)
+class CodecFigures:
+    """One codec on the relay chain, fed real forms."""
+
+    codec: str
+    cpu_ms_per_message: float  # relays and broker, per message carried across the four hops
+    bytes_per_record: float  # what the broker stored (= what crossed the wire) per record
+    messages_per_s: float
+
+
+async def measure_codecs(
+    stack: Stack, workload: Workload, logs: Path, count: int
+) -> list[CodecFigures]:
+    """For each codec Kafka supports: the relay chain with every producer (the bench's and the
+    relays') compressing with it, fed `count` real forms; CPU of relays and broker per message,
+    and the bytes of the hop topics' log segments per record."""
+    bodies = [json.dumps(m.body).encode() for m in workload.messages if isinstance(m.body, dict)]
+    figures = []
+    for codec in CODECS:
+        settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
+        env["KAFKA_COMPRESSION"] = codec
+        settings = settings.model_copy(update={"kafka_compression": codec})
+
+        def messages(n: int, seed: int) -> list[Message]:
+            chosen = []
+            for index in range(n):
+                key = str(uuid.uuid4())
+                body = bodies[(index + seed * 13) % len(bodies)]
+                chosen.append(Message(key, body + key.encode(), "relay"))
+            return chosen
+
+        async with _relays(stack, settings, env, logs, name=codec) as relay:
+            probe = Probe(settings, HOPS[-1], relay.outcome_keys)
+            watcher = asyncio.create_task(probe.run())
+            producer = AIOKafkaProducer(**producer_options(settings), linger_ms=5)
+            await producer.start()
+            try:
+                expected = await relay.publish(producer, messages(20, 0), None)
+                await probe.wait_for(set(expected), 120)
+                size_before = _topic_bytes(stack, settings)
+                cpu_before = sum(_cpu_seconds(pid) for pid in relay.pids.values())
+                started = time.monotonic()
+                expected = await relay.publish(producer, messages(count, 1), None)
+                await probe.wait_for(set(expected), 600)
+                elapsed = time.monotonic() - started
+                cpu = sum(_cpu_seconds(pid) for pid in relay.pids.values()) - cpu_before
+                size = _topic_bytes(stack, settings) - size_before
+            finally:
+                await producer.stop()
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+        figures.append(
+            CodecFigures(
+                codec=codec,
+                cpu_ms_per_message=cpu * 1000 / count,
+                bytes_per_record=size / (count * len(HOPS)),
+                messages_per_s=count / elapsed,
+            )
+        )
+    return figures
+
+
+def _topic_bytes(stack: Stack, settings: ServiceSettings) -> int:
+    """Bytes in the log segments of the hop topics (the broker stores batches as produced)."""
+    data = stack.kafka.workdir / "data"
+    return sum(
+        segment.stat().st_size
+        for hop in HOPS
+        for segment in data.glob(f"{settings.topic(hop)}-*/*.log")
+    )
+
+
+CODEC_CHOICE = (
+    "The services' producers use **lz4** (`KAFKA_COMPRESSION`, default in"
+    " `caf_runtime/config.py`): see the README's 'Compression' for why."
+)
+
+
+def codec_table(figures: list[CodecFigures]) -> str:
+    plain = next(f for f in figures if f.codec == "none")
+    lines = [
+        "| codec | CPU per message, relays + broker (ms) | bytes per record on the wire "
+        "| vs none | messages/s |",
+        "|---|---|---|---|---|",
+    ]
+    lines.extend(
+        f"| {f.codec} | {f.cpu_ms_per_message:.2f} | {f.bytes_per_record:.0f} "
+        f"| {f.bytes_per_record / plain.bytes_per_record:.0%} | {f.messages_per_s:.0f} |"
+        for f in figures
+    )
+    return "\n".join(lines)
 
 
 def _machine() -> dict[str, str]:
@@ -500,6 +614,12 @@ def _parser() -> argparse.ArgumentParser:
         "--loads", type=lambda t: [int(x) for x in t.split(",")], default=[50, 200, 500]
     )
     parser.add_argument("--cap", type=float, default=60.0, help="longest wait per load (s)")
+    parser.add_argument(
+        "--codec-messages",
+        type=int,
+        default=3000,
+        help="forms carried by the relay chain per compression codec",
+    )
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
     parser.add_argument(
         "--no-profile",
@@ -512,9 +632,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = _parser().parse_args()
-    results = asyncio.run(run(args))
-    rendered = table(results, args.loads)
-    print(rendered)
+    report = asyncio.run(run(args))
+    rendered = table(report.measurements, args.loads)
+    codecs = codec_table(report.codecs)
+    print(rendered, codecs, sep="\n\n")
     machine = _machine()
     facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
@@ -526,7 +647,12 @@ def main() -> None:
         " unchanged with the services' client settings; pipeline: the four services with DynamoDB"
         " Local. Latency: broker timestamp of the outcome minus that of the inbound message, for"
         " the grants of clean forms; sustained throughput: drain rate of a burst.\n\n"
-        f"{rendered}\n\n## Machine\n\n{facts}\n"
+        f"{rendered}\n\n## Producer compression\n\n"
+        f"The relay chain again, {args.codec_messages} real forms per codec, with every producer"
+        " (the bench's and the relays') compressing with it (`KAFKA_COMPRESSION`). CPU: relays"
+        " and broker, per message carried across the four hops; bytes: the hop topics' log"
+        " segments (the broker keeps batches as they were produced) per record.\n\n"
+        f"{codecs}\n\n{CODEC_CHOICE}\n\n## Machine\n\n{facts}\n"
     )
 
 

@@ -86,7 +86,7 @@ class KafkaNode:
             )
         )
         if not (self._data_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             formatted = subprocess.run(
                 [
                     java,
@@ -150,6 +150,15 @@ async def answers_metadata(bootstrap_servers: str) -> bool:
         return False
     finally:
         await admin.close()
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id. Like Kafka's own `Uuid.randomUuid`, never one that starts with
+    '-': the storage tool's argument parser would take it for an option (1 start in 64 failed)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java() -> str:

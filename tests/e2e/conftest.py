@@ -93,19 +93,7 @@ class Pipeline:
         )
 
     async def register(self, caf_number: str, name: str, status: str = "", **extra: Any) -> None:
-        record = {
-            "caf_number": caf_number,
-            "name": name,
-            "status_code": status,
-            "designations": ["b"],
-            "jurisdiction": "TN",
-            "licence_number": "CPA-1",
-            "ptin": "P01234567",
-            "ptin_valid_through": "2027-12-31",
-            "afsp_years": [2024, 2025, 2026],
-            "updated_at": datetime.now(UTC).isoformat(),
-            **extra,
-        }
+        record = registry_record(caf_number, name, status, **extra)
         await self.producer.send_and_wait(
             self.settings.topic(topics.PRACTITIONERS),
             json.dumps(record).encode(),
@@ -231,9 +219,14 @@ class Services:
 
     async def stop_all(self) -> list[int | None]:
         for process in self.processes.values():
-            process.terminate()
+            if process.returncode is None:
+                process.terminate()
         for process in self.processes.values():
-            await asyncio.wait_for(process.wait(), timeout=30)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
         return [p.returncode for p in self.processes.values()]
 
 
@@ -264,9 +257,13 @@ async def pipeline(
         },
         logs,
     )
-    for name in SERVICES:
-        await services.start(name)
-    await services.wait_ready()
+    try:
+        for name in SERVICES:
+            await services.start(name)
+        await services.wait_ready()
+    except BaseException:
+        await services.stop_all()  # a pipeline that never got ready leaves no process behind
+        raise
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
@@ -348,6 +345,23 @@ def submission(
         "retain_prior": False,
         "prior_copies_attached": 0,
     } | extra
+
+
+def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) -> dict[str, Any]:
+    """A practitioner registry record (`caf.practitioners.v1`) of an active representative."""
+    return {
+        "caf_number": caf_number,
+        "name": name,
+        "status_code": status,
+        "designations": ["b"],
+        "jurisdiction": "TN",
+        "licence_number": "CPA-1",
+        "ptin": "P01234567",
+        "ptin_valid_through": "2027-12-31",
+        "afsp_years": [2024, 2025, 2026],
+        "updated_at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
 
 
 def unique_caf() -> str:

@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from devstack.fleet import free_port
+from schemas import topics
 from tests.conftest import Infrastructure
 
 pytestmark = pytest.mark.integration
@@ -25,12 +30,20 @@ pytestmark = pytest.mark.integration
 SERVICES = ["intake", "validator", "caf_poster", "notifier"]
 
 
-def readiness(port: int) -> dict[str, object] | None:
+def readiness(port: int, path: str = "/readyz") -> dict[str, object] | None:
+    """The JSON body of a health endpoint, whatever its status; None while nothing answers."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        return dict(json.loads(error.read()))
     except (urllib.error.URLError, OSError):
         return None
+
+
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        return str(response.read().decode())
 
 
 async def provision(settings: ServiceSettings) -> None:
@@ -69,7 +82,13 @@ async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
                 await asyncio.sleep(0.1)
             assert ready == {
                 "status": "ready",
-                "checks": {"kafka": True, "partitions": True, "dynamodb": True},
+                "checks": {
+                    "kafka": True,
+                    "partitions": True,
+                    "codecs": True,
+                    "consumer_fetch": True,
+                    "dynamodb": True,
+                },
             }
         finally:
             process.send_signal(signal.SIGTERM)
@@ -80,3 +99,78 @@ async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert any(line["msg"] == "service stopped" for line in lines)
     assert all(line["service"] == service for line in lines)
+
+
+async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_live(
+    infra: Infrastructure, settings: ServiceSettings, tmp_path: Path
+) -> None:
+    """Codec support killed (the codec library cannot be imported, as in an image built without
+    it): a snappy batch on `caf.inbound.v1` fails every fetch; within the bounds the process
+    reports not ready, then not live, and the error counter and failing gauge say why."""
+    await provision(settings)
+    broken = tmp_path / "no-codecs" / "cramjam"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('codec library removed by the test')\n")
+    port = free_port()
+    env = {
+        **os.environ,
+        **infra.environment(),
+        "PYTHONPATH": os.pathsep.join([str(broken.parent), os.environ.get("PYTHONPATH", "")]),
+        "CAF_TOPIC_PREFIX": settings.topic_prefix,
+        "CAF_TABLE_PREFIX": settings.table_prefix,
+        "CAF_FETCH_NOT_READY_AFTER_S": "2",
+        "CAF_FETCH_NOT_LIVE_AFTER_S": "6",
+        "INTAKE_HEALTH_PORT": str(port),
+        "INTAKE_TAXPAYER_REF_KEY": "test-only-key",
+        "CAF_CONSUMERS_PER_TOPIC": "1",
+        "KAFKA_COMPRESSION": "gzip",  # a producer refuses to start with a codec it lacks
+    }
+    log_path = tmp_path / "intake.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.intake", env=env, stdout=log, stderr=log
+        )
+        try:
+            ready = await _until(port, "/readyz", lambda body: body["checks"]["partitions"])
+            assert ready["checks"]["codecs"] is False  # seen before any record arrives
+            assert ready["checks"]["consumer_fetch"] is True
+            producer = AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers, compression_type="snappy"
+            )
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    settings.topic(topics.INBOUND), b'{"kind": "submission"}', key=b"k"
+                )
+            finally:
+                await producer.stop()
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            await _until(port, "/readyz", lambda body: not body["checks"]["consumer_fetch"])
+            assert loop.time() - sent < 2 + 10  # the bound, plus the first fetch and a probe
+            page = await asyncio.to_thread(metrics, port)
+            assert re.search(
+                r'caf_consumer_fetch_errors_total\{error="UnsupportedCodecError",'
+                r'topic="caf.inbound.v1"\} [1-9]',
+                page,
+            ), page
+            assert re.search(
+                r'caf_consumer_fetch_failing_seconds\{topic="caf.inbound.v1"\} [1-9]', page
+            )
+            stuck = await _until(port, "/healthz", lambda body: body["status"] == "stuck")
+            assert stuck == {"status": "stuck", "checks": {"consumer_fetch": False}}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), timeout=30)
+    assert "no suitable compression library" in log_path.read_text()
+
+
+async def _until(
+    port: int, path: str, condition: Callable[[dict[str, Any]], object]
+) -> dict[str, Any]:
+    for _ in range(300):
+        body = await asyncio.to_thread(readiness, port, path)
+        if body is not None and condition(body):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never met the condition; last answer {body}")

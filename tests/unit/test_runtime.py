@@ -105,6 +105,26 @@ async def test_readiness_reports_each_failing_check_while_liveness_stays_up() ->
         await server.stop()
 
 
+async def test_liveness_fails_with_the_checks_that_say_the_process_is_stuck() -> None:
+    async def up() -> bool:
+        return True
+
+    stuck = {"consumer_fetch": False}
+    server = HealthServer(
+        {"kafka": up}, liveness={"consumer_fetch": lambda: not stuck["consumer_fetch"]}
+    )
+    await server.start()
+    try:
+        assert await http_get(server.port, "/healthz") == (200, {"status": "alive"})
+        stuck["consumer_fetch"] = True
+        assert await http_get(server.port, "/healthz") == (
+            503,
+            {"status": "stuck", "checks": {"consumer_fetch": False}},
+        )
+    finally:
+        await server.stop()
+
+
 def test_a_stale_pid_file_is_not_taken_for_a_running_process(tmp_path: Path) -> None:
     process = ManagedProcess("sleeper", tmp_path)
     pid = process.start([sys.executable, "-c", "import time; time.sleep(60)"])

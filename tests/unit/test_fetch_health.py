@@ -1,0 +1,126 @@
+"""The fetch monitor: a consumer that cannot fetch or decode makes the process not ready, then not
+live; an idle consumer or one transient error does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiokafka.errors import UnsupportedCodecError
+from faststream.kafka import KafkaBroker, KafkaMessage
+from prometheus_client import REGISTRY
+
+from caf_runtime.fetch_health import FetchMonitor
+
+pytestmark = pytest.mark.unit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def monitor(clock: FakeClock) -> FetchMonitor:
+    return FetchMonitor(not_ready_after_s=60, not_live_after_s=300, stale_after_s=45, clock=clock)
+
+
+def gauge(topic: str) -> float | None:
+    return REGISTRY.get_sample_value("caf_consumer_fetch_failing_seconds", {"topic": topic})
+
+
+async def test_a_consumer_failing_past_the_ready_bound_makes_the_process_not_ready() -> None:
+    clock = FakeClock()
+    fetches = monitor(clock)
+    for _ in range(5):  # the consume loop tries again every 15 s
+        fetches.failed(1, "unit.a", "UnsupportedCodecError")
+        clock.now += 15
+    assert await fetches.ready() is False
+    assert fetches.live() is True
+    assert fetches.failing_for() == {"unit.a": 75.0}
+    assert gauge("unit.a") == 75.0
+
+
+async def test_a_consumer_failing_past_the_live_bound_makes_the_process_not_live() -> None:
+    clock = FakeClock()
+    fetches = monitor(clock)
+    for _ in range(22):
+        fetches.failed(1, "unit.b", "UnsupportedCodecError")
+        clock.now += 15
+    assert fetches.live() is False
+
+
+async def test_a_good_fetch_ends_the_streak_and_resets_the_gauge() -> None:
+    clock = FakeClock()
+    fetches = monitor(clock)
+    for _ in range(6):
+        fetches.failed(1, "unit.c", "KafkaError")
+        clock.now += 15
+    assert await fetches.ready() is False
+    fetches.succeeded(1)
+    assert await fetches.ready() is True
+    assert fetches.failing_for() == {}
+
+
+async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
+    """An idle consumer blocks in getone without failing; its old streak goes stale."""
+    clock = FakeClock()
+    fetches = monitor(clock)
+    fetches.failed(1, "unit.d", "KafkaError")
+    clock.now += 10
+    assert fetches.failing_for() == {"unit.d": 10.0}
+    clock.now += 3600
+    assert await fetches.ready() is True
+    assert fetches.live() is True
+    assert fetches.failing_for() == {}
+
+
+async def test_one_healthy_consumer_does_not_hide_another_that_is_stuck() -> None:
+    clock = FakeClock()
+    fetches = monitor(clock)
+    for _ in range(6):
+        fetches.failed(1, "unit.e", "UnsupportedCodecError")
+        fetches.succeeded(2)
+        clock.now += 15
+    assert await fetches.ready() is False
+
+
+async def test_the_monitor_wraps_every_subscriber_fetch_and_counts_errors_by_class() -> None:
+    broker = KafkaBroker()
+
+    @broker.subscriber("pfx.unit.topic", group_id="g", max_workers=2)
+    async def handle(message: KafkaMessage) -> None:  # pragma: no cover - never consumed
+        del message
+
+    [subscriber] = broker.subscribers
+    outcomes: list[Any] = [UnsupportedCodecError("no snappy")] * 2 + ["record"]
+
+    async def fetch(consumer: Any) -> Any:
+        del consumer
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    subscriber.get_msg = fetch  # type: ignore[attr-defined]
+    clock = FakeClock()
+    fetches = monitor(clock)
+    fetches.watch(broker, prefix="pfx.")
+    assert gauge("unit.topic") == 0.0
+    before = REGISTRY.get_sample_value(
+        "caf_consumer_fetch_errors_total", {"topic": "unit.topic", "error": "UnsupportedCodecError"}
+    )
+    consumer = object()
+    for _ in range(2):
+        with pytest.raises(UnsupportedCodecError):
+            await subscriber.get_msg(consumer)  # type: ignore[attr-defined]
+        clock.now += 35
+    assert await fetches.ready() is False
+    assert await subscriber.get_msg(consumer) == "record"  # type: ignore[attr-defined]
+    assert await fetches.ready() is True
+    after = REGISTRY.get_sample_value(
+        "caf_consumer_fetch_errors_total", {"topic": "unit.topic", "error": "UnsupportedCodecError"}
+    )
+    assert (after or 0) - (before or 0) == 2
