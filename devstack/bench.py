@@ -18,8 +18,10 @@ drains: the point where lag stops growing), latency from publish to the terminal
 p95, p99; broker timestamps of the inbound message and of the outcome) at fixed offered loads,
 and CPU seconds per 1,000 grants of each process (services or relays, the broker, DynamoDB Local)
 during the burst. Then, unless --no-profile, the services are sampled with py-spy during a burst
-of their own (so no figure is measured under the profiler). Writes the tables and the machine's
-facts to BENCHMARKS.md, and deletes the topics and tables it created.
+of their own (so no figure is measured under the profiler). Last, the relay chain once per
+compression codec, and one poster decision over a CAF of 200 grants x 200 units
+(`devstack.decision_bench`). Writes the tables and the machine's facts to BENCHMARKS.md, and
+deletes the topics and tables it created.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
-from devstack import jars
+from devstack import decision_bench, jars
 from devstack.fleet import SERVICES, Fleet
 from devstack.profile import RATE_HZ, Profile, Profiler, shares
 from devstack.stack import PROJECT_ROOT, Stack
@@ -355,6 +357,7 @@ class Report:
 
     measurements: list[Measurement]
     codecs: list[CodecFigures]
+    decision: decision_bench.DecisionFigures
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -409,7 +412,7 @@ async def run(args: argparse.Namespace) -> Report:
         await fleet.stop_all()
         await _discard(settings, TOPICS)
     codecs = await measure_codecs(stack, workload, logs, args.codec_messages)
-    return Report(results, codecs)
+    return Report(results, codecs, decision_bench.measure())
 
 
 @dataclass(frozen=True)
@@ -636,7 +639,8 @@ def main() -> None:
     report = asyncio.run(run(args))
     rendered = table(report.measurements, args.loads)
     codecs = codec_table(report.codecs)
-    print(rendered, codecs, sep="\n\n")
+    decision = decision_bench.table(report.decision)
+    print(rendered, codecs, decision, sep="\n\n")
     machine = _machine()
     facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
@@ -653,7 +657,12 @@ def main() -> None:
         " (the bench's and the relays') compressing with it (`KAFKA_COMPRESSION`). CPU: relays"
         " and broker, per message carried across the four hops; bytes: the hop topics' log"
         " segments (the broker keeps batches as they were produced) per record.\n\n"
-        f"{codecs}\n\n{CODEC_CHOICE}\n\n## Machine\n\n{facts}\n"
+        f"{codecs}\n\n{CODEC_CHOICE}\n\n## Poster decision over a large CAF\n\n"
+        "`python -m devstack.decision_bench`: one taxpayer holding that many active grants of"
+        " different representatives, all on the same quarterly units; deciding and applying a"
+        " later-signed grant on every unit (it revokes a unit of each, PO-05/MK-03). The rules"
+        " alone, no I/O.\n\n"
+        f"{decision}\n\n## Machine\n\n{facts}\n"
     )
 
 

@@ -273,7 +273,7 @@ class Demo:
                     "caf_number": caf,
                     "name": name,
                     "status_code": status,
-                    "designations": ["b"],
+                    "designations": ["b", "c"],
                     "updated_at": datetime.now(UTC).isoformat(),
                 }
                 await producer.send_and_wait(

@@ -64,6 +64,22 @@ class RuleId(StrEnum):
     NO_06 = "NO-06"
     NO_07 = "NO-07"
     NO_08 = "NO-08"
+    MK_01 = "MK-01"
+    MK_02 = "MK-02"
+    MK_03 = "MK-03"
+    MK_04 = "MK-04"
+    MK_05 = "MK-05"
+    MK_06 = "MK-06"
+    RT_01 = "RT-01"
+    RT_02 = "RT-02"
+    TB_01 = "TB-01"
+    TB_02 = "TB-02"
+    TB_03 = "TB-03"
+    CN_04 = "CN-04"
+    CN_05 = "CN-05"
+    CN_06 = "CN-06"
+    CN_07 = "CN-07"
+    CN_08 = "CN-08"
 
 
 class ReasonCode(StrEnum):
@@ -112,6 +128,10 @@ class ReasonCode(StrEnum):
     REV_SUPERSEDED = "REV-SUPERSEDED"
     REV_BY_TAXPAYER = "REV-BY-TAXPAYER"
     REV_STUDENT_PURGE = "REV-STUDENT-PURGE"
+    PART_SUPERSEDED = "PART-SUPERSEDED"
+    REJ_MATTER_TOO_MANY = "REJ-MATTER-TOO-MANY"
+    REJ_RECEIPT_DATE_INVALID = "REJ-RECEIPT-DATE-INVALID"
+    REJ_DESIG_MISMATCH = "REJ-DESIG-MISMATCH"
 
 
 @dataclass(frozen=True)

@@ -22,21 +22,23 @@ CafNumber = Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 
 
 class RecordedMatter(OutboundModel):
-    """Tax matters as recorded on the CAF (periods normalized)."""
+    """Tax matters as recorded on the CAF: periods listed as units (MK-02), `YYYY` for an annual
+    calendar year, `YYYY-MM` for any other period ending that month."""
 
     tax_type: str = described("Type of tax.", "Income")
     form_number: str = described("Tax form number.", "1040")
-    periods: list[str] = described("Recorded periods.", ["2024", "2025"])
+    periods: list[str] = described("Recorded period units.", ["2024", "2025"])
 
 
 class DroppedPeriod(OutboundModel):
-    """A period not recorded, and why (PO-07)."""
+    """A period unit not recorded, and why: beyond the future limit (PO-07/MK-05), or held by a
+    later signature or under a revocation floor (MK-04, RT-02)."""
 
     tax_type: str = described("Type of tax.", "Income")
     form_number: str = described("Tax form number.", "1040")
-    period: str = described("The period as received.", "2031")
-    reason_code: Literal[ReasonCode.PART_FUTURE_PERIOD_DROPPED] = described(
-        "Why it was dropped.", ReasonCode.PART_FUTURE_PERIOD_DROPPED.value
+    period: str = described("The period unit.", "2031")
+    reason_code: Literal[ReasonCode.PART_FUTURE_PERIOD_DROPPED, ReasonCode.PART_SUPERSEDED] = (
+        described("Why it was dropped.", ReasonCode.PART_FUTURE_PERIOD_DROPPED.value)
     )
 
 
@@ -103,7 +105,13 @@ class AuthorizationPosted(_Event):
     )
     receive_notices: bool = described("The representative receives notice copies.", True)
     dropped_periods: list[DroppedPeriod] = described(
-        "Periods not recorded (PO-07).", [], default_factory=list
+        "Period units not recorded (PO-07/MK-05, MK-04, RT-02).", [], default_factory=list
+    )
+    retention: Literal["named", "all-legacy"] | None = described(
+        "RT-01: prior grants kept in effect: those the form named, or all (a v1 form without "
+        "a `retain` list); null when the form keeps none.",
+        None,
+        default=None,
     )
     received_at: AwareDatetime = described(
         "When the authorization became ready to post.", "2026-11-20T14:03:00-05:00"
@@ -154,6 +162,11 @@ class AuthorizationRevoked(_Event):
     tax_matters: list[RecordedMatter] = described(
         "The revoked matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
     )
+    remaining_matters: list[RecordedMatter] = described(
+        "Units the grant keeps after a partial revocation (MK-03); empty when it ended.",
+        [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
+        default_factory=list,
+    )
     revoked_by: Literal[
         ReasonCode.REV_SUPERSEDED, ReasonCode.REV_BY_TAXPAYER, ReasonCode.REV_STUDENT_PURGE
     ] = described("Why.", ReasonCode.REV_SUPERSEDED.value)
@@ -174,6 +187,11 @@ class AuthorizationWithdrawn(_Event):
     tax_matters: list[RecordedMatter] = described(
         "The withdrawn matters.",
         [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}],
+    )
+    remaining_matters: list[RecordedMatter] = described(
+        "Units the grant keeps after a partial withdrawal (MK-03); empty when it ended.",
+        [],
+        default_factory=list,
     )
 
 

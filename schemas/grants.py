@@ -21,6 +21,7 @@ from schemas.events import (
     refusal_event,
 )
 from schemas.inbound import Channel, FormType
+from schemas.matters import Entry, Matter, Unit, expand_entries
 
 
 class MatterSpec(InboundModel):
@@ -29,6 +30,24 @@ class MatterSpec(InboundModel):
     tax_type: str = described("Type of tax.", "Income")
     form_number: str = described("Tax form number.", "1040")
     periods: list[str] = described("Periods.", ["2024", "2025"])
+
+
+class Retention(InboundModel):
+    """RT-01: the prior grants a new grant leaves in effect, by representative or authorization."""
+
+    caf_numbers: list[str] = described("Normalized CAF numbers.", ["030112345"], default=[])
+    authorization_ids: list[str] = described("Authorization ids.", [], default=[])
+
+
+def units_of(specs: list[MatterSpec]) -> tuple[Unit, ...]:
+    """MK-01/MK-02: the period units the specs name, each once, in order."""
+    return tuple(m.unit for m in matters_of(specs))
+
+
+def matters_of(specs: list[MatterSpec]) -> tuple[Matter, ...]:
+    """MK-01/MK-02: one matter per unit the specs name (the first spec naming it gives its
+    words)."""
+    return expand_entries(Entry(s.tax_type, s.form_number, tuple(s.periods)) for s in specs)
 
 
 class _Command(InboundModel):
@@ -61,6 +80,11 @@ class PostGrant(_Command):
     )
     specific_use: bool = described("Specific use (PO-01).", False)
     retain_prior: bool = described("Keep prior authorizations (PO-05).", False)
+    retain: Retention | None = described(
+        "With retain_prior: only these prior grants stay (RT-01); null = all (v1 meaning).",
+        None,
+        default=None,
+    )
     first_time: bool = described("No CAF number yet (VA-08); set by the validator.", False)
     request_id: str | None = described(
         "Tax Pro Account request this grant comes from.", "tpa-2026-000123", default=None
@@ -87,6 +111,11 @@ class WithdrawGrants(_Command):
     action: Literal["withdraw"] = described("Command.", "withdraw")
     caf_number: str = described("Normalized CAF number of the representative.", "030112345")
     tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
+    signature_date: dt.date | None = described(
+        "Day the representative signed it: its revocation floor (RT-02).",
+        "2026-11-21",
+        default=None,
+    )
 
 
 class RevokeGrants(_Command):
@@ -95,6 +124,9 @@ class RevokeGrants(_Command):
     action: Literal["revoke"] = described("Command.", "revoke")
     caf_numbers: list[str] | None = described("Normalized CAF numbers; null = all.", None)
     tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
+    signature_date: dt.date | None = described(
+        "Day the taxpayer signed it: its revocation floor (RT-02).", "2026-11-21", default=None
+    )
 
 
 class CloseRequest(_Command):

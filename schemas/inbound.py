@@ -106,10 +106,23 @@ class TaxMatter(InboundModel):
     tax_type: str | None = described("Type of tax.", "Income", default=None)
     form_number: str | None = described("Tax form number.", "1040", default=None)
     periods: list[Annotated[str, Field(max_length=64)]] | None = described(
-        "Periods: YYYY, YYYY-MM (period ending), YYYY-YYYY or YYYY thru YYYY.",
+        "Periods: YYYY, YYYY-MM (period ending), YYYY-YYYY, YYYY thru YYYY or "
+        "YYYY-MM thru YYYY-MM.",
         ["2023", "2024", "2025"],
         default=None,
         max_length=100,
+    )
+
+
+class Retained(InboundModel):
+    """A prior authorization that stays in effect (RT-01): by the representative's CAF number
+    or by its authorization id (exactly one of the two)."""
+
+    caf_number: str | None = described(
+        "CAF number of a representative whose prior grants stay.", "0301-12345R", default=None
+    )
+    authorization_id: str | None = described(
+        "A prior authorization that stays.", "5e1d2c3b-4a59", default=None, max_length=128
     )
 
 
@@ -152,6 +165,20 @@ class Submission(_Inbound):
     )
     prior_copies_attached: int = described(
         "Number of prior authorizations attached.", 0, default=0, ge=0
+    )
+    retain: list[Retained] | None = described(
+        "With `retain_prior`: which prior authorizations stay in effect (RT-01); absent = all "
+        "(v1 meaning).",
+        [{"caf_number": "0301-12345R"}],
+        default=None,
+        max_length=50,
+    )
+    continuation_pages: int = described(
+        "Attached continuation Forms 2848 carrying representatives 5 and on (CN-07).",
+        0,
+        default=0,
+        ge=0,
+        le=50,
     )
 
 
@@ -201,7 +228,10 @@ class Withdrawal(_Inbound):
     )
     form: FormType = described("Form type withdrawn from.", "2848")
     tax_matters: list[TaxMatter] | None = described(
-        "Matters withdrawn; null = all of this representative's grants.", None, default=None
+        "Matters withdrawn; null = all of this representative's grants.",
+        None,
+        default=None,
+        max_length=1000,
     )
     signature: Signature | None = described(
         "Representative signature.", {"date": "2026-11-21", "method": "checkbox"}, default=None
@@ -220,7 +250,7 @@ class Revocation(_Inbound):
         "Representatives revoked; null = all.", ["0301-12345R"], default=None, max_length=50
     )
     tax_matters: list[TaxMatter] | None = described(
-        "Matters revoked; null = all.", None, default=None
+        "Matters revoked; null = all.", None, default=None, max_length=1000
     )
     signature: Signature | None = described(
         "Taxpayer signature.", {"date": "2026-11-21", "method": "wet"}, default=None

@@ -35,6 +35,7 @@ from services.caf_poster.rules import (
     decide_purge,
     decide_revocation,
     decide_withdrawal,
+    hold_until,
 )
 from services.caf_poster.store import CafStore, SaveResult
 
@@ -92,7 +93,9 @@ class PosterHandler:
         self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
     ) -> list[Output] | None:
         now = self._clock.now()
-        if isinstance(command, PostGrant) and (due := self._hold_until(command, now)):
+        if isinstance(command, PostGrant) and (
+            due := hold_until(command, now, self._reorder_window)
+        ):
             # PO-03: wait out the reorder window, then decide in approval order
             held = Timer(
                 f"held#{command.grant_id}", due, DECIDE_HELD, {"command": command.model_dump_json()}
@@ -126,14 +129,6 @@ class PosterHandler:
             extra={"grant_id": key, "taxpayer_ref": command.taxpayer_ref, "events": len(outputs)},
         )
         return outputs
-
-    def _hold_until(self, command: PostGrant, now: datetime) -> datetime | None:
-        """Approvals of a Tax Pro Account group wait until the reorder window after their
-        approval has passed, so an earlier approval that arrives late is decided first."""
-        if command.approved_at is None or command.authorization_id == command.grant_id:
-            return None
-        due = command.approved_at + self._reorder_window
-        return due if due > now else None
 
     async def _post(
         self, caf: TaxpayerCaf, command: PostGrant, now: datetime

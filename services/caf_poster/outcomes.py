@@ -18,7 +18,8 @@ from schemas.events import (
 )
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
-from services.caf_poster.domain import Loss, Matter
+from schemas.matters import Matter
+from services.caf_poster.domain import Loss
 from services.caf_poster.rules import Posting, Removal
 
 
@@ -60,6 +61,7 @@ def _loss_event(
         "caf_number": grant.caf_number,
         "representative_name": grant.representative_name,
         "tax_matters": recorded_matters(loss.matters),
+        "remaining_matters": recorded_matters(loss.remaining),
     }
     if revoked_by is None:
         event_type = "AuthorizationWithdrawn"
@@ -135,13 +137,14 @@ def posting_outputs(
             "receive_notices": grant.receive_notices,
             "dropped_periods": [
                 DroppedPeriod(
-                    tax_type=m.tax_type,
-                    form_number=m.form_number,
-                    period=m.period,
-                    reason_code=ReasonCode.PART_FUTURE_PERIOD_DROPPED,
+                    tax_type=d.matter.tax_type,
+                    form_number=d.matter.form_number,
+                    period=d.matter.period,
+                    reason_code=d.code,  # type: ignore[arg-type]  # PART-* codes only
                 )
-                for m in posting.dropped
+                for d in posting.dropped
             ],
+            "retention": posting.retention,
             "received_at": command.received_at,
             "posted_at": now,
         },

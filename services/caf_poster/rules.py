@@ -1,22 +1,44 @@
-"""The poster's pure decisions: PO-01, PO-03 … PO-10 (RULES.md §3) for one taxpayer's CAF.
+"""The poster's pure decisions for one taxpayer's CAF: PO-01 … PO-10 (RULES.md §3) as amended by
+§5 (MK-03 … MK-06, RT-01, RT-02): every decision is a set operation on period units.
 
 `decide_posting`, `decide_withdrawal` and `decide_revocation` read a `TaxpayerCaf` and a command
 and return a decision; `apply` turns a decision into the next `TaxpayerCaf`. No I/O, no clock.
+Each decision intersects the hash sets of units of the grants involved (`Grant.units`) instead
+of comparing matters pairwise, so its cost is linear in the units of the taxpayer's CAF and of
+the command (`python -m devstack.decision_bench`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from schemas.codes import ReasonCode, Rejection, RuleId
-from schemas.grants import MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
-from schemas.values import parse_period
-from services.caf_poster.domain import Grant, Group, Loss, Matter, TaxpayerCaf
+from schemas.grants import (
+    MatterSpec,
+    PostGrant,
+    RevokeGrants,
+    WithdrawGrants,
+    matters_of,
+    units_of,
+)
+from schemas.matters import Matter, Unit
+from services.caf_poster.domain import (
+    Dropped,
+    Floor,
+    Grant,
+    Group,
+    Loss,
+    TaxpayerCaf,
+)
 
 MAX_NOTICE_RECIPIENTS = 2
 STUDENT_PURGE_AFTER = dt.timedelta(days=130)  # PO-12, from the taxpayer signature [choice]
 FUTURE_YEARS = 3
+
+Retention = Literal["named", "all-legacy"]
 
 
 @dataclass(frozen=True)
@@ -26,31 +48,40 @@ class Posting:
 
     rejection: Rejection | None = None
     grant: Grant | None = None
-    dropped: tuple[Matter, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
     losses: tuple[Loss, ...] = ()
+    retention: Retention | None = None
 
 
 @dataclass(frozen=True)
 class Removal:
-    """The decision on a withdrawal or revocation: the grants that lose matters, or why none."""
+    """The decision on a withdrawal or revocation: the grants that lose units and the floor it
+    leaves (RT-02), or why nothing changes."""
 
     losses: tuple[Loss, ...] = ()
     rejection: Rejection | None = None
-
-
-def matters_of(specs: list[MatterSpec]) -> tuple[Matter, ...]:
-    return tuple(
-        Matter(spec.tax_type, spec.form_number, period) for spec in specs for period in spec.periods
-    )
+    floor: Floor | None = None
 
 
 def split_future(
     matters: tuple[Matter, ...], received_on: dt.date
 ) -> tuple[tuple[Matter, ...], tuple[Matter, ...]]:
-    """PO-07: (recorded, dropped) — periods ending after 31 Dec of receipt year + 3 are dropped."""
+    """PO-07/MK-05: (recorded, dropped): units ending after 31 Dec of receipt year + 3 are
+    dropped, unit by unit (a range keeps its recordable years)."""
     limit = dt.date(received_on.year + FUTURE_YEARS, 12, 31)
-    kept = tuple(m for m in matters if parse_period(m.period).ends_on <= limit)
-    return kept, tuple(m for m in matters if m not in kept)
+    kept = tuple(m for m in matters if m.unit.ends_on <= limit)
+    return kept, tuple(m for m in matters if m.unit.ends_on > limit)
+
+
+def hold_until(command: PostGrant, now: dt.datetime, window: dt.timedelta) -> dt.datetime | None:
+    """PO-03: an approval of a Tax Pro Account group waits until the reorder window after the
+    approval has passed, so an earlier approval that arrives late is decided first. TB-02: never
+    longer than the window after it arrived (an `approved_at` in the future holds no longer).
+    None: decide now."""
+    if command.approved_at is None or command.authorization_id == command.grant_id:
+        return None
+    due = min(command.approved_at, now) + window
+    return due if due > now else None
 
 
 def _refuse(rule: RuleId, code: ReasonCode, reason: str) -> Posting:
@@ -58,7 +89,7 @@ def _refuse(rule: RuleId, code: ReasonCode, reason: str) -> Posting:
 
 
 def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None) -> Posting:
-    """PO-01, PO-02, PO-07, PO-06, PO-05, PO-03, PO-04 in that order, for one grant.
+    """PO-01, PO-02, PO-07/MK-05, MK-04, RT-02, PO-05/RT-01, PO-03, PO-04 in that order.
 
     A grant already on the CAF is never posted twice: deciding it again changes nothing.
     """
@@ -77,28 +108,31 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
             ReasonCode.REJ_SIGNATURE_DAY_MISMATCH,
             "The taxpayer signed this grant on another day than the rest of the authorization.",
         )
-    kept, dropped = split_future(matters_of(command.tax_matters), command.received_on)
-    if not kept:
+    named, future = split_future(matters_of(command.tax_matters), command.received_on)
+    if not named:
         return _refuse(
             RuleId.PO_07,
             ReasonCode.REJ_MATTER_FUTURE_ONLY,
             "Every period ends more than three years after the year the form was received.",
         )
-    others = [g for g in caf.active(command.form) if g.authorization_id != command.authorization_id]
-    overlapping = [(g, g.overlapping(kept)) for g in others]
-    overlapping = [(g, lost) for g, lost in overlapping if lost]
-    if any(g.signature_date > command.taxpayer_signature_date for g, _ in overlapping):
+    signed = command.taxpayer_signature_date
+    units = _sort_units(caf, command, caf_number, named)
+    kept = units.kept
+    if not kept:
+        if units.floored and not units.superseded:
+            return _refuse(
+                RuleId.RT_02,
+                ReasonCode.NP_SUPERSEDED,
+                "These tax matters were revoked or withdrawn after this form was signed.",
+            )
         return _refuse(
             RuleId.PO_06,
             ReasonCode.NP_SUPERSEDED,
             "A more recently signed authorization already covers these tax matters.",
         )
-    retain = command.retain_prior and command.channel != "tpa"
-    losses = tuple(
-        Loss(g, lost)
-        for g, lost in overlapping
-        if g.signature_date < command.taxpayer_signature_date and not retain
-    )
+    retention = _retention(command)
+    active = caf.active(command.form)
+    losses = _superseded_losses(active, command, kept, retention)
     if command.receive_notices:
         if group is not None and group.notice_electors >= MAX_NOTICE_RECIPIENTS:
             return _refuse(
@@ -106,7 +140,7 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
                 ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
                 "Two representatives of this authorization already receive notice copies.",
             )
-        if _notice_recipients_after(caf, command, kept, losses) > MAX_NOTICE_RECIPIENTS:
+        if _notice_recipients_after(active, kept, losses) > MAX_NOTICE_RECIPIENTS:
             return _refuse(
                 RuleId.PO_04,
                 ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
@@ -119,47 +153,138 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
         caf_number=caf_number,
         representative_name=command.representative_name,
         receive_notices=command.receive_notices,
-        signature_date=command.taxpayer_signature_date,
+        signature_date=signed,
         matters=kept,
         message_id=command.message_id,
-        purge_on=(
-            command.taxpayer_signature_date + STUDENT_PURGE_AFTER
-            if command.designation == "k"
-            else None
-        ),
+        purge_on=signed + STUDENT_PURGE_AFTER if command.designation == "k" else None,
     )
-    return Posting(grant=grant, dropped=dropped, losses=losses)
+    dropped = (
+        *(Dropped(m, ReasonCode.PART_FUTURE_PERIOD_DROPPED) for m in future),
+        *(Dropped(m, ReasonCode.PART_SUPERSEDED) for m in (*units.superseded, *units.floored)),
+    )
+    return Posting(grant=grant, dropped=dropped, losses=losses, retention=retention)
+
+
+@dataclass(frozen=True)
+class SortedUnits:
+    """A new grant's units within the future limit: those it records, those a later signature
+    holds (MK-04) and those under a revocation floor (RT-02)."""
+
+    kept: tuple[Matter, ...]
+    superseded: tuple[Matter, ...]
+    floored: tuple[Matter, ...]
+
+
+def _sort_units(
+    caf: TaxpayerCaf, command: PostGrant, caf_number: str | None, named: tuple[Matter, ...]
+) -> SortedUnits:
+    """MK-04 and RT-02 by set intersection: the units later-signed grants of other
+    authorizations hold, then those under a floor signed on or after this grant."""
+    signed = command.taxpayer_signature_date
+    wanted = frozenset(m.unit for m in named)
+    later: set[Unit] = set()
+    for grant in caf.active(command.form):
+        if grant.signature_date > signed and grant.authorization_id != command.authorization_id:
+            later |= grant.units & wanted
+    under_floor: set[Unit] = set()
+    for floor in caf.floors:
+        if floor.form == command.form and signed <= floor.signed_on and floor.binds(caf_number):
+            under_floor |= wanted if floor.units is None else floor.units & wanted
+    under_floor -= later
+    return SortedUnits(
+        kept=tuple(m for m in named if m.unit not in later and m.unit not in under_floor),
+        superseded=tuple(m for m in named if m.unit in later),
+        floored=tuple(m for m in named if m.unit in under_floor),
+    )
+
+
+def _retention(command: PostGrant) -> Retention | None:
+    """RT-01: paper forms may keep prior authorizations (a Tax Pro Account grant never does);
+    a v1 form without a `retain` list keeps all of them."""
+    if not command.retain_prior or command.channel == "tpa":
+        return None
+    return "all-legacy" if command.retain is None else "named"
+
+
+def _superseded_losses(
+    active: tuple[Grant, ...],
+    command: PostGrant,
+    kept: tuple[Matter, ...],
+    retention: Retention | None,
+) -> tuple[Loss, ...]:
+    """PO-05/RT-01: what earlier-signed grants of other authorizations lose to this one, unit by
+    unit (one set intersection per grant); retained grants lose nothing."""
+    if retention == "all-legacy":
+        return ()
+    retained_numbers = set(command.retain.caf_numbers) if command.retain else set()
+    retained_ids = set(command.retain.authorization_ids) if command.retain else set()
+    wanted = frozenset(m.unit for m in kept)
+    losses = []
+    for holder in active:
+        if (
+            holder.signature_date >= command.taxpayer_signature_date
+            or holder.authorization_id == command.authorization_id
+            or holder.caf_number in retained_numbers
+            or holder.authorization_id in retained_ids
+        ):
+            continue
+        if lost := holder.units & wanted:
+            losses.append(Loss(holder, holder.covering(lost)))
+    return tuple(losses)
 
 
 def _notice_recipients_after(
-    caf: TaxpayerCaf, command: PostGrant, kept: tuple[Matter, ...], losses: tuple[Loss, ...]
+    active: tuple[Grant, ...], kept: tuple[Matter, ...], losses: tuple[Loss, ...]
 ) -> int:
-    """PO-04: the most notice recipients any of the new grant's matters would have."""
-    after = apply(caf, Posting(losses=losses))
-    electors = [g for g in after.active(command.form) if g.receive_notices]
-    return 1 + max(
-        (sum(1 for g in electors if any(m.overlaps(k) for m in g.matters)) for k in kept),
-        default=0,
-    )
+    """PO-04: the most notice recipients any unit of the new grant would have after the
+    revocations, counting the new grant."""
+    wanted = frozenset(m.unit for m in kept)
+    lost = {loss.grant.grant_id: loss.units for loss in losses}
+    recipients: Counter[Unit] = Counter()
+    for grant in active:
+        if grant.receive_notices:
+            recipients.update((grant.units & wanted) - lost.get(grant.grant_id, frozenset()))
+    return 1 + max(recipients.values(), default=0)
 
 
 def _matching(
-    caf: TaxpayerCaf, form: str, specs: list[MatterSpec] | None, caf_numbers: set[str] | None
+    caf: TaxpayerCaf, form: str, units: frozenset[Unit] | None, caf_numbers: set[str] | None
 ) -> tuple[Loss, ...]:
-    wanted = matters_of(specs) if specs is not None else None
     losses = []
     for grant in caf.active(form):
         if caf_numbers is not None and grant.caf_number not in caf_numbers:
             continue
-        lost = grant.matters if wanted is None else grant.overlapping(wanted)
+        lost = grant.covering(units)
         if lost:
             losses.append(Loss(grant, lost))
     return tuple(losses)
 
 
+def _units(specs: list[MatterSpec] | None) -> frozenset[Unit] | None:
+    return None if specs is None else frozenset(units_of(specs))
+
+
+def _floor(
+    command: WithdrawGrants | RevokeGrants,
+    units: frozenset[Unit] | None,
+    caf_numbers: set[str] | None,
+) -> Floor | None:
+    if command.signature_date is None:
+        return None  # a v1 command in flight: no floor to record
+    return Floor(
+        floor_id=command.message_id,
+        form=command.form,
+        signed_on=command.signature_date,
+        caf_numbers=frozenset(caf_numbers) if caf_numbers is not None else None,
+        units=units,
+    )
+
+
 def decide_withdrawal(caf: TaxpayerCaf, command: WithdrawGrants) -> Removal:
-    """PO-09: every matching active grant of the representative is withdrawn."""
-    losses = _matching(caf, command.form, command.tax_matters, {command.caf_number})
+    """PO-09/MK-03: the representative's active grants lose the named units (all units when
+    none are named); RT-02: the withdrawal's signature day becomes the floor for them."""
+    units, numbers = _units(command.tax_matters), {command.caf_number}
+    losses = _matching(caf, command.form, units, numbers)
     if not losses:
         return Removal(
             rejection=Rejection(
@@ -168,13 +293,15 @@ def decide_withdrawal(caf: TaxpayerCaf, command: WithdrawGrants) -> Removal:
                 "No active authorization of this representative matches the withdrawal.",
             )
         )
-    return Removal(losses=losses)
+    return Removal(losses=losses, floor=_floor(command, units, numbers))
 
 
 def decide_revocation(caf: TaxpayerCaf, command: RevokeGrants) -> Removal:
-    """PO-10: every matching active grant (listed representatives or all) is revoked."""
+    """PO-10/MK-03: every matching active grant (listed representatives or all) loses the named
+    units (all when none are named); RT-02: the revocation's signature day becomes the floor."""
     numbers = set(command.caf_numbers) if command.caf_numbers is not None else None
-    losses = _matching(caf, command.form, command.tax_matters, numbers)
+    units = _units(command.tax_matters)
+    losses = _matching(caf, command.form, units, numbers)
     if not losses:
         return Removal(
             rejection=Rejection(
@@ -183,7 +310,7 @@ def decide_revocation(caf: TaxpayerCaf, command: RevokeGrants) -> Removal:
                 "No active authorization matches the revocation.",
             )
         )
-    return Removal(losses=losses)
+    return Removal(losses=losses, floor=_floor(command, units, numbers))
 
 
 def decide_purge(caf: TaxpayerCaf, grant_id: str) -> Removal:
@@ -194,10 +321,14 @@ def decide_purge(caf: TaxpayerCaf, grant_id: str) -> Removal:
 
 
 def apply(caf: TaxpayerCaf, decision: Posting | Removal) -> TaxpayerCaf:
-    """The CAF after a decision: matters lost, the new grant added, its group counted."""
-    lost = {loss.grant.grant_id: loss.matters for loss in decision.losses}
+    """The CAF after a decision: units lost, the new grant added, its group counted, the
+    removal's floor recorded."""
+    lost = {
+        loss.grant.grant_id: frozenset(m.unit for m in loss.matters) for loss in decision.losses
+    }
     grants = [g.without(lost[g.grant_id]) if g.grant_id in lost else g for g in caf.grants]
     groups = dict(caf.groups)
+    floors = caf.floors
     if isinstance(decision, Posting) and decision.grant is not None:
         new = decision.grant
         grants.append(new)
@@ -205,4 +336,6 @@ def apply(caf: TaxpayerCaf, decision: Posting | Removal) -> TaxpayerCaf:
         groups[new.authorization_id] = replace(
             group, notice_electors=group.notice_electors + int(new.receive_notices)
         )
-    return TaxpayerCaf(version=caf.version + 1, grants=tuple(grants), groups=groups)
+    if isinstance(decision, Removal) and decision.floor is not None:
+        floors = (*floors, decision.floor)
+    return TaxpayerCaf(version=caf.version + 1, grants=tuple(grants), groups=groups, floors=floors)

@@ -4,7 +4,8 @@ Per taxpayer, partition `TP#<taxpayer_ref>`:
 - `VERSION`: a counter every decision increments under a condition, which serializes writers and
   fences a zombie consumer that lost its partition;
 - `GRANT#<grant_id>`: a grant and the matters it still covers (created once, never twice);
-- `GROUP#<authorization_id>`: the authorization's first signature day and notice electors.
+- `GROUP#<authorization_id>`: the authorization's first signature day and notice electors;
+- `FLOOR#<message_id>`: a revocation or withdrawal's signature day and what it covers (RT-02).
 Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome), `SEQ` / `CAF` (the CAF
 number sequence) and `TIMER#<shard>` (purge days of student grants, PO-12). A decision's
 whole delta is written in one `TransactWriteItems`.
@@ -22,8 +23,10 @@ from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, Timers
+from schemas.errors import ContractError
+from schemas.matters import QUARTER_ENDS, Matter, Unit, expand, matter_key
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.domain import Grant, Group, Matter, TaxpayerCaf
+from services.caf_poster.domain import Floor, Grant, Group, TaxpayerCaf
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -39,19 +42,73 @@ class SaveResult(Enum):
 
 
 def grant_to_json(grant: Grant) -> str:
+    """A grant as stored: its matters one unit each (`period` is the unit's label)."""
     document = asdict(grant)
     document["signature_date"] = grant.signature_date.isoformat()
     document["purge_on"] = grant.purge_on.isoformat() if grant.purge_on else None
+    document["matters"] = [
+        {"tax_type": m.tax_type, "form_number": m.form_number, "period": m.period}
+        for m in grant.matters
+    ]
     return json.dumps(document, sort_keys=True)
 
 
 def grant_from_json(text: str) -> Grant:
+    """A stored grant. Records written before period units (one matter per period as received,
+    e.g. `2020 thru 2025`) expand to their units here, so they read as if written today."""
     document: dict[str, Any] = json.loads(text)
     document["signature_date"] = dt.date.fromisoformat(document["signature_date"])
     purge_on = document.get("purge_on")
     document["purge_on"] = dt.date.fromisoformat(purge_on) if purge_on else None
-    document["matters"] = tuple(Matter(**m) for m in document["matters"])
+    document["matters"] = _stored_matters(document["matters"])
     return Grant(**document)
+
+
+def _stored_matters(stored: list[dict[str, str]]) -> tuple[Matter, ...]:
+    matters: dict[Unit, Matter] = {}
+    for item in stored:
+        tax_type, form_number, period = item["tax_type"], item["form_number"], item["period"]
+        for unit in _stored_units(matter_key(tax_type, form_number), period):
+            matters.setdefault(unit, Matter(unit, tax_type, form_number))
+    return tuple(matters.values())
+
+
+def _stored_units(key: str, period: str) -> tuple[Unit, ...]:
+    """The units of a stored period. The old code accepted any month for a quarterly family
+    (`941` `2024-11`); such a period is the quarter containing that month."""
+    try:
+        return expand(key, period)
+    except ContractError:
+        year, month = (int(part) for part in period.split("-"))
+        return (Unit(key, year, next(end for end in QUARTER_ENDS if end >= month)),)
+
+
+def floor_to_json(floor: Floor) -> str:
+    return json.dumps(
+        {
+            "form": floor.form,
+            "signed_on": floor.signed_on.isoformat(),
+            "caf_numbers": sorted(floor.caf_numbers) if floor.caf_numbers is not None else None,
+            "units": (
+                sorted([u.key, u.year, u.month] for u in floor.units)
+                if floor.units is not None
+                else None
+            ),
+        },
+        sort_keys=True,
+    )
+
+
+def floor_from_json(floor_id: str, text: str) -> Floor:
+    document: dict[str, Any] = json.loads(text)
+    numbers, units = document["caf_numbers"], document["units"]
+    return Floor(
+        floor_id=floor_id,
+        form=document["form"],
+        signed_on=dt.date.fromisoformat(document["signed_on"]),
+        caf_numbers=frozenset(numbers) if numbers is not None else None,
+        units=frozenset(Unit(k, y, m) for k, y, m in units) if units is not None else None,
+    )
 
 
 class CafStore:
@@ -69,6 +126,7 @@ class CafStore:
         version = 0
         grants: list[Grant] = []
         groups: dict[str, Group] = {}
+        floors: list[Floor] = []
         paginator = self.table.client.get_paginator("query")
         async for page in paginator.paginate(
             TableName=self.table.name,
@@ -88,8 +146,15 @@ class CafStore:
                         signature_date=dt.date.fromisoformat(str(item["signature_date"].get("S"))),
                         notice_electors=int(str(item["notice_electors"].get("N"))),
                     )
+                elif sk.startswith("FLOOR#"):
+                    floors.append(
+                        floor_from_json(sk.removeprefix("FLOOR#"), str(item["floor"].get("S")))
+                    )
         grants.sort(key=lambda g: (g.posted_at, g.grant_id))
-        return TaxpayerCaf(version=version, grants=tuple(grants), groups=groups)
+        floors.sort(key=lambda f: (f.signed_on, f.floor_id))
+        return TaxpayerCaf(
+            version=version, grants=tuple(grants), groups=groups, floors=tuple(floors)
+        )
 
     async def next_caf_number(self) -> str:
         response = await self.table.client.update_item(
@@ -185,4 +250,19 @@ class CafStore:
                     }
                 }
             )
+        known = {f.floor_id for f in before.floors}
+        items.extend(
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": {
+                        "pk": pk,
+                        "sk": {"S": f"FLOOR#{floor.floor_id}"},
+                        "floor": {"S": floor_to_json(floor)},
+                    },
+                }
+            }
+            for floor in after.floors
+            if floor.floor_id not in known
+        )
         return items

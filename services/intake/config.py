@@ -18,6 +18,12 @@ class IntakeSettings(ServiceSettings):
     dedup_retention_days: int = Field(
         default=35, description="How long message ids and form fingerprints are remembered."
     )
+    max_receipt_age_days: int = Field(
+        default=60,
+        ge=1,
+        description="TB-01: a form received more than this many days before it is processed "
+        "is refused (REJ-RECEIPT-DATE-INVALID).",
+    )
     request_expiry_days: int = Field(
         default=30, description="IN-23: days a Tax Pro Account request waits for its decision."
     )

@@ -62,6 +62,7 @@ from services.intake.tpa_rules import (
     RequestState,
     assess_tpa_decision,
     assess_tpa_request,
+    request_expires_at,
     route_decision,
 )
 
@@ -164,7 +165,9 @@ class IntakeHandler:
                 message.message_id, assessment.normalized_tin, message.form, now
             )
             return Decision(revocation_outputs(message, assessment, subject))
-        assessment = assess_submission(message)
+        assessment = assess_submission(
+            message, business_day(now), self._settings.max_receipt_age_days
+        )
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         fingerprint = None
         duplicate = False
@@ -180,7 +183,9 @@ class IntakeHandler:
     async def _decide_request(self, message: TpaRequest, now: datetime) -> Decision:
         if await self._store.request(message.request_id) is not None:
             return Decision([])  # the same request again under another message id
-        assessment = assess_tpa_request(message)
+        assessment = assess_tpa_request(
+            message, business_day(now), self._settings.max_receipt_age_days
+        )
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         expires_on = message.received_on + timedelta(days=self._settings.request_expiry_days)
         outputs, grant = tpa_request_outputs(message, assessment, subject, expires_on)
@@ -189,7 +194,7 @@ class IntakeHandler:
             return Decision(outputs, request=change)
         expiry = Timer(
             timer_id=f"expire#{message.request_id}",
-            due=now + timedelta(days=self._settings.request_expiry_days),
+            due=request_expires_at(message.received_on, self._settings.request_expiry_days),
             kind=EXPIRE_REQUEST,
             payload={"request_id": message.request_id},
         )
@@ -223,7 +228,7 @@ class IntakeHandler:
         if route is DecisionOutcome.DROP or request is None:
             return Decision([])
         closed = RequestChange(message.request_id, RequestState.DECIDED, from_pending=True)
-        rejection = assess_tpa_decision(message, business_day(now))
+        rejection = assess_tpa_decision(message, now)
         if route is DecisionOutcome.DECLINE or rejection is not None:
             return Decision(closing_outputs(request, message, now, rejection), request=closed)
         return Decision(approval_outputs(request, message, now), request=closed)

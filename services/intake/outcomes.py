@@ -26,7 +26,7 @@ from schemas.inbound import (
     TpaRequest,
     Withdrawal,
 )
-from services.intake.rules import Assessment
+from services.intake.rules import Assessment, retention
 
 DUPLICATE = Rejection(
     RuleId.IN_03,
@@ -141,6 +141,7 @@ def submission_outputs(
                     tax_matters=_matters(message.tax_matters),
                     specific_use=message.specific_use,
                     retain_prior=message.retain_prior,
+                    retain=retention(message),
                     first_time=caf_number is None,
                 ),
             )
@@ -166,6 +167,7 @@ def withdrawal_outputs(
                 received_at=subject.now,
                 caf_number=assessment.caf_numbers[0],
                 tax_matters=_optional_matters(message.tax_matters),
+                signature_date=message.signature.date if message.signature else None,
             ),
         )
     ]
@@ -191,6 +193,7 @@ def revocation_outputs(
                 if message.caf_numbers is not None
                 else None,
                 tax_matters=_optional_matters(message.tax_matters),
+                signature_date=message.signature.date if message.signature else None,
             ),
         )
     ]

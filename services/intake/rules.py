@@ -1,4 +1,5 @@
-"""Intake's pure decisions: form and message rules IN-04 … IN-17 and IN-25 (RULES.md §1).
+"""Intake's pure decisions: form and message rules IN-04 … IN-17 and IN-25 (RULES.md §1), with
+the matter syntax of MK-01/MK-02, the bounds of MK-06 and the receipt-date bounds of TB-01.
 
 In: a decoded inbound message (and, for dates, the day it counts as received). Out: which rule,
 if any, rejects the whole message, and which rejects each grant. No I/O, no clock.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.errors import ContractError
+from schemas.grants import Retention
 from schemas.inbound import (
     Representative,
     Revocation,
@@ -22,19 +24,24 @@ from schemas.inbound import (
     TaxpayerIdentity,
     Withdrawal,
 )
-from schemas.values import (
-    caf_number_given,
+from schemas.matters import (
+    CIVIL_PENALTY,
+    MAX_ENTRIES_PER_REMOVAL,
+    MAX_UNITS_PER_GRANT,
+    SHARED_RESPONSIBILITY,
+    Entry,
+    count_units,
     is_general_reference,
-    normalize_caf_number,
-    normalize_tin,
-    parse_period,
+    matter_key,
 )
+from schemas.values import caf_number_given, normalize_caf_number, normalize_tin
 
 DESIGNATIONS = frozenset("abcdefghkr")
 MAX_REPRESENTATIVES = 4
 REP_SIGNATURE_WINDOW_DAYS = 45
 REP_SIGNATURE_WINDOW_ABROAD_DAYS = 60
 STUDENT_PROGRAMS = frozenset({"LITC", "STCP"})
+MAX_RECEIPT_AGE_DAYS = 60  # TB-01 default; the intake setting `max_receipt_age_days`
 
 
 @dataclass(frozen=True)
@@ -84,15 +91,21 @@ def _signatures(message: Submission) -> list[Signature]:
     return [signature for signature in found if signature is not None]
 
 
-def check_matters(matters: Iterable[TaxMatter]) -> Rejection | None:
-    """IN-12 complete matters, IN-13 no general references, IN-14 well-formed periods."""
+def check_matters(matters: Iterable[TaxMatter], *, removal: bool = False) -> Rejection | None:
+    """IN-12 complete matters, IN-13 no general references, IN-14/MK-02 periods that expand to
+    units of their kind of return, MK-06 bounds: at most 200 units for a grant, 400 period
+    entries for a withdrawal or revocation (`removal`). Reasons never repeat the text received
+    (a "period" may be anything, a TIN included): they say which entry failed."""
     matters = list(matters)
-    if any(not m.tax_type or not m.form_number or not m.periods for m in matters):
-        return _reject(
-            RuleId.IN_12,
-            ReasonCode.REJ_MATTER_INCOMPLETE,
-            "A tax matter lacks its type of tax, tax form number or periods.",
-        )
+    for matter in matters:
+        key = matter_key(matter.tax_type or "", matter.form_number or "")
+        needs_form = key not in {CIVIL_PENALTY, SHARED_RESPONSIBILITY}  # MK-01
+        if not matter.tax_type or (needs_form and not matter.form_number) or not matter.periods:
+            return _reject(
+                RuleId.IN_12,
+                ReasonCode.REJ_MATTER_INCOMPLETE,
+                "A tax matter lacks its type of tax, tax form number or periods.",
+            )
     periods = [period for m in matters for period in m.periods or ()]
     if any(is_general_reference(period) for period in periods):
         return _reject(
@@ -100,15 +113,44 @@ def check_matters(matters: Iterable[TaxMatter]) -> Rejection | None:
             ReasonCode.REJ_MATTER_GENERAL,
             'A period is a general reference such as "All years"; list specific periods.',
         )
-    for period in periods:
+    if removal and len(periods) > MAX_ENTRIES_PER_REMOVAL:
+        return _too_many(f"A withdrawal or revocation lists at most {MAX_ENTRIES_PER_REMOVAL}")
+    entries = [
+        Entry(m.tax_type or "", m.form_number or "", tuple(m.periods or ())) for m in matters
+    ]
+    for number, entry in enumerate(entries, start=1):
         try:
-            parse_period(period)
+            count_units([entry])
         except ContractError:
             return _reject(
                 RuleId.IN_14,
                 ReasonCode.REJ_MATTER_PERIOD_INVALID,
-                f"The period {period!r} is not a year, a period ending (YYYY-MM) or a range.",
+                f"A period of tax matter {number} is not a year, a period ending (YYYY-MM; a "
+                "quarter for quarterly returns) or a range of them.",
             )
+    if not removal and count_units(entries) > MAX_UNITS_PER_GRANT:
+        return _too_many(f"An authorization covers at most {MAX_UNITS_PER_GRANT}")
+    return None
+
+
+def _too_many(prefix: str) -> Rejection:
+    return _reject(
+        RuleId.MK_06, ReasonCode.REJ_MATTER_TOO_MANY, f"{prefix} tax periods; file several."
+    )
+
+
+def check_receipt_date(
+    received_on: dt.date, today: dt.date, max_age_days: int = MAX_RECEIPT_AGE_DAYS
+) -> Rejection | None:
+    """TB-01: the IRS cannot have received a form after the day it is processed, nor more than
+    `max_age_days` before it."""
+    if received_on > today or (today - received_on).days > max_age_days:
+        return _reject(
+            RuleId.TB_01,
+            ReasonCode.REJ_RECEIPT_DATE_INVALID,
+            f"The receipt date is after the processing day or more than {max_age_days} days "
+            "before it.",
+        )
     return None
 
 
@@ -123,11 +165,16 @@ def _future_signature(signatures: Sequence[Signature], received: dt.date) -> Rej
     return None
 
 
-def _form_rejection(message: Submission) -> Rejection | None:
+def _is_entity(taxpayer: Taxpayer) -> bool:
+    """CN-08: an EIN taxpayer is an entity whatever `entity_type` says."""
+    return taxpayer.entity_type not in (None, "individual") or taxpayer.tin_type == "EIN"
+
+
+def _form_rejection(message: Submission, today: dt.date, max_age_days: int) -> Rejection | None:
     taxpayer = message.taxpayer
-    if not _signed(taxpayer.signature) or (
-        taxpayer.entity_type not in (None, "individual") and not taxpayer.signer_title
-    ):
+    if rejection := check_receipt_date(message.received_on, today, max_age_days):
+        return rejection
+    if not _signed(taxpayer.signature) or (_is_entity(taxpayer) and not taxpayer.signer_title):
         return _reject(
             RuleId.IN_10,
             ReasonCode.REJ_TP_SIG_MISSING,
@@ -143,14 +190,22 @@ def _form_rejection(message: Submission) -> Rejection | None:
             ReasonCode.REJ_ESIG_WRONG_CHANNEL,
             "Forms sent by mail or fax need handwritten (wet) signatures.",
         )
-    if message.form == "2848" and len(message.representatives) > MAX_REPRESENTATIVES:
+    pages_needed = -(-len(message.representatives) // MAX_REPRESENTATIVES) - 1
+    if message.form == "2848" and message.continuation_pages < pages_needed:  # IN-17, CN-07
         return _reject(
             RuleId.IN_17,
             ReasonCode.REJ_TOO_MANY_REPS,
-            "A Form 2848 names at most four representatives.",
+            "A Form 2848 names at most four representatives per page; attach continuation "
+            "pages for the others.",
         )
     if rejection := check_matters(message.tax_matters):
         return rejection
+    if any(check_caf_number(kept.caf_number)[1] for kept in message.retain or ()):
+        return _reject(
+            RuleId.IN_16,
+            ReasonCode.REJ_CAF_FORMAT,
+            "A CAF number the form retains is not 9 digits with an issued prefix.",
+        )
     if message.retain_prior and message.prior_copies_attached < 1:
         return _reject(
             RuleId.IN_15,
@@ -207,11 +262,20 @@ def _credentials_rejection(rep: Representative) -> Rejection | None:
 def _grant_rejection(message: Submission, rep: Representative) -> Rejection | None:
     if message.form == "8821":
         return None
-    if (rep.designation or "").lower() not in DESIGNATIONS:
+    designation = (rep.designation or "").lower()
+    if designation not in DESIGNATIONS:
         return _reject(
             RuleId.IN_07,
             ReasonCode.REJ_DESIG_INVALID,
             "The representative's designation is not one of a-h, k or r.",
+        )
+    entity = _is_entity(message.taxpayer)
+    if (designation == "d" and not entity) or (designation == "f" and entity):
+        return _reject(
+            RuleId.CN_06,
+            ReasonCode.REJ_DESIG_INVALID,
+            "Designation d (officer) is for an entity taxpayer, f (family member) for an "
+            "individual.",
         )
     if rejection := _credentials_rejection(rep):
         return rejection
@@ -240,10 +304,13 @@ def _signature_window(message: Submission, rep: Representative) -> Rejection | N
     return None
 
 
-def assess_submission(message: Submission) -> Assessment:
-    """IN-04 … IN-17 for a signed form: one verdict for the form, then one per grant."""
+def assess_submission(
+    message: Submission, today: dt.date, max_age_days: int = MAX_RECEIPT_AGE_DAYS
+) -> Assessment:
+    """IN-04 … IN-17 and TB-01 for a signed form: one verdict for the form, then one per
+    grant."""
     tin, rejection = check_identity(message.taxpayer)
-    rejection = rejection or _form_rejection(message)
+    rejection = rejection or _form_rejection(message, today, max_age_days)
     if rejection is not None:
         return Assessment(tin, rejection)
     verdicts: list[Rejection | None] = []
@@ -268,7 +335,11 @@ def assess_withdrawal(message: Withdrawal, today: dt.date) -> Assessment:
         or _unsigned(message.signature)
         or _future_signature([message.signature] if message.signature else [], today)
         or caf_rejection
-        or (check_matters(message.tax_matters) if message.tax_matters is not None else None)
+        or (
+            check_matters(message.tax_matters, removal=True)
+            if message.tax_matters is not None
+            else None
+        )
     )
     return Assessment(tin, rejection, caf_numbers=(caf_number,))
 
@@ -282,7 +353,11 @@ def assess_revocation(message: Revocation, today: dt.date) -> Assessment:
         or _unsigned(message.signature)
         or _future_signature([message.signature] if message.signature else [], today)
         or next((r for _, r in checked if r is not None), None)
-        or (check_matters(message.tax_matters) if message.tax_matters is not None else None)
+        or (
+            check_matters(message.tax_matters, removal=True)
+            if message.tax_matters is not None
+            else None
+        )
     )
     return Assessment(tin, rejection, caf_numbers=tuple(number for number, _ in checked))
 
@@ -323,3 +398,18 @@ def form_fingerprint(message: Submission, normalized_tin: str) -> str:
     )
     taxpayer_date = message.taxpayer.signature.date if message.taxpayer.signature else None
     return "\n".join([normalized_tin, message.form, str(taxpayer_date), *reps, "--", *matters])
+
+
+def retention(message: Submission) -> Retention | None:
+    """RT-01: the prior authorizations a form keeps in effect (None: all of them, the v1
+    meaning, or the form keeps none). CAF numbers are normalised (IN-16 checked them)."""
+    if not message.retain_prior or message.retain is None:
+        return None
+    return Retention(
+        caf_numbers=[
+            number
+            for kept in message.retain
+            if (number := check_caf_number(kept.caf_number)[0]) is not None
+        ],
+        authorization_ids=[k.authorization_id for k in message.retain if k.authorization_id],
+    )

@@ -10,15 +10,35 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
+from caf_runtime.clock import BUSINESS_ZONE, business_day
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.errors import ContractError
 from schemas.inbound import Signature, TpaDecision, TpaRequest
-from schemas.values import parse_period
-from services.intake.rules import Assessment, check_caf_number, check_identity, check_matters
+from schemas.matters import CIVIL_PENALTY, SHARED_RESPONSIBILITY, expand, matter_key
+from services.intake.rules import (
+    MAX_RECEIPT_AGE_DAYS,
+    Assessment,
+    check_caf_number,
+    check_identity,
+    check_matters,
+    check_receipt_date,
+)
 
 TPA_DESIGNATIONS = frozenset("abcgr")
 MIN_ASSURANCE = 2
 MATTER_YEARS_BACK = 20
+TPA_OTHER_MATTERS = frozenset({CIVIL_PENALTY, "8857", SHARED_RESPONSIBILITY})  # CN-08
+SRP_FIRST_YEAR = 2014
+CLOCK_SKEW = dt.timedelta(minutes=5)  # TB-02
+
+
+def request_expires_at(received_on: dt.date, expiry_days: int) -> dt.datetime:
+    """TB-03 (amends IN-23): a request expires at the end of the New York day
+    `received_on + expiry_days`, not that many days after it was handled."""
+    last_day = received_on + dt.timedelta(days=expiry_days)
+    return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=BUSINESS_ZONE)
+
+
 # The 50 states and DC (RULES.md IN-19).
 _STATE_CODES = (
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
@@ -54,27 +74,37 @@ def _taxpayer_eligible(message: TpaRequest) -> bool:
 
 
 def _matters_eligible(message: TpaRequest) -> bool:
-    """IN-20: Form 1040 income tax or civil penalty, calendar years, none older than 20 years."""
+    """IN-20 as amended by CN-08: Form 1040 income tax for calendar years, civil penalties by
+    quarter or year, Form 8857, or the Shared Responsibility Payment from 2014; no period older
+    than 20 years."""
     oldest = message.received_on.year - MATTER_YEARS_BACK
     for matter in message.tax_matters:
         kind = " ".join((matter.tax_type or "").lower().split())
-        if kind not in {"income", "civil penalty"} or (
-            kind == "income" and (matter.form_number or "").strip() != "1040"
-        ):
+        key = matter_key(matter.tax_type or "", matter.form_number or "")
+        income = key == "1040" and kind in {"income", "income tax"}
+        if not income and key not in TPA_OTHER_MATTERS:
             return False
         for text in matter.periods or ():
             try:
-                period = parse_period(text)
+                units = expand(key, text)
             except ContractError:
                 return False
-            if period.first[1] != 1 or period.last[1] != 12 or period.first[0] < oldest:
-                return False  # a fiscal-year (YYYY-MM) period, or too old
+            if any(
+                u.year < oldest
+                or (income and u.month != 12)  # a fiscal-year income period
+                or (key == SHARED_RESPONSIBILITY and u.year < SRP_FIRST_YEAR)
+                for u in units
+            ):
+                return False
     return True
 
 
-def assess_tpa_request(message: TpaRequest) -> Assessment:
+def assess_tpa_request(
+    message: TpaRequest, today: dt.date, max_age_days: int = MAX_RECEIPT_AGE_DAYS
+) -> Assessment:
     """The verdict on a Tax Pro Account request (one grant: its request id)."""
     tin, rejection = check_identity(message.taxpayer)
+    rejection = rejection or check_receipt_date(message.received_on, today, max_age_days)
     if rejection is not None:
         return Assessment(tin, rejection)
     rep = message.representative
@@ -150,9 +180,16 @@ class DecisionOutcome(Enum):
     UNKNOWN = "unknown"  # IN-21: still unknown after the window
 
 
-def assess_tpa_decision(decision: TpaDecision, today: dt.date) -> Rejection | None:
-    """IN-26 and IN-05 on the taxpayer's signature of a decision."""
+def assess_tpa_decision(decision: TpaDecision, now: dt.datetime) -> Rejection | None:
+    """IN-26, IN-05 and TB-02 on the taxpayer's signature of a decision."""
+    today = business_day(now)
     signature = decision.taxpayer_signature
+    if signature is not None and signature.at is not None and signature.at > now + CLOCK_SKEW:
+        return _reject(
+            RuleId.TB_02,
+            ReasonCode.REJ_SIGN_DATE_FUTURE,
+            "The approval is timed more than five minutes after it was processed.",
+        )
     if decision.decision == "approve" and not assured(signature):
         return _reject(
             RuleId.IN_26,

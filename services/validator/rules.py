@@ -7,61 +7,94 @@ taxpayers whose grants named that CAF number in the last hour. Out: a rejection 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from schemas.codes import ReasonCode, Rejection, RuleId
-from schemas.grants import PostGrant
+from schemas.grants import PostGrant, units_of
 from schemas.registry import PractitionerRecord
-from schemas.values import parse_period
 
 NOT_GOOD_STANDING = frozenset({"D", "S", "E"})
 INACTIVE = frozenset({"R", "I"})
 DEFAULT_VELOCITY_LIMIT = 25
-AFSP_FIRST_RETURN_YEAR = 2016  # "returns after 2015"
+AFSP_FIRST_TAX_YEAR = 2015  # CN-05: tax years before 2015 need no AFSP
 # Reason codes that also raise a `suspicious_activity` alert to the practitioner (NO-06).
 SUSPICIOUS = frozenset(
-    {ReasonCode.REJ_REP_PENDING_REVIEW, ReasonCode.REJ_REP_NAME_MISMATCH, ReasonCode.HOLD_VELOCITY}
+    {
+        ReasonCode.REJ_REP_PENDING_REVIEW,
+        ReasonCode.REJ_REP_NAME_MISMATCH,
+        ReasonCode.REJ_DESIG_MISMATCH,
+        ReasonCode.HOLD_VELOCITY,
+    }
 )
 
 
-def name_key(name: str) -> tuple[str, str]:
-    """(last name, first initial), ignoring case, spaces and punctuation; "Last, First" too."""
-    if "," in name:
-        last, _, first = name.partition(",")
-        name = f"{first} {last}"
-    tokens = [t for t in re.sub(r"[^\w\s]", "", name.lower()).split() if t]
-    if not tokens:
-        return "", ""
-    return tokens[-1], tokens[0][0]
+# CN-04: words that are not part of a name control.
+SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v"})
+CREDENTIALS = frozenset({"cpa", "ea", "esq", "atty", "jd", "enrolled agent"})
+
+
+def _name_words(part: str) -> list[str]:
+    words = re.sub(r"[^\w\s]", "", part.lower().replace("-", " ")).split()
+    text = " ".join(words).replace("enrolled agent", "enrolledagent")
+    return [w for w in text.split() if w not in SUFFIXES | CREDENTIALS | {"enrolledagent"}]
+
+
+@dataclass(frozen=True)
+class NameControl:
+    """CN-04: a name as the registry compares it: the first initial and the last-name words
+    (middle initials, generational suffixes and credentials left out; hyphen = space)."""
+
+    first_initial: str
+    last_names: tuple[str, ...]
+
+
+def name_control(name: str) -> NameControl | None:
+    """The name control of "First [Middle] Last[, Suffix][, Credential]" or "Last, First";
+    None for a name with no words."""
+    parts = [words for part in name.split(",") if (words := _name_words(part))]
+    if not parts:
+        return None
+    # "Last, First": once suffixes and credentials are gone, a second part is the given name
+    ordered = parts[1] + parts[0] if len(parts) >= 2 else parts[0]
+    first, rest = ordered[0], [w for w in ordered[1:] if len(w) > 1]
+    return NameControl(first[0], tuple(rest or [first]))
 
 
 def names_match(given: str, registered: str) -> bool:
-    """VA-05: same last name and first initial."""
-    return name_key(given) == name_key(registered) != ("", "")
+    """VA-05 as amended by CN-04: the same first initial and the same last-name words, where a
+    middle name on one side only is allowed ("Avery Quinn Smith" = "Avery Smith")."""
+    a, b = name_control(given), name_control(registered)
+    if a is None or b is None or a.first_initial != b.first_initial:
+        return False
+    return (
+        a.last_names == b.last_names
+        or a.last_names[1:] == b.last_names
+        or (b.last_names[1:] == a.last_names)
+    )
 
 
-def _return_years(grant: PostGrant) -> set[int]:
-    years: set[int] = set()
-    for matter in grant.tax_matters:
-        for text in matter.periods:
-            period = parse_period(text)
-            years.update(range(period.first[0], period.last[0] + 1))
-    return years
+def afsp_years_needed(grant: PostGrant) -> set[int]:
+    """CN-05: AFSP for the representation year and, for every tax period from 2015 on, the year
+    its return was prepared: the year after a period ending in December, else the same year."""
+    needed = {grant.received_on.year}
+    for unit in units_of(grant.tax_matters):
+        if unit.year >= AFSP_FIRST_TAX_YEAR:
+            needed.add(unit.year + 1 if unit.month == 12 else unit.year)
+    return needed
 
 
 def urp_eligible(grant: PostGrant, record: PractitionerRecord) -> bool:
-    """VA-06: an unenrolled return preparer (h) holds a PTIN valid in the representation year
-    and an AFSP record for that year and for every return year after 2015."""
-    year = grant.received_on.year
+    """VA-06 (CN-05): an unenrolled return preparer (h) holds a PTIN valid in the
+    representation year and an AFSP record for every year `afsp_years_needed` names."""
     if not record.ptin or record.ptin_valid_through is None:
         return False
-    if record.ptin_valid_through.year < year:
+    if record.ptin_valid_through.year < grant.received_on.year:
         return False
-    needed = {year} | {y for y in _return_years(grant) if y >= AFSP_FIRST_RETURN_YEAR}
-    return needed <= set(record.afsp_years)
+    return afsp_years_needed(grant) <= set(record.afsp_years)
 
 
 def assess_standing(grant: PostGrant, record: PractitionerRecord | None) -> Rejection | None:
-    """VA-01 … VA-06 and VA-08 for one grant."""
+    """VA-01 … VA-06 (with CN-04, CN-05, CN-06) and VA-08 for one grant."""
     if grant.caf_number is None:
         return None  # VA-08: a first-time representative passes on credential completeness
     if record is None:
@@ -92,6 +125,17 @@ def assess_standing(grant: PostGrant, record: PractitionerRecord | None) -> Reje
             RuleId.VA_05,
             ReasonCode.REJ_REP_NAME_MISMATCH,
             "The representative's name does not match the name on file for the CAF number.",
+        )
+    if (
+        grant.form == "2848"
+        and grant.designation
+        and record.designations
+        and grant.designation not in {d.lower() for d in record.designations}
+    ):
+        return Rejection(
+            RuleId.CN_06,
+            ReasonCode.REJ_DESIG_MISMATCH,
+            "The designation claimed is not one the registry holds for this CAF number.",
         )
     if grant.designation == "h" and not urp_eligible(grant, record):
         return Rejection(

@@ -353,7 +353,7 @@ def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) 
         "caf_number": caf_number,
         "name": name,
         "status_code": status,
-        "designations": ["b"],
+        "designations": ["b", "c", "k"],
         "jurisdiction": "TN",
         "licence_number": "CPA-1",
         "ptin": "P01234567",

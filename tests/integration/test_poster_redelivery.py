@@ -4,6 +4,7 @@ changes nothing in the CAF, also after a crash between recording and publishing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +145,81 @@ async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: Ca
     zombie_view = type(current)(version=current.version - 1, grants=(), groups={})
     result = await store.save(ref, zombie_view, current, "zombie-key", [])
     assert result.value == "conflict"
+
+
+async def test_a_caf_written_before_period_units_reads_in_units_and_revokes_unit_by_unit(
+    store: CafStore,
+) -> None:
+    """MK-03 on stored data: a grant item exactly as the first-wave code wrote it (one matter per
+    period as received: a range, a 941 month that is not a quarter end) reads as units; a POA for
+    2024 then takes only 2024 and the item is rewritten in units."""
+    ref = "e" * 32
+    legacy = {
+        "authorization_id": "old-1",
+        "caf_number": "030100001",
+        "form": "2848",
+        "grant_id": "old-1:0",
+        "matters": [
+            {"form_number": "1040", "period": "2020 thru 2025", "tax_type": "Income"},
+            {"form_number": "941", "period": "2024-11", "tax_type": "Employment"},
+        ],
+        "message_id": "old-1",
+        "posted_at": "2025-01-02T10:00:00+00:00",
+        "purge_on": None,
+        "receive_notices": False,
+        "representative_name": "Avery Smith",
+        "signature_date": "2025-01-01",
+    }
+    pk = {"S": f"TP#{ref}"}
+    await store.table.client.put_item(
+        TableName=store.table.name,
+        Item={"pk": pk, "sk": {"S": "VERSION"}, "version": {"N": "1"}},
+    )
+    await store.table.client.put_item(
+        TableName=store.table.name,
+        Item={
+            "pk": pk,
+            "sk": {"S": "GRANT#old-1:0"},
+            "grant": {"S": json.dumps(legacy, sort_keys=True)},
+            "status": {"S": "active"},
+        },
+    )
+    [grant] = (await store.load(ref)).grants
+    assert [m.period for m in grant.matters] == [
+        "2020",
+        "2021",
+        "2022",
+        "2023",
+        "2024",
+        "2025",
+        "2024-12",
+    ]
+    publisher = CrashingPublisher()
+    handler = PosterHandler(store, publisher, FixedClock(NOW), dt.timedelta(minutes=2))
+    newer = post_grant(taxpayer_ref=ref, taxpayer_signature_date=dt.date(2026, 11, 18))
+    await handler.on_command(record_of(newer))
+    [events] = publisher.published
+    revoked = next(o for o in events if b"AuthorizationRevoked" in o.value)
+    body = json.loads(revoked.value)
+    assert body["tax_matters"] == [
+        {"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}
+    ]
+    assert body["remaining_matters"] == [
+        {
+            "tax_type": "Income",
+            "form_number": "1040",
+            "periods": ["2020", "2021", "2022", "2023", "2025"],
+        },
+        {"tax_type": "Employment", "form_number": "941", "periods": ["2024-12"]},
+    ]
+    items = {str(item["sk"]["S"]): item for item in await caf_items(store.table, ref)}
+    stored = json.loads(str(items["GRANT#old-1:0"]["grant"]["S"]))
+    assert [m["period"] for m in stored["matters"]] == [
+        "2020",
+        "2021",
+        "2022",
+        "2023",
+        "2025",
+        "2024-12",
+    ]
+    assert items["GRANT#old-1:0"]["status"] == {"S": "active"}

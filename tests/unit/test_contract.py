@@ -1,4 +1,4 @@
-"""Contract v1: the examples of CONTRACT.md, the committed documents, the codes of RULES.md."""
+"""The wire contract: the examples of docs/contract.md and the committed documents."""
 
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ from schemas.codec import (
     decode_practitioner,
     encode,
 )
-from schemas.codes import ReasonCode, RuleId
 from schemas.documents import PUBLIC_MODELS, REGENERATE, rendered
 from schemas.inbound import Submission, TpaRequest
 from tests.contract_examples import CONTRACT, contract_examples
 
 pytestmark = pytest.mark.unit
 
-RULES = CONTRACT.parent / "RULES.md"
 GENERATED = Path(__file__).resolve().parents[2] / "schemas" / "generated"
 
 
@@ -72,7 +70,9 @@ def test_the_submission_example_keeps_its_values() -> None:
     assert model.representatives[0].caf_number == "0301-12345R"
     assert model.taxpayer.signature is not None
     assert str(model.taxpayer.signature.date) == "2026-11-18"
-    assert model.tax_matters[0].periods == ["2023", "2024", "2025"]
+    assert model.tax_matters[0].periods == ["2023 thru 2025"]
+    assert model.retain is not None
+    assert model.retain[0].caf_number == "0301-54321R"
 
 
 def test_the_tpa_request_example_keeps_its_assurance_levels() -> None:
@@ -106,27 +106,18 @@ def test_committed_documents_match_what_the_models_generate() -> None:
 
 def test_the_asyncapi_document_names_every_contract_topic_with_its_key() -> None:
     document = json.loads((GENERATED / "asyncapi.json").read_text())
-    contract_topics = set(re.findall(r"^\| `(caf\.[a-z.]+\.v1)`", CONTRACT.read_text(), re.M))
+    public_rows = [line for line in CONTRACT.read_text().splitlines() if "internal" not in line]
+    contract_topics = {
+        match.group(1)
+        for line in public_rows
+        if (match := re.match(r"^\| `(caf\.[a-z.]+\.v1)`", line))
+    }
     assert set(document["channels"]) == contract_topics
     for channel in document["channels"].values():
         assert "Key:" in channel["description"]
         for reference in channel["messages"].values():
             name = reference["$ref"].rsplit("/", 1)[-1]
             assert name in document["components"]["messages"]
-
-
-def test_rule_ids_are_exactly_those_of_the_rule_book() -> None:
-    in_rules = set(re.findall(r"^\| ((?:IN|VA|PO|NO)-\d{2}) \|", RULES.read_text(), re.M))
-    assert {rule.value for rule in RuleId} == in_rules
-
-
-def test_reason_codes_are_exactly_those_of_the_rule_book() -> None:
-    text = RULES.read_text()
-    found = set(
-        re.findall(r"(?<![\w-])((?:REJ|NP|HOLD|EXP|PART|REV)-[A-Z0-9]+(?:-[A-Z0-9]+)*)", text)
-    )
-    found = {code for code in found if not re.fullmatch(r"REV-\d+", code)}  # IRS refs R-REV-01
-    assert {code.value for code in ReasonCode} == found
 
 
 def _all_models(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[type[BaseModel]]:

@@ -22,19 +22,19 @@ WET = {"date": "2026-11-18", "method": "wet"}
 
 
 def form_code(**changes: Any) -> tuple[RuleId, ReasonCode] | None:
-    verdict = assess_submission(submission(**changes)).rejection
+    verdict = assess_submission(submission(**changes), RECEIVED).rejection
     return (verdict.rule, verdict.code) if verdict else None
 
 
 def grant_code(**changes: Any) -> tuple[RuleId, ReasonCode] | None:
-    assessment = assess_submission(submission(**changes))
+    assessment = assess_submission(submission(**changes), RECEIVED)
     assert assessment.rejection is None
     verdict = assessment.grant_rejections[0]
     return (verdict.rule, verdict.code) if verdict else None
 
 
 def test_a_clean_form_passes_every_intake_rule() -> None:
-    assessment = assess_submission(submission())
+    assessment = assess_submission(submission(), RECEIVED)
     assert assessment.rejection is None
     assert assessment.grant_rejections == (None,)
     assert assessment.normalized_tin == "123456789"
@@ -120,7 +120,7 @@ def test_in_07_an_unknown_designation_is_rejected(designation: str | None) -> No
             ReasonCode.REJ_REP_CREDENTIAL_INCOMPLETE,
         ),
         ({"rep__designation": "h", "rep__ptin": None}, ReasonCode.REJ_REP_CREDENTIAL_INCOMPLETE),
-        ({"rep__designation": "d"}, ReasonCode.REJ_REP_CREDENTIAL_INCOMPLETE),
+        ({"rep__designation": "f"}, ReasonCode.REJ_REP_CREDENTIAL_INCOMPLETE),
         (
             {"rep__designation": "k", "rep__jurisdiction": "TN"},
             ReasonCode.REJ_REP_CREDENTIAL_INCOMPLETE,
@@ -138,7 +138,7 @@ def test_in_08_missing_credentials_reject_the_grant(
 @pytest.mark.parametrize(
     "changes",
     [
-        {"rep__designation": "d", "rep__title": "Officer"},
+        {"rep__designation": "f", "rep__title": "Spouse"},
         {
             "rep__designation": "k",
             "rep__jurisdiction": "stcp",
@@ -158,7 +158,8 @@ def test_in_09_an_unsigned_representative_rejects_only_that_grant() -> None:
     message = submission(rep__signature=None)
     second = message.representatives[0].model_copy(update={"signature": message.taxpayer.signature})
     assessment = assess_submission(
-        message.model_copy(update={"representatives": [message.representatives[0], second]})
+        message.model_copy(update={"representatives": [message.representatives[0], second]}),
+        RECEIVED,
     )
     assert assessment.rejection is None
     first, other = assessment.grant_rejections
@@ -257,7 +258,7 @@ def test_in_16_no_caf_number_is_a_first_time_representative_not_an_error(
     caf: str | None,
 ) -> None:
     """IN-16."""
-    assessment = assess_submission(submission(rep__caf_number=caf))
+    assessment = assess_submission(submission(rep__caf_number=caf), RECEIVED)
     assert assessment.grant_rejections == (None,)
     assert assessment.caf_numbers == (None,)
 
@@ -266,11 +267,25 @@ def test_in_17_a_2848_names_at_most_four_representatives() -> None:
     """IN-17."""
     message = submission()
     five = [message.representatives[0]] * 5
-    verdict = assess_submission(message.model_copy(update={"representatives": five})).rejection
+    verdict = assess_submission(
+        message.model_copy(update={"representatives": five}), RECEIVED
+    ).rejection
     assert verdict is not None
     assert (verdict.rule, verdict.code) == (RuleId.IN_17, ReasonCode.REJ_TOO_MANY_REPS)
-    four = assess_submission(message.model_copy(update={"representatives": five[:4]}))
+    four = assess_submission(message.model_copy(update={"representatives": five[:4]}), RECEIVED)
     assert four.rejection is None
+
+
+def test_cn_07_more_than_four_representatives_need_declared_continuation_pages() -> None:
+    """CN-07 (amends IN-17): n representatives need ceil(n/4) - 1 continuation Forms 2848."""
+    message = submission()
+    nine = [message.representatives[0]] * 9
+    for pages, accepted in ((1, False), (2, True), (3, True)):
+        verdict = assess_submission(
+            message.model_copy(update={"representatives": nine, "continuation_pages": pages}),
+            RECEIVED,
+        ).rejection
+        assert (verdict is None) is accepted, pages
 
 
 def test_an_8821_designee_needs_no_designation_credentials_or_signature() -> None:
@@ -281,7 +296,8 @@ def test_an_8821_designee_needs_no_designation_credentials_or_signature() -> Non
             rep__signature=None,
             rep__jurisdiction=None,
             rep__licence_number=None,
-        )
+        ),
+        RECEIVED,
     )
     assert assessment.rejection is None
     assert assessment.grant_rejections == (None,)
@@ -330,3 +346,51 @@ def test_a_revocation_normalizes_its_listed_caf_numbers() -> None:
     assessment = assess_revocation(message, RECEIVED)  # type: ignore[arg-type]
     assert assessment.rejection is None
     assert assessment.caf_numbers == ("030112345", None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "valid"),
+    [
+        ({"rep__designation": "d", "rep__title": "Officer"}, False),
+        ({"rep__designation": "f", "rep__title": "Spouse"}, True),
+        (
+            {
+                "rep__designation": "d",
+                "rep__title": "Officer",
+                "taxpayer__tin": "12-3456789",
+                "taxpayer__tin_type": "EIN",
+                "taxpayer__signer_title": "President",
+            },
+            True,
+        ),
+        (
+            {
+                "rep__designation": "f",
+                "rep__title": "Spouse",
+                "taxpayer__tin": "12-3456789",
+                "taxpayer__tin_type": "EIN",
+                "taxpayer__signer_title": "President",
+            },
+            False,
+        ),
+    ],
+)
+def test_cn_06_designation_d_is_for_entities_and_f_for_individuals(
+    changes: dict[str, Any], valid: bool
+) -> None:
+    """CN-06 (an EIN is an entity whatever entity_type says: CN-08)."""
+    assert grant_code(**changes) == (
+        None if valid else (RuleId.CN_06, ReasonCode.REJ_DESIG_INVALID)
+    )
+
+
+def test_cn_08_an_ein_taxpayer_needs_a_signer_title_whatever_its_entity_type() -> None:
+    """CN-08 (amends IN-10)."""
+    ein = {"taxpayer__tin": "12-3456789", "taxpayer__tin_type": "EIN"}
+    assert form_code(**ein, taxpayer__entity_type="individual") == (
+        RuleId.IN_10,
+        ReasonCode.REJ_TP_SIG_MISSING,
+    )
+    assert (
+        form_code(**ein, taxpayer__entity_type="individual", taxpayer__signer_title="CEO") is None
+    )

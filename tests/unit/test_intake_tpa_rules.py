@@ -14,6 +14,7 @@ from services.intake.tpa_rules import (
     RequestState,
     assess_tpa_decision,
     assess_tpa_request,
+    request_expires_at,
     route_decision,
 )
 from tests.unit.builders import NOW, RECEIVED, decode
@@ -71,12 +72,12 @@ def request(**changes: Any) -> TpaRequest:
 
 
 def verdict(**changes: Any) -> tuple[RuleId, ReasonCode] | None:
-    rejection = assess_tpa_request(request(**changes)).rejection
+    rejection = assess_tpa_request(request(**changes), RECEIVED).rejection
     return (rejection.rule, rejection.code) if rejection else None
 
 
 def test_a_clean_tpa_request_passes() -> None:
-    assessment = assess_tpa_request(request())
+    assessment = assess_tpa_request(request(), RECEIVED)
     assert assessment.rejection is None
     assert assessment.caf_numbers == ("030112345",)
 
@@ -135,8 +136,20 @@ def test_in_19_an_itin_holder_in_dc_is_eligible() -> None:
     ("matter", "eligible"),
     [
         ({"tax_type": "Income", "form_number": "1040", "periods": ["2006", "2025"]}, True),
-        ({"tax_type": "Civil Penalty", "form_number": "", "periods": ["2024"]}, False),
+        ({"tax_type": "Civil Penalty", "form_number": "", "periods": ["2024"]}, True),
         ({"tax_type": "civil penalty", "form_number": "N/A", "periods": ["2024"]}, True),
+        ({"tax_type": "Civil Penalty", "form_number": "", "periods": ["2024-09"]}, True),
+        ({"tax_type": "Civil Penalty", "form_number": "", "periods": ["2024-08"]}, False),
+        ({"tax_type": "Innocent spouse", "form_number": "8857", "periods": ["2023"]}, True),
+        (
+            {"tax_type": "Shared Responsibility Payment", "form_number": "", "periods": ["2014"]},
+            True,
+        ),
+        (
+            {"tax_type": "Shared Responsibility Payment", "form_number": "", "periods": ["2013"]},
+            False,
+        ),
+        ({"tax_type": "Income Tax", "form_number": "Form 1040-SR", "periods": ["2024"]}, True),
         ({"tax_type": "Income", "form_number": "1120", "periods": ["2024"]}, False),
         ({"tax_type": "Employment", "form_number": "941", "periods": ["2024"]}, False),
         ({"tax_type": "Income", "form_number": "1040", "periods": ["2024-06"]}, False),
@@ -146,7 +159,8 @@ def test_in_19_an_itin_holder_in_dc_is_eligible() -> None:
 def test_in_20_form_1040_or_civil_penalty_calendar_years_of_the_last_20(
     matter: dict[str, Any], eligible: bool
 ) -> None:
-    """IN-20."""
+    """IN-20 as amended by CN-08 (civil penalty quarters, 8857, SRP from 2014) and MK-01 (no
+    form number for civil penalty or SRP; synonyms of Form 1040)."""
     result = verdict(tax_matters=[matter])
     if eligible:
         assert result is None
@@ -154,6 +168,7 @@ def test_in_20_form_1040_or_civil_penalty_calendar_years_of_the_last_20(
         assert result in {
             (RuleId.IN_20, ReasonCode.REJ_TPA_MATTER),
             (RuleId.IN_12, ReasonCode.REJ_MATTER_INCOMPLETE),
+            (RuleId.IN_14, ReasonCode.REJ_MATTER_PERIOD_INVALID),
         }
 
 
@@ -193,16 +208,32 @@ def decision(kind: str = "approve", **signature: Any) -> TpaDecision:
 
 def test_in_26_an_approval_below_ial2_or_aal2_is_rejected() -> None:
     """IN-26."""
-    rejection = assess_tpa_decision(decision(aal=1), RECEIVED)
+    rejection = assess_tpa_decision(decision(aal=1), NOW)
     assert rejection is not None
     assert rejection.code == ReasonCode.REJ_IDENTITY_ASSURANCE
-    assert assess_tpa_decision(decision(), RECEIVED) is None
+    assert assess_tpa_decision(decision(), NOW) is None
 
 
 def test_in_05_an_approval_signed_after_the_processing_day_is_rejected() -> None:
-    rejection = assess_tpa_decision(decision(date="2026-11-21"), RECEIVED)
+    rejection = assess_tpa_decision(decision(date="2026-11-21"), NOW)
     assert rejection is not None
     assert rejection.code == ReasonCode.REJ_SIGN_DATE_FUTURE
+
+
+def test_tb_02_an_approval_timed_more_than_five_minutes_ahead_is_rejected() -> None:
+    """TB-02."""
+    ahead = {"date": str(NOW.date()), "at": (NOW + dt.timedelta(minutes=6)).isoformat()}
+    rejection = assess_tpa_decision(decision(**ahead), NOW)
+    assert rejection is not None
+    assert (rejection.rule, rejection.code) == (RuleId.TB_02, ReasonCode.REJ_SIGN_DATE_FUTURE)
+    skewed = {"date": str(NOW.date()), "at": (NOW + dt.timedelta(minutes=4)).isoformat()}
+    assert assess_tpa_decision(decision(**skewed), NOW) is None
+
+
+def test_tb_03_a_request_expires_at_the_end_of_the_new_york_day_thirty_days_on() -> None:
+    """TB-03: received 2026-11-20 → expires at 2026-12-21 00:00 New York (05:00 UTC)."""
+    expires = request_expires_at(dt.date(2026, 11, 20), 30)
+    assert expires == dt.datetime(2026, 12, 21, 5, 0, tzinfo=dt.UTC)
 
 
 WINDOW = dt.timedelta(minutes=10)

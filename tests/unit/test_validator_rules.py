@@ -9,7 +9,7 @@ import pytest
 from schemas.codes import ReasonCode, RuleId
 from schemas.grants import MatterSpec
 from schemas.registry import PractitionerRecord
-from services.validator.rules import assess_grant, names_match
+from services.validator.rules import SUSPICIOUS, assess_grant, names_match
 from tests.unit.builders import post_grant
 
 pytestmark = pytest.mark.unit
@@ -78,12 +78,24 @@ def test_va_04_an_unknown_caf_number_is_rejected() -> None:
         ("Blake Smith", "Avery Smith", False),
         ("Avery Smyth", "Avery Smith", False),
         ("", "Avery Smith", False),
+        # CN-04: suffixes, credentials, hyphens and middle names do not count
+        ("Avery Smith Jr.", "Avery Smith", True),
+        ("Avery Smith CPA", "Avery Smith", True),
+        ("Avery Smith, CPA", "Avery Smith", True),
+        ("Avery Smith III, Enrolled Agent", "Avery Smith", True),
+        ("Smith, Avery, Esq.", "Avery Smith", True),
+        ("Avery Smith-Jones", "Avery Smith Jones", True),
+        ("Avery Quinn Smith", "Avery Smith", True),
+        ("Avery Jones", "Avery Smith-Jones", True),
+        ("Avery Smith-Jones", "Avery Jones-Smith", False),
+        ("Blake Smith Jr", "Avery Smith", False),
+        ("Jr.", "Avery Smith", False),
     ],
 )
 def test_va_05_names_match_on_last_name_and_first_initial(
     given: str, registered: str, match: bool
 ) -> None:
-    """VA-05."""
+    """VA-05 as amended by CN-04."""
     assert names_match(given, registered) is match
 
 
@@ -101,22 +113,46 @@ def test_va_05_a_name_mismatch_is_rejected() -> None:
         ({}, True),
         ({"ptin": None}, False),
         ({"ptin_valid_through": "2025-12-31"}, False),
-        ({"afsp_years": [2025, 2026]}, False),  # return year 2024 has no AFSP record
+        ({"afsp_years": [2025, 2026]}, True),  # the 2024 return was prepared in 2025
+        ({"afsp_years": [2024, 2026]}, False),  # CN-05: the preparation year 2025 has none
         ({"afsp_years": [2024, 2025]}, False),  # representation year 2026 has none
     ],
 )
 def test_va_06_an_unenrolled_preparer_needs_ptin_and_afsp(
     record: dict[str, Any], eligible: bool
 ) -> None:
-    """VA-06."""
-    result = verdict({"designation": "h"}, **record)
+    """VA-06 as amended by CN-05: AFSP for the representation year and the year each return
+    was prepared (tax year + 1 for a calendar year)."""
+    result = verdict({"designation": "h"}, **{"designations": ["h"], **record})
     assert result == (None if eligible else (RuleId.VA_06, ReasonCode.REJ_URP_NOT_ELIGIBLE))
 
 
-def test_va_06_returns_before_2016_need_no_afsp_record() -> None:
-    """VA-06."""
-    old = [MatterSpec(tax_type="Income", form_number="1040", periods=["2014 thru 2015"])]
-    assert verdict({"designation": "h", "tax_matters": old}, afsp_years=[2026]) is None
+def test_cn_06_a_designation_the_registry_does_not_hold_is_refused_as_suspicious() -> None:
+    """CN-06: an attorney number (a) claiming CPA (b) is refused and alerts the practitioner."""
+    assert verdict({"designation": "b"}, designations=["a"]) == (
+        RuleId.CN_06,
+        ReasonCode.REJ_DESIG_MISMATCH,
+    )
+    assert ReasonCode.REJ_DESIG_MISMATCH in SUSPICIOUS
+    assert verdict({"designation": "b"}, designations=["a", "B"]) is None
+    assert verdict({"designation": "b"}, designations=[]) is None  # the registry lists none
+    assert verdict({"designation": None, "form": "8821"}, designations=["a"]) is None
+
+
+def test_cn_05_tax_years_before_2015_need_no_afsp_record() -> None:
+    """CN-05: 2013-2014 need none; 2015 needs the preparation year 2016; a quarter ending in
+    June is prepared the same year."""
+
+    def urp(periods: str, tax_type: str, form: str, afsp: list[int]) -> object:
+        matters = [MatterSpec(tax_type=tax_type, form_number=form, periods=[periods])]
+        grant = {"designation": "h", "tax_matters": matters}
+        return verdict(grant, afsp_years=afsp, designations=["h"])
+
+    assert urp("2013 thru 2014", "Income", "1040", [2026]) is None
+    refused = (RuleId.VA_06, ReasonCode.REJ_URP_NOT_ELIGIBLE)
+    assert urp("2015", "Income", "1040", [2026]) == refused
+    assert urp("2015", "Income", "1040", [2016, 2026]) is None
+    assert urp("2025-06", "Employment", "941", [2025, 2026]) is None
 
 
 def test_va_07_grants_beyond_the_hourly_limit_are_held() -> None:
