@@ -10,6 +10,8 @@
   cafctl submit <file>
   cafctl status [--json]
   cafctl trace <message_id | grant_id | request_id | event_id> [--json]
+  cafctl holds list [--all] [--json]
+  cafctl holds release|refuse <grant_id> --why TEXT [--operator NAME] [--json]
 
 Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
 DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
-from cafctl import dlq, operations
+from cafctl import dlq, holds, operations
 from cafctl.reconcile import reconcile_deployment
 from cafctl.status import status, trace
 from schemas import topics
@@ -85,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
         "submit", help="publish inbound messages from a file (JSON object, array or JSON lines)"
     )
     submit.add_argument("file", type=Path)
+    holds = commands.add_parser(
+        "holds", help="grants held by VA-07 for review (CN-09)"
+    ).add_subparsers(dest="action", required=True)
+    held = holds.add_parser("list", help="grants waiting for a decision")
+    held.add_argument("--all", action="store_true", help="decided ones too, with who and why")
+    for decision, text in (
+        ("release", "send a held grant on to the poster"),
+        ("refuse", "end a held grant: rejected REJ-FRAUD-REVIEW"),
+    ):
+        act = holds.add_parser(decision, help=text)
+        act.add_argument("grant_id")
+        act.add_argument("--why", required=True, help="the reason, recorded with the decision")
+        act.add_argument(
+            "--operator", help="who decides (default: CAF_OPERATOR, else the login name)"
+        )
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
@@ -103,7 +121,34 @@ async def _run(args: argparse.Namespace) -> int:
         return await _trace(settings, options, args.id, args.json)
     if args.command == "dlq":
         return await _dlq(args, settings, options)
+    if args.command == "holds":
+        return await _holds(args, settings)
     return await _operate(args, settings, options)
+
+
+async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    """CN-09: list held grants; release or refuse one (audited)."""
+    if args.action == "list":
+        rows = [holds.row(h) for h in await holds.list_holds(settings, everything=args.all)]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print("no grants held for review")
+        else:
+            columns = ["grant_id", "status", "held_at", "caf_number", "representative", "tin_last4"]
+            if args.all:
+                columns += ["decided_by", "decided_at", "why"]
+            _table(rows, columns)
+        return 0
+    outcome = await holds.decide(
+        settings,
+        args.grant_id,
+        args.action,
+        operator=holds.operator_name(args.operator),
+        why=args.why,
+    )
+    _print(args.json, asdict(outcome))
+    return 0 if outcome.status != "held" else 3
 
 
 async def _operate(

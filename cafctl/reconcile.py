@@ -4,6 +4,7 @@ Reads `caf.inbound.v1`, `caf.events.v1`, `caf.notifications.v1`, the dead-letter
 CAF table, and counts, for the grants the inputs imply:
 - ok: exactly one distinct terminal event (a re-published event carries the same id);
 - waiting for the taxpayer: a Tax Pro Account request announced pending, not decided yet;
+- held for review: a grant VA-07 held (CN-09) that no operator decided yet;
 - lost: none otherwise; duplicated: more than one distinct terminal event;
 - withdrawals and revocations: at least one Withdrawn/Revoked event, or one Rejected;
 - the CAF: every posted grant stored once, nothing stored that was not posted;
@@ -44,6 +45,7 @@ class Report:
     grants_ok: int = 0
     lost: list[str] = field(default_factory=list)
     waiting_for_taxpayer: list[str] = field(default_factory=list)
+    held_for_review: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     removals_expected: int = 0
     removals_ok: int = 0
@@ -112,9 +114,12 @@ def reconcile(
     terminal: dict[str, set[str]] = defaultdict(set)
     removal_outcomes: dict[str, set[str]] = defaultdict(set)
     pending: set[str] = set()
+    held: set[str] = set()
     for event in _json(events):
         if event.get("type") == "AuthorizationPendingApproval":
             pending.add(event["grant_id"])
+        if event.get("type") == "AuthorizationHeld":
+            held.add(event["grant_id"])
         if event.get("type") in TERMINAL_TYPES:
             terminal[event["grant_id"]].add(event["event_id"])
         if event.get("type") in REMOVAL_OUTCOMES:
@@ -124,6 +129,8 @@ def reconcile(
         count = len(terminal.get(grant_id, ()))
         if count == 1:
             report.grants_ok += 1
+        elif count == 0 and grant_id in held:
+            report.held_for_review.append(grant_id)
         elif count == 0 and grant_id in pending:
             report.waiting_for_taxpayer.append(grant_id)
         else:

@@ -118,7 +118,18 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
         ("8821 designee", _form(tin(2), "Morgan Quinn", [rep["030100105"]], form="8821")),
         (
             "first-time representative (PO-08)",
-            _form(tin(3), "Riley Park", [{"caf_number": "None", "name": "Sam New"}]),
+            _form(
+                tin(3),
+                "Riley Park",
+                # a PTIN of its own each run: CN-02 gives one number per PTIN, ever
+                [
+                    {
+                        "caf_number": "None",
+                        "name": "Sam New",
+                        "ptin": f"P{uuid.uuid4().int % 10**8:08d}",
+                    }
+                ],
+            ),
         ),
         ("suspended representative (VA-01)", _form(tin(4), "Taylor Moss", [rep["030100104"]])),
         (

@@ -148,7 +148,7 @@ class Workload:
             "designations": ["a", "b", "c"],
             "jurisdiction": "TN",
             "licence_number": f"CPA-{n}",
-            "ptin": "P01234567",
+            "ptin": f"P{self.seed % 100:02d}{n:06d}",
             "ptin_valid_through": f"{YEAR + 1}-12-31",
             "afsp_years": [YEAR - 2, YEAR - 1, YEAR],
             "updated_at": datetime.now(UTC).isoformat(),
@@ -168,7 +168,12 @@ class Workload:
                     continue
                 chosen.add(rep["caf_number"])
             else:
-                rep = {"caf_number": None, "name": f"New Representative {n}"}
+                newcomer = self._random.randrange(10**8)  # one PTIN per new representative
+                rep = {
+                    "caf_number": None,
+                    "name": f"New Representative {newcomer}",
+                    "ptin": f"P{newcomer:08d}",
+                }
             reps.append(rep | {"receive_notices": n == 0 and self._random.random() < 0.5})
         return reps
 

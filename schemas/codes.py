@@ -75,11 +75,16 @@ class RuleId(StrEnum):
     TB_01 = "TB-01"
     TB_02 = "TB-02"
     TB_03 = "TB-03"
+    CN_01 = "CN-01"
+    CN_02 = "CN-02"
+    CN_03 = "CN-03"
     CN_04 = "CN-04"
     CN_05 = "CN-05"
     CN_06 = "CN-06"
     CN_07 = "CN-07"
     CN_08 = "CN-08"
+    CN_09 = "CN-09"
+    CN_10 = "CN-10"
 
 
 class ReasonCode(StrEnum):
@@ -132,6 +137,7 @@ class ReasonCode(StrEnum):
     REJ_MATTER_TOO_MANY = "REJ-MATTER-TOO-MANY"
     REJ_RECEIPT_DATE_INVALID = "REJ-RECEIPT-DATE-INVALID"
     REJ_DESIG_MISMATCH = "REJ-DESIG-MISMATCH"
+    REJ_FRAUD_REVIEW = "REJ-FRAUD-REVIEW"
 
 
 @dataclass(frozen=True)
@@ -145,3 +151,15 @@ class Rejection:
     rule: RuleId
     code: ReasonCode
     reason: str
+
+
+# NO-06: refusals and holds that signal possible misuse of a CAF number; the validator raises
+# them (VA-02, VA-05, VA-07, CN-06) and the notifier alerts the practitioner of the number.
+SUSPICIOUS = frozenset(
+    {
+        ReasonCode.REJ_REP_PENDING_REVIEW,
+        ReasonCode.REJ_REP_NAME_MISMATCH,
+        ReasonCode.REJ_DESIG_MISMATCH,
+        ReasonCode.HOLD_VELOCITY,
+    }
+)

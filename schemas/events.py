@@ -107,6 +107,12 @@ class AuthorizationPosted(_Event):
     dropped_periods: list[DroppedPeriod] = described(
         "Period units not recorded (PO-07/MK-05, MK-04, RT-02).", [], default_factory=list
     )
+    channel: Literal["upload", "fax", "mail", "tpa"] | None = described(
+        "Channel of the form that caused it: taxpayer alerts for mail and fax go by mail "
+        "(CN-10); null when not known (a withdrawal or revocation).",
+        "upload",
+        default=None,
+    )
     retention: Literal["named", "all-legacy"] | None = described(
         "RT-01: prior grants kept in effect: those the form named, or all (a v1 form without "
         "a `retain` list); null when the form keeps none.",
@@ -131,6 +137,13 @@ class AuthorizationNotProcessed(_WithReason):
     type: Literal["AuthorizationNotProcessed"] = described(
         "Event type.", "AuthorizationNotProcessed"
     )
+
+
+class AuthorizationHeld(_WithReason):
+    """The grant is parked for an operator's review (CN-09; not terminal): released, it goes on
+    to the poster; refused, it ends `rejected` `REJ-FRAUD-REVIEW`. SLA timers keep running."""
+
+    type: Literal["AuthorizationHeld"] = described("Event type.", "AuthorizationHeld")
 
 
 class AuthorizationDeclined(_Event):
@@ -161,6 +174,12 @@ class AuthorizationRevoked(_Event):
     )
     tax_matters: list[RecordedMatter] = described(
         "The revoked matters.", [{"tax_type": "Income", "form_number": "1040", "periods": ["2023"]}]
+    )
+    channel: Literal["upload", "fax", "mail", "tpa"] | None = described(
+        "Channel of the form that superseded it: taxpayer alerts for mail and fax go by mail "
+        "(CN-10); null when not known (a withdrawal or revocation).",
+        "upload",
+        default=None,
     )
     remaining_matters: list[RecordedMatter] = described(
         "Units the grant keeps after a partial revocation (MK-03); empty when it ended.",
@@ -224,6 +243,7 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     AuthorizationPosted,
     AuthorizationRejected,
     AuthorizationNotProcessed,
+    AuthorizationHeld,
     AuthorizationDeclined,
     AuthorizationExpired,
     AuthorizationRevoked,
@@ -247,6 +267,7 @@ Event = Annotated[
     | AuthorizationPosted
     | AuthorizationRejected
     | AuthorizationNotProcessed
+    | AuthorizationHeld
     | AuthorizationDeclined
     | AuthorizationExpired
     | AuthorizationRevoked
@@ -256,6 +277,40 @@ Event = Annotated[
     | SlaBreached,
     Field(discriminator="type"),
 ]
+
+
+def held_event(
+    rejection: Rejection,
+    *,
+    occurred_at: dt.datetime,
+    taxpayer_ref: str,
+    tin_last4: str,
+    form: FormType | None,
+    message_id: str,
+    grant_id: str,
+    caf_number: str | None,
+    representative_name: str | None,
+) -> AuthorizationHeld:
+    """CN-09: the grant is parked for review with the hold's rule and reason."""
+    return AuthorizationHeld.model_validate(
+        {
+            "event_id": event_id("AuthorizationHeld", message_id, grant_id),
+            "type": "AuthorizationHeld",
+            "occurred_at": occurred_at,
+            "taxpayer_ref": taxpayer_ref,
+            "tin_last4": tin_last4,
+            "form": form,
+            "message_id": message_id,
+            "grant_id": grant_id,
+            "caf_number": caf_number,
+            "stage": "validator",
+            "representative_name": representative_name,
+            "reason_code": rejection.code,
+            "reason": rejection.reason,
+            "rule_id": rejection.rule,
+        },
+        strict=False,
+    )
 
 
 def refusal_event(

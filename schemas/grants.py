@@ -86,6 +86,24 @@ class PostGrant(_Command):
         default=None,
     )
     first_time: bool = described("No CAF number yet (VA-08); set by the validator.", False)
+    ptin: str | None = described(
+        "The representative's PTIN as on the form (upper case): who a first-time "
+        "representative is (CN-02, CN-03).",
+        "P01234567",
+        default=None,
+    )
+    licence_key: str | None = described(
+        "Licence or enrollment number and jurisdiction, for a first-time representative "
+        "without a PTIN (CN-02).",
+        "TN/CPA-55102",
+        default=None,
+    )
+    caf_number_assigned: bool = described(
+        "The validator gave this first-time representative a new CAF number (PO-08, CN-02): "
+        "the poster announces it when the grant posts.",
+        False,
+        default=False,
+    )
     request_id: str | None = described(
         "Tax Pro Account request this grant comes from.", "tpa-2026-000123", default=None
     )
@@ -148,8 +166,26 @@ class CloseRequest(_Command):
     caf_number: str | None = described("CAF number of the requester.", "030112345", default=None)
 
 
+class ReviewHold(_Command):
+    """An operator's decision on a grant parked by VA-07 (CN-09), published by `cafctl holds`:
+    `release` sends it on to the poster, `refuse` ends it `REJ-FRAUD-REVIEW`. `message_id` is
+    the decision's own id (its ledger key)."""
+
+    action: Literal["review"] = described("Command.", "review")
+    grant_id: str = described("The held grant.", "7b0c9a52:0")
+    decision: Literal["release", "refuse"] = described("The operator's decision.", "release")
+    operator: str = described("Who decided (audited).", "jdoe", min_length=1, max_length=128)
+    why: str = described(
+        "Why, in the operator's words (audited).",
+        "Known firm; batch confirmed by phone.",
+        min_length=1,
+        max_length=1000,
+    )
+
+
 GrantCommand = Annotated[
-    PostGrant | WithdrawGrants | RevokeGrants | CloseRequest, Field(discriminator="action")
+    PostGrant | WithdrawGrants | RevokeGrants | CloseRequest | ReviewHold,
+    Field(discriminator="action"),
 ]
 
 

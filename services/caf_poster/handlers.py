@@ -24,7 +24,7 @@ from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
-from schemas.grants import CloseRequest, PostGrant, RevokeGrants, WithdrawGrants
+from schemas.grants import CloseRequest, PostGrant, ReviewHold, RevokeGrants, WithdrawGrants
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.outcomes import posting_outputs, purge_outputs, removal_outputs
@@ -59,7 +59,9 @@ class PosterHandler:
 
     async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
-        if isinstance(command, CloseRequest) or (isinstance(command, PostGrant) and command.review):
+        if isinstance(command, CloseRequest | ReviewHold) or (
+            isinstance(command, PostGrant) and command.review
+        ):
             msg = f"{command.action} commands end at the validator, not the poster"
             raise ContractError.single("action", "not_for_poster", msg)
         key = command.grant_id if isinstance(command, PostGrant) else command.message_id
@@ -134,10 +136,10 @@ class PosterHandler:
         self, caf: TaxpayerCaf, command: PostGrant, now: datetime
     ) -> tuple[TaxpayerCaf, list[Output], tuple[Timer, ...]]:
         posting = decide_posting(caf, command, command.caf_number)
-        assigned = False
+        assigned = command.caf_number_assigned  # PO-08: the validator gave it (CN-02)
         if posting.grant is not None:
             number = posting.grant.caf_number
-            if number is None:
+            if number is None:  # a command validated before CN-02: number it here
                 number = await self._store.next_caf_number()
                 assigned = True
             posting = replace(

@@ -63,6 +63,8 @@ def _loss_event(
         "tax_matters": recorded_matters(loss.matters),
         "remaining_matters": recorded_matters(loss.remaining),
     }
+    if isinstance(command, PostGrant):
+        fields["channel"] = command.channel  # CN-10: superseded by this form
     if revoked_by is None:
         event_type = "AuthorizationWithdrawn"
         model: AuthorizationRevoked | AuthorizationWithdrawn = (
@@ -145,6 +147,7 @@ def posting_outputs(
                 for d in posting.dropped
             ],
             "retention": posting.retention,
+            "channel": command.channel,
             "received_at": command.received_at,
             "posted_at": now,
         },

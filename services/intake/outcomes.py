@@ -87,6 +87,17 @@ def _matters(matters: list[TaxMatter]) -> list[MatterSpec]:
     ]
 
 
+def _ptin(value: str | None) -> str | None:
+    """A PTIN as the registry compares it: upper case, no spaces."""
+    return "".join((value or "").split()).upper() or None
+
+
+def _licence_key(licence: str | None, jurisdiction: str | None) -> str | None:
+    """CN-02: licence or enrollment number with its jurisdiction, when there is a number."""
+    number = "".join((licence or "").split()).upper()
+    return f"{(jurisdiction or '').strip().upper()}/{number}" if number else None
+
+
 def _optional_matters(matters: list[TaxMatter] | None) -> list[MatterSpec] | None:
     """Matters named by a withdrawal or revocation; None means all of them."""
     return _matters(matters) if matters is not None else None
@@ -143,6 +154,8 @@ def submission_outputs(
                     retain_prior=message.retain_prior,
                     retain=retention(message),
                     first_time=caf_number is None,
+                    ptin=_ptin(rep.ptin),
+                    licence_key=_licence_key(rep.licence_number, rep.jurisdiction),
                 ),
             )
         )

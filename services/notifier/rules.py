@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from schemas.codes import ReasonCode
+from schemas.codes import SUSPICIOUS
 from schemas.events import (
     AuthorizationDeclined,
     AuthorizationExpired,
+    AuthorizationHeld,
     AuthorizationNotProcessed,
     AuthorizationPendingApproval,
     AuthorizationPosted,
@@ -26,10 +27,6 @@ from schemas.ids import notification_id
 from schemas.notifications import Notification, Recipient
 
 IRS_PHONE = "800-829-1040"
-# NO-06: reason codes that signal possible misuse of a CAF number.
-SUSPICIOUS = frozenset(
-    {ReasonCode.REJ_REP_PENDING_REVIEW, ReasonCode.REJ_REP_NAME_MISMATCH, ReasonCode.HOLD_VELOCITY}
-)
 CHANNELS: dict[Recipient, str] = {
     "taxpayer": "online_account",
     "representative": "tax_pro_account",
@@ -39,6 +36,14 @@ FORM_NAMES = {
     "2848": "power of attorney (Form 2848)",
     "8821": "tax information authorization (Form 8821)",
 }
+
+
+def _channel(event: Event, recipient: Recipient) -> str:
+    """CN-10: a taxpayer who filed by mail or fax hears back by mail (delivery finds the address
+    of record by `recipient_ref`); everyone else through their online account."""
+    if recipient == "taxpayer" and getattr(event, "channel", None) in {"mail", "fax"}:
+        return "mail"
+    return CHANNELS[recipient]
 
 
 def _matters(matters: list[RecordedMatter]) -> str:
@@ -132,6 +137,16 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
             drafts.append(
                 (*representative, "authorization_refused", f"An authorization was {outcome}", body)
             )
+    elif isinstance(event, AuthorizationHeld):  # CN-09, NO-06: held for an operator's review
+        drafts.append(
+            (
+                *representative,
+                "suspicious_activity",
+                "Unusual activity on your CAF number",
+                f"The {_form(event)} for {_tin(event)} is held for review: {event.reason} "
+                f"If these requests were not yours, call {IRS_PHONE}.",
+            )
+        )
     elif isinstance(event, AuthorizationDeclined | AuthorizationExpired):
         state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
         drafts.append(
@@ -172,7 +187,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
             recipient=recipient,
             recipient_ref=ref,
             template=template,
-            channel=CHANNELS[recipient],
+            channel=_channel(event, recipient),
             created_at=now,
             subject=subject,
             body=body,

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner
-from schemas.codes import Rejection
+from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import (
     TERMINAL_TYPES,
     AuthorizationDeclined,
@@ -34,14 +35,16 @@ from schemas.events import (
     AuthorizationRejected,
     SlaAtRisk,
     SlaBreached,
+    held_event,
 )
-from schemas.grants import CloseRequest, GrantCommand, PostGrant, refusal_of
+from schemas.grants import CloseRequest, GrantCommand, PostGrant, ReviewHold, refusal_of
 from schemas.ids import event_id
+from schemas.registry import PractitionerRecord
 from schemas.values import normalize_caf_number
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.rules import assess_grant
-from services.validator.store import ValidatorStore
+from services.validator.store import HoldDecision, Sighting, ValidatorStore
 
 log = logging.getLogger(__name__)
 
@@ -86,50 +89,137 @@ class ValidatorHandler:
         key = _ledger_key(command)
 
         async def decide_and_record() -> list[Output] | None:
-            outputs, velocity = await self._decide(command, record.timestamp)
-            timers = sla_timers(command, outputs)
-            recorded = await self._store.record(key, outputs, velocity, timers)
-            return outputs if recorded else None
+            decided = await self._decide(command, record.timestamp)
+            timers = sla_timers(command, decided.outputs)
+            recorded = await self._store.record(
+                key,
+                decided.outputs,
+                decided.velocity,
+                timers,
+                hold=decided.hold,
+                review=decided.review,
+            )
+            return decided.outputs if recorded else None
 
         await handle_once(
             self._store.ledger, key, decide_and_record, self._publish, decide_first=True
         )
 
-    async def _decide(
-        self, command: GrantCommand, published_ms: int
-    ) -> tuple[list[Output], tuple[str, str, datetime] | None]:
+    async def _decide(self, command: GrantCommand, published_ms: int) -> Decided:
         if isinstance(command, CloseRequest):
-            return await self._close(command), None
+            return Decided(await self._close(command))
+        if isinstance(command, ReviewHold):
+            return await self._review(command)
         if not isinstance(command, PostGrant):
-            return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, command)], None
+            return Decided([Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, command)])
         if (
             command.request_id is not None
             and not command.review
             and await self._request_refused(command.request_id)
         ):
-            return [], None  # the request already ended refused: no second outcome
-        practitioner = None
+            return Decided([])  # the request already ended refused: no second outcome
+        await self._barrier.wait_until_applied(published_ms)
+        practitioner = await self._registry_record(command)
+        number = command.caf_number or (practitioner.caf_number if practitioner else None)
         others = 0
-        if command.caf_number is not None:
-            await self._barrier.wait_until_applied(published_ms)
-            practitioner = await self._store.practitioner(command.caf_number)
+        if number is not None:
             others = await self._store.other_taxpayers(
-                command.caf_number, command.taxpayer_ref, command.received_at - VELOCITY_WINDOW
+                number, command.taxpayer_ref, command.received_at - VELOCITY_WINDOW
             )
         rejection = assess_grant(command, practitioner, others, self._velocity_limit)
-        velocity = (
-            (command.caf_number, command.taxpayer_ref, command.received_at)
-            if command.caf_number is not None
-            else None
-        )
         now = self._clock.now()
+        seen = Sighting(number, command.taxpayer_ref, command.received_at) if number else None
+        if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
+            parked = await self._numbered(command, number)  # CN-09: held for an operator
+            held = held_event(
+                rejection,
+                occurred_at=now,
+                taxpayer_ref=command.taxpayer_ref,
+                tin_last4=command.tin_last4,
+                form=command.form,
+                message_id=command.message_id,
+                grant_id=command.grant_id,
+                caf_number=parked.caf_number,
+                representative_name=command.representative_name,
+            )
+            return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, held)], seen, parked)
         if rejection is not None:
             event = refusal_of(command, rejection, stage="validator", occurred_at=now)
-            return [Output.of(topics.EVENTS, command.taxpayer_ref, event)], velocity
+            return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, event)], seen)
         if command.review:
-            return [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], velocity
-        validated = command.model_copy(update={"first_time": command.caf_number is None})
-        return [Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], velocity
+            return Decided(
+                [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], seen
+            )
+        validated = await self._numbered(command, number)
+        given = validated.caf_number
+        seen = Sighting(given, command.taxpayer_ref, command.received_at) if given else None
+        return Decided([Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], seen)
+
+    async def _review(self, command: ReviewHold) -> Decided:
+        """CN-09: an operator releases a held grant (on to the poster, its SLA timers still
+        running from the hold) or refuses it (`REJ-FRAUD-REVIEW`); a grant not held, or already
+        decided, is left alone."""
+        hold = await self._store.held(command.grant_id)
+        if hold is None or hold.status != "held":
+            log.info("nothing held to review", extra={"grant_id": command.grant_id})
+            return Decided([])
+        parked = hold.command
+        decision = HoldDecision(
+            command.grant_id, command.decision, command.operator, command.why, self._clock.now()
+        )
+        if command.decision == "release":
+            output = Output.of(topics.GRANTS_VALIDATED, parked.taxpayer_ref, parked)
+        else:
+            rejection = Rejection(
+                RuleId.CN_09,
+                ReasonCode.REJ_FRAUD_REVIEW,
+                "Refused after a review of unusual activity on the CAF number.",
+            )
+            event = refusal_of(parked, rejection, stage="validator", occurred_at=decision.at)
+            output = Output.of(topics.EVENTS, parked.taxpayer_ref, event)
+        log.info(
+            "held grant reviewed",
+            extra={"grant_id": command.grant_id, "decision": command.decision},
+        )
+        return Decided([output], review=decision)
+
+    async def _registry_record(self, command: PostGrant) -> PractitionerRecord | None:
+        """The record of the grant's CAF number; for a first-time representative, the one
+        carrying its PTIN (CN-03), if any."""
+        if command.caf_number is not None:
+            return await self._store.practitioner(command.caf_number)
+        if command.ptin is not None:
+            return await self._store.practitioner_by_ptin(command.ptin)
+        return None
+
+    async def _numbered(self, command: PostGrant, number: str | None) -> PostGrant:
+        """PO-08, CN-01, CN-02: a first-time representative posts with the number the registry
+        already holds for the PTIN, else with one given now (and learned by the registry view
+        at once); only the grant it was given to announces it."""
+        if command.caf_number is not None:
+            return command.model_copy(update={"first_time": False})
+        if number is None:
+            identity = command.ptin or command.licence_key or f"GRANT#{command.grant_id}"
+            record = PractitionerRecord.model_validate(
+                {
+                    "caf_number": "000000000",
+                    "name": command.representative_name,
+                    "status_code": "",
+                    "designations": [command.designation] if command.designation else [],
+                    "ptin": command.ptin,
+                    "updated_at": command.received_at,
+                },
+                strict=False,
+            )
+            given = await self._store.number_for(identity, command.grant_id, record)
+            return command.model_copy(
+                update={
+                    "caf_number": given.caf_number,
+                    "first_time": True,
+                    "caf_number_assigned": given.new,
+                }
+            )
+        return command.model_copy(update={"caf_number": number, "first_time": True})
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A terminal event ends the grant's posting deadlines (PO-11)."""
@@ -194,9 +284,10 @@ SLA = "sla"
 
 
 def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...]:
-    """PO-11: a grant sent on to the poster is ready to post; its deadlines start now."""
+    """PO-11: a grant sent on to the poster (or held for review, CN-09) is ready to post; its
+    deadlines start now."""
     if not isinstance(command, PostGrant) or not any(
-        o.topic == topics.GRANTS_VALIDATED for o in outputs
+        o.topic == topics.GRANTS_VALIDATED or b'"AuthorizationHeld"' in o.value for o in outputs
     ):
         return ()
     payload = {
@@ -264,6 +355,17 @@ def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
         },
         strict=False,
     )
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What handling one command decided: the outputs, the velocity sighting to remember, a
+    grant to park (CN-09) or an operator's decision on a parked one."""
+
+    outputs: list[Output]
+    velocity: Sighting | None = None
+    hold: PostGrant | None = None
+    review: HoldDecision | None = None
 
 
 def _ledger_key(command: GrantCommand) -> str:

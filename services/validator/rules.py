@@ -17,15 +17,6 @@ NOT_GOOD_STANDING = frozenset({"D", "S", "E"})
 INACTIVE = frozenset({"R", "I"})
 DEFAULT_VELOCITY_LIMIT = 25
 AFSP_FIRST_TAX_YEAR = 2015  # CN-05: tax years before 2015 need no AFSP
-# Reason codes that also raise a `suspicious_activity` alert to the practitioner (NO-06).
-SUSPICIOUS = frozenset(
-    {
-        ReasonCode.REJ_REP_PENDING_REVIEW,
-        ReasonCode.REJ_REP_NAME_MISMATCH,
-        ReasonCode.REJ_DESIG_MISMATCH,
-        ReasonCode.HOLD_VELOCITY,
-    }
-)
 
 
 # CN-04: words that are not part of a name control.
@@ -94,13 +85,23 @@ def urp_eligible(grant: PostGrant, record: PractitionerRecord) -> bool:
 
 
 def assess_standing(grant: PostGrant, record: PractitionerRecord | None) -> Rejection | None:
-    """VA-01 … VA-06 (with CN-04, CN-05, CN-06) and VA-08 for one grant."""
-    if grant.caf_number is None:
+    """VA-01 … VA-06 (with CN-04, CN-05, CN-06) and VA-08 for one grant. `record` is the
+    registry record of its CAF number or, for a first-time representative, the one carrying its
+    PTIN (CN-03), or None."""
+    if grant.caf_number is None and record is None:
+        if grant.form == "2848" and grant.designation == "h":
+            return Rejection(  # CN-03: PTIN validity cannot be shown without a registry record
+                RuleId.CN_03,
+                ReasonCode.REJ_URP_NOT_ELIGIBLE,
+                "An unenrolled preparer needs a registry record for the PTIN.",
+            )
         return None  # VA-08: a first-time representative passes on credential completeness
     if record is None:
         return Rejection(
             RuleId.VA_04, ReasonCode.REJ_CAF_UNKNOWN, "The CAF number is not on the registry."
         )
+    # CN-03: a representative without a CAF number whose PTIN the registry knows is judged on
+    # that record like any other
     status = record.status_code
     if status in NOT_GOOD_STANDING:
         return Rejection(
@@ -162,6 +163,6 @@ def assess_grant(
 ) -> Rejection | None:
     """The validator's verdict: standing first, then velocity (for CAF numbers only)."""
     rejection = assess_standing(grant, record)
-    if rejection is None and grant.caf_number is not None:
-        rejection = exceeds_velocity(other_taxpayers, limit)
+    if rejection is None and (grant.caf_number is not None or record is not None):
+        rejection = exceeds_velocity(other_taxpayers, limit)  # CN-03: by PTIN's number too
     return rejection

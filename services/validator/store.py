@@ -3,6 +3,15 @@
 - `PRAC#<caf>` / `REC`: the registry view, one item per CAF number with the record (or a
   tombstone) and the registry offset it came from; an older offset never overwrites a newer one,
   so a replay of the compacted topic cannot bring back a stale record.
+- `PTIN#<ptin>` / `CAF#<caf>`: which registry records carry a PTIN (CN-02, CN-03); an entry is
+  checked against the record it points to, so a record that changed its PTIN is not found by the
+  old one.
+- `REP#<ptin or licence key>` / `NUMBER`: the CAF number given to a first-time representative
+  (CN-02), with the grant that got it; `SEQ` / `CAF`: the sequence those numbers come from. A
+  number given here is written into the registry view at once (CN-01) with registry offset -1,
+  so the representative's next form passes VA-04 and any record from the feed replaces it.
+- `HOLDS` / `<grant_id>`: grants parked by VA-07 for an operator (CN-09), with the command to
+  release, the status (`held`, `released`, `refused`) and who decided when and why.
 - `VEL#<caf>` / `TP#<taxpayer_ref>`: when a grant last named the CAF number for that taxpayer
   (VA-07 velocity window).
 - `GRANT#<grant or message id>` / `MARK`: the recorded outputs of each command handled.
@@ -12,24 +21,91 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
-
+from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.group_writer import GroupWriter
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, Timers
 from schemas.codec import decode_practitioner
+from schemas.grants import PostGrant
 from schemas.registry import PractitionerRecord
-from services.validator.config import ValidatorSettings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+# CAF numbers given to first-time representatives start with 90, an issued prefix (IN-16).
+ASSIGNED_PREFIX = "90"
+
+
+@dataclass(frozen=True)
+class NumberGiven:
+    """A first-time representative's CAF number, and whether this grant is the one it was given
+    to (PO-08 announces it then)."""
+
+    caf_number: str
+    new: bool
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """VA-07: a grant named `caf_number` for `taxpayer_ref` at `seen_at`."""
+
+    caf_number: str
+    taxpayer_ref: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class HoldDecision:
+    """CN-09: an operator's decision on a held grant, audited on the hold."""
+
+    grant_id: str
+    decision: Literal["release", "refuse"]
+    operator: str
+    why: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A grant parked by VA-07 and what became of it (`held`, `released`, `refused`)."""
+
+    grant_id: str
+    command: PostGrant
+    status: str
+    held_at: str
+    decided_by: str | None = None
+    decided_at: str | None = None
+    why: str | None = None
+
+
+def _hold(item: Mapping[str, Any]) -> Hold:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return str(value.get("S")) if value else None
+
+    return Hold(
+        grant_id=str(item["sk"].get("S")),
+        command=PostGrant.model_validate_json(str(item["command"].get("S"))),
+        status=str(item["status"].get("S")),
+        held_at=str(item["held_at"].get("S")),
+        decided_by=text("decided_by"),
+        decided_at=text("decided_at"),
+        why=text("why"),
+    )
 
 
 class ValidatorStore:
     """The only place that talks to the validator table."""
 
-    def __init__(self, settings: ValidatorSettings) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         self.table = DynamoTable(settings, "validator")
         self._marks = GroupWriter(self.table)  # published marks and ENDED flags, batched together
         self.ledger = Ledger(self.table, "GRANT#", writer=self._marks)
@@ -59,20 +135,115 @@ class ValidatorStore:
             "source_partition": {"N": str(partition)},
             "source_offset": {"N": str(offset)},
         }
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(pk) OR source_offset < :offset",
+                    "ExpressionAttributeValues": {":offset": {"N": str(offset)}},
+                }
+            }
+        ]
         if record is not None:
             item["record"] = {"S": record.decode()}
-        try:
-            await self.table.client.put_item(
-                TableName=self.table.name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR source_offset < :offset",
-                ExpressionAttributeValues={":offset": {"N": str(offset)}},
+            ptin = decode_practitioner(record).ptin
+            if ptin:
+                items.append(self._ptin_entry(ptin, caf_number))
+        return await transact(self.table, items) is None
+
+    def _ptin_entry(self, ptin: str, caf_number: str) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {"pk": {"S": f"PTIN#{ptin.upper()}"}, "sk": {"S": f"CAF#{caf_number}"}},
+            }
+        }
+
+    async def practitioner_by_ptin(self, ptin: str) -> PractitionerRecord | None:
+        """CN-02/CN-03: the registry record (from the feed or given here) that carries `ptin`;
+        the lowest CAF number when several do."""
+        response = await self.table.client.query(
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"PTIN#{ptin.upper()}"}},
+            ConsistentRead=True,
+        )
+        for item in sorted(response.get("Items", []), key=lambda i: str(i["sk"].get("S"))):
+            number = str(item["sk"].get("S")).removeprefix("CAF#")
+            record = await self.practitioner(number)
+            if record is not None and (record.ptin or "").upper() == ptin.upper():
+                return record
+        return None
+
+    async def number_for(
+        self, identity: str, grant_key: str, record: PractitionerRecord
+    ) -> NumberGiven:
+        """CN-02: the CAF number of the first-time representative `identity` (PTIN or licence
+        key), given now if it has none: the next of the sequence that no registry record holds.
+        Idempotent: the grant that got the number gets it again (`new` stays true for it)."""
+        key = {"pk": {"S": f"REP#{identity}"}, "sk": {"S": "NUMBER"}}
+        while True:
+            response = await self.table.client.get_item(
+                TableName=self.table.name, Key=key, ConsistentRead=True
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if item := response.get("Item"):
+                return NumberGiven(
+                    str(item["caf_number"].get("S")), str(item["grant"].get("S")) == grant_key
+                )
+            number = await self._unused_number()
+            given = record.model_copy(update={"caf_number": number})
+            items: list[TransactWriteItemTypeDef] = [
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            **key,
+                            "caf_number": {"S": number},
+                            "grant": {"S": grant_key},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            "pk": {"S": f"PRAC#{number}"},
+                            "sk": {"S": "REC"},
+                            "source_partition": {"N": "-1"},
+                            "source_offset": {"N": "-1"},
+                            "record": {"S": given.model_dump_json()},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+            if given.ptin:
+                items.append(self._ptin_entry(given.ptin, number))
+            if await transact(self.table, items) is None:
+                return NumberGiven(number, new=True)
+            # another grant of the same representative won the race (or the number was taken
+            # meanwhile): read again
+
+    async def _unused_number(self) -> str:
+        while True:
+            response = await self.table.client.update_item(
+                TableName=self.table.name,
+                Key={"pk": {"S": "SEQ"}, "sk": {"S": "CAF"}},
+                UpdateExpression="ADD #next :one",
+                ExpressionAttributeNames={"#next": "next"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+            number = f"{ASSIGNED_PREFIX}{int(str(response['Attributes']['next'].get('N'))):07d}"
+            existing = await self.table.client.get_item(
+                TableName=self.table.name,
+                Key={"pk": {"S": f"PRAC#{number}"}, "sk": {"S": "REC"}},
+                ConsistentRead=True,
+            )
+            if "Item" not in existing:
+                return number  # CN-02: never one the registry holds
 
     async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int:
         """How many other taxpayers had a grant naming `caf_number` at or after `since`."""
@@ -97,27 +268,89 @@ class ValidatorStore:
         self,
         key: str,
         outputs: list[Output],
-        velocity: tuple[str, str, datetime] | None = None,
+        velocity: Sighting | None = None,
         timers: tuple[Timer, ...] = (),
+        *,
+        hold: PostGrant | None = None,
+        review: HoldDecision | None = None,
     ) -> bool:
-        """Record the outputs (the velocity mark, the timers) atomically; False if already
-        recorded."""
+        """Record the outputs with what the decision changes (the velocity sighting, the
+        timers, a grant parked for review, an operator's decision on one) atomically; False if
+        already recorded, or the held grant was decided meanwhile."""
         items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
         if velocity is not None:
-            caf_number, taxpayer_ref, seen_at = velocity
             items.append(
                 {
                     "Put": {
                         "TableName": self.table.name,
                         "Item": {
-                            "pk": {"S": f"VEL#{caf_number}"},
-                            "sk": {"S": f"TP#{taxpayer_ref}"},
-                            "seen_at": {"N": str(seen_at.timestamp())},
+                            "pk": {"S": f"VEL#{velocity.caf_number}"},
+                            "sk": {"S": f"TP#{velocity.taxpayer_ref}"},
+                            "seen_at": {"N": str(velocity.seen_at.timestamp())},
+                        },
+                    }
+                }
+            )
+        if hold is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            "pk": {"S": "HOLDS"},
+                            "sk": {"S": hold.grant_id},
+                            "command": {"S": hold.model_dump_json()},
+                            "status": {"S": "held"},
+                            "held_at": {"S": hold.received_at.isoformat()},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        if review is not None:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": {"pk": {"S": "HOLDS"}, "sk": {"S": review.grant_id}},
+                        "UpdateExpression": "SET #status = :decision, decided_by = :by, "
+                        "decided_at = :at, why = :why",
+                        "ConditionExpression": "#status = :held",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":decision": {"S": f"{review.decision}d"},
+                            ":by": {"S": review.operator},
+                            ":at": {"S": review.at.isoformat()},
+                            ":why": {"S": review.why},
+                            ":held": {"S": "held"},
                         },
                     }
                 }
             )
         return await transact(self.table, items) is None
+
+    async def held(self, grant_id: str) -> Hold | None:
+        """A grant parked by VA-07 (CN-09), with its status and who decided it."""
+        response = await self.table.client.get_item(
+            TableName=self.table.name,
+            Key={"pk": {"S": "HOLDS"}, "sk": {"S": grant_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _hold(item) if item else None
+
+    async def holds(self) -> list[Hold]:
+        """Every grant ever parked for review, oldest first (`cafctl holds list`)."""
+        found: list[Hold] = []
+        paginator = self.table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "HOLDS"}},
+            ConsistentRead=True,
+        ):
+            found.extend(_hold(item) for item in page.get("Items", []))
+        return sorted(found, key=lambda h: (h.held_at, h.grant_id))
 
     async def mark_ended(self, grant_id: str) -> None:
         """A grant reached its terminal outcome: its SLA timers have nothing left to say."""

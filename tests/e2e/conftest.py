@@ -232,8 +232,9 @@ class Services:
 
 @pytest.fixture(scope="module")
 async def pipeline(
-    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[Pipeline]:
+    """The four services; a test module may set `SERVICE_ENV` (a dict) to configure them."""
     settings = infra.settings()
     await ensure_topics(settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix)
     async with dynamodb_client(settings) as client:
@@ -254,6 +255,7 @@ async def pipeline(
             "CAF_CLOCK_OFFSET_FILE": str(clock_offset),
             "CAF_TIMER_POLL_S": "0.5",
             "CAF_POSTER_REORDER_WINDOW_S": "3",
+            **getattr(request.module, "SERVICE_ENV", {}),
         },
         logs,
     )
@@ -300,7 +302,7 @@ def submission(
             "caf_number": None,
             "name": "Avery Smith",
             "receive_notices": False,
-            "ptin": "P01234567",
+            "ptin": _ptin_of(rep.get("caf_number")),
             "student_letter_attached": False,
         }
         if form == "2848":
@@ -347,6 +349,14 @@ def submission(
     } | extra
 
 
+def _ptin_of(caf_number: str | None) -> str:
+    """A PTIN of the representative: derived from the CAF number (so a registered one matches
+    its registry record), random for a first-time representative (CN-02 gives one number per
+    PTIN)."""
+    digits = (caf_number or "")[-8:] or f"{random.randint(0, 99_999_999):08d}"
+    return f"P{digits}"
+
+
 def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) -> dict[str, Any]:
     """A practitioner registry record (`caf.practitioners.v1`) of an active representative."""
     return {
@@ -356,7 +366,7 @@ def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) 
         "designations": ["b", "c", "k"],
         "jurisdiction": "TN",
         "licence_number": "CPA-1",
-        "ptin": "P01234567",
+        "ptin": _ptin_of(caf_number),
         "ptin_valid_through": "2027-12-31",
         "afsp_years": [2024, 2025, 2026],
         "updated_at": datetime.now(UTC).isoformat(),

@@ -231,3 +231,26 @@ async def test_cn_04_a_name_with_a_suffix_and_a_credential_matches_the_registry(
     )
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["type"] == "AuthorizationPosted"
+
+
+async def test_cn_02_a_first_time_representative_keeps_one_number_across_forms(
+    pipeline: Pipeline,
+) -> None:
+    """PO-08, CN-01, CN-02: the first form gets a new number (CafNumberAssigned); the second,
+    again without a number but with the same PTIN, posts under the same number with no new
+    notice; the third, naming the number, passes VA-04 because the registry view learned it."""
+    ptin = f"P{random_ssn().replace('-', '')[:8]}"
+    rep = {"caf_number": None, "name": "Robin First", "ptin": ptin}
+    first_ssn, second_ssn, third_ssn = random_ssn(), random_ssn(), random_ssn()
+    await pipeline.send_inbound(submission(first_ssn, [rep]))
+    [posted] = await pipeline.terminal(ref_of(first_ssn), 1)
+    [assigned] = await pipeline.until(lambda: of_type(pipeline, first_ssn, "CafNumberAssigned"))
+    number = assigned["caf_number"]
+    assert posted["caf_number"] == number
+    await pipeline.send_inbound(submission(second_ssn, [rep]))
+    [again] = await pipeline.terminal(ref_of(second_ssn), 1)
+    assert (again["type"], again["caf_number"]) == ("AuthorizationPosted", number)
+    assert of_type(pipeline, second_ssn, "CafNumberAssigned") == []
+    await pipeline.send_inbound(submission(third_ssn, [rep | {"caf_number": number}]))
+    [third] = await pipeline.terminal(ref_of(third_ssn), 1)
+    assert (third["type"], third["caf_number"]) == ("AuthorizationPosted", number)

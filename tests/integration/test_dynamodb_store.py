@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ from caf_runtime.ledger import Ledger, Recorded, transact
 from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
+from schemas.registry import PractitionerRecord
+from services.validator.config import ValidatorSettings
+from services.validator.store import ValidatorStore
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -140,3 +144,41 @@ async def test_published_marks_and_a_stores_other_marks_share_one_batch_through_
 
         assert batches == [3]
         assert await ledger.recorded("g-1") == Recorded("published", [])
+
+
+async def test_a_first_time_representative_keeps_one_number_that_the_registry_view_learns(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """CN-01, CN-02 on DynamoDB Local: a number is given once per PTIN (the grant that got it
+    gets it again), never one the registry holds, is found by PTIN at once, and a record from
+    the feed for that number replaces the given one."""
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    store = ValidatorStore(
+        ValidatorSettings.model_validate(
+            {
+                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+                "CAF_TABLE_PREFIX": settings.table_prefix,
+            }
+        )
+    )
+    async with store.table:
+        taken = {"caf_number": "900000001", "name": "Someone Else", "status_code": ""}
+        await store.apply_registry("900000001", json.dumps(taken).encode(), 0, 5)
+        template = PractitionerRecord.model_validate(
+            {"caf_number": "000000000", "name": "Avery Smith", "ptin": "P09999999"},
+            strict=False,
+        )
+        first = await store.number_for("P09999999", "m-1:0", template)
+        assert (first.caf_number, first.new) == ("900000002", True)
+        assert await store.number_for("P09999999", "m-1:0", template) == first
+        again = await store.number_for("P09999999", "m-2:0", template)
+        assert (again.caf_number, again.new) == ("900000002", False)
+        learned = await store.practitioner_by_ptin("p09999999")
+        assert learned is not None
+        assert (learned.caf_number, learned.name) == ("900000002", "Avery Smith")
+        feed = {"caf_number": "900000002", "name": "Avery Smith", "status_code": "S"}
+        assert await store.apply_registry("900000002", json.dumps(feed).encode(), 0, 6)
+        record = await store.practitioner("900000002")
+        assert record is not None
+        assert record.status_code == "S"
+        assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -13,6 +14,7 @@ from faststream.kafka import TestKafkaBroker
 from caf_runtime.broker import make_broker
 from caf_runtime.outputs import Output
 from schemas import topics
+from schemas.grants import PostGrant, ReviewHold
 from schemas.registry import PractitionerRecord
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
@@ -24,7 +26,7 @@ from services.notifier.store import NotifierStore
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
-from services.validator.store import ValidatorStore
+from services.validator.store import Hold, HoldDecision, NumberGiven, ValidatorStore
 from tests.service.fakes import FakeLedger, FixedClock, probe
 from tests.unit.builders import post_grant
 
@@ -39,6 +41,9 @@ class FakeValidatorStore:
         self.ledger = FakeLedger()
         self.registry: dict[str, bytes | None] = {}
         self.ended_grants: set[str] = set()
+        self.given: dict[str, tuple[str, str]] = {}
+        self.sightings: dict[str, set[str]] = {}
+        self.parked: dict[str, Hold] = {}
 
     async def practitioner(self, caf_number: str) -> PractitionerRecord | None:
         raw = self.registry.get(caf_number)
@@ -50,13 +55,57 @@ class FakeValidatorStore:
         self.registry[caf] = record
         return True
 
+    async def practitioner_by_ptin(self, ptin: str) -> PractitionerRecord | None:
+        found = [
+            record
+            for raw in self.registry.values()
+            if raw and (record := PractitionerRecord.model_validate_json(raw)).ptin == ptin
+        ]
+        return min(found, key=lambda r: r.caf_number) if found else None
+
+    async def number_for(
+        self, identity: str, grant_key: str, record: PractitionerRecord
+    ) -> NumberGiven:
+        if identity not in self.given:
+            number = f"90{len(self.given) + 1:07d}"
+            self.given[identity] = (number, grant_key)
+            given = record.model_copy(update={"caf_number": number})
+            self.registry[number] = given.model_dump_json().encode()
+        number, first_grant = self.given[identity]
+        return NumberGiven(number, new=first_grant == grant_key)
+
     async def other_taxpayers(self, caf: str, ref: str, since: dt.datetime) -> int:
-        return 0
+        return len(self.sightings.get(caf, set()) - {ref})
 
     async def record(
-        self, key: str, outputs: list[Output], velocity: Any = None, timers: Any = ()
+        self,
+        key: str,
+        outputs: list[Output],
+        velocity: Any = None,
+        timers: Any = (),
+        *,
+        hold: PostGrant | None = None,
+        review: HoldDecision | None = None,
     ) -> bool:
-        return self.ledger.claim(key, outputs)
+        if review is not None and self.parked[review.grant_id].status != "held":
+            return False
+        if not self.ledger.claim(key, outputs):
+            return False
+        if velocity is not None:
+            self.sightings.setdefault(velocity.caf_number, set()).add(velocity.taxpayer_ref)
+        if hold is not None:
+            self.parked[hold.grant_id] = Hold(hold.grant_id, hold, "held", "now")
+        if review is not None:
+            self.parked[review.grant_id] = replace(
+                self.parked[review.grant_id],
+                status=f"{review.decision}d",
+                decided_by=review.operator,
+                why=review.why,
+            )
+        return True
+
+    async def held(self, grant_id: str) -> Hold | None:
+        return self.parked.get(grant_id)
 
     async def mark_ended(self, grant_id: str) -> None:
         self.ended_grants.add(grant_id)
@@ -70,8 +119,8 @@ class NoWaitBarrier:
         return True
 
 
-def validator() -> tuple[Any, FakeValidatorStore, Any]:
-    settings = ValidatorSettings()
+def validator(velocity_limit: int = 25) -> tuple[Any, FakeValidatorStore, Any]:
+    settings = ValidatorSettings(velocity_limit=velocity_limit)
     broker = make_broker(settings, client_id="test")
     store = FakeValidatorStore()
     register_validator(
@@ -108,6 +157,119 @@ async def test_the_validator_passes_a_grant_in_good_standing_and_rejects_a_suspe
     [(rejected, _)] = seen[topics.EVENTS]
     assert json.loads(rejected)["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"
     assert topics.VALIDATOR_DLQ not in seen
+
+
+async def test_a_first_time_representative_gets_one_number_for_every_form_by_ptin() -> None:
+    """PO-08, CN-01, CN-02, CN-03: the first form gets a new number (announced), the second form
+    of the same PTIN the same number (not announced), and a third naming the number passes VA-04
+    because the registry view learned it; a PTIN the feed already knows uses the feed's number
+    and its standing."""
+    broker, _, seen = validator()
+    first = post_grant(caf_number=None, ptin="P00000001", grant_id="m-1:0")
+    second = post_grant(caf_number=None, ptin="P00000001", grant_id="m-2:0", message_id="m-2")
+    async with TestKafkaBroker(broker) as test_broker:
+        for grant in (first, second):
+            await test_broker.publish(
+                grant.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
+            )
+        [number] = {json.loads(v)["caf_number"] for v, _ in seen[topics.GRANTS_VALIDATED]}
+        third = post_grant(caf_number=number, grant_id="m-3:0", message_id="m-3")
+        await test_broker.publish(third.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED)
+        suspended = {
+            "caf_number": "030199999",
+            "name": "Blake Doe",
+            "status_code": "S",
+            "ptin": "P00000002",
+        }
+        await test_broker.publish(
+            json.dumps(suspended).encode(), topic=topics.PRACTITIONERS, key=b"030199999"
+        )
+        by_ptin = post_grant(
+            caf_number=None,
+            ptin="P00000002",
+            representative_name="Blake Doe",
+            grant_id="m-4:0",
+            message_id="m-4",
+        )
+        await test_broker.publish(by_ptin.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED)
+        urp = post_grant(
+            caf_number=None, ptin="P00000003", designation="h", grant_id="m-5:0", message_id="m-5"
+        )
+        await test_broker.publish(urp.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED)
+    validated = [json.loads(v) for v, _ in seen[topics.GRANTS_VALIDATED]]
+    assert [(g["grant_id"], g["caf_number"], g["caf_number_assigned"]) for g in validated] == [
+        ("m-1:0", number, True),
+        ("m-2:0", number, False),
+        ("m-3:0", number, False),
+    ]
+    assert number.startswith("90")
+    refused = {
+        e["grant_id"]: (e["rule_id"], e["reason_code"])
+        for e in map(json.loads, (v for v, _ in seen[topics.EVENTS]))
+    }
+    assert refused == {
+        "m-4:0": ("VA-01", "REJ-REP-NOT-GOOD-STANDING"),
+        "m-5:0": ("CN-03", "REJ-URP-NOT-ELIGIBLE"),
+    }
+
+
+def review(grant_id: str, decision: str, n: int) -> bytes:
+    return (
+        ReviewHold.model_validate(
+            {
+                "action": "review",
+                "message_id": f"review-{n}",
+                "taxpayer_ref": "a" * 32,
+                "tin_last4": "6789",
+                "form": "2848",
+                "received_at": "2026-11-20T19:00:00+00:00",
+                "grant_id": grant_id,
+                "decision": decision,
+                "operator": "jdoe",
+                "why": "called the firm",
+            },
+            strict=False,
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def test_cn_09_a_velocity_hold_waits_for_an_operator_who_releases_or_refuses_it() -> None:
+    """CN-09 (amends VA-07): the grant over the limit is held (not terminal), released to the
+    poster or refused REJ-FRAUD-REVIEW by an operator; a second decision changes nothing."""
+    broker, store, seen = validator(velocity_limit=1)
+    record = {"caf_number": "030112345", "name": "Avery Smith", "status_code": ""}
+    grants = [
+        post_grant(taxpayer_ref=f"{n}" * 32, grant_id=f"m-{n}:0", message_id=f"m-{n}")
+        for n in range(1, 4)
+    ]
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            json.dumps(record).encode(), topic=topics.PRACTITIONERS, key=b"030112345"
+        )
+        for grant in grants:
+            await test_broker.publish(
+                grant.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
+            )
+        for n, (grant_id, decision) in enumerate(
+            [("m-2:0", "release"), ("m-3:0", "refuse"), ("m-3:0", "release")]
+        ):
+            await test_broker.publish(review(grant_id, decision, n), topic=topics.GRANTS_ACCEPTED)
+    validated = [json.loads(v)["grant_id"] for v, _ in seen[topics.GRANTS_VALIDATED]]
+    assert validated == ["m-1:0", "m-2:0"]
+    events = [json.loads(v) for v, _ in seen[topics.EVENTS]]
+    assert [(e["type"], e["grant_id"], e.get("reason_code")) for e in events] == [
+        ("AuthorizationHeld", "m-2:0", "HOLD-VELOCITY"),
+        ("AuthorizationHeld", "m-3:0", "HOLD-VELOCITY"),
+        ("AuthorizationRejected", "m-3:0", "REJ-FRAUD-REVIEW"),
+    ]
+    assert events[-1]["rule_id"] == "CN-09"
+    audited = {g: (h.status, h.decided_by, h.why) for g, h in store.parked.items()}
+    assert audited == {
+        "m-2:0": ("released", "jdoe", "called the firm"),
+        "m-3:0": ("refused", "jdoe", "called the firm"),
+    }
 
 
 async def test_the_validator_dead_letters_a_command_it_cannot_read() -> None:

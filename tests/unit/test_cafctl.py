@@ -107,3 +107,15 @@ def test_a_request_announced_pending_is_waiting_not_lost() -> None:
     assert report.waiting_for_taxpayer == ["tpa-1"]
     assert report.clean
     assert reconcile([record(request)], [], [], 0, []).lost == ["tpa-1"]
+
+
+def test_a_grant_held_for_review_is_waiting_for_an_operator_not_lost() -> None:
+    """CN-09: held is not terminal; a refusal afterwards is its one outcome."""
+    form = submission()
+    grant_id = f"{form.message_id}:0"
+    held = event("AuthorizationHeld", grant_id, "h1", message_id=form.message_id)
+    report = reconcile([record(form.model_dump_json().encode())], [held], [], 0, [])
+    assert (report.held_for_review, report.lost, report.clean) == ([grant_id], [], True)
+    refused = event("AuthorizationRejected", grant_id, "r1", message_id=form.message_id)
+    after = reconcile([record(form.model_dump_json().encode())], [held, refused], [], 0, [])
+    assert (after.held_for_review, after.grants_ok) == ([], 1)

@@ -167,3 +167,45 @@ def test_no_08_ids_are_one_per_event_and_recipient_and_bodies_hold_no_full_tin()
         for note in first:
             assert TIN not in note.body
             assert "123-45-6789" not in note.body
+
+
+@pytest.mark.parametrize(
+    ("channel", "taxpayer_channel"),
+    [("mail", "mail"), ("fax", "mail"), ("upload", "online_account"), (None, "online_account")],
+)
+def test_cn_10_taxpayers_who_filed_by_mail_or_fax_are_told_by_mail(
+    channel: str | None, taxpayer_channel: str
+) -> None:
+    """CN-10 (amends NO-02/NO-03): the representative keeps the online channel."""
+    posted = event(
+        "AuthorizationPosted",
+        authorization_id="m-1",
+        tax_matters=MATTERS,
+        receive_notices=False,
+        received_at=NOW.isoformat(),
+        posted_at=NOW.isoformat(),
+        channel=channel,
+    )
+    revoked = event(
+        "AuthorizationRevoked",
+        authorization_id="m-0",
+        tax_matters=MATTERS,
+        revoked_by="REV-SUPERSEDED",
+        channel=channel,
+    )
+    for e in (posted, revoked):
+        channels = {n.recipient: n.channel for n in notifications_for(e, NOW)}
+        assert channels["taxpayer"] == taxpayer_channel
+        assert channels.get("representative", "tax_pro_account") == "tax_pro_account"
+
+
+def test_cn_09_a_held_grant_alerts_the_practitioner_of_the_caf_number_only() -> None:
+    """CN-09 / NO-06: held for review is a suspicious-activity alert, not a refusal notice."""
+    held = event(
+        "AuthorizationHeld",
+        reason_code="HOLD-VELOCITY",
+        reason="Unusually many new authorizations name this CAF number; held for review.",
+        rule_id="VA-07",
+        stage="validator",
+    )
+    assert sent(held) == [("representative", "030112345", "suspicious_activity")]

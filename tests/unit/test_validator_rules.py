@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from schemas.codes import ReasonCode, RuleId
+from schemas.codes import SUSPICIOUS, ReasonCode, RuleId
 from schemas.grants import MatterSpec
 from schemas.registry import PractitionerRecord
-from services.validator.rules import SUSPICIOUS, assess_grant, names_match
+from services.validator.rules import assess_grant, names_match
 from tests.unit.builders import post_grant
 
 pytestmark = pytest.mark.unit

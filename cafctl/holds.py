@@ -1,0 +1,141 @@
+"""What `cafctl holds` does, apart from printing (CN-09).
+
+- `list_holds`: the grants VA-07 parked for review, from the validator's table (the held ones, or
+  every one ever parked with what became of it).
+- `decide`: an operator releases or refuses one held grant. The decision travels to the
+  validator as a `ReviewHold` command on `caf.grants.accepted.v1` (keyed by the taxpayer, so it
+  is ordered with the taxpayer's other commands); the validator applies it once and records who,
+  when and why on the hold. cafctl also writes the action to the `ops` table's audit trail
+  (`AUDIT` / `<time>#<decision id>`) before publishing, and waits until the validator has
+  applied it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaProducer
+
+from caf_runtime.broker import producer_options
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from schemas import topics
+from schemas.codec import encode
+from schemas.grants import ReviewHold
+from services.validator.store import Hold, ValidatorStore
+
+Decision = Literal["release", "refuse"]
+
+
+def operator_name(given: str | None) -> str:
+    """Who acts: `--operator`, else `CAF_OPERATOR`, else the login name."""
+    return given or os.environ.get("CAF_OPERATOR") or getpass.getuser()
+
+
+def row(hold: Hold) -> dict[str, Any]:
+    command = hold.command
+    return {
+        "grant_id": hold.grant_id,
+        "status": hold.status,
+        "held_at": hold.held_at,
+        "caf_number": command.caf_number,
+        "representative": command.representative_name,
+        "form": command.form,
+        "tin_last4": command.tin_last4,
+        "decided_by": hold.decided_by or "",
+        "decided_at": hold.decided_at or "",
+        "why": hold.why or "",
+    }
+
+
+async def list_holds(settings: ServiceSettings, *, everything: bool = False) -> list[Hold]:
+    store = ValidatorStore(settings)
+    async with store.table:
+        found = await store.holds()
+    return found if everything else [h for h in found if h.status == "held"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an operator's decision."""
+
+    grant_id: str
+    decision: Decision
+    operator: str
+    decision_id: str
+    status: str  # the hold's status afterwards: released, refused, or held if not applied yet
+
+
+async def decide(
+    settings: ServiceSettings,
+    grant_id: str,
+    decision: Decision,
+    *,
+    operator: str,
+    why: str,
+    wait_s: float = 30.0,
+) -> Outcome:
+    """Release or refuse a held grant; raises `ValueError` if it is not held (any more)."""
+    store = ValidatorStore(settings)
+    async with store.table:
+        hold = await store.held(grant_id)
+        if hold is None:
+            msg = f"no grant {grant_id!r} is held for review"
+            raise ValueError(msg)
+        if hold.status != "held":
+            msg = f"grant {grant_id!r} was already {hold.status} by {hold.decided_by}"
+            raise ValueError(msg)
+        parked = hold.command
+        now = datetime.now(UTC)
+        command = ReviewHold(
+            action="review",
+            message_id=f"review:{grant_id}:{uuid.uuid4()}",
+            taxpayer_ref=parked.taxpayer_ref,
+            tin_last4=parked.tin_last4,
+            form=parked.form,
+            received_at=now,
+            grant_id=grant_id,
+            decision=decision,
+            operator=operator,
+            why=why,
+        )
+        await _audit(settings, command, now)
+        producer = AIOKafkaProducer(**producer_options(settings))
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                settings.topic(topics.GRANTS_ACCEPTED),
+                encode(command),
+                key=parked.taxpayer_ref.encode(),
+                headers=[("content-type", b"application/json")],
+            )
+        finally:
+            await producer.stop()
+        status = "held"
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while status == "held" and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.25)
+            applied = await store.held(grant_id)
+            status = applied.status if applied else status
+    return Outcome(grant_id, decision, operator, command.message_id, status)
+
+
+async def _audit(settings: ServiceSettings, command: ReviewHold, at: datetime) -> None:
+    async with DynamoTable(settings, "ops") as ops:
+        await ops.client.put_item(
+            TableName=ops.name,
+            Item={
+                "pk": {"S": "AUDIT"},
+                "sk": {"S": f"{at.isoformat()}#{command.message_id}"},
+                "action": {"S": f"holds {command.decision}"},
+                "grant_id": {"S": command.grant_id},
+                "operator": {"S": command.operator},
+                "why": {"S": command.why},
+            },
+        )
