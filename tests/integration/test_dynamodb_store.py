@@ -165,7 +165,12 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         taken = {"caf_number": "900000001", "name": "Someone Else", "status_code": ""}
         await store.apply_registry("900000001", json.dumps(taken).encode(), 0, 5)
         template = PractitionerRecord.model_validate(
-            {"caf_number": "000000000", "name": "Avery Smith", "ptin": "P09999999"},
+            {
+                "caf_number": "000000000",
+                "name": "Avery Smith",
+                "status_code": "",
+                "ptin": "P09999999",
+            },
             strict=False,
         )
         first = await store.number_for("P09999999", "m-1:0", template)
