@@ -1,6 +1,6 @@
 """Kafka broker factory with the processor's safe defaults.
 
-FastStream's own defaults are unsafe for this system (see shared/notes/LOCAL_INFRA.md): it commits
+FastStream's own defaults are unsafe for this system (measured when the project began): it commits
 before handling, starts new groups at `latest` and produces with `acks=1`. Every service builds its
 broker and its subscribers here instead, so those choices are made once.
 """

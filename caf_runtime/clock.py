@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-# RULES.md vocabulary: business days are calendar dates in this zone [choice].
+# docs/rules.md vocabulary: business days are calendar dates in this zone [choice].
 BUSINESS_ZONE = ZoneInfo("America/New_York")
 
 

@@ -1,4 +1,4 @@
-"""Reconciliation: does every input have its outcome, exactly once? (CONTRACT.md invariant)
+"""Reconciliation: does every input have its outcome, exactly once? (docs/contract.md invariant)
 
 Reads `caf.inbound.v1`, `caf.events.v1`, `caf.notifications.v1`, the dead-letter topics and the
 CAF table, and counts, for the grants the inputs imply:

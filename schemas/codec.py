@@ -1,6 +1,6 @@
 """Bytes to models and back. Decoding raises `ContractError` and nothing else, whatever the input.
 
-Values are UTF-8 JSON objects (CONTRACT.md); one message is at most `MAX_MESSAGE_BYTES`.
+Values are UTF-8 JSON objects (docs/contract.md); one message is at most `MAX_MESSAGE_BYTES`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Rule IDs and reason codes of shared/spec/RULES.md: the one enumeration every service uses.
+"""Rule IDs and reason codes of docs/rules.md: the one enumeration every service uses.
 
-Values are the IDs and codes verbatim; a test checks this module against RULES.md both ways.
+Values are the IDs and codes verbatim; a test checks this module against docs/rules.md both ways.
 """
 
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class RuleId(StrEnum):
-    """A business rule of RULES.md."""
+    """A business rule of docs/rules.md."""
 
     IN_01 = "IN-01"
     IN_02 = "IN-02"

@@ -160,7 +160,7 @@ def asyncapi() -> dict[str, Any]:
         "info": {
             "title": "CAF authorization processor",
             "version": "1.0.0",
-            "description": "Wire contract v1: topics, keys and messages (shared/spec/CONTRACT.md).",
+            "description": "Wire contract v1: topics, keys and messages (docs/contract.md).",
         },
         "defaultContentType": "application/json",
         "channels": channels,

@@ -1,4 +1,4 @@
-"""The outcome stream `caf.events.v1` (CONTRACT.md, "Outcome stream"), discriminated by `type`.
+"""The outcome stream `caf.events.v1` (docs/contract.md, "Outcome stream"), discriminated by `type`.
 
 Every event carries the common fields of `_Event`; each type adds its own. Terminal events for a
 grant: Posted, Rejected, NotProcessed, Declined, Expired. A raw TIN never appears: `taxpayer_ref`
@@ -77,9 +77,9 @@ class _Event(OutboundModel):
 
 
 class _WithReason(_Event):
-    reason_code: ReasonCode = described("Reason code (RULES.md).", "REJ-TP-ID-INVALID")
+    reason_code: ReasonCode = described("Reason code (docs/rules.md).", "REJ-TP-ID-INVALID")
     reason: str = described("The reason in plain words.", "The taxpayer TIN is not valid.")
-    rule_id: RuleId = described("Rule that decided (RULES.md).", "IN-04")
+    rule_id: RuleId = described("Rule that decided (docs/rules.md).", "IN-04")
 
 
 class AuthorizationPendingApproval(_Event):

@@ -1,7 +1,7 @@
 """Internal commands on `caf.grants.accepted.v1` (intake → validator) and
 `caf.grants.validated.v1` (validator → caf_poster), keyed by `taxpayer_ref`.
 
-They are ours to shape (CONTRACT.md) and follow the same conventions: JSON, deterministic ids,
+They are ours to shape (docs/contract.md) and follow the same conventions: JSON, deterministic ids,
 no raw TIN. A command is one of: post a grant, withdraw (a representative), revoke (the taxpayer).
 """
 

@@ -48,7 +48,7 @@ def event_id(event_type: str, message_id: str, grant_id: str, *qualifiers: str) 
 
 
 def notification_id(event_id_: str, recipient: str, recipient_ref: str) -> str:
-    """A deterministic notification id: one per (event, recipient) (RULES.md NO-08)."""
+    """A deterministic notification id: one per (event, recipient) (docs/rules.md NO-08)."""
     return str(
         uuid.uuid5(
             EVENT_NAMESPACE, "\x1f".join(("notification", event_id_, recipient, recipient_ref))

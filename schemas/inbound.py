@@ -1,4 +1,4 @@
-"""Messages on `caf.inbound.v1`, discriminated by `kind` (CONTRACT.md, "Inbound messages").
+"""Messages on `caf.inbound.v1`, discriminated by `kind` (docs/contract.md, "Inbound messages").
 
 Only the message's structure is enforced here. Fields that business rules judge (a missing TIN,
 signature or credential, a malformed period or CAF number) stay optional or plain text, so intake

@@ -1,4 +1,4 @@
-"""The CAF's own algebra of tax matters: canonical matter keys and period units (RULES.md §5a).
+"""The CAF's own algebra of tax matters: canonical matter keys and period units (docs/rules.md §5).
 
 The CAF keys a tax module by TIN + kind of return + tax period. Free text on a form ("Income Tax",
 "Form 1040-SR", "2020 thru 2025") is turned into that before anything is compared:

@@ -1,4 +1,5 @@
-"""Alerts on `caf.notifications.v1` (CONTRACT.md, "Notifications"), keyed by `recipient_ref`."""
+"""Alerts on `caf.notifications.v1` (docs/contract.md, "Notifications"), keyed by
+`recipient_ref`."""
 
 from __future__ import annotations
 

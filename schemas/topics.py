@@ -1,4 +1,4 @@
-"""Every Kafka topic the processor uses, by its contract name (see shared/spec/CONTRACT.md).
+"""Every Kafka topic the processor uses, by its contract name (see docs/contract.md).
 
 Public topics are part of the wire contract; internal ones are ours to shape but follow the same
 conventions. Deployments may add a prefix (`CAF_TOPIC_PREFIX`) for isolation; the names here never

@@ -1,5 +1,6 @@
-"""The poster's pure decisions for one taxpayer's CAF: PO-01 … PO-10 (RULES.md §3) as amended by
-§5 (MK-03 … MK-06, RT-01, RT-02): every decision is a set operation on period units.
+"""The poster's pure decisions for one taxpayer's CAF: PO-01 … PO-10 (docs/rules.md §3) as
+amended by §5 and §6 (MK-03 … MK-06, RT-01, RT-02): every decision is a set operation on period
+units.
 
 `decide_posting`, `decide_withdrawal` and `decide_revocation` read a `TaxpayerCaf` and a command
 and return a decision; `apply` turns a decision into the next `TaxpayerCaf`. No I/O, no clock.

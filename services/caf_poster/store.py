@@ -31,7 +31,7 @@ from services.caf_poster.domain import Floor, Grant, Group, TaxpayerCaf
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
-# CAF numbers assigned here start with 90, an issued prefix (RULES.md IN-16).
+# CAF numbers assigned here start with 90, an issued prefix (docs/rules.md IN-16).
 ASSIGNED_PREFIX = "90"
 
 

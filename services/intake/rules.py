@@ -1,4 +1,4 @@
-"""Intake's pure decisions: form and message rules IN-04 … IN-17 and IN-25 (RULES.md §1), with
+"""Intake's pure decisions: form and message rules IN-04 … IN-17 and IN-25 (docs/rules.md §1), with
 the matter syntax of MK-01/MK-02, the bounds of MK-06 and the receipt-date bounds of TB-01.
 
 In: a decoded inbound message (and, for dates, the day it counts as received). Out: which rule,

@@ -1,5 +1,5 @@
 """Intake's pure decisions for Tax Pro Account messages: IN-18 … IN-22, IN-24 and IN-26
-(RULES.md §1), on top of the form rules they share (IN-04, IN-05, IN-12 … IN-14, IN-16).
+(docs/rules.md §1), on top of the form rules they share (IN-04, IN-05, IN-12 … IN-14, IN-16).
 
 Not wired into the handlers yet: the pending-request store, the decision retry window (IN-21)
 and expiry (IN-23) arrive with the rest of the Tax Pro Account flow.
@@ -39,7 +39,7 @@ def request_expires_at(received_on: dt.date, expiry_days: int) -> dt.datetime:
     return dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), tzinfo=BUSINESS_ZONE)
 
 
-# The 50 states and DC (RULES.md IN-19).
+# The 50 states and DC (docs/rules.md IN-19).
 _STATE_CODES = (
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
     "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC"

@@ -1,5 +1,5 @@
 """The notifier's pure decisions: which alerts an event causes, to whom, in plain words
-(RULES.md §4, NO-01 … NO-08). Bodies show at most the last four TIN digits.
+(docs/rules.md §4, NO-01 … NO-08). Bodies show at most the last four TIN digits.
 """
 
 from __future__ import annotations

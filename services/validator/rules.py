@@ -1,4 +1,4 @@
-"""Validator's pure decisions: good standing and fraud signals VA-01 … VA-08 (RULES.md §2).
+"""Validator's pure decisions: good standing and fraud signals VA-01 … VA-08 (docs/rules.md §2).
 
 In: a grant to post, the registry's record for its CAF number (or None), and the set of other
 taxpayers whose grants named that CAF number in the last hour. Out: a rejection or None.

@@ -1,4 +1,5 @@
-"""Killing any service at any moment loses nothing and duplicates nothing (ARCHITECTURE.md)."""
+"""Killing any service at any moment loses nothing and duplicates nothing (the invariant of
+docs/contract.md)."""
 
 from __future__ import annotations
 

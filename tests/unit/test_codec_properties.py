@@ -19,7 +19,8 @@ from schemas.base import MAX_TEXT
 from schemas.codec import MAX_MESSAGE_BYTES, decode_inbound, encode, readable_message_id
 from schemas.errors import ContractError
 from schemas.inbound import INBOUND_KINDS
-from schemas.values import normalize_caf_number, normalize_tin, parse_period
+from schemas.matters import expand
+from schemas.values import normalize_caf_number, normalize_tin
 
 pytestmark = pytest.mark.unit
 
@@ -327,11 +328,16 @@ def test_any_caf_number_text_normalizes_or_is_a_contract_error(value: str) -> No
         assert result.isdigit()
 
 
-@given(st.text(max_size=30) | st.from_regex(r"\A[0-9]{4}( thru |-)[0-9]{4}\Z"))
-def test_any_period_text_parses_or_is_a_contract_error(value: str) -> None:
-    """IN-13 / IN-14: a bad period yields the documented error, never another exception."""
-    result = outcome(parse_period, value)
+@given(
+    st.sampled_from(["1040", "941"]),
+    st.text(max_size=30) | st.from_regex(r"\A[0-9]{4}(-[0-9]{2})?( thru |-)[0-9]{4}(-[0-9]{2})?\Z"),
+)
+def test_any_period_text_expands_or_is_a_contract_error(key: str, value: str) -> None:
+    """IN-13 / IN-14 / MK-02: a bad period yields the documented error, never another
+    exception; a good one expands to units in order."""
+    result = outcome(lambda text: expand(key, text), value)
     if isinstance(result, ContractError):
         assert result.codes in {("period_invalid",), ("period_general",)}
     else:
-        assert result.first <= result.last
+        assert result
+        assert list(result) == sorted(result)

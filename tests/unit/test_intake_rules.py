@@ -1,4 +1,4 @@
-"""Intake rules IN-03 … IN-17 and IN-25 (RULES.md §1)."""
+"""Intake rules IN-03 … IN-17 and IN-25 (docs/rules.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Intake rules for Tax Pro Account messages: IN-18 … IN-22, IN-24, IN-26 (RULES.md §1)."""
+"""Intake rules for Tax Pro Account messages: IN-18 … IN-22, IN-24, IN-26 (docs/rules.md §1)."""
 
 from __future__ import annotations
 

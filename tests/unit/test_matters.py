@@ -1,4 +1,4 @@
-"""Canonical matter keys and period units (RULES.md §5a: MK-01, MK-02, MK-06)."""
+"""Canonical matter keys and period units (docs/rules.md §5: MK-01, MK-02, MK-06)."""
 
 from __future__ import annotations
 
@@ -110,7 +110,26 @@ def test_mk_02_a_quarterly_family_period_must_end_a_quarter(period: str) -> None
 
 
 @pytest.mark.parametrize(
-    "period", ["2024-13", "2025 thru 2024", "24", "2024-", "1899", "2200", "x" * 65, "2024/25"]
+    "period",
+    [
+        "2024-13",
+        "2024-00",
+        "2025 thru 2024",
+        "2025-2023",
+        "24",
+        "2024-",
+        "2024-6",
+        "2024 thru",
+        "2024 through 2025",
+        "FY2024",
+        "",
+        "0999",
+        "1899",
+        "2200",
+        "All",
+        "x" * 65,
+        "2024/25",
+    ],
 )
 def test_mk_02_what_is_not_a_period_is_refused(period: str) -> None:
     with pytest.raises(ContractError) as raised:
@@ -147,6 +166,12 @@ def test_mk_06_counting_units_stops_just_past_the_bound() -> None:
     many = [Entry("Employment", "941", (str(year),)) for year in range(1900, 2200)]
     assert count_units(many) == MAX_UNITS_PER_GRANT + 4
     assert count_units([Entry("Income", "1040", ("2020 thru 2025",))]) == 6
+
+
+def test_a_unit_ends_on_the_last_day_of_its_month() -> None:
+    """PO-07/MK-05 compare this day with 31 Dec of receipt year + 3."""
+    assert str(Unit("1120", 2024, 2).ends_on) == "2024-02-29"
+    assert str(expand("1040", "2021-2029")[-1].ends_on) == "2029-12-31"
 
 
 @given(st.sampled_from(["1040", "941", "1120", "CIVPEN", "EXCISE/2290"]), st.data())

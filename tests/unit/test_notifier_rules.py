@@ -1,4 +1,4 @@
-"""Notifier rules NO-01 … NO-08 (RULES.md §4)."""
+"""Notifier rules NO-01 … NO-08 (docs/rules.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""caf_poster rules PO-01, PO-03 … PO-10 (RULES.md §3), and properties of the decision function."""
+"""caf_poster rules PO-01, PO-03 … PO-10 (docs/rules.md §3), and properties of the decision
+function."""
 
 from __future__ import annotations
 

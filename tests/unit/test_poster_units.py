@@ -1,4 +1,4 @@
-"""The poster on period units (RULES.md §5a/§5b: MK-03 … MK-06, RT-01, RT-02), and properties of
+"""The poster on period units (docs/rules.md §5, §6: MK-03 … MK-06, RT-01, RT-02), and properties of
 random sequences against a naive per-unit reference model."""
 
 from __future__ import annotations

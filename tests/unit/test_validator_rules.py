@@ -1,4 +1,4 @@
-"""Validator rules VA-01 … VA-08 (RULES.md §2)."""
+"""Validator rules VA-01 … VA-08 (docs/rules.md §2)."""
 
 from __future__ import annotations
 

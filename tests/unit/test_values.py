@@ -7,10 +7,8 @@ import pytest
 from schemas.errors import ContractError
 from schemas.values import (
     caf_number_given,
-    is_general_reference,
     normalize_caf_number,
     normalize_tin,
-    parse_period,
     tin_last4,
 )
 
@@ -109,68 +107,3 @@ def test_a_malformed_caf_number_is_a_contract_error(given: str) -> None:
 def test_no_caf_number_means_a_first_time_representative(given: str | None) -> None:
     """VA-08 / PO-08: null or "None" is a first-time representative."""
     assert not caf_number_given(given)
-
-
-@pytest.mark.parametrize(
-    ("text", "first", "last"),
-    [
-        ("2024", (2024, 1), (2024, 12)),
-        ("2024-06", (2024, 6), (2024, 6)),
-        ("2021-2023", (2021, 1), (2023, 12)),
-        ("2021 thru 2023", (2021, 1), (2023, 12)),
-        ("2021 THRU 2023", (2021, 1), (2023, 12)),
-        (" 2021  thru  2023 ", (2021, 1), (2023, 12)),
-        ("2023-2023", (2023, 1), (2023, 12)),
-    ],
-)
-def test_a_period_parses_into_an_interval_of_months(
-    text: str, first: tuple[int, int], last: tuple[int, int]
-) -> None:
-    """IN-14: YYYY, YYYY-MM, YYYY-YYYY, YYYY thru YYYY."""
-    period = parse_period(text)
-    assert (period.first, period.last) == (first, last)
-
-
-@pytest.mark.parametrize("text", ["All years", "all PERIODS", "All  future periods", "ALL TAXES"])
-def test_a_general_reference_is_recognised_as_such(text: str) -> None:
-    """IN-13: general references are their own error, not a malformed period."""
-    assert is_general_reference(text)
-    with pytest.raises(ContractError) as error:
-        parse_period(text)
-    assert error.value.codes == ("period_general",)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "24",
-        "2024-13",
-        "2024-00",
-        "2025-2023",
-        "2024 through 2025",
-        "FY2024",
-        "2024/2025",
-        "",
-        "0999",
-        "2024-6",
-        "2024 thru",
-        "All",
-    ],
-)
-def test_a_malformed_period_is_a_contract_error(text: str) -> None:
-    """IN-14: REJ-MATTER-PERIOD-INVALID is decided from this error."""
-    with pytest.raises(ContractError) as error:
-        parse_period(text)
-    assert error.value.codes == ("period_invalid",)
-
-
-def test_periods_overlap_when_they_share_a_month() -> None:
-    assert parse_period("2024").overlaps(parse_period("2023 thru 2025"))
-    assert parse_period("2024-12").overlaps(parse_period("2024"))
-    assert not parse_period("2023").overlaps(parse_period("2024-01"))
-
-
-def test_a_period_ends_on_the_last_day_of_its_last_month() -> None:
-    """PO-07 compares this day with 31 Dec of receipt year + 3."""
-    assert str(parse_period("2024-02").ends_on) == "2024-02-29"
-    assert str(parse_period("2021-2029").ends_on) == "2029-12-31"
