@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from schemas.errors import ContractError, Problem
 from schemas.events import Event
 from schemas.grants import GrantCommand
-from schemas.inbound import INBOUND_KINDS, InboundMessage
+from schemas.inbound import INBOUND_KINDS, InboundMessage, identifier
 from schemas.notifications import Notification
 from schemas.registry import PractitionerRecord
 
@@ -76,9 +76,12 @@ def readable_message_id(raw: bytes) -> str | None:
     except ContractError:
         return None
     message_id = document.get("message_id")
-    if isinstance(message_id, str) and 0 < len(message_id) <= 128:
-        return message_id
-    return None
+    if not isinstance(message_id, str):
+        return None
+    try:
+        return identifier(message_id)
+    except ValueError:
+        return None  # not an id we may repeat anywhere (a TIN, free text): dead letter only
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

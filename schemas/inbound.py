@@ -8,9 +8,10 @@ can reject them with their own reason code instead of a schema error.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas.base import InboundModel, described
 
@@ -19,7 +20,28 @@ TinTypeField = Literal["SSN", "ITIN", "EIN"]
 SignatureMethod = Literal["wet", "electronic", "checkbox"]
 EntityType = Literal["individual", "corporation", "partnership", "trust", "estate", "other"]
 Channel = Literal["upload", "fax", "mail"]
-MessageId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def identifier(value: str) -> str:
+    """IDs (`message_id`, `request_id`, `group_id`) flow into keys, logs and notices: letters,
+    digits and `. _ : -` only, at most 128, and never shaped like a TIN (a fraudster's or a
+    careless portal's way to smuggle one past intake)."""
+    if not _ID_SHAPE.fullmatch(value):
+        msg = "an id is 1-128 letters, digits, '.', '_', ':' or '-', from a letter or digit"
+        raise ValueError(msg)
+    if _TIN_IN_ID.search(value):
+        msg = "an id must not contain a taxpayer identification number"
+        raise ValueError(msg)
+    return value
+
+
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
+# nine digits as one token, grouped like an SSN/ITIN (3-2-4) or an EIN (2-7), or not at all
+_TIN_IN_ID = re.compile(
+    r"(?:^|[^0-9A-Za-z])(?:\d{3}[-._:]?\d{2}[-._:]?\d{4}|\d{2}[-._:]\d{7})(?:$|[^0-9A-Za-z])",
+    re.ASCII,
+)
+MessageId = Annotated[str, AfterValidator(identifier)]
 
 
 class Address(InboundModel):
@@ -186,8 +208,8 @@ class TpaRequest(_Inbound):
     """A tax professional starts a request in Tax Pro Account."""
 
     kind: Literal["tpa_request"] = described("Message kind.", "tpa_request")
-    request_id: str = described("TPA request id.", "tpa-2026-000123", min_length=1, max_length=128)
-    group_id: str | None = described(
+    request_id: MessageId = described("TPA request id.", "tpa-2026-000123")
+    group_id: MessageId | None = described(
         "Shared by co-representatives of one authorization.", "grp-88f1", default=None
     )
     received_on: dt.date = described("Day the request was received.", "2026-11-20")
@@ -207,9 +229,7 @@ class TpaDecision(_Inbound):
     """The taxpayer approves or declines a TPA request in Online Account."""
 
     kind: Literal["tpa_decision"] = described("Message kind.", "tpa_decision")
-    request_id: str = described(
-        "TPA request decided.", "tpa-2026-000123", min_length=1, max_length=128
-    )
+    request_id: MessageId = described("TPA request decided.", "tpa-2026-000123")
     decision: Literal["approve", "decline"] = described("The decision.", "approve")
     taxpayer_signature: Signature | None = described(
         "Taxpayer signature with `at` and assurance levels.",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from schemas.codes import SUSPICIOUS
 from schemas.events import (
@@ -46,8 +47,50 @@ def _channel(event: Event, recipient: Recipient) -> str:
     return CHANNELS[recipient]
 
 
-def _matters(matters: list[RecordedMatter]) -> str:
-    return "; ".join(f"{m.tax_type} {m.form_number} {', '.join(m.periods)}" for m in matters)
+# Free text in an official notice: bounded, one line, no control or direction characters, no links
+# (nobody can write phishing text into an IRS alert through a name or a reason).
+MAX_NAME = 80
+MAX_REASON = 300
+MAX_MATTERS = 400
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_TLDS = "com|net|org|gov|io|info|biz|co|us|ru|cn|xyz|top|link|app|site|online"
+_LINK = re.compile(
+    rf"(?i)(?:\S*://\S*|\b(?:javascript|data|mailto):\S*|\bwww\.\S*|\S+\.(?:{_TLDS})\b\S*|\S+@\S+)"
+)
+
+
+_NUMBER = re.compile(r"\d[\d -]{7,}\d")  # nine digits or more, however grouped: a TIN?
+
+
+def clean(text: str, limit: int) -> str:
+    """Free text fit for a notice: control characters, links and long numbers (a TIN written
+    into a name) removed, spaces folded, cut to `limit` characters with an ellipsis."""
+    text = _NUMBER.sub("[number removed]", _LINK.sub("[link removed]", _CONTROL.sub(" ", text)))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _matters(matters: list[RecordedMatter], budget: int = MAX_MATTERS) -> str:
+    """The matters in at most `budget` characters; what does not fit is counted."""
+    shown: list[str] = []
+    used, left = 0, sum(len(m.periods) for m in matters)
+    for matter in matters:
+        words = f"{clean(matter.tax_type, 40)} {clean(matter.form_number, 20)}"
+        periods: list[str] = []
+        for period in matter.periods:
+            piece = clean(period, 16)
+            if used + len(words) + len(piece) + 4 > budget:
+                break
+            periods.append(piece)
+            used += len(piece) + 2
+        if periods:
+            shown.append(f"{words} {', '.join(periods)}")
+            used += len(words) + 2
+            left -= len(periods)
+        if len(periods) < len(matter.periods):
+            break
+    text = "; ".join(shown)
+    return f"{text} and {left} more periods" if left else text
 
 
 def _form(event: Event) -> str:
@@ -55,7 +98,11 @@ def _form(event: Event) -> str:
 
 
 def _who(event: Event) -> str:
-    return event.representative_name or "A representative"
+    return clean(event.representative_name or "", MAX_NAME) or "A representative"
+
+
+def _reason(event: AuthorizationRejected | AuthorizationNotProcessed | AuthorizationHeld) -> str:
+    return clean(event.reason, MAX_REASON)
 
 
 def _tin(event: Event) -> str:
@@ -120,7 +167,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
         )
     elif isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
         outcome = "rejected" if isinstance(event, AuthorizationRejected) else "not processed"
-        body = f"The {_form(event)} for {_tin(event)} was {outcome}: {event.reason}"
+        body = f"The {_form(event)} for {_tin(event)} was {outcome}: {_reason(event)}"
         revocation_by_taxpayer = event.grant_id == event.message_id and event.caf_number is None
         if revocation_by_taxpayer or _is_tpa_grant(event):
             drafts.append((*taxpayer, "authorization_refused", f"Your request was {outcome}", body))
@@ -143,7 +190,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
                 *representative,
                 "suspicious_activity",
                 "Unusual activity on your CAF number",
-                f"The {_form(event)} for {_tin(event)} is held for review: {event.reason} "
+                f"The {_form(event)} for {_tin(event)} is held for review: {_reason(event)} "
                 f"If these requests were not yours, call {IRS_PHONE}.",
             )
         )
@@ -154,7 +201,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
                 *representative,
                 f"authorization_{state}",
                 f"Your request was {state}",
-                f"Your request {event.request_id} for {_tin(event)} was {state}.",
+                f"Your request {clean(event.request_id, 64)} for {_tin(event)} was {state}.",
             )
         )
     elif isinstance(event, CafNumberAssigned):
@@ -163,7 +210,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
                 *representative,
                 "caf_number_assigned",
                 "Your new CAF number (CP547)",
-                f"{event.representative_name}, you were assigned CAF number "
+                f"{_who(event)}, you were assigned CAF number "
                 f"{event.caf_number}. Use it on all future authorizations.",
             )
         )
@@ -174,7 +221,7 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
                 "sre",
                 "sla_breached",
                 "Posting deadline breached",
-                f"Grant {event.grant_id} is unposted {event.age_hours:.0f} h after it "
+                f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after it "
                 f"became ready at {event.ready_at.isoformat()}.",
             )
         )

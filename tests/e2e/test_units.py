@@ -5,6 +5,7 @@ name (RT-01), revocation floors (RT-02), receipt-date bounds (TB-01), name contr
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -171,7 +172,7 @@ async def test_rt_02_a_form_signed_before_a_revocation_does_not_bring_access_bac
     revocation = {
         "kind": "revocation",
         "schema_version": 1,
-        "message_id": f"rev-{ssn}",
+        "message_id": str(uuid.uuid4()),
         "sent_at": "2026-11-21T10:00:00-05:00",
         "taxpayer": {"tin": ssn, "tin_type": "SSN"},
         "form": "2848",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import string
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from schemas.base import MAX_TEXT
 from schemas.codec import MAX_MESSAGE_BYTES, decode_inbound, encode, readable_message_id
 from schemas.errors import ContractError
-from schemas.inbound import INBOUND_KINDS
+from schemas.inbound import INBOUND_KINDS, identifier
 from schemas.matters import expand
 from schemas.values import normalize_caf_number, normalize_tin
 
@@ -109,12 +110,13 @@ submissions = st.fixed_dictionaries(
         "prior_copies_attached": st.integers(0, 3),
     }
 )
+ids = st.from_regex(r"\A[A-Za-z][A-Za-z0-9._:-]{0,40}\Z")
 tpa_requests = st.fixed_dictionaries(
     {
         **common,
         "kind": st.just("tpa_request"),
-        "request_id": text,
-        "group_id": maybe_text,
+        "request_id": ids,
+        "group_id": st.none() | ids,
         "received_on": days,
         "form": forms,
         "taxpayer": taxpayers,
@@ -126,7 +128,7 @@ tpa_decisions = st.fixed_dictionaries(
     {
         **common,
         "kind": st.just("tpa_decision"),
-        "request_id": text,
+        "request_id": ids,
         "decision": st.sampled_from(["approve", "decline"]),
         "taxpayer_signature": signatures,
     }
@@ -341,3 +343,33 @@ def test_any_period_text_expands_or_is_a_contract_error(key: str, value: str) ->
     else:
         assert result
         assert list(result) == sorted(result)
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "123-45-6789",
+        "123456789",
+        "x-123456789",
+        "msg_12-3456789",
+        "a:123.45.6789",
+        "has space",
+        "",
+        "-leading",
+        "é",
+        "x" * 129,
+    ],
+)
+def test_an_id_shaped_like_a_tin_or_free_text_is_refused_and_never_repeated(
+    message_id: str,
+) -> None:
+    """IN-01: such a message is a dead letter only; its id is not readable for REJ-SCHEMA."""
+    with pytest.raises(ValueError, match="id"):
+        identifier(message_id)
+    assert readable_message_id(json.dumps({"message_id": message_id}).encode()) is None
+
+
+@given(st.uuids())
+def test_every_uuid_is_a_valid_id(value: uuid.UUID) -> None:
+    assert identifier(str(value)) == str(value)
+    assert identifier(f"tpa-{value.hex[:10]}") == f"tpa-{value.hex[:10]}"

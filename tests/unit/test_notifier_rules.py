@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from schemas.base import MAX_TEXT
 from schemas.codec import EVENT
 from schemas.events import Event
-from services.notifier.rules import notifications_for
+from services.notifier.rules import IRS_PHONE, MAX_MATTERS, notifications_for
 from tests.unit.builders import NOW
 
 pytestmark = pytest.mark.unit
@@ -209,3 +213,47 @@ def test_cn_09_a_held_grant_alerts_the_practitioner_of_the_caf_number_only() -> 
         stage="validator",
     )
     assert sent(held) == [("representative", "030112345", "suspicious_activity")]
+
+
+FREE_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=1000) | st.sampled_from(
+    [
+        "Avery Smith https://irs-refund.example.com/claim",
+        "Call 123-45-6789 now",
+        "Avery\u202eSmith\x00\n\tCPA",
+        "www.pay-irs.info",
+        "://x Smith",
+        "Avery javascript:alert(1) Smith",
+        "x" * 999,
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=FREE_TEXT,
+    tax_type=st.text(max_size=200),
+    periods=st.lists(st.from_regex(r"\A(19|20)[0-9]{2}(-(0[1-9]|1[0-2]))?\Z"), max_size=100),
+)
+def test_the_taxpayer_fraud_alert_is_always_sent_within_the_size_limit(
+    name: str, tax_type: str, periods: list[str]
+) -> None:
+    """NO-02 cannot be suppressed by a hostile name or a huge form: the taxpayer alert is built
+    to fit, keeps the number to call, and carries no control character, link or full TIN."""
+    posted = event(
+        "AuthorizationPosted",
+        representative_name=name,
+        authorization_id="m-1",
+        tax_matters=[{"tax_type": tax_type, "form_number": "1040", "periods": periods}],
+        receive_notices=False,
+        received_at=NOW.isoformat(),
+        posted_at=NOW.isoformat(),
+    )
+    [note] = [n for n in notifications_for(posted, NOW) if n.recipient == "taxpayer"]
+    assert len(note.body) <= MAX_TEXT
+    assert IRS_PHONE in note.body
+    assert not re.search(r"[\x00-\x1f\x7f\u202e]", note.body)
+    assert "://" not in note.body
+    assert "www." not in note.body.lower()
+    assert "123-45-6789" not in note.body
+    if len(", ".join(periods)) > MAX_MATTERS:  # what does not fit is counted, not dropped
+        assert "more periods" in note.body
