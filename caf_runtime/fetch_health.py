@@ -8,9 +8,13 @@ streak of failures since its last good fetch; a streak older than `not_ready_aft
 process not ready, one older than `not_live_after_s` makes it not live (Kubernetes restarts it),
 and the longest streak is exported as `caf_consumer_fetch_failing_seconds`.
 
-A consumer whose partitions are simply idle blocks in `getone` without failing; a streak whose
-last failure is older than `stale_after_s` (longer than the consume loop's own back-off between
-tries) counts as ended, so one transient error followed by a quiet topic is not an outage.
+A streak ends only when failures stop for `stale_after_s` (longer than the consume loop's own
+back-off between tries): a good fetch does not end it, because one consumer holds several
+partitions and aiokafka hands out the records of the healthy ones between two failures on the
+stuck one. A consumer whose partitions are idle blocks in `getone` without failing, so one
+transient error followed by a quiet topic lapses after `stale_after_s`, below the ready bound.
+A liveness restart cannot decode a batch the image has no codec for: the pod then crash-loops,
+which is the loud signal wanted (the alert names the error class).
 """
 
 from __future__ import annotations
@@ -71,28 +75,23 @@ class FetchMonitor:
     ) -> Callable[[Any], Awaitable[Any]]:
         async def get_msg(consumer: Any) -> Any:
             try:
-                message = await fetch(consumer)
+                return await fetch(consumer)
             except Exception as error:
                 self.failed(id(consumer), topic, type(error).__name__)
                 raise
-            self.succeeded(id(consumer))
-            return message
 
         return get_msg
 
     def failed(self, consumer: int, topic: str, error: str) -> None:
         """A fetch of `consumer` raised `error` (the exception's class name)."""
         FETCH_ERRORS.labels(topic=topic, error=error).inc()
+        self._topics.add(topic)
         now = self._clock()
         streak = self._streaks.get(consumer)
         if streak is None or now - streak.last_failure > self._stale_after_s:
             self._streaks[consumer] = _Streak(topic, now, now)
         else:
             streak.last_failure = now
-
-    def succeeded(self, consumer: int) -> None:
-        """A fetch of `consumer` returned a record: its streak, if any, is over."""
-        self._streaks.pop(consumer, None)
 
     def failing_for(self) -> dict[str, float]:
         """Seconds the longest ongoing streak of each topic has lasted (topics failing now only);

@@ -148,7 +148,9 @@ async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
         why=args.why,
     )
     _print(args.json, asdict(outcome))
-    return 0 if outcome.status != "held" else 3
+    if outcome.status == "held":
+        return 3  # not applied within the wait: look again with `holds list --all`
+    return 0 if outcome.status == f"{args.action}d" else 4  # another operator decided first
 
 
 async def _operate(

@@ -49,6 +49,7 @@ from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl.reconcile import Report, expected, reconcile_deployment
 from cafctl.topics import follow
+from devstack.errors import StackError
 from devstack.fleet import SERVICES, Fleet, Replica, free_ports
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Workload
@@ -275,9 +276,22 @@ class Controller:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    async def _start(self, service: str, tries: int = 5) -> Replica:
+        """Start a replica as an orchestrator would: one that exits while starting (it could not
+        reach the broker during a broker restart, say) is started again, a few seconds later."""
+        for attempt in range(1, tries + 1):
+            try:
+                return await self.fleet.start(service)
+            except StackError:
+                if attempt == tries:
+                    raise
+                log.info("%s exited while starting; starting it again", service)
+                await asyncio.sleep(3)
+        raise AssertionError("unreachable")
+
     async def _restart(self, service: str, killed_at: float) -> None:
         try:
-            replica = await self.fleet.start(service)
+            replica = await self._start(service)
             handled = await asyncio.to_thread(replica.handled)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # recovered: it handles messages again
@@ -291,7 +305,7 @@ class Controller:
     async def _pause(self, service: str) -> None:
         try:
             zombie = self.random.choice(self.fleet.of(service))
-            helper = await self.fleet.start(service)
+            helper = await self._start(service)
             self.fleet.pause(zombie)
             log.info("paused %s", zombie.name)
             await asyncio.sleep(SESSION_TIMEOUT_S + 5)
@@ -303,7 +317,7 @@ class Controller:
 
     async def _scale(self, service: str) -> None:
         try:
-            extra = await asyncio.gather(self.fleet.start(service), self.fleet.start(service))
+            extra = await asyncio.gather(self._start(service), self._start(service))
             log.info("scaled %s to %d", service, len(self.fleet.of(service)))
             await asyncio.sleep(self.random.uniform(8, 15))
             await asyncio.gather(*(self.fleet.terminate(r) for r in extra))

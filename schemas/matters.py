@@ -134,65 +134,80 @@ def expand(key: str, period: str) -> tuple[Unit, ...]:
     `YYYY` would. `YYYY-MM thru YYYY-MM`: every unit between (an annual family: the same month
     each year).
     """
+    return span(key, period).units()
+
+
+@dataclass(frozen=True)
+class Span:
+    """A checked period of one kind of return, not yet expanded: from `first` to `last`
+    (year, month), every `months` of the year."""
+
+    key: str
+    first: tuple[int, int]
+    last: tuple[int, int]
+    months: tuple[int, ...]
+
+    def units(self) -> tuple[Unit, ...]:
+        return tuple(
+            Unit(self.key, y, m)
+            for y in range(self.first[0], self.last[0] + 1)
+            for m in self.months
+            if self.first <= (y, m) <= self.last
+        )
+
+
+def span(key: str, period: str) -> Span:
+    """Check one period (MK-02) without expanding it: cheap whatever range it names. Errors
+    never repeat the text received (it may be anything, a TIN included)."""
     if len(period) > _MAX_TEXT:
-        raise _invalid(period, "period text too long")
+        raise _invalid("period text too long")
     text = " ".join(period.split())
     if is_general_reference(text):
-        raise ContractError.single(
-            "period", "period_general", f"{period!r} is a general reference, not a period"
-        )
+        raise ContractError.single("period", "period_general", "a general reference, not a period")
     quarterly = cadence(key) == "quarterly"
+    yearly = QUARTER_ENDS if quarterly else (12,)
     if match := _PERIOD_YEAR.fullmatch(text):
-        return _years(key, _year(match.group(1), period), _year(match.group(1), period))
+        year = _year(match.group(1))
+        return Span(key, (year, yearly[0]), (year, 12), yearly)
     if match := _PERIOD_RANGE.fullmatch(text):
-        first, last = _year(match.group(1), period), _year(match.group(2), period)
+        first, last = _year(match.group(1)), _year(match.group(2))
         if first > last:
-            raise _invalid(period, "runs backwards")
-        return _years(key, first, last)
+            raise _invalid("runs backwards")
+        return Span(key, (first, yearly[0]), (last, 12), yearly)
     if match := _PERIOD_MONTH.fullmatch(text):
-        year, month = _year(match.group(1), period), _month(match.group(2), period, quarterly)
-        return (Unit(key, year, month),)
+        year, month = _year(match.group(1)), _month(match.group(2), quarterly)
+        return Span(key, (year, month), (year, month), (month,))
     if match := _PERIOD_MONTH_RANGE.fullmatch(text):
-        start = (_year(match.group(1), period), _month(match.group(2), period, quarterly))
-        end = (_year(match.group(3), period), _month(match.group(4), period, quarterly))
+        start = (_year(match.group(1)), _month(match.group(2), quarterly))
+        end = (_year(match.group(3)), _month(match.group(4), quarterly))
         if start > end:
-            raise _invalid(period, "runs backwards")
-        if not quarterly:
-            if start[1] != end[1]:
-                raise _invalid(period, "a range of fiscal years ends in the same month each year")
-            return tuple(Unit(key, y, start[1]) for y in range(start[0], end[0] + 1))
-        return tuple(
-            Unit(key, y, m)
-            for y in range(start[0], end[0] + 1)
-            for m in QUARTER_ENDS
-            if start <= (y, m) <= end
-        )
-    raise _invalid(period, "not YYYY, YYYY-MM, YYYY-YYYY, YYYY thru YYYY or YYYY-MM thru YYYY-MM")
+            raise _invalid("runs backwards")
+        if quarterly:
+            return Span(key, start, end, QUARTER_ENDS)
+        if start[1] != end[1]:
+            raise _invalid("a range of fiscal years ends in the same month each year")
+        return Span(key, start, end, (start[1],))
+    raise _invalid("not YYYY, YYYY-MM, YYYY-YYYY, YYYY thru YYYY or YYYY-MM thru YYYY-MM")
 
 
-def _years(key: str, first: int, last: int) -> tuple[Unit, ...]:
-    months = QUARTER_ENDS if cadence(key) == "quarterly" else (12,)
-    return tuple(Unit(key, y, m) for y in range(first, last + 1) for m in months)
-
-
-def _year(text: str, period: str) -> int:
+def _year(text: str) -> int:
     year = int(text)
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise _invalid(period, "year out of range")
+        raise _invalid("year out of range")
     return year
 
 
-def _month(text: str, period: str, quarterly: bool) -> int:
+def _month(text: str, quarterly: bool) -> int:
     month = int(text)
     if not 1 <= month <= 12:
-        raise _invalid(period, "no such month")
+        raise _invalid("no such month")
     if quarterly and month not in QUARTER_ENDS:
-        raise _invalid(period, "a quarter ends in March, June, September or December")
+        raise _invalid("a quarter ends in March, June, September or December")
     return month
 
 
-def _invalid(period: str, why: str) -> ContractError:
-    return ContractError.single("period", "period_invalid", f"{period!r}: {why}")
+def _invalid(why: str) -> ContractError:
+    return ContractError.single("period", "period_invalid", why)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -232,13 +247,18 @@ def expand_entries(entries: Iterable[Entry]) -> tuple[Matter, ...]:
 
 
 def count_units(entries: Iterable[Entry], limit: int = MAX_UNITS_PER_GRANT) -> int:
-    """How many distinct units the entries name, counting no further than `limit` + 1 (so a
-    huge range costs no more than the bound). Raises `ContractError` like `expand`."""
+    """How many distinct units the entries name, counting no further than just past `limit` (so
+    a huge range costs no more than the bound). Every period is checked first, whatever the
+    count: raises `ContractError` like `expand`."""
+    spans = [
+        span(key, period)
+        for entry in entries
+        for key in (matter_key(entry.tax_type, entry.form_number),)
+        for period in entry.periods
+    ]
     seen: set[Unit] = set()
-    for entry in entries:
-        key = matter_key(entry.tax_type, entry.form_number)
-        for period in entry.periods:
-            seen.update(expand(key, period))
-            if len(seen) > limit:
-                return len(seen)
+    for checked in spans:
+        seen.update(checked.units())
+        if len(seen) > limit:
+            break
     return len(seen)

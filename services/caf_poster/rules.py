@@ -249,11 +249,19 @@ def _notice_recipients_after(
 
 
 def _matching(
-    caf: TaxpayerCaf, form: str, units: frozenset[Unit] | None, caf_numbers: set[str] | None
+    caf: TaxpayerCaf,
+    command: WithdrawGrants | RevokeGrants,
+    units: frozenset[Unit] | None,
+    caf_numbers: set[str] | None,
 ) -> tuple[Loss, ...]:
+    """The units of active grants a removal takes: of the named representatives and units, and
+    only of grants signed on or before it (a later signature wins, whatever arrives first)."""
+    signed = command.signature_date
     losses = []
-    for grant in caf.active(form):
+    for grant in caf.active(command.form):
         if caf_numbers is not None and grant.caf_number not in caf_numbers:
+            continue
+        if signed is not None and grant.signature_date > signed:
             continue
         lost = grant.covering(units)
         if lost:
@@ -285,7 +293,7 @@ def decide_withdrawal(caf: TaxpayerCaf, command: WithdrawGrants) -> Removal:
     """PO-09/MK-03: the representative's active grants lose the named units (all units when
     none are named); RT-02: the withdrawal's signature day becomes the floor for them."""
     units, numbers = _units(command.tax_matters), {command.caf_number}
-    losses = _matching(caf, command.form, units, numbers)
+    losses = _matching(caf, command, units, numbers)
     if not losses:
         return Removal(
             rejection=Rejection(
@@ -302,7 +310,7 @@ def decide_revocation(caf: TaxpayerCaf, command: RevokeGrants) -> Removal:
     units (all when none are named); RT-02: the revocation's signature day becomes the floor."""
     numbers = set(command.caf_numbers) if command.caf_numbers is not None else None
     units = _units(command.tax_matters)
-    losses = _matching(caf, command.form, units, numbers)
+    losses = _matching(caf, command, units, numbers)
     if not losses:
         return Removal(
             rejection=Rejection(

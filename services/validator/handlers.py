@@ -44,7 +44,7 @@ from schemas.values import normalize_caf_number
 from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.rules import assess_grant
-from services.validator.store import HoldDecision, Sighting, ValidatorStore
+from services.validator.store import HoldDecision, NumberGiven, Sighting, ValidatorStore
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,10 @@ class ValidatorHandler:
             return Decided([])  # the request already ended refused: no second outcome
         await self._barrier.wait_until_applied(published_ms)
         practitioner = await self._registry_record(command)
-        number = command.caf_number or (practitioner.caf_number if practitioner else None)
+        given = await self._given(command)
+        number = command.caf_number or (
+            given.caf_number if given else practitioner.caf_number if practitioner else None
+        )
         others = 0
         if number is not None:
             others = await self._store.other_taxpayers(
@@ -130,7 +133,7 @@ class ValidatorHandler:
         now = self._clock.now()
         seen = Sighting(number, command.taxpayer_ref, command.received_at) if number else None
         if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
-            parked = await self._numbered(command, number)  # CN-09: held for an operator
+            parked = await self._numbered(command, practitioner)  # CN-09: held for review
             held = held_event(
                 rejection,
                 occurred_at=now,
@@ -150,9 +153,9 @@ class ValidatorHandler:
             return Decided(
                 [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], seen
             )
-        validated = await self._numbered(command, number)
-        given = validated.caf_number
-        seen = Sighting(given, command.taxpayer_ref, command.received_at) if given else None
+        validated = await self._numbered(command, practitioner)
+        numbered = validated.caf_number
+        seen = Sighting(numbered, command.taxpayer_ref, command.received_at) if numbered else None
         return Decided([Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, validated)], seen)
 
     async def _review(self, command: ReviewHold) -> Decided:
@@ -192,14 +195,32 @@ class ValidatorHandler:
             return await self._store.practitioner_by_ptin(command.ptin)
         return None
 
-    async def _numbered(self, command: PostGrant, number: str | None) -> PostGrant:
-        """PO-08, CN-01, CN-02: a first-time representative posts with the number the registry
-        already holds for the PTIN, else with one given now (and learned by the registry view
-        at once); only the grant it was given to announces it."""
+    @staticmethod
+    def _identity(command: PostGrant) -> str:
+        """CN-02: who a first-time representative is: the PTIN, else licence and jurisdiction,
+        else nobody known (each such grant is its own representative)."""
+        return command.ptin or command.licence_key or f"GRANT#{command.grant_id}"
+
+    async def _given(self, command: PostGrant) -> NumberGiven | None:
+        if command.caf_number is not None:
+            return None
+        return await self._store.given_number(self._identity(command), command.grant_id)
+
+    async def _numbered(
+        self, command: PostGrant, practitioner: PractitionerRecord | None
+    ) -> PostGrant:
+        """PO-08, CN-01, CN-02: a first-time representative posts with the number it was given
+        before (announced only by the grant it was given to, also when that grant is handled
+        again), else the registry's number for its PTIN, else one given now (and learned by the
+        registry view at once)."""
         if command.caf_number is not None:
             return command.model_copy(update={"first_time": False})
-        if number is None:
-            identity = command.ptin or command.licence_key or f"GRANT#{command.grant_id}"
+        given = await self._given(command)
+        if given is None and practitioner is not None:
+            return command.model_copy(
+                update={"caf_number": practitioner.caf_number, "first_time": True}
+            )
+        if given is None:
             record = PractitionerRecord.model_validate(
                 {
                     "caf_number": "000000000",
@@ -211,15 +232,15 @@ class ValidatorHandler:
                 },
                 strict=False,
             )
+            identity = self._identity(command)
             given = await self._store.number_for(identity, command.grant_id, record)
-            return command.model_copy(
-                update={
-                    "caf_number": given.caf_number,
-                    "first_time": True,
-                    "caf_number_assigned": given.new,
-                }
-            )
-        return command.model_copy(update={"caf_number": number, "first_time": True})
+        return command.model_copy(
+            update={
+                "caf_number": given.caf_number,
+                "first_time": True,
+                "caf_number_assigned": given.new,
+            }
+        )
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A terminal event ends the grant's posting deadlines (PO-11)."""

@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
-# CAF numbers given to first-time representatives start with 90, an issued prefix (IN-16).
-ASSIGNED_PREFIX = "90"
+# CAF numbers the validator gives first-time representatives start with 78, an issued prefix
+# (IN-16), so they can never meet the 90-numbers the poster gave before numbering moved here.
+ASSIGNED_PREFIX = "78"
 
 
 @dataclass(frozen=True)
@@ -184,13 +185,8 @@ class ValidatorStore:
         Idempotent: the grant that got the number gets it again (`new` stays true for it)."""
         key = {"pk": {"S": f"REP#{identity}"}, "sk": {"S": "NUMBER"}}
         while True:
-            response = await self.table.client.get_item(
-                TableName=self.table.name, Key=key, ConsistentRead=True
-            )
-            if item := response.get("Item"):
-                return NumberGiven(
-                    str(item["caf_number"].get("S")), str(item["grant"].get("S")) == grant_key
-                )
+            if known := await self.given_number(identity, grant_key):
+                return known
             number = await self._unused_number()
             given = record.model_copy(update={"caf_number": number})
             items: list[TransactWriteItemTypeDef] = [
@@ -225,6 +221,22 @@ class ValidatorStore:
                 return NumberGiven(number, new=True)
             # another grant of the same representative won the race (or the number was taken
             # meanwhile): read again
+
+    async def given_number(self, identity: str, grant_key: str) -> NumberGiven | None:
+        """The number `number_for` gave `identity`, if any (`new` for the grant it was given
+        to): read before the velocity check and on a redelivery, so neither depends on whether
+        the grant's outcome was recorded yet."""
+        response = await self.table.client.get_item(
+            TableName=self.table.name,
+            Key={"pk": {"S": f"REP#{identity}"}, "sk": {"S": "NUMBER"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return NumberGiven(
+            str(item["caf_number"].get("S")), str(item["grant"].get("S")) == grant_key
+        )
 
     async def _unused_number(self) -> str:
         while True:

@@ -162,8 +162,8 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         )
     )
     async with store.table:
-        taken = {"caf_number": "900000001", "name": "Someone Else", "status_code": ""}
-        await store.apply_registry("900000001", json.dumps(taken).encode(), 0, 5)
+        taken = {"caf_number": "780000001", "name": "Someone Else", "status_code": ""}
+        await store.apply_registry("780000001", json.dumps(taken).encode(), 0, 5)
         template = PractitionerRecord.model_validate(
             {
                 "caf_number": "000000000",
@@ -174,16 +174,16 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
             strict=False,
         )
         first = await store.number_for("P09999999", "m-1:0", template)
-        assert (first.caf_number, first.new) == ("900000002", True)
+        assert (first.caf_number, first.new) == ("780000002", True)
         assert await store.number_for("P09999999", "m-1:0", template) == first
         again = await store.number_for("P09999999", "m-2:0", template)
-        assert (again.caf_number, again.new) == ("900000002", False)
+        assert (again.caf_number, again.new) == ("780000002", False)
         learned = await store.practitioner_by_ptin("p09999999")
         assert learned is not None
-        assert (learned.caf_number, learned.name) == ("900000002", "Avery Smith")
-        feed = {"caf_number": "900000002", "name": "Avery Smith", "status_code": "S"}
-        assert await store.apply_registry("900000002", json.dumps(feed).encode(), 0, 6)
-        record = await store.practitioner("900000002")
+        assert (learned.caf_number, learned.name) == ("780000002", "Avery Smith")
+        feed = {"caf_number": "780000002", "name": "Avery Smith", "status_code": "S"}
+        assert await store.apply_registry("780000002", json.dumps(feed).encode(), 0, 6)
+        record = await store.practitioner("780000002")
         assert record is not None
         assert record.status_code == "S"
         assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN

@@ -63,11 +63,17 @@ class FakeValidatorStore:
         ]
         return min(found, key=lambda r: r.caf_number) if found else None
 
+    async def given_number(self, identity: str, grant_key: str) -> NumberGiven | None:
+        if identity not in self.given:
+            return None
+        number, first_grant = self.given[identity]
+        return NumberGiven(number, new=first_grant == grant_key)
+
     async def number_for(
         self, identity: str, grant_key: str, record: PractitionerRecord
     ) -> NumberGiven:
         if identity not in self.given:
-            number = f"90{len(self.given) + 1:07d}"
+            number = f"78{len(self.given) + 1:07d}"
             self.given[identity] = (number, grant_key)
             given = record.model_copy(update={"caf_number": number})
             self.registry[number] = given.model_dump_json().encode()
@@ -202,7 +208,7 @@ async def test_a_first_time_representative_gets_one_number_for_every_form_by_pti
         ("m-2:0", number, False),
         ("m-3:0", number, False),
     ]
-    assert number.startswith("90")
+    assert number.startswith("78")
     refused = {
         e["grant_id"]: (e["rule_id"], e["reason_code"])
         for e in map(json.loads, (v for v, _ in seen[topics.EVENTS]))

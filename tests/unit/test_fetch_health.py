@@ -52,16 +52,17 @@ async def test_a_consumer_failing_past_the_live_bound_makes_the_process_not_live
     assert fetches.live() is False
 
 
-async def test_a_good_fetch_ends_the_streak_and_resets_the_gauge() -> None:
+async def test_a_streak_ends_when_failures_stop_and_resets_the_gauge() -> None:
     clock = FakeClock()
     fetches = monitor(clock)
     for _ in range(6):
         fetches.failed(1, "unit.c", "KafkaError")
         clock.now += 15
     assert await fetches.ready() is False
-    fetches.succeeded(1)
+    clock.now += 46
     assert await fetches.ready() is True
     assert fetches.failing_for() == {}
+    assert gauge("unit.c") == 0.0
 
 
 async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
@@ -77,13 +78,14 @@ async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
     assert fetches.failing_for() == {}
 
 
-async def test_one_healthy_consumer_does_not_hide_another_that_is_stuck() -> None:
+async def test_records_from_healthy_partitions_do_not_hide_a_stuck_one() -> None:
+    """One consumer, several partitions: its fetches alternate between records of the healthy
+    partitions and the error of the stuck one; the streak keeps growing."""
     clock = FakeClock()
     fetches = monitor(clock)
     for _ in range(6):
         fetches.failed(1, "unit.e", "UnsupportedCodecError")
-        fetches.succeeded(2)
-        clock.now += 15
+        clock.now += 15  # records of the other partitions are handed out meanwhile
     assert await fetches.ready() is False
 
 
@@ -119,6 +121,8 @@ async def test_the_monitor_wraps_every_subscriber_fetch_and_counts_errors_by_cla
         clock.now += 35
     assert await fetches.ready() is False
     assert await subscriber.get_msg(consumer) == "record"  # type: ignore[attr-defined]
+    assert await fetches.ready() is False  # a good fetch does not end the streak
+    clock.now += 46
     assert await fetches.ready() is True
     after = REGISTRY.get_sample_value(
         "caf_consumer_fetch_errors_total", {"topic": "unit.topic", "error": "UnsupportedCodecError"}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from schemas.codes import ReasonCode, RuleId
+from schemas.inbound import Revocation
 from services.intake.rules import (
     assess_revocation,
     assess_submission,
@@ -394,3 +395,21 @@ def test_cn_08_an_ein_taxpayer_needs_a_signer_title_whatever_its_entity_type() -
     assert (
         form_code(**ein, taxpayer__entity_type="individual", taxpayer__signer_title="CEO") is None
     )
+
+
+def test_in_14_every_period_of_a_removal_is_checked_even_past_the_unit_bound() -> None:
+    """IN-14 / MK-06: a bad period after a large range is still refused at intake (the poster
+    would otherwise dead-letter the revocation), and the reason does not repeat it."""
+    matters = [
+        {
+            "tax_type": "Employment",
+            "form_number": "941",
+            "periods": ["1990 thru 2049", "123-45-6789"],
+        }
+    ]
+    message = removal("revocation", tax_matters=matters)
+    assert isinstance(message, Revocation)
+    verdict = assess_revocation(message, RECEIVED).rejection
+    assert verdict is not None
+    assert (verdict.rule, verdict.code) == (RuleId.IN_14, ReasonCode.REJ_MATTER_PERIOD_INVALID)
+    assert "6789" not in verdict.reason

@@ -384,7 +384,10 @@ class Model:
             if wanted is not None and unit not in wanted:
                 continue
             for grant_id in [
-                g for g, h in holders.items() if numbers is None or h.caf_number in numbers
+                g
+                for g, h in holders.items()
+                if (numbers is None or h.caf_number in numbers)
+                and h.taxpayer_signature_date <= signed
             ]:
                 del holders[grant_id]
                 removed = True
@@ -565,3 +568,19 @@ def test_tb_02_an_approval_is_held_at_most_the_reorder_window_after_it_arrived()
     assert hold_until(future, NOW, window) == NOW + window
     alone = grant(2).model_copy(update={"approved_at": NOW})
     assert hold_until(alone.model_copy(update={"authorization_id": "m-2:0"}), NOW, window) is None
+
+
+def test_a_removal_never_takes_a_grant_signed_after_it_whatever_arrives_first() -> None:
+    """PO-10 / RT-02: a revocation signed on the 5th that arrives after a form signed on the
+    10th leaves that form alone, as it would have if it had arrived first."""
+    caf, _ = post(TaxpayerCaf(), grant(1, spec("2024"), signed=DAY + dt.timedelta(days=10)))
+    late = decide_revocation(caf, revoke(spec("2024"), signed=DAY + dt.timedelta(days=5)))
+    assert code(late) == (RuleId.PO_10, ReasonCode.REJ_NOTHING_TO_REVOKE)
+    older, _ = post(TaxpayerCaf(), grant(2, spec("2024"), signed=DAY))
+    older, _ = post(
+        older, grant(1, spec("2024"), signed=DAY + dt.timedelta(days=10), retain_prior=True)
+    )
+    [loss] = decide_revocation(
+        older, revoke(spec("2024"), signed=DAY + dt.timedelta(days=5))
+    ).losses
+    assert loss.grant.grant_id == "m-2:0"
