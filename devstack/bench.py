@@ -300,6 +300,9 @@ def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str
         "CAF_TOPIC_PREFIX": prefix,
         "CAF_TABLE_PREFIX": prefix,
         "CAF_LOG_LEVEL": "WARNING",
+        # the bench names a few dozen CAF numbers on thousands of taxpayers within minutes: past
+        # VA-07's limit they would be held for an operator (CN-09) and never end
+        "VALIDATOR_VELOCITY_LIMIT": "1000000",
     }
     settings = ServiceSettings.model_validate(
         {k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT")}

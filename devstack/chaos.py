@@ -453,6 +453,9 @@ async def run_phase(
             await chaos
             await _ensure_one_each(run.fleet)
             await run.settle(wanted, started, args.limit)
+    except BaseException:
+        await run.fleet.stop_all()  # a run that fails leaves no service process behind
+        raise
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
