@@ -8,7 +8,7 @@ is the keyed pseudonym and `tin_last4` the most of the TIN that is shown.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 from pydantic import AwareDatetime, Field
 
@@ -292,24 +292,18 @@ def held_event(
     representative_name: str | None,
 ) -> AuthorizationHeld:
     """CN-09: the grant is parked for review with the hold's rule and reason."""
-    return AuthorizationHeld.model_validate(
-        {
-            "event_id": event_id("AuthorizationHeld", message_id, grant_id),
-            "type": "AuthorizationHeld",
-            "occurred_at": occurred_at,
-            "taxpayer_ref": taxpayer_ref,
-            "tin_last4": tin_last4,
-            "form": form,
-            "message_id": message_id,
-            "grant_id": grant_id,
-            "caf_number": caf_number,
-            "stage": "validator",
-            "representative_name": representative_name,
-            "reason_code": rejection.code,
-            "reason": rejection.reason,
-            "rule_id": rejection.rule,
-        },
-        strict=False,
+    return _reasoned(
+        AuthorizationHeld,
+        rejection,
+        stage="validator",
+        occurred_at=occurred_at,
+        taxpayer_ref=taxpayer_ref,
+        tin_last4=tin_last4,
+        form=form,
+        message_id=message_id,
+        grant_id=grant_id,
+        caf_number=caf_number,
+        representative_name=representative_name,
     )
 
 
@@ -330,6 +324,40 @@ def refusal_event(
     every other code is rejected. Its id is derived from type, message and grant."""
     not_processed = rejection.code.value.startswith(("NP-", "HOLD-"))
     model = AuthorizationNotProcessed if not_processed else AuthorizationRejected
+    event = _reasoned(
+        model,
+        rejection,
+        stage=stage,
+        occurred_at=occurred_at,
+        taxpayer_ref=taxpayer_ref,
+        tin_last4=tin_last4,
+        form=form,
+        message_id=message_id,
+        grant_id=grant_id,
+        caf_number=caf_number,
+        representative_name=representative_name,
+    )
+    return cast("AuthorizationRejected | AuthorizationNotProcessed", event)
+
+
+Reasoned = TypeVar("Reasoned", bound=_WithReason)
+
+
+def _reasoned(
+    model: type[Reasoned],
+    rejection: Rejection,
+    *,
+    stage: Stage,
+    occurred_at: dt.datetime,
+    taxpayer_ref: str,
+    tin_last4: str,
+    form: FormType | None,
+    message_id: str,
+    grant_id: str,
+    caf_number: str | None,
+    representative_name: str | None,
+) -> Reasoned:
+    """An event carrying a rule's verdict; its id is derived from type, message and grant."""
     event_type = model.__name__
     return model.model_validate(
         {
