@@ -63,3 +63,15 @@ class DynamoTable:
         """True when the table exists and is active."""
         description = await self.client.describe_table(TableName=self.name)
         return description["Table"].get("TableStatus") == "ACTIVE"
+
+    async def next_in_sequence(self, name: str) -> int:
+        """The next value of the atomic counter `SEQ` / `name` (1 first), never given twice."""
+        response = await self.client.update_item(
+            TableName=self.name,
+            Key={"pk": {"S": "SEQ"}, "sk": {"S": name}},
+            UpdateExpression="ADD #next :one",
+            ExpressionAttributeNames={"#next": "next"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(str(response["Attributes"]["next"].get("N")))

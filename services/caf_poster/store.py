@@ -157,16 +157,7 @@ class CafStore:
         )
 
     async def next_caf_number(self) -> str:
-        response = await self.table.client.update_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": "SEQ"}, "sk": {"S": "CAF"}},
-            UpdateExpression="ADD #next :one",
-            ExpressionAttributeNames={"#next": "next"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        number = int(str(response["Attributes"]["next"].get("N")))
-        return f"{ASSIGNED_PREFIX}{number:07d}"
+        return f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
 
     async def save(
         self,

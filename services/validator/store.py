@@ -240,15 +240,7 @@ class ValidatorStore:
 
     async def _unused_number(self) -> str:
         while True:
-            response = await self.table.client.update_item(
-                TableName=self.table.name,
-                Key={"pk": {"S": "SEQ"}, "sk": {"S": "CAF"}},
-                UpdateExpression="ADD #next :one",
-                ExpressionAttributeNames={"#next": "next"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-                ReturnValues="UPDATED_NEW",
-            )
-            number = f"{ASSIGNED_PREFIX}{int(str(response['Attributes']['next'].get('N'))):07d}"
+            number = f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
             existing = await self.table.client.get_item(
                 TableName=self.table.name,
                 Key={"pk": {"S": f"PRAC#{number}"}, "sk": {"S": "REC"}},
