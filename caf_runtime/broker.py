@@ -61,7 +61,7 @@ def _security(settings: ServiceSettings) -> BaseSecurity | None:
     if protocol == "PLAINTEXT":
         return None
     use_ssl = protocol.endswith("SSL")
-    context = ssl.create_default_context() if use_ssl else None
+    context = ssl_context(settings) if use_ssl else None
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
     username = settings.kafka_sasl_username
@@ -76,6 +76,11 @@ def _security(settings: ServiceSettings) -> BaseSecurity | None:
         "SCRAM-SHA-512": SASLScram512,
     }[settings.kafka_sasl_mechanism]
     return mechanism(username, secret, ssl_context=context, use_ssl=use_ssl)
+
+
+def ssl_context(settings: ServiceSettings) -> ssl.SSLContext:
+    """TLS that verifies the brokers against `KAFKA_SSL_CAFILE` (else the system's CAs)."""
+    return ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
 
 
 def record_of(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
@@ -95,7 +100,7 @@ def client_options(settings: ServiceSettings) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol.endswith("SSL"):
-        options["ssl_context"] = ssl.create_default_context()
+        options["ssl_context"] = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL"):
         password = settings.kafka_sasl_password
         options |= {

@@ -33,11 +33,30 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = Field(
         default=None, validation_alias="KAFKA_SASL_PASSWORD"
     )
+    kafka_ssl_cafile: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_CAFILE",
+        description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+        "unset: the system's trust store.",
+    )
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         default="lz4",
         validation_alias="KAFKA_COMPRESSION",
         description="Codec of the record batches this process produces (consumers read every "
         "codec). lz4 was chosen by `make bench`: see BENCHMARKS.md, 'Producer compression'.",
+    )
+    publisher_jwks: str | None = Field(
+        default=None,
+        validation_alias="CAF_PUBLISHER_JWKS",
+        description="AU-01: JWKS file or http(s) URL of the publishers' public keys (kid "
+        "`<publisher>` or `<publisher>@<version>`). Required by the services that consume "
+        "`caf.inbound.v1` and `caf.practitioners.v1`.",
+    )
+    publisher_allow: dict[str, dict[str, list[str]]] | None = Field(
+        default=None,
+        validation_alias="CAF_PUBLISHER_ALLOW",
+        description="AU-01: which publisher may sign which kind on which topic (JSON, "
+        '`{"caf.inbound.v1": {"submission": ["forms-intake"]}}`); unset: the contract\'s list.',
     )
     topic_prefix: str = Field(
         default="",

@@ -267,7 +267,7 @@ class Guard:
             unknown = LookupError(f"no work for the original topic {failure.topic!r}")
             await self._publish([dead_letter(record, self._dlq_topic, unknown, 0, failure)])
             return "dead_lettered"
-        await self._sleep_until(headers.get("retry-not-before"))
+        await self._sleep_until(headers.get("retry-not-before"), max(self._policy.rounds_s))
         original = dataclasses.replace(
             record,
             topic=failure.topic,
@@ -399,11 +399,13 @@ class Guard:
             raise
 
     @staticmethod
-    async def _sleep_until(instant: str | None) -> None:
+    async def _sleep_until(instant: str | None, longest_s: float) -> None:
+        """Wait for a retry's not-before time, never longer than the longest round (AU-03)."""
         if not instant:
             return
         try:
             due = datetime.fromisoformat(instant)
-        except ValueError:
+            wait = (due - datetime.now(UTC)).total_seconds()
+        except (ValueError, TypeError):  # unreadable, or without a time zone
             return
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        await asyncio.sleep(min(max(0.0, wait), longest_s))

@@ -1,7 +1,10 @@
-"""The one declarative list of topics and tables the processor needs.
+"""The one declarative list of topics and tables the processor needs, and of who may use them.
 
 Provisioning (`caf_runtime.provision`) creates what is missing from these lists; nothing else
-creates topics (brokers run with auto-creation off) or tables.
+creates topics (brokers run with auto-creation off) or tables. `ROLES` says, for every Kafka
+principal, which topics it reads and writes and which consumer groups it uses: the broker's ACLs
+are generated from it (`caf_runtime.acls`), and `cafctl dlq replay` sends a dead letter back only
+the way `replay_route` allows.
 """
 
 from __future__ import annotations
@@ -46,10 +49,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.NOTIFICATIONS),
     TopicSpec(topics.GRANTS_ACCEPTED),
     TopicSpec(topics.GRANTS_VALIDATED),
+    TopicSpec(topics.REVIEWS),
     TopicSpec(topics.VALIDATOR_DLQ),
     TopicSpec(topics.POSTER_DLQ),
     TopicSpec(topics.NOTIFIER_DLQ),
     *(TopicSpec(name) for name in topics.RETRY_TOPICS),
+    # append-only and kept forever: the operators' audit trail (AU-04)
+    TopicSpec(topics.AUDIT, partitions=1, config={"retention.ms": "-1", "retention.bytes": "-1"}),
 )
 
 TABLES: tuple[TableSpec, ...] = (
@@ -59,3 +65,134 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("notifier", ttl_attribute="expires_at"),
     TableSpec("ops"),  # operator tools: which dead letters were replayed
 )
+
+
+@dataclass(frozen=True)
+class Role:
+    """One Kafka principal and exactly what it may do. A service also writes `caf.audit.v1`:
+    `cafctl dlq replay` of its internal dead letters runs with its credentials, audited.
+
+    `groups` are consumer-group name prefixes; `describe` topics are read for offsets only
+    (lag, readiness), never consumed.
+    """
+
+    principal: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    describe: tuple[str, ...] = ()
+    dead_letters: str | None = None
+    retry: str | None = None
+
+
+ALL_TOPICS = tuple(spec.name for spec in TOPICS)
+SERVICE_ROLES: tuple[Role, ...] = (
+    Role(
+        "intake",
+        reads=(topics.INBOUND, topics.INBOUND_RETRY, topics.INTAKE_RETRY),
+        writes=(
+            topics.GRANTS_ACCEPTED,
+            topics.EVENTS,
+            topics.INBOUND_DLQ,
+            topics.INBOUND_RETRY,
+            topics.INTAKE_RETRY,
+            topics.AUDIT,
+        ),
+        groups=("caf-intake",),
+        dead_letters=topics.INBOUND_DLQ,
+        retry=topics.INTAKE_RETRY,
+    ),
+    Role(
+        "validator",
+        reads=(
+            topics.PRACTITIONERS,
+            topics.GRANTS_ACCEPTED,
+            topics.REVIEWS,
+            topics.EVENTS,
+            topics.VALIDATOR_RETRY,
+        ),
+        writes=(
+            topics.GRANTS_VALIDATED,
+            topics.EVENTS,
+            topics.VALIDATOR_DLQ,
+            topics.VALIDATOR_RETRY,
+            topics.AUDIT,
+        ),
+        groups=("caf-validator",),
+        dead_letters=topics.VALIDATOR_DLQ,
+        retry=topics.VALIDATOR_RETRY,
+    ),
+    Role(
+        "poster",
+        reads=(topics.GRANTS_VALIDATED, topics.POSTER_RETRY),
+        writes=(topics.EVENTS, topics.POSTER_DLQ, topics.POSTER_RETRY, topics.AUDIT),
+        groups=("caf-poster",),
+        dead_letters=topics.POSTER_DLQ,
+        retry=topics.POSTER_RETRY,
+    ),
+    Role(
+        "notifier",
+        reads=(topics.EVENTS, topics.NOTIFIER_RETRY),
+        writes=(topics.NOTIFICATIONS, topics.NOTIFIER_DLQ, topics.NOTIFIER_RETRY, topics.AUDIT),
+        groups=("caf-notifier",),
+        dead_letters=topics.NOTIFIER_DLQ,
+        retry=topics.NOTIFIER_RETRY,
+    ),
+)
+ROLES: tuple[Role, ...] = (
+    *SERVICE_ROLES,
+    # the lag exporter: offsets of the services' groups, and the oldest unhandled record's time
+    Role(
+        "lag-exporter",
+        reads=tuple(sorted({topic for role in SERVICE_ROLES for topic in role.reads})),
+        groups=("caf-",),
+    ),
+    # cafctl: reads everything it shows (dead letters, trace, reconcile, lag); writes only what
+    # its audited actions publish (AU-04): signed contract records (`submit`, `practitioner set`,
+    # replays of intake's dead letters) and hold reviews (their own topic). Never a grant command
+    # or the outcome stream: internal dead letters are replayed with the owning service's
+    # credentials.
+    Role(
+        "operator",
+        reads=ALL_TOPICS,
+        writes=(topics.INBOUND, topics.PRACTITIONERS, topics.REVIEWS, topics.AUDIT),
+        groups=("cafctl-", "caf-"),
+        describe=ALL_TOPICS,
+    ),
+    # the portals publish forms and acts; the registry feed its records (AU-01 still applies).
+    # (The provisioning step's principal, `provisioner`, is a super user: it creates topics and
+    # these ACLs, like the broker's own `admin`.)
+    Role("portal", writes=(topics.INBOUND,)),
+    Role("registry-feed", writes=(topics.PRACTITIONERS,)),
+    # downstream systems read the outcome stream and the notifications
+    Role(
+        "downstream",
+        reads=(topics.EVENTS, topics.NOTIFICATIONS),
+        groups=("downstream-",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ReplayRoute:
+    """Where the dead letters of one dead-letter topic may go again (AU-04).
+
+    Intake's go back to `caf.inbound.v1` (their signatures are checked again). Every other
+    service's go to its own retry topic, never straight to the topic they failed on: the
+    service's guard runs them again with the work of their original topic, and no principal but
+    the validator ever writes validated grants, nor any but a service the outcome stream.
+    `originals` are the original topics a letter may name.
+    """
+
+    target: str
+    originals: frozenset[str]
+
+
+def replay_route(dead_letter_topic: str) -> ReplayRoute | None:
+    for role in SERVICE_ROLES:
+        if role.dead_letters != dead_letter_topic or role.retry is None:
+            continue
+        if dead_letter_topic == topics.INBOUND_DLQ:
+            return ReplayRoute(topics.INBOUND, frozenset(role.reads))
+        return ReplayRoute(role.retry, frozenset(role.reads) - {role.retry})
+    return None

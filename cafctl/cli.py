@@ -2,16 +2,24 @@
 
   cafctl dlq list [--topic T] [--json]
   cafctl dlq show <topic/partition/offset> [--json]
-  cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] [--json]
+  cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] OPERATOR
   cafctl reconcile [--json]
-  cafctl provision [--replication-factor N]
+  cafctl provision [--replication-factor N] [--acls]
+  cafctl acls [--json]
   cafctl sla
-  cafctl practitioner show <caf_number> | set <file>
-  cafctl submit <file>
+  cafctl practitioner show <caf_number> | set <file> [--key JWK] OPERATOR
+  cafctl submit <file> [--key JWK | --keys DIR] OPERATOR
   cafctl status [--json]
   cafctl trace <message_id | grant_id | request_id | event_id> [--json]
   cafctl holds list [--all] [--json]
-  cafctl holds release|refuse <grant_id> --why TEXT [--operator NAME] [--json]
+  cafctl holds release|refuse <grant_id> OPERATOR
+  cafctl audit [--limit N] [--json]
+
+OPERATOR is `--operator NAME` (or CAF_OPERATOR) and `--why TEXT`: every command that changes
+state needs both and leaves an audit record in the ops table and on caf.audit.v1 (AU-04).
+Records published by `submit` and `practitioner set` are signed (AU-01): `--key` a private JWK,
+or `--keys` a folder of `<kid>.jwk` files, one per publisher (default CAF_SIGNING_KEYS, else the
+local stack's `.devstack/keys`).
 
 Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
 DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
@@ -22,7 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,15 +40,25 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from caf_client.signing import Signer
+from caf_runtime.acls import acl_table, all_acls, apply_acls, kafka_admin_config
 from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq, holds, operations
+from cafctl.audit import Audit, Operator, audit_trail
 from cafctl.reconcile import reconcile_deployment
 from cafctl.status import status, trace
+from devstack.keys import DevKeys
+from devstack.stack import Stack
 from schemas import topics
+
+
+def _operator_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--operator", help="who acts (default: CAF_OPERATOR); audited")
+    command.add_argument("--why", help="why; kept in the audit record")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--until", type=datetime.fromisoformat, help="failed at or before")
         if action == "replay":
             sub.add_argument("--dry-run", action="store_true", help="show, do not publish")
+            _operator_arguments(sub)
     show = letters.add_parser("show", help="one dead letter, TIN-like digits masked")
     show.add_argument("id", help="topic/partition/offset as listed")
     commands.add_parser("reconcile", help="every input has exactly one outcome?")
@@ -70,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     provision.add_argument(
         "--replication-factor", type=int, default=1, help="for new topics (production: 3)"
+    )
+    provision.add_argument(
+        "--acls", action="store_true", help="also create every principal's ACLs (super user)"
+    )
+    commands.add_parser(
+        "acls", help="the ACL of every principal, from the topology (for a real cluster)"
     )
     commands.add_parser("status", help="topics, consumer lag, dead letters, service readiness")
     commands.add_parser("sla", help="grants waiting to post, oldest first, with their age")
@@ -84,10 +111,17 @@ def _parser() -> argparse.ArgumentParser:
         "set", help="publish a registry record (JSON file or - for stdin)"
     )
     set_practitioner.add_argument("file", type=argparse.FileType("r"))
+    set_practitioner.add_argument("--key", type=Path, help="the registry feed's private JWK")
+    _operator_arguments(set_practitioner)
     submit = commands.add_parser(
         "submit", help="publish inbound messages from a file (JSON object, array or JSON lines)"
     )
     submit.add_argument("file", type=Path)
+    submit.add_argument("--key", type=Path, help="one private JWK that signs every message")
+    submit.add_argument("--keys", type=Path, help="a folder of <kid>.jwk, one per publisher")
+    _operator_arguments(submit)
+    trail = commands.add_parser("audit", help="the latest operator actions, newest first")
+    trail.add_argument("--limit", type=int, default=50)
     holds = commands.add_parser(
         "holds", help="grants held by VA-07 for review (CN-09)"
     ).add_subparsers(dest="action", required=True)
@@ -99,10 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         act = holds.add_parser(decision, help=text)
         act.add_argument("grant_id")
-        act.add_argument("--why", required=True, help="the reason, recorded with the decision")
-        act.add_argument(
-            "--operator", help="who decides (default: CAF_OPERATOR, else the login name)"
-        )
+        _operator_arguments(act)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
@@ -114,7 +145,14 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "reconcile":
         return await _reconcile(settings, options, args.json)
     if args.command == "provision":
-        return await _provision(settings, options, args.replication_factor, args.json)
+        return await _provision(settings, options, args.replication_factor, args.json, args.acls)
+    if args.command == "acls":
+        rows = acl_table(all_acls(settings.topic_prefix))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _table(rows, ["principal", "resource", "name", "pattern", "operation"])
+        return 0
     if args.command == "status":
         return await _status(settings, options, args.json)
     if args.command == "trace":
@@ -123,6 +161,13 @@ async def _run(args: argparse.Namespace) -> int:
         return await _dlq(args, settings, options)
     if args.command == "holds":
         return await _holds(args, settings)
+    if args.command == "audit":
+        rows = await audit_trail(settings, args.limit)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _table(rows, ["at", "operator", "action", "target", "outcome", "why"])
+        return 0
     return await _operate(args, settings, options)
 
 
@@ -140,13 +185,13 @@ async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
                 columns += ["decided_by", "decided_at", "why"]
             _table(rows, columns)
         return 0
-    outcome = await holds.decide(
-        settings,
-        args.grant_id,
-        args.action,
-        operator=holds.operator_name(args.operator),
-        why=args.why,
-    )
+    operator = Operator.resolve(args.operator, args.why, f"holds {args.action}")
+    async with Audit(settings).action(operator, f"holds {args.action}", args.grant_id) as entry:
+        entry.before = {"status": "held"}
+        outcome = await holds.decide(
+            settings, args.grant_id, args.action, operator=operator.name, why=operator.why
+        )
+        entry.after = asdict(outcome)
     _print(args.json, asdict(outcome))
     if outcome.status == "held":
         return 3  # not applied within the wait: look again with `holds list --all`
@@ -169,14 +214,37 @@ async def _operate(
         _print(args.json, found)
         return 0 if found["registry_feed"] or found["validator_view"] else 1
     if args.command == "practitioner":
+        operator = Operator.resolve(args.operator, args.why, "practitioner set")
         key, value = operations.practitioner_message(json.load(args.file))
-        await _publish(settings, topics.PRACTITIONERS, [(key, value)])
-        _print(args.json, {"published": key.decode(), "topic": topics.PRACTITIONERS})
+        signer = _signers(args.key, None)("registry")
+        caf_number = key.decode()
+        before = await operations.practitioner_records(settings, options, caf_number)
+        async with Audit(settings).action(operator, "practitioner set", caf_number) as entry:
+            entry.before = before["registry_feed"]
+            await _publish(settings, topics.PRACTITIONERS, [(key, value, signer)])
+            entry.after = json.loads(value)
+        _print(args.json, {"published": caf_number, "topic": topics.PRACTITIONERS})
         return 0
+    operator = Operator.resolve(args.operator, args.why, "submit")
     messages = operations.submissions(args.file)
-    await _publish(settings, topics.INBOUND, messages)
+    signer_for = _signers(args.key, args.keys)
+    signed = [(m.key, m.value, signer_for(m.kind)) for m in messages]
+    async with Audit(settings).action(operator, "submit", str(args.file.name)) as entry:
+        await _publish(settings, topics.INBOUND, signed)
+        entry.after = [{"kind": m.kind, "message_id": m.message_id} for m in messages]
     _print(args.json, {"published": len(messages), "topic": topics.INBOUND})
     return 0
+
+
+def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
+    """Who signs a message of each kind: one key for all, or the publisher of the kind from a
+    folder of `<kid>.jwk` (CAF_SIGNING_KEYS, else the local stack's)."""
+    if key is not None:
+        signer = Signer.from_file(key)
+        return lambda _kind: signer
+    root = folder or Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)
+    keys = DevKeys(root)
+    return keys.signer_for
 
 
 async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]) -> int:
@@ -206,22 +274,29 @@ async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dic
         else:
             _table(rows, ["id", "error_class", "original", "failed_at", "error_message"])
         return 0
+    operator = Operator.resolve(args.operator, args.why, "dlq replay")
+    action = "dlq replay (dry run)" if args.dry_run else "dlq replay"
+    target = args.topic or "all dead-letter topics"
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
-        async with DynamoTable(settings, "ops") as ops:
-            report = await dlq.replay(letters, ops=ops, producer=producer, dry_run=args.dry_run)
+        async with (
+            Audit(settings).action(operator, action, target) as entry,
+            DynamoTable(settings, "ops") as ops,
+        ):
+            entry.before = [letter.summary() for letter in letters]
+            report = await dlq.replay(
+                letters,
+                ops=ops,
+                producer=producer,
+                prefix=settings.topic_prefix,
+                dry_run=args.dry_run,
+            )
+            entry.after = asdict(report)
     finally:
         await producer.stop()
-    _print(
-        args.json,
-        {
-            "replayed": list(report.replayed),
-            "already_replayed": list(report.already_replayed),
-            "dry_run": args.dry_run,
-        },
-    )
-    return 0
+    _print(args.json, {**asdict(report), "dry_run": args.dry_run})
+    return 0 if not report.refused else 5
 
 
 async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
@@ -253,24 +328,28 @@ async def _trace(
 
 
 async def _publish(
-    settings: ServiceSettings, topic: str, messages: list[tuple[bytes | None, bytes]]
+    settings: ServiceSettings, topic: str, messages: Sequence[tuple[bytes | None, bytes, Signer]]
 ) -> None:
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
-        for key, value in messages:
+        for key, value, signer in messages:
             await producer.send_and_wait(
                 settings.topic(topic),
                 value,
                 key=key,
-                headers=[("content-type", b"application/json")],
+                headers=[("content-type", b"application/json"), *signer.headers(value)],
             )
     finally:
         await producer.stop()
 
 
 async def _provision(
-    settings: ServiceSettings, options: dict[str, Any], replication_factor: int, as_json: bool
+    settings: ServiceSettings,
+    options: dict[str, Any],
+    replication_factor: int,
+    as_json: bool,
+    acls: bool,
 ) -> int:
     topic_report = await ensure_topics(
         settings.kafka_bootstrap_servers,
@@ -281,7 +360,12 @@ async def _provision(
     )
     async with dynamodb_client(settings) as client:
         table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    acl_count = 0
+    if acls:
+        wanted = all_acls(settings.topic_prefix)
+        acl_count = await asyncio.to_thread(apply_acls, kafka_admin_config(settings), wanted)
     summary = {
+        "acls": acl_count,
         "topics_created": list(topic_report.created),
         "topics_existing": len(topic_report.existing),
         "topics_mismatched": [str(m) for m in topic_report.mismatched],
@@ -325,7 +409,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(_parser().parse_args(argv)))
-    except (ValueError, OSError) as error:  # bad input file, unreadable JSON, no connection
+    except (ValueError, OSError, KeyError) as error:  # bad input, no operator, no connection
         print(f"cafctl: {error}", file=sys.stderr)
         return 1
 

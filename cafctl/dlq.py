@@ -20,7 +20,9 @@ from botocore.exceptions import ClientError
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.guard import CONTROL_HEADERS
+from caf_runtime.topology import replay_route
 from cafctl.topics import read_topic
+from schemas import topics
 
 ERROR_HEADERS = CONTROL_HEADERS | {"replayed-from"}
 _TIN_LIKE = re.compile(r"\b(\d{3}-?\d{2}-?|\d{2}-?\d{3})(\d{4})\b")
@@ -79,10 +81,10 @@ def _letter(record: ConsumerRecord[bytes, bytes], topic: str) -> DeadLetter:
 
 
 async def list_dead_letters(
-    settings: ServiceSettings, client_options: dict[str, Any], topics: tuple[str, ...]
+    settings: ServiceSettings, client_options: dict[str, Any], dead_letter_topics: tuple[str, ...]
 ) -> list[DeadLetter]:
     letters: list[DeadLetter] = []
-    for topic in topics:
+    for topic in dead_letter_topics:
         records = await read_topic(client_options, settings.topic(topic))
         letters.extend(_letter(record, topic) for record in records)
     return letters
@@ -112,6 +114,30 @@ def select(
 class ReplayReport:
     replayed: tuple[str, ...]
     already_replayed: tuple[str, ...]
+    refused: tuple[str, ...] = ()
+
+
+# What an internal replay keeps for the guard of the service: where the letter first failed.
+_KEPT_FOR_RETRY = frozenset(
+    {"original-topic", "original-partition", "original-offset", "original-timestamp"}
+    | {"first-failed-at", "attempt-count"}
+)
+
+
+def replay_record(letter: DeadLetter, prefix: str) -> tuple[str, list[tuple[str, bytes]]] | None:
+    """(deployed target topic, headers) of a letter's replay, or None when its dead-letter
+    topic may not feed the topic the letter names (AU-04, `topology.replay_route`)."""
+    route = replay_route(letter.topic)
+    original = letter.headers.get("original-topic", "")
+    if route is None or not original.startswith(prefix):
+        return None
+    if original.removeprefix(prefix) not in route.originals:
+        return None
+    payload = [(k, v.encode()) for k, v in letter.headers.items() if k not in ERROR_HEADERS]
+    kept = []
+    if route.target != topics.INBOUND:  # the service's retry topic: its guard needs these
+        kept = [(k, v.encode()) for k, v in letter.headers.items() if k in _KEPT_FOR_RETRY]
+    return prefix + route.target, [*payload, *kept, ("replayed-from", letter.id.encode())]
 
 
 async def replay(
@@ -119,24 +145,26 @@ async def replay(
     *,
     ops: DynamoTable,
     producer: AIOKafkaProducer,
+    prefix: str = "",
     dry_run: bool = False,
 ) -> ReplayReport:
-    replayed, skipped = [], []
+    """Replay each letter once, by the route its dead-letter topic allows; letters whose
+    original topic is not on that route are refused, not sent."""
+    replayed, skipped, refused = [], [], []
     for letter in letters:
         marker = {"pk": {"S": f"REPLAY#{letter.id}"}, "sk": {"S": "REPLAY"}}
         found = await ops.client.get_item(TableName=ops.name, Key=marker, ConsistentRead=True)
         if "Item" in found:
             skipped.append(letter.id)
             continue
-        original = letter.headers.get("original-topic")
-        if not original:
-            skipped.append(letter.id)
+        route = replay_record(letter, prefix)
+        if route is None:
+            refused.append(letter.id)
             continue
+        target, headers = route
         if not dry_run:
-            headers = [(k, v.encode()) for k, v in letter.headers.items() if k not in ERROR_HEADERS]
-            headers.append(("replayed-from", letter.id.encode()))
             await producer.send_and_wait(
-                original,
+                target,
                 letter.value,
                 key=letter.key.encode() if letter.key is not None else None,
                 headers=headers,
@@ -144,11 +172,11 @@ async def replay(
             try:
                 await ops.client.put_item(
                     TableName=ops.name,
-                    Item={**marker, "original": {"S": original}},
+                    Item={**marker, "original": {"S": target}},
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
         replayed.append(letter.id)
-    return ReplayReport(tuple(replayed), tuple(skipped))
+    return ReplayReport(tuple(replayed), tuple(skipped), tuple(refused))

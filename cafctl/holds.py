@@ -3,18 +3,16 @@
 - `list_holds`: the grants VA-07 parked for review, from the validator's table (the held ones, or
   every one ever parked with what became of it).
 - `decide`: an operator releases or refuses one held grant. The decision travels to the
-  validator as a `ReviewHold` command on `caf.grants.accepted.v1` (keyed by the taxpayer, so it
-  is ordered with the taxpayer's other commands); the validator applies it once and records who,
-  when and why on the hold. cafctl also writes the action to the `ops` table's audit trail
-  (`AUDIT` / `<time>#<decision id>`) before publishing, and waits until the validator has
-  applied it.
+  validator as a `ReviewHold` command on `caf.reviews.v1` (keyed by the taxpayer; only the
+  operator's principal may write that topic, and it may write no grant command); the validator
+  applies it once (it refuses a hold already decided) and records who,
+  when and why on the hold. cafctl waits until the validator has applied it; the command line
+  writes the audit record (`cafctl.audit`, AU-04) when the decision ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,18 +22,12 @@ from aiokafka import AIOKafkaProducer
 
 from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import DynamoTable
 from schemas import topics
 from schemas.codec import encode
 from schemas.grants import ReviewHold
 from services.validator.store import Hold, ValidatorStore
 
 Decision = Literal["release", "refuse"]
-
-
-def operator_name(given: str | None) -> str:
-    """Who acts: `--operator`, else `CAF_OPERATOR`, else the login name."""
-    return given or os.environ.get("CAF_OPERATOR") or getpass.getuser()
 
 
 def row(hold: Hold) -> dict[str, Any]:
@@ -105,12 +97,11 @@ async def decide(
             operator=operator,
             why=why,
         )
-        await _audit(settings, command, now)
         producer = AIOKafkaProducer(**producer_options(settings))
         await producer.start()
         try:
             await producer.send_and_wait(
-                settings.topic(topics.GRANTS_ACCEPTED),
+                settings.topic(topics.REVIEWS),
                 encode(command),
                 key=parked.taxpayer_ref.encode(),
                 headers=[("content-type", b"application/json")],
@@ -124,18 +115,3 @@ async def decide(
             applied = await store.held(grant_id)
             status = applied.status if applied else status
     return Outcome(grant_id, decision, operator, command.message_id, status)
-
-
-async def _audit(settings: ServiceSettings, command: ReviewHold, at: datetime) -> None:
-    async with DynamoTable(settings, "ops") as ops:
-        await ops.client.put_item(
-            TableName=ops.name,
-            Item={
-                "pk": {"S": "AUDIT"},
-                "sk": {"S": f"{at.isoformat()}#{command.message_id}"},
-                "action": {"S": f"holds {command.decision}"},
-                "grant_id": {"S": command.grant_id},
-                "operator": {"S": command.operator},
-                "why": {"S": command.why},
-            },
-        )

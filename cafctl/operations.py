@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
@@ -105,16 +105,25 @@ def practitioner_message(document: dict[str, Any]) -> tuple[bytes, bytes]:
     return record.caf_number.encode(), value
 
 
-def submissions(path: Path) -> list[tuple[bytes | None, bytes]]:
-    """(key, value) of each inbound message in `path` (a JSON object, a JSON array, or JSON
-    lines), validated; TPA messages are keyed by request id, the others by message id."""
+class Submitted(NamedTuple):
+    """One inbound message read from a file: its key, bytes, kind and message id."""
+
+    key: bytes
+    value: bytes
+    kind: str
+    message_id: str
+
+
+def submissions(path: Path) -> list[Submitted]:
+    """Each inbound message in `path` (a JSON object, a JSON array, or JSON lines), validated;
+    TPA messages are keyed by request id, the others by message id."""
     text = path.read_text()
     try:
         loaded = json.loads(text)
         documents = loaded if isinstance(loaded, list) else [loaded]
     except ValueError:
         documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-    messages: list[tuple[bytes | None, bytes]] = []
+    messages: list[Submitted] = []
     for number, document in enumerate(documents, 1):
         value = json.dumps(document).encode()
         try:
@@ -127,5 +136,5 @@ def submissions(path: Path) -> list[tuple[bytes | None, bytes]]:
             if isinstance(message, TpaRequest | TpaDecision)
             else message.message_id
         )
-        messages.append((key.encode(), value))
+        messages.append(Submitted(key.encode(), value, message.kind, message.message_id))
     return messages

@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "caf-validator": (topics.GRANTS_ACCEPTED,),
     "caf-validator-registry": (topics.PRACTITIONERS,),
     "caf-validator-sla": (topics.EVENTS,),
+    "caf-validator-reviews": (topics.REVIEWS,),
     "caf-poster": (topics.GRANTS_VALIDATED,),
     "caf-notifier": (topics.EVENTS,),
     "caf-intake-redelivery": (topics.INTAKE_RETRY,),

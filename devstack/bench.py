@@ -49,14 +49,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.provision import ensure_topics
 from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
-from devstack import decision_bench, jars
+from devstack import auth_bench, decision_bench, jars
+from devstack.access import PROVISIONER
 from devstack.fleet import SERVICES, Fleet
+from devstack.keys import DevKeys
 from devstack.profile import RATE_HZ, Profile, Profiler, shares
 from devstack.stack import PROJECT_ROOT, Stack
-from devstack.workload import Message, Workload
+from devstack.workload import Message, Workload, signed_inbound, signed_registry
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
@@ -122,10 +124,11 @@ class Probe:
 class System:
     """Something to feed: where inputs go, how outcomes are recognised, which pids to meter."""
 
-    def __init__(self, name: str, settings: ServiceSettings, logs: Path) -> None:
+    def __init__(self, name: str, settings: ServiceSettings, logs: Path, keys: DevKeys) -> None:
         self.name = name
         self.settings = settings
         self.logs = logs
+        self.keys = keys
         self.pids: dict[str, int] = {}
 
     async def publish(
@@ -137,15 +140,16 @@ class System:
         started = time.monotonic()
         pending = []
         for index, message in enumerate(messages):
-            value = message.body if isinstance(message.body, bytes) else json.dumps(message.body)
-            value = value if isinstance(value, bytes) else value.encode()
+            # signed as a portal signs (AU-01), for the relay too: the same bytes either way
+            record = signed_inbound(message, self.keys)
             pending.append(
                 (
                     message,
                     await producer.send(
                         self.settings.topic(self.inbound),
-                        value,
-                        key=message.key.encode() if message.key else None,
+                        record.value,
+                        key=record.key,
+                        headers=record.headers,
                     ),
                 )
             )
@@ -273,10 +277,14 @@ async def measure(
     return result
 
 
-async def _prepare(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, specs, prefix=settings.topic_prefix)
-    async with dynamodb_client(settings) as client:
-        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+async def _prepare_hops(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> None:
+    """The relays' hop topics (the relays run as the provisioning super user)."""
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        specs,
+        prefix=settings.topic_prefix,
+        client_options=client_options(settings),
+    )
 
 
 async def _discard(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> None:
@@ -296,7 +304,7 @@ async def _discard(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> N
 def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str]]:
     env = {
         **os.environ,
-        **stack.environment(),
+        **stack.environment(PROVISIONER),  # relays; each service runs as its own principal
         "CAF_TOPIC_PREFIX": prefix,
         "CAF_TABLE_PREFIX": prefix,
         "CAF_LOG_LEVEL": "WARNING",
@@ -304,11 +312,7 @@ def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str
         # VA-07's limit they would be held for an operator (CN-09) and never end
         "VALIDATOR_VELOCITY_LIMIT": "1000000",
     }
-    settings = ServiceSettings.model_validate(
-        {k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT")}
-        | {"CAF_TOPIC_PREFIX": prefix, "CAF_TABLE_PREFIX": prefix}
-    )
-    return settings, env
+    return stack.settings(prefix), env
 
 
 @contextlib.asynccontextmanager
@@ -317,7 +321,7 @@ async def _relays(
 ) -> AsyncIterator[Relay]:
     """Four relay processes chained over the hop topics; the topics are deleted afterwards."""
     specs = tuple(TopicSpec(hop) for hop in HOPS)
-    await _prepare(settings, specs)
+    await _prepare_hops(settings, specs)
     processes = []
     try:
         for source, target in itertools.pairwise(HOPS):
@@ -334,7 +338,7 @@ async def _relays(
                         stderr=log,
                     )
                 )
-        relay = Relay(f"{name} (relay)", settings, logs)
+        relay = Relay(f"{name} (relay)", settings, logs, stack.keys)
         relay.pids = {f"relay{i}": p.pid for i, p in enumerate(processes)}
         relay.pids |= _infrastructure_pids(stack)
         yield relay
@@ -361,6 +365,7 @@ class Report:
     measurements: list[Measurement]
     codecs: list[CodecFigures]
     decision: decision_bench.DecisionFigures
+    authenticity: auth_bench.AuthFigures
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -379,18 +384,17 @@ async def run(args: argparse.Namespace) -> Report:
 
     # pipeline: the four services
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
-    await _prepare(settings, TOPICS)
-    fleet = Fleet(env, logs)
+    await stack.prepare(settings)  # topics, tables, ACLs of the prefix
+    fleet = Fleet(env, logs, identity=stack.kafka_identity)
     replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
-    pipeline = Pipeline("pipeline", settings, logs)
+    pipeline = Pipeline("pipeline", settings, logs, stack.keys)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
-    for record in workload.registry:
+    for practitioner in workload.registry:
+        record = signed_registry(practitioner, stack.keys)
         await producer.send(
-            settings.topic(topics.PRACTITIONERS),
-            json.dumps(record).encode(),
-            key=record["caf_number"].encode(),
+            settings.topic(record.topic), record.value, key=record.key, headers=record.headers
         )
     await producer.stop()
     forms = [m for m in workload.messages if m.kind == "form"]
@@ -415,7 +419,7 @@ async def run(args: argparse.Namespace) -> Report:
         await fleet.stop_all()
         await _discard(settings, TOPICS)
     codecs = await measure_codecs(stack, workload, logs, args.codec_messages)
-    return Report(results, codecs, decision_bench.measure())
+    return Report(results, codecs, decision_bench.measure(), auth_bench.measure())
 
 
 @dataclass(frozen=True)
@@ -643,7 +647,8 @@ def main() -> None:
     rendered = table(report.measurements, args.loads)
     codecs = codec_table(report.codecs)
     decision = decision_bench.table(report.decision)
-    print(rendered, codecs, decision, sep="\n\n")
+    authenticity = auth_bench.table(report.authenticity)
+    print(rendered, codecs, decision, authenticity, sep="\n\n")
     machine = _machine()
     facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
@@ -665,7 +670,11 @@ def main() -> None:
         " different representatives, all on the same quarterly units; deciding and applying a"
         " later-signed grant on every unit (it revokes a unit of each, PO-05/MK-03). The rules"
         " alone, no I/O.\n\n"
-        f"{decision}\n\n## Machine\n\n{facts}\n"
+        f"{decision}\n\n## Authenticity\n\n"
+        "`python -m devstack.auth_bench`: process CPU per message of what intake adds to every"
+        " record (AU-01) and to every Tax Pro Account decision (AU-02), on a real form with the"
+        " development keys. The pipeline above runs with both, on SASL_SSL with ACLs.\n\n"
+        f"{authenticity}\n\n## Machine\n\n{facts}\n"
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -39,20 +40,19 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import DynamoTable, dynamodb_client
+from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
-from caf_runtime.provision import ensure_tables, ensure_topics
-from caf_runtime.topology import TABLES, TOPICS
 from cafctl.reconcile import Report, expected, reconcile_deployment
 from cafctl.topics import follow
 from devstack.errors import StackError
 from devstack.fleet import SERVICES, Fleet, Replica, free_ports
 from devstack.stack import PROJECT_ROOT, Stack
-from devstack.workload import Workload
+from devstack.workload import Workload, signed_inbound, signed_registry
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
@@ -99,14 +99,7 @@ class Run:
         self.workload = workload
         prefix = f"chaos-{uuid.uuid4().hex[:6]}-{phase.name}-"
         env = stack.environment()
-        self.settings = ServiceSettings.model_validate(
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
-                "DYNAMODB_ENDPOINT": env["DYNAMODB_ENDPOINT"],
-                "CAF_TOPIC_PREFIX": prefix,
-                "CAF_TABLE_PREFIX": prefix,
-            }
-        )
+        self.settings = stack.settings(prefix)
         self.fleet = Fleet(
             {
                 **os.environ,
@@ -117,35 +110,28 @@ class Run:
                 "CAF_GRACEFUL_TIMEOUT_S": "10",
             },
             logs / phase.name,
+            identity=stack.kafka_identity,
         )
         self.terminal: set[str] = set()
         self.last_progress = time.monotonic()
 
     async def prepare(self) -> None:
-        await ensure_topics(
-            self.settings.kafka_bootstrap_servers, TOPICS, prefix=self.settings.topic_prefix
-        )
-        async with dynamodb_client(self.settings) as client:
-            await ensure_tables(client, TABLES, prefix=self.settings.table_prefix)
+        await self.stack.prepare(self.settings)
         await asyncio.gather(*(self.fleet.start(service) for service in SERVICES))
 
     async def publish(self, rate: float) -> None:
         """The registry, then the workload at `rate` messages per second; a send the broker
-        refused (it may be restarting) is sent again: a repeated message id is dropped (IN-02)."""
-        producer = AIOKafkaProducer(
-            **client_options(self.settings),
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            request_timeout_ms=15000,
-        )
-        await producer.start()
+        refused (it may be restarting) is sent again, by a new producer: a repeated message id
+        is dropped (IN-02)."""
+        producer = await self._producer()
         try:
-            for record in self.workload.registry:
+            for practitioner in self.workload.registry:
+                record = signed_registry(practitioner, self.stack.keys)
                 await producer.send(
-                    self.settings.topic(topics.PRACTITIONERS),
-                    json.dumps(record).encode(),
-                    key=record["caf_number"].encode(),
+                    self.settings.topic(record.topic),
+                    record.value,
+                    key=record.key,
+                    headers=record.headers,
                 )
             await producer.flush()
             started = time.monotonic()
@@ -153,7 +139,7 @@ class Run:
             messages = self.workload.messages
             for offset in range(0, len(messages), batch):
                 chunk = messages[offset : offset + batch]
-                await self._send_all(producer, chunk)
+                producer = await self._send_all(producer, chunk)
                 self.phase.messages += len(chunk)
                 behind = started + (offset + batch) / rate - time.monotonic()
                 if behind > 0:
@@ -162,21 +148,48 @@ class Run:
         finally:
             await producer.stop()
 
-    async def _send_all(self, producer: AIOKafkaProducer, chunk: list[Any]) -> None:
+    async def _producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            **client_options(self.settings),
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=15000,
+        )
+        await producer.start()
+        return producer
+
+    async def _send_all(self, producer: AIOKafkaProducer, chunk: list[Any]) -> AIOKafkaProducer:
+        """Send `chunk`; the producer that sent it. After a failure the producer is replaced
+        before sending again: an idempotent producer whose batch failed may be left with a gap
+        in its sequence numbers, which the broker refuses for good (OutOfOrderSequence)."""
         topic = self.settings.topic(topics.INBOUND)
         pending = list(chunk)
         while pending:
-            sends = []
-            for message in pending:
-                body = message.body if isinstance(message.body, bytes) else json.dumps(message.body)
-                value = body if isinstance(body, bytes) else body.encode()
-                key = message.key.encode() if message.key else None
-                sends.append(await producer.send(topic, value, key=key))
-            results = await asyncio.gather(*sends, return_exceptions=True)
-            pending = [m for m, r in zip(pending, results, strict=True) if isinstance(r, Exception)]
+            failed: list[Any] = []
+            try:
+                sends = []
+                for message in pending:
+                    record = signed_inbound(message, self.stack.keys)
+                    sends.append(
+                        await producer.send(
+                            topic, record.value, key=record.key, headers=record.headers
+                        )
+                    )
+                results = await asyncio.gather(*sends, return_exceptions=True)
+                failed = [
+                    m for m, r in zip(pending, results, strict=True) if isinstance(r, Exception)
+                ]
+            except KafkaError:
+                failed = pending
+            pending = failed
             if pending:
                 log.warning("broker refused %d sends; sending them again", len(pending))
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
                 await asyncio.sleep(1.0)
+                producer = await self._producer()
+        return producer
 
     async def watch(self) -> None:
         """Follow the outcome stream: which grants and removals have their terminal event."""

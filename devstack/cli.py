@@ -1,4 +1,4 @@
-"""`python -m devstack {fetch|up|infra|down|status|provision|env}`: run the local stack."""
+"""`python -m devstack {fetch|up|infra|down|status|provision|env|keys}`: run the local stack."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="show what runs")
     commands.add_parser("provision", help="create missing topics and tables")
     commands.add_parser("env", help="print the environment that points a shell at this stack")
+    commands.add_parser("keys", help="make the development signing keys (publishers, IdP)")
     args = parser.parse_args(argv)
     stack = Stack()
     started = time.monotonic()
@@ -29,15 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             for profile in ("kafka", "dynamodb"):
                 print(f"{profile}: {jars.resolve(profile)}")
         elif args.command in {"up", "infra"}:
-            stack.start_infrastructure()
-            topics, tables = stack.provision()
-            print(f"topics created: {len(topics.created)}, already there: {len(topics.existing)}")
-            for problem in topics.mismatched:
-                print(f"WARNING {problem}")
-            print(f"tables created: {len(tables.created)}, already there: {len(tables.existing)}")
-            if args.command == "up":
-                stack.start_services()
-            _print_status(stack)
+            _bring_up(stack, with_services=args.command == "up")
             print(f"ready in {time.monotonic() - started:.1f}s")
         elif args.command == "down":
             stopped = stack.down()
@@ -47,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "provision":
             topics, tables = stack.provision()
             print(f"topics created: {list(topics.created)}; tables created: {list(tables.created)}")
+        elif args.command == "keys":
+            keys = stack.keys.ensure()
+            print(
+                f"development keys in {keys.root}: "
+                + ", ".join(sorted(p.name for p in keys.root.glob("*.jwk")))
+            )
         elif args.command == "env":
             for key, value in stack.environment().items():
                 if key != "INTAKE_TAXPAYER_REF_KEY":  # a secret; the rest are endpoints
@@ -55,6 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bring_up(stack: Stack, *, with_services: bool) -> None:
+    stack.start_infrastructure()
+    topics, tables = stack.provision()
+    print(f"topics created: {len(topics.created)}, already there: {len(topics.existing)}")
+    for problem in topics.mismatched:
+        print(f"WARNING {problem}")
+    print(f"tables created: {len(tables.created)}, already there: {len(tables.existing)}")
+    if stack.secured:
+        print(f"Kafka clients (SASL_SSL): {stack.root / 'clients'}/<principal>.properties")
+    if with_services:
+        stack.start_services()
+    _print_status(stack)
 
 
 def _print_status(stack: Stack) -> None:

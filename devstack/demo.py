@@ -4,7 +4,11 @@ Workload (fictional people, dates relative to today): practitioner registry reco
 several taxpayers (a 2848 with three notice electors, an 8821, a first-time representative, a
 suspended representative); a malformed message; then, once those are decided, a newer 2848 that
 revokes part of an older one, a representative's withdrawal, and the taxpayer's decisions on
-two Tax Pro Account requests (one approved, one declined). It prints one line per grant with
+two Tax Pro Account requests (one approved, one declined). Every message is published through
+the publisher SDK (`caf_client`), signed with the development key of its portal, and each decision
+carries the taxpayer's identity assertion from the development identity provider. Two forgeries
+show what the processor refuses: a form signed by a key nobody listed (AU-01, dead letter) and an
+approval proven by another taxpayer's login (AU-02, rejected). It prints one line per grant with
 its outcome and the notifications it caused, and the publish → posted latency.
 """
 
@@ -12,18 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from joserfc.jwk import OKPKey
 
+from caf_client import CafPublisher, KafkaConnection, SignedRecord, Signer
+from caf_runtime.authenticity import REGISTRY_FEED
+from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
+from devstack.keys import SIGNER_OF_KIND, DevKeys
+from devstack.stack import Stack
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
@@ -96,6 +108,19 @@ def _form(
 _RUN = f"{random.randint(201, 665)}-{random.randint(10, 99)}"  # noqa: S311 - not a secret
 
 
+FORGER = "forms-intake@forged"  # a kid no JWKS lists: its key is made up on the spot
+
+
+class Sent(NamedTuple):
+    """One demo message: what it shows, the message, and who signs it (default: its portal);
+    `taxpayer` is the TIN whose login proves a decision (AU-02)."""
+
+    label: str
+    message: dict[str, Any] | bytes
+    signer: str | None = None
+    taxpayer: str | None = None
+
+
 def tin(n: int) -> str:
     return f"{_RUN}-{n:04d}"
 
@@ -147,6 +172,7 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
         ("Tax Pro Account request (NO-01)", TPA_APPROVED),
         ("Tax Pro Account request (NO-01)", TPA_DECLINED),
         *(("Tax Pro Account group request (NO-01)", request) for request in TPA_GROUP),
+        ("Tax Pro Account request, someone else approves it", TPA_IMPOSTOR),
     ]
 
 
@@ -188,6 +214,7 @@ def _tpa_request(n: int, caf: str, name: str, group_id: str | None = None) -> di
 def _decision(
     request: dict[str, Any], decision: str, signed: date = TODAY, at_offset_s: float = 0
 ) -> dict[str, Any]:
+    """A decision; its identity assertion is added when it is sent (`Demo._publish`)."""
     at = datetime.now(UTC) + timedelta(seconds=at_offset_s)
     return {
         "kind": "tpa_decision",
@@ -208,6 +235,7 @@ def _decision(
 
 TPA_APPROVED = _tpa_request(7, "030100102", "Blake Doe")
 TPA_DECLINED = _tpa_request(8, "030100103", "Casey Roe")
+TPA_IMPOSTOR = _tpa_request(11, "030100101", "Avery Smith")
 _GROUP = f"grp-{uuid.uuid4().hex[:6]}"
 TPA_GROUP = [
     _tpa_request(9, caf, name, group_id=_GROUP)
@@ -220,7 +248,23 @@ TPA_GROUP = [
 ]
 
 
-def second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
+def second_wave() -> list[Sent]:
+    forms = [
+        Sent(
+            "a form signed by a key nobody listed (AU-01)",
+            _form(tin(10), "Pat Forger", [{"caf_number": "030100101", "name": "Avery Smith"}]),
+            signer=FORGER,
+        ),
+        Sent(
+            "approval proven by another taxpayer's login (AU-02)",
+            _decision(TPA_IMPOSTOR, "approve"),
+            taxpayer=tin(12),
+        ),
+    ]
+    return forms + [Sent(*item) for item in _second_wave()]
+
+
+def _second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
     return [
         ("Tax Pro Account request, approved", _decision(TPA_APPROVED, "approve")),
         ("Tax Pro Account request, declined", _decision(TPA_DECLINED, "decline")),
@@ -262,8 +306,18 @@ def second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
 
 
 class Demo:
-    def __init__(self, settings: ServiceSettings) -> None:
+    """`settings` (the operator's principal) read the outcome; `connections` give each portal
+    its own Kafka principal (`portal`, `registry-feed`)."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        keys: DevKeys,
+        connections: Callable[[str], KafkaConnection],
+    ) -> None:
         self.settings = settings
+        self.keys = keys
+        self.connections = connections
         self.sent_at: dict[str, int] = {}
         self.labels: dict[str, str] = {}
         self.events: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
@@ -271,61 +325,65 @@ class Demo:
         self.dead_letters: list[ConsumerRecord[bytes, bytes]] = []
 
     async def run(self) -> int:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            enable_idempotence=True,
-            acks="all",
-        )
-        await producer.start()
+        signers = {kid: self.keys.signer(kid) for kid in set(SIGNER_OF_KIND.values())}
+        signers[FORGER] = Signer(OKPKey.generate_key("Ed25519", parameters={"kid": FORGER}))
         collector = asyncio.create_task(self._collect())
-        try:
-            for caf, (name, status) in PRACTITIONERS.items():
-                record = {
-                    "caf_number": caf,
-                    "name": name,
-                    "status_code": status,
-                    "designations": ["b", "c"],
-                    "updated_at": datetime.now(UTC).isoformat(),
-                }
-                await producer.send_and_wait(
-                    self.settings.topic(topics.PRACTITIONERS),
-                    json.dumps(record).encode(),
-                    key=caf.encode(),
+        async with AsyncExitStack() as portals:
+            publishers = {
+                kid: await portals.enter_async_context(
+                    CafPublisher(
+                        signer,
+                        self.connections("registry-feed" if kid == REGISTRY_FEED else "portal"),
+                        topic_prefix=self.settings.topic_prefix,
+                    )
                 )
-            print(f"published {len(PRACTITIONERS)} practitioner registry records")
-            for wave in (first_wave(), second_wave()):
-                expected = await self._publish(producer, wave)
-                await self._wait_for(expected)
-            await asyncio.sleep(1.0)  # let the notifier catch up with the last events
-        finally:
-            collector.cancel()
-            await asyncio.gather(collector, return_exceptions=True)
-            await producer.stop()
+                for kid, signer in signers.items()
+            }
+            try:
+                registry = publishers[SIGNER_OF_KIND["registry"]]
+                for caf, (name, status) in PRACTITIONERS.items():
+                    record = {
+                        "caf_number": caf,
+                        "name": name,
+                        "status_code": status,
+                        "designations": ["b", "c"],
+                        "updated_at": datetime.now(UTC).isoformat(),
+                    }
+                    await registry.publish_registry(caf, record)
+                print(f"published {len(PRACTITIONERS)} signed practitioner registry records")
+                for wave in ([Sent(*item) for item in first_wave()], second_wave()):
+                    expected = await self._publish(publishers, wave)
+                    await self._wait_for(expected)
+                await asyncio.sleep(1.0)  # let the notifier catch up with the last events
+            finally:
+                collector.cancel()
+                await asyncio.gather(collector, return_exceptions=True)
         self._print()
         return 0
 
-    async def _publish(
-        self, producer: AIOKafkaProducer, wave: list[tuple[str, dict[str, Any] | bytes]]
-    ) -> set[str]:
+    async def _publish(self, publishers: dict[str, CafPublisher], wave: list[Sent]) -> set[str]:
+        """Publish each message signed by its portal (or its forger); the ids whose outcome
+        the demo waits for."""
         expected: set[str] = set()
-        for label, message in wave:
-            if isinstance(message, bytes):
-                key = str(uuid.uuid4())
-                value = message
-            else:
-                key = message.get("request_id") or message["message_id"]
-                value = json.dumps(message).encode()
-                self.labels[message["message_id"]] = label
+        for sent in wave:
+            message = sent.message
+            if isinstance(message, bytes):  # unreadable, but signed by the upload portal
+                publisher = publishers[SIGNER_OF_KIND["submission"]]
+                await publisher.send(_raw_record(publisher, message))
+                continue
+            if message.get("kind") == "tpa_decision":
+                proof = self.keys.assertion(
+                    tin=sent.taxpayer or _taxpayer_of(message["request_id"]),
+                    nonce=message["request_id"],
+                )
+                message = message | {"identity_assertion": proof}
+            publisher = publishers[sent.signer or SIGNER_OF_KIND[message["kind"]]]
+            published = await publisher.publish(message)
+            self.labels[message["message_id"]] = sent.label
+            if sent.signer is None:  # a forgery has no outcome to wait for: a dead letter
                 expected.add(message["message_id"])
-            metadata = await producer.send_and_wait(
-                self.settings.topic(topics.INBOUND),
-                value,
-                key=key.encode(),
-                headers=[("content-type", b"application/json")],
-            )
-            if isinstance(message, dict):
-                self.sent_at[message["message_id"]] = metadata.timestamp
-        print(f"published {len(wave)} inbound messages")
+            self.sent_at[message["message_id"]] = published.timestamp
+        print(f"published {len(wave)} signed inbound messages")
         return expected
 
     async def _wait_for(self, message_ids: set[str]) -> None:
@@ -350,7 +408,7 @@ class Demo:
         }
         consumer = AIOKafkaConsumer(
             *names,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_options(self.settings),
             auto_offset_reset="latest",
             enable_auto_commit=False,
         )
@@ -411,8 +469,40 @@ class Demo:
             )
 
 
+def _taxpayer_of(request_id: str) -> str:
+    """The TIN of the taxpayer a demo TPA request names: the one whose login approves it."""
+    for request in (TPA_APPROVED, TPA_DECLINED, TPA_IMPOSTOR, *TPA_GROUP):
+        if request["request_id"] == request_id:
+            return str(request["taxpayer"]["tin"])
+    raise KeyError(request_id)
+
+
+def _raw_record(publisher: CafPublisher, value: bytes) -> SignedRecord:
+    return SignedRecord(
+        topics.INBOUND, str(uuid.uuid4()).encode(), value, publisher.signer.headers(value)
+    )
+
+
 def main() -> int:
-    return asyncio.run(Demo(ServiceSettings()).run())
+    stack = Stack()
+    settings = ServiceSettings.model_validate({**os.environ, **stack.environment("operator")})
+
+    def connection(principal: str) -> KafkaConnection:
+        if stack.secured:  # the stack's own broker: each client as its own principal
+            return KafkaConnection.from_properties(
+                stack.root / "clients" / f"{principal}.properties"
+            )
+        password = settings.kafka_sasl_password  # an external cluster: as configured
+        return KafkaConnection(
+            settings.kafka_bootstrap_servers,
+            settings.kafka_security_protocol,
+            settings.kafka_sasl_mechanism,
+            settings.kafka_sasl_username,
+            password.get_secret_value() if password else None,
+            settings.kafka_ssl_cafile,
+        )
+
+    return asyncio.run(Demo(settings, stack.keys, connection).run())
 
 
 if __name__ == "__main__":

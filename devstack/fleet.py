@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +76,15 @@ def _get(port: int, path: str) -> str | None:
 class Fleet:
     """The service replicas of one pipeline (one topic and table prefix)."""
 
-    def __init__(self, env: Mapping[str, str], logs: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        logs: Path,
+        identity: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:
         self.env = dict(env)
         self.logs = logs
+        self._identity = identity  # per service: its own Kafka principal's credentials
         self.replicas: list[Replica] = []
         self._numbers = itertools.count(1)
 
@@ -89,7 +95,8 @@ class Fleet:
         port = free_port()
         name = f"{service}-{next(self._numbers)}"
         self.logs.mkdir(parents=True, exist_ok=True)
-        env = {**self.env, f"{service.upper()}_HEALTH_PORT": str(port)}
+        identity = self._identity(service) if self._identity else {}
+        env = {**self.env, **identity, f"{service.upper()}_HEALTH_PORT": str(port)}
         with (self.logs / f"{name}.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"services.{service}", env=env, stdout=log, stderr=log

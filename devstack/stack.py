@@ -19,13 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ProvisionReport, ensure_tables, ensure_topics
 from caf_runtime.topology import TABLES, TOPICS
+from devstack.access import PROVISIONER, SERVICE_PRINCIPALS, KafkaAccess
 from devstack.dynamodb import LOCAL_CREDENTIALS, DynamoDBLocal
 from devstack.errors import StackError
 from devstack.kafka import KafkaNode
+from devstack.keys import DevKeys
 from devstack.process import ManagedProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +61,26 @@ class Stack:
     dynamodb_port: int = field(default_factory=lambda: _port("CAF_DYNAMODB_PORT", 8000))
 
     @property
+    def access(self) -> KafkaAccess:
+        """TLS, SCRAM principals and client files of this stack's broker (SASL_SSL + ACLs)."""
+        return KafkaAccess(self.root)
+
+    @property
     def kafka(self) -> KafkaNode:
-        return KafkaNode(self.root / "kafka", self.kafka_port, self.kafka_controller_port)
+        return KafkaNode(
+            self.root / "kafka", self.kafka_port, self.kafka_controller_port, self.access
+        )
+
+    @property
+    def secured(self) -> bool:
+        """Whether clients authenticate: always with this stack's own broker; an external
+        cluster's security settings come from the environment."""
+        return self.external_kafka is None
+
+    @property
+    def keys(self) -> DevKeys:
+        """The development signing keys (AU-01, AU-02), made at the first `up`."""
+        return DevKeys(self.root / "keys")
 
     @property
     def dynamodb(self) -> DynamoDBLocal:
@@ -86,8 +108,9 @@ class Stack:
     def service(self, name: str) -> ManagedProcess:
         return ManagedProcess(name, self.root / "services")
 
-    def environment(self) -> dict[str, str]:
-        """What a service, script or test needs in its environment to use this stack."""
+    def environment(self, principal: str = "operator") -> dict[str, str]:
+        """What a service, script or test needs in its environment to use this stack, connecting
+        as `principal` (default: the operator's, what `cafctl` needs)."""
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
@@ -95,10 +118,47 @@ class Stack:
             "INTAKE_TAXPAYER_REF_KEY": self._dev_secret("taxpayer_ref_key"),
             # PO-03's 2-minute reorder window, shortened so the local demo is not kept waiting
             "CAF_POSTER_REORDER_WINDOW_S": os.environ.get("CAF_POSTER_REORDER_WINDOW_S", "5"),
+            **self.keys.ensure().environment(),
         }
         if self.external_dynamodb is None:
             env.update(LOCAL_CREDENTIALS)
+        if self.secured:
+            env.update(self.access.environment(principal))
         return env
+
+    def service_environment(self, service: str) -> dict[str, str]:
+        """The environment of one service process: its own principal (least privilege)."""
+        return self.environment(SERVICE_PRINCIPALS[service])
+
+    def kafka_identity(self, service: str) -> dict[str, str]:
+        """Only the Kafka credentials of a service's principal (empty on an external cluster),
+        to lay over an environment made for another principal."""
+        if not self.secured:
+            return {}
+        return self.access.environment(SERVICE_PRINCIPALS[service])
+
+    def settings(self, prefix: str = "", principal: str = PROVISIONER) -> ServiceSettings:
+        """Settings of a harness (bench, chaos, tests) on this stack with its own prefix,
+        connecting as `principal` (default: the provisioning super user)."""
+        env = self.environment(principal)
+        return ServiceSettings.model_validate(
+            {k: v for k, v in env.items() if k.startswith(("KAFKA_", "DYNAMODB_"))}
+            | {"CAF_TOPIC_PREFIX": prefix, "CAF_TABLE_PREFIX": prefix or "caf-local-"}
+        )
+
+    async def prepare(self, settings: ServiceSettings) -> None:
+        """Topics, tables and (on this stack's broker) ACLs for the prefix of `settings`."""
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            TOPICS,
+            prefix=settings.topic_prefix,
+            client_options=client_options(settings),
+        )
+        async with dynamodb_client(settings) as client:
+            await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+        if self.secured:
+            config = kafka_admin_config(settings)
+            await asyncio.to_thread(apply_acls, config, all_acls(settings.topic_prefix))
 
     def _dev_secret(self, name: str) -> str:
         """A random development secret, made once per stack folder and kept (mode 0600).
@@ -123,21 +183,26 @@ class Stack:
             self.kafka.start()
 
     def provision(self) -> tuple[ProvisionReport, ProvisionReport]:
-        """Create the declared topics and tables that are missing (idempotent)."""
-        env = self.environment()
+        """Create the declared topics and tables that are missing, and the ACLs of every role
+        (idempotent); write each principal's client properties file."""
+        env = self.environment(PROVISIONER)
         settings = ServiceSettings.model_validate(
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
-                "DYNAMODB_ENDPOINT": env["DYNAMODB_ENDPOINT"],
-            }
+            {key: value for key, value in env.items() if key.startswith(("KAFKA_", "DYNAMODB_"))}
+            | {"CAF_TOPIC_PREFIX": os.environ.get("CAF_TOPIC_PREFIX", "")}
         )
+        if self.secured:
+            apply_acls(kafka_admin_config(settings), all_acls(settings.topic_prefix))
+            self.access.write_client_files(self.bootstrap_servers)
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             if key in env:
                 os.environ.setdefault(key, env[key])
 
         async def provision_all() -> tuple[ProvisionReport, ProvisionReport]:
             topic_report = await ensure_topics(
-                settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix
+                settings.kafka_bootstrap_servers,
+                TOPICS,
+                prefix=settings.topic_prefix,
+                client_options=client_options(settings),
             )
             async with dynamodb_client(settings) as client:
                 table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
@@ -146,11 +211,10 @@ class Stack:
         return asyncio.run(provision_all())
 
     def start_services(self, timeout: float = 60.0) -> None:
-        env = {**os.environ, **self.environment()}
         for name, (module, port, port_variable) in SERVICES.items():
             process = self.service(name)
             if process.pid() is None:
-                env[port_variable] = str(port)
+                env = {**os.environ, **self.service_environment(name), port_variable: str(port)}
                 process.start([sys.executable, "-m", module], env=env)
         deadline = time.monotonic() + timeout
         for name, (_, port, _) in SERVICES.items():

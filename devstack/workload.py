@@ -12,6 +12,7 @@ they reach us in real life: after the first message has usually been decided.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from caf_client.publisher import SignedRecord, signed_record, signed_registry_record
 from caf_runtime.clock import business_day
+from devstack.keys import DevKeys
+from schemas import topics
 
 TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
 YEAR = TODAY.year
@@ -39,11 +43,38 @@ _GRANTS_PER_PRACTITIONER = 12  # well under VA-07's 25 distinct taxpayers per ho
 
 @dataclass(frozen=True)
 class Message:
-    """One inbound message as published: its key and bytes or JSON document."""
+    """One inbound message as published: its key and bytes or JSON document; for a Tax Pro
+    Account decision, the taxpayer whose identity assertion it carries (minted when sent)."""
 
     key: str | None
     body: dict[str, Any] | bytes
     kind: str
+    taxpayer_tin: str | None = None
+
+    def value(self) -> bytes:
+        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+
+
+def signed_inbound(message: Message, keys: DevKeys) -> SignedRecord:
+    """The message as a record of `caf.inbound.v1` signed by the development publisher of its
+    kind (AU-01); a decision gets its taxpayer's identity assertion, issued now (AU-02)."""
+    body = message.body
+    if isinstance(body, dict) and body.get("kind") == "tpa_decision" and message.taxpayer_tin:
+        proof = keys.assertion(tin=message.taxpayer_tin, nonce=str(body["request_id"]))
+        body = body | {"identity_assertion": proof}
+    if isinstance(body, bytes):
+        return SignedRecord(
+            topics.INBOUND,
+            message.key.encode() if message.key else None,
+            body,
+            keys.signer_for("submission").headers(body),
+        )
+    return signed_record(keys.signer_for(str(body["kind"])), body)
+
+
+def signed_registry(record: dict[str, Any], keys: DevKeys) -> SignedRecord:
+    """A practitioner record signed by the development registry feed (AU-01)."""
+    return signed_registry_record(keys.signer_for("registry"), record["caf_number"], record)
 
 
 @dataclass
@@ -260,6 +291,7 @@ class Workload:
 
     @staticmethod
     def _decision(request: Message, decision: str) -> Message:
+        """A decision; `signed_inbound` adds its identity assertion when it is sent."""
         assert isinstance(request.body, dict)
         body: dict[str, Any] = {
             "kind": "tpa_decision",
@@ -276,7 +308,8 @@ class Workload:
                 "at": datetime.now(UTC).isoformat(),
             },
         }
-        return Message(body["request_id"], body, f"tpa_{decision}")
+        tin = request.body["taxpayer"]["tin"]
+        return Message(body["request_id"], body, f"tpa_{decision}", taxpayer_tin=tin)
 
     @staticmethod
     def _removal(kind: str, tin: str, **fields: Any) -> Message:

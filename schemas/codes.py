@@ -85,6 +85,10 @@ class RuleId(StrEnum):
     CN_08 = "CN-08"
     CN_09 = "CN-09"
     CN_10 = "CN-10"
+    AU_01 = "AU-01"
+    AU_02 = "AU-02"
+    AU_03 = "AU-03"
+    AU_04 = "AU-04"
 
 
 class ReasonCode(StrEnum):
@@ -138,6 +142,7 @@ class ReasonCode(StrEnum):
     REJ_RECEIPT_DATE_INVALID = "REJ-RECEIPT-DATE-INVALID"
     REJ_DESIG_MISMATCH = "REJ-DESIG-MISMATCH"
     REJ_FRAUD_REVIEW = "REJ-FRAUD-REVIEW"
+    REJ_IDENTITY_ASSERTION = "REJ-IDENTITY-ASSERTION"
 
 
 @dataclass(frozen=True)

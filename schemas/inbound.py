@@ -20,6 +20,7 @@ TinTypeField = Literal["SSN", "ITIN", "EIN"]
 SignatureMethod = Literal["wet", "electronic", "checkbox"]
 EntityType = Literal["individual", "corporation", "partnership", "trust", "estate", "other"]
 Channel = Literal["upload", "fax", "mail"]
+RevocationChannel = Literal["online_account", "upload", "fax", "mail"]
 
 
 def identifier(value: str) -> str:
@@ -236,6 +237,13 @@ class TpaDecision(_Inbound):
         {"date": "2026-11-21", "method": "checkbox", "ial": 2, "aal": 2},
         default=None,
     )
+    identity_assertion: str | None = described(
+        "The taxpayer's identity assertion (a JWT from an allow-listed identity provider, "
+        "`nonce` = `request_id`; AU-02). Required: a decision without one is refused.",
+        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
+        default=None,
+        max_length=8192,
+    )
 
 
 class Withdrawal(_Inbound):
@@ -262,6 +270,12 @@ class Revocation(_Inbound):
     """The taxpayer revokes authorizations."""
 
     kind: Literal["revocation"] = described("Message kind.", "revocation")
+    channel: RevocationChannel | None = described(
+        "Where the taxpayer revoked: `online_account` (needs `identity_assertion`, AU-02), or "
+        "`upload`, `fax`, `mail`. Absent: paper, unless the Online Account portal signed it.",
+        "mail",
+        default=None,
+    )
     taxpayer: TaxpayerIdentity = described(
         "The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"}
     )
@@ -274,6 +288,13 @@ class Revocation(_Inbound):
     )
     signature: Signature | None = described(
         "Taxpayer signature.", {"date": "2026-11-21", "method": "wet"}, default=None
+    )
+    identity_assertion: str | None = described(
+        "For an online revocation: the taxpayer's identity assertion (`nonce` = `message_id`; "
+        "AU-02).",
+        None,
+        default=None,
+        max_length=8192,
     )
 
 

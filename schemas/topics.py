@@ -28,3 +28,7 @@ VALIDATOR_RETRY: Final = "caf.validator.retry.v1"
 POSTER_RETRY: Final = "caf.poster.retry.v1"
 NOTIFIER_RETRY: Final = "caf.notifier.retry.v1"
 RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY)
+# Internal: operators' decisions on held grants (CN-09), written only by cafctl's principal.
+REVIEWS: Final = "caf.reviews.v1"
+# Internal: every state-changing operator action, append-only and kept forever (AU-04).
+AUDIT: Final = "caf.audit.v1"

@@ -11,8 +11,10 @@ Tests isolate themselves with unique topic names, table prefixes and ids, never 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -22,40 +24,95 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TOPICS
+from devstack.access import PROVISIONER, SERVICE_PRINCIPALS
 from devstack.dynamodb import LOCAL_CREDENTIALS
 from devstack.fleet import free_ports
+from devstack.keys import DevKeys
 from devstack.stack import Stack
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Signing keys for the session (AU-01, AU-02): every service started by a test trusts them
+    through the environment, and `tests.signing` signs with them."""
+    keys = DevKeys(Path(tempfile.mkdtemp(prefix="caf-test-keys-"))).ensure()
+    os.environ["CAF_TEST_KEYS"] = str(keys.root)
+    os.environ["CAF_SIGNING_KEYS"] = str(keys.root)  # what `cafctl submit` signs with
+    os.environ.update(keys.environment())
+
+
 @dataclass(frozen=True)
 class Infrastructure:
-    """Endpoints of real Kafka and DynamoDB; `stack` is set when this session started them."""
+    """Endpoints of real Kafka and DynamoDB; `stack` is set when this session started them (its
+    broker authenticates every client with SASL_SSL and authorizes with ACLs)."""
 
     bootstrap_servers: str
     dynamodb_endpoint: str
     stack: Stack | None = None
 
-    def settings(self, **overrides: object) -> ServiceSettings:
+    @property
+    def secured(self) -> bool:
+        return self.stack is not None and self.stack.secured
+
+    def identity(self, principal: str) -> dict[str, str]:
+        """The Kafka credentials of `principal` (none on an unsecured broker)."""
+        return self.stack.access.environment(principal) if self.stack and self.secured else {}
+
+    def settings(self, principal: str = PROVISIONER, **overrides: object) -> ServiceSettings:
+        """Settings of a test, with its own prefixes, connecting as `principal` (default: the
+        provisioning super user, so a test may create what it needs)."""
         values: dict[str, object] = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
             "CAF_TABLE_PREFIX": unique("t") + "-",
             "CAF_TOPIC_PREFIX": unique("p") + ".",
+            **self.identity(principal),
         }
         values.update(overrides)
         return ServiceSettings.model_validate(values)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, principal: str = "operator") -> dict[str, str]:
+        """Environment of a process the test starts (default: as the operator, like cafctl)."""
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
             **{key: os.environ.get(key, value) for key, value in LOCAL_CREDENTIALS.items()},
+            **self.identity(principal),
         }
+
+    def client_properties(self, principal: str) -> Path | None:
+        """The Kafka client properties file of `principal` (None on an unsecured broker)."""
+        if self.stack is None or not self.secured:
+            return None
+        return self.stack.access.write_client_files(self.bootstrap_servers) / (
+            f"{principal}.properties"
+        )
+
+    def kafka_identity(self, service: str) -> dict[str, str]:
+        """A service process's own principal (`devstack.access.SERVICE_PRINCIPALS`)."""
+        return self.identity(SERVICE_PRINCIPALS[service])
+
+    async def prepare(self, settings: ServiceSettings) -> None:
+        """Topics and tables of the prefix of `settings`, and on a secured broker its ACLs."""
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            TOPICS,
+            prefix=settings.topic_prefix,
+            client_options=client_options(settings),
+        )
+        async with dynamodb_client(settings) as client:
+            await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+        if self.secured:
+            config = kafka_admin_config(settings)
+            await asyncio.to_thread(apply_acls, config, all_acls(settings.topic_prefix))
 
 
 def unique(prefix: str) -> str:
@@ -136,7 +193,7 @@ async def create_topic(
     infra: Infrastructure,
 ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """Create a uniquely named topic: `await create_topic(partitions=3)` returns its name."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(infra.settings()))
     await admin.start()
 
     async def make(partitions: int = 3, name: str | None = None) -> str:

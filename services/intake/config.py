@@ -34,6 +34,12 @@ class IntakeSettings(ServiceSettings):
     decision_retry_delay_s: float = Field(
         default=5.0, description="Pause between two tries of such a decision."
     )
+    identity_providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="AU-02: the allow-listed identity providers, issuer -> JWKS file or URL "
+        '(JSON, `{"https://secure-access.local": ".devstack/keys/secure-access.jwks"}`). '
+        "Empty: every identity assertion fails its issuer check.",
+    )
     taxpayer_ref_key: SecretStr = Field(
         description="HMAC key that turns a TIN into its taxpayer_ref pseudonym; no default.",
     )

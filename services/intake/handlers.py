@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
+from caf_runtime.authenticity import ONLINE_ACCOUNT, RecordVerifier, Signed
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.guard import Guard, dead_letter
 from caf_runtime.ledger import handle_once
@@ -37,6 +38,12 @@ from schemas.inbound import (
 )
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
+from services.intake.identity import (
+    Asserted,
+    AssertionFailed,
+    Check,
+    IdentityProviders,
+)
 from services.intake.outcomes import (
     SCHEMA,
     UNKNOWN_REQUEST,
@@ -92,23 +99,36 @@ class IntakeHandler:
     """Turns one inbound record into its recorded, published outcome."""
 
     def __init__(
-        self, store: IntakeStore, publish: Publish, clock: Clock, settings: IntakeSettings
+        self,
+        store: IntakeStore,
+        publish: Publish,
+        clock: Clock,
+        settings: IntakeSettings,
+        *,
+        verifier: RecordVerifier,
+        identities: IdentityProviders,
     ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
         self._settings = settings
+        self._verifier = verifier
+        self._identities = identities
         self._key = settings.taxpayer_ref_key.get_secret_value().encode()
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A record of `caf.inbound.v1`: only its publisher's signature makes it count (AU-01;
+        SignatureInvalid dead-letters it, with no event)."""
+        await self._handle(record, self._clock.now())
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes], first_seen: datetime) -> None:
+        signed = await self._verifier.verify(record, topics.INBOUND)  # also when parked
         raw = record.value or b""
         try:
             message = decode_inbound(raw)
         except ContractError as error:
             await self._undecodable(record, raw, error)
             return
-        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
-        first_seen = _instant(headers.get(FIRST_SEEN)) or self._clock.now()
 
         attempts = 0
 
@@ -117,7 +137,9 @@ class IntakeHandler:
             # forms are new); a claim refused by the transaction decides again from the owner.
             nonlocal attempts
             attempts += 1
-            decision = await self._decide(message, first_seen, read_fingerprint=attempts > 1)
+            decision = await self._decide(
+                message, signed, first_seen, read_fingerprint=attempts > 1
+            )
             now = self._clock.now()
             result = await self._store.record(
                 message.message_id,
@@ -146,25 +168,26 @@ class IntakeHandler:
         )
 
     async def _decide(
-        self, message: InboundMessage, first_seen: datetime, *, read_fingerprint: bool
+        self,
+        message: InboundMessage,
+        signed: Signed,
+        first_seen: datetime,
+        *,
+        read_fingerprint: bool,
     ) -> Decision:
         now = self._clock.now()
         if isinstance(message, TpaRequest):
             return await self._decide_request(message, now)
         if isinstance(message, TpaDecision):
             return await self._decide_decision(message, now, first_seen)
+        if isinstance(message, Revocation):
+            return await self._decide_revocation(message, signed, now)
         if isinstance(message, Withdrawal):
             assessment = assess_withdrawal(message, business_day(now))
             subject = self._subject(
                 message.message_id, assessment.normalized_tin, message.form, now
             )
             return Decision(withdrawal_outputs(message, assessment, subject))
-        if isinstance(message, Revocation):
-            assessment = assess_revocation(message, business_day(now))
-            subject = self._subject(
-                message.message_id, assessment.normalized_tin, message.form, now
-            )
-            return Decision(revocation_outputs(message, assessment, subject))
         assessment = assess_submission(
             message, business_day(now), self._settings.max_receipt_age_days
         )
@@ -229,9 +252,55 @@ class IntakeHandler:
             return Decision([])
         closed = RequestChange(message.request_id, RequestState.DECIDED, from_pending=True)
         rejection = assess_tpa_decision(message, now)
+        if rejection is None:
+            verdict = await self._asserted(
+                message.identity_assertion,
+                message.message_id,
+                nonce=message.request_id,
+                now=now,
+                taxpayer_matches=lambda tin: taxpayer_ref(tin, self._key) == request.taxpayer_ref,
+            )
+            rejection = verdict.rejection() if isinstance(verdict, AssertionFailed) else None
         if route is DecisionOutcome.DECLINE or rejection is not None:
             return Decision(closing_outputs(request, message, now, rejection), request=closed)
         return Decision(approval_outputs(request, message, now), request=closed)
+
+    async def _decide_revocation(
+        self, message: Revocation, signed: Signed, now: datetime
+    ) -> Decision:
+        assessment = assess_revocation(message, business_day(now))
+        subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
+        online = message.channel == "online_account" or signed.publisher == ONLINE_ACCOUNT
+        if online and assessment.rejection is None:
+            verdict = await self._asserted(
+                message.identity_assertion,
+                message.message_id,
+                nonce=message.message_id,
+                now=now,
+                taxpayer_matches=lambda tin: tin == assessment.normalized_tin,
+            )
+            if isinstance(verdict, AssertionFailed):
+                return Decision([rejection_event(subject, message.message_id, verdict.rejection())])
+        return Decision(revocation_outputs(message, assessment, subject))
+
+    async def _asserted(
+        self,
+        token: str | None,
+        message_id: str,
+        *,
+        nonce: str,
+        now: datetime,
+        taxpayer_matches: Callable[[str], bool],
+    ) -> Asserted | AssertionFailed:
+        """AU-02: the assertion's own checks, then its taxpayer, then its single use."""
+        verdict = await self._identities.verify(token, nonce=nonce, now=now)
+        if isinstance(verdict, AssertionFailed):
+            return verdict
+        if not taxpayer_matches(verdict.tin):
+            return AssertionFailed(Check.TAXPAYER, "it names another taxpayer")
+        if not await self._store.claim_assertion(verdict, message_id, now):
+            return AssertionFailed(Check.SINGLE_USE, "it was presented before")
+        return verdict
 
     async def _retry_later(
         self, record: ConsumerRecord[bytes, bytes], first_seen: datetime
@@ -246,13 +315,20 @@ class IntakeHandler:
         log.info("decision parked until its request arrives (IN-21)")
 
     async def handle_retry(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Wait until the parked decision is due, then handle it as if it had just arrived."""
+        """Wait until the parked decision is due, then handle it again.
+
+        AU-03: only here, on our own retry topic, are `first-seen` and `not-before` read, and
+        both are bounded: the wait by the retry delay, the first sighting to the retry window
+        (so a forged header can neither park a decision for long nor make it look older)."""
         headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        now = self._clock.now()
         due = _instant(headers.get(NOT_BEFORE))
         if due is not None:
-            wait = (due - self._clock.now()).total_seconds()
+            wait = (due - now).total_seconds()
             await asyncio.sleep(min(max(wait, 0.0), self._settings.decision_retry_delay_s))
-        await self.handle(record)
+        window = timedelta(seconds=self._settings.decision_retry_window_s)
+        seen = _instant(headers.get(FIRST_SEEN)) or now
+        await self._handle(record, min(max(seen, now - window), now))
 
     def _subject(self, message_id: str, tin: str | None, form: object, now: datetime) -> Subject:
         if tin is not None:
@@ -288,9 +364,10 @@ class IntakeHandler:
 
 def _instant(text: str | None) -> datetime | None:
     try:
-        return datetime.fromisoformat(text) if text else None
+        instant = datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
+    return instant if instant is not None and instant.tzinfo is not None else None
 
 
 def _loose_json(raw: bytes) -> dict[str, object]:
@@ -319,7 +396,14 @@ def register(
 ) -> IntakeHandler:
     """Attach the intake subscribers (inbound, and parked decisions) to `broker`."""
     publish = functools.partial(publish_all, broker, settings)
-    handler = IntakeHandler(store, publish, clock, settings)
+    handler = IntakeHandler(
+        store,
+        publish,
+        clock,
+        settings,
+        verifier=RecordVerifier.from_settings(settings),
+        identities=IdentityProviders.from_locations(settings.identity_providers),
+    )
     guard = Guard(
         broker,
         settings,

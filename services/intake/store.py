@@ -5,11 +5,14 @@
 - `FP#<keyed fingerprint>` / `FORM`: the message that first carried a form's content (IN-03).
 - `REQ#<request_id>` / `REQUEST`: a Tax Pro Account request, its state (pending, decided) and the
   grant its approval will post.
+- `JTI#<digest of issuer and jti>` / `ASSERTION`: the message that presented an identity
+  assertion (AU-02 single use), kept a day past the assertion's expiry.
 All expire after the dedup retention (default 35 days) through DynamoDB TTL.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -23,6 +26,7 @@ from caf_runtime.timers import Timer, Timers
 from schemas.codec import decode_command
 from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
+from services.intake.identity import CLOCK_SKEW, Asserted
 from services.intake.tpa_rules import RequestState
 
 if TYPE_CHECKING:
@@ -67,6 +71,27 @@ class IntakeStore:
         )
         item = response.get("Item")
         return item["message_id"]["S"] if item else None
+
+    async def claim_assertion(self, asserted: Asserted, message_id: str, now: datetime) -> bool:
+        """AU-02 single use: the first message to present an assertion (issuer and jti) owns it
+        until it expires; that message may present it again (a redelivery), no other may."""
+        digest = hashlib.sha256(f"{asserted.issuer}\n{asserted.jti}".encode()).hexdigest()
+        kept_until = max(asserted.expires_at, now) + CLOCK_SKEW + timedelta(days=1)
+        try:
+            await self.table.client.put_item(
+                TableName=self.table.name,
+                Item={
+                    "pk": {"S": f"JTI#{digest}"},
+                    "sk": {"S": "ASSERTION"},
+                    "message_id": {"S": message_id},
+                    "expires_at": {"N": str(int(kept_until.timestamp()))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR message_id = :message",
+                ExpressionAttributeValues={":message": {"S": message_id}},
+            )
+        except self.table.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
         """A Tax Pro Account request's state and the grant its approval posts, if known."""

@@ -181,7 +181,8 @@ class DecisionOutcome(Enum):
 
 
 def assess_tpa_decision(decision: TpaDecision, now: dt.datetime) -> Rejection | None:
-    """IN-26, IN-05 and TB-02 on the taxpayer's signature of a decision."""
+    """IN-05 and TB-02 on the taxpayer's signature of a decision. Its identity (IN-26 as
+    amended) is AU-02's: the assertion, not the self-declared `ial`/`aal`."""
     today = business_day(now)
     signature = decision.taxpayer_signature
     if signature is not None and signature.at is not None and signature.at > now + CLOCK_SKEW:
@@ -189,12 +190,6 @@ def assess_tpa_decision(decision: TpaDecision, now: dt.datetime) -> Rejection | 
             RuleId.TB_02,
             ReasonCode.REJ_SIGN_DATE_FUTURE,
             "The approval is timed more than five minutes after it was processed.",
-        )
-    if decision.decision == "approve" and not assured(signature):
-        return _reject(
-            RuleId.IN_26,
-            ReasonCode.REJ_IDENTITY_ASSURANCE,
-            "The taxpayer's login did not meet identity assurance IAL2/AAL2.",
         )
     if signature is not None and signature.date is not None and signature.date > today:
         return _reject(

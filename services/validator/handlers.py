@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
+from caf_runtime.authenticity import RecordVerifier
 from caf_runtime.clock import Clock
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
@@ -62,7 +63,10 @@ class ValidatorHandler:
         clock: Clock,
         barrier: RegistryBarrier,
         velocity_limit: int,
+        *,
+        verifier: RecordVerifier,
     ) -> None:
+        self._verifier = verifier
         self._store = store
         self._publish = publish
         self._clock = clock
@@ -70,6 +74,9 @@ class ValidatorHandler:
         self._velocity_limit = velocity_limit
 
     async def on_registry_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A registry record counts only signed by the registry feed (AU-01: SignatureInvalid
+        dead-letters it; a tombstone's signature is over its key)."""
+        await self._verifier.verify(record)
         key = normalize_caf_number((record.key or b"").decode(errors="replace"))
         if record.value is not None:
             practitioner = decode_practitioner(record.value)
@@ -85,7 +92,23 @@ class ValidatorHandler:
         )
 
     async def on_grant(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A command from intake. An operator's review never comes this way (AU-04: it has its
+        own topic, which only the operator's principal writes): one here is dead-lettered."""
         command = decode_command(record.value or b"")
+        if isinstance(command, ReviewHold):
+            msg = "a hold review on the grant commands topic (reviews have their own)"
+            raise TypeError(msg)
+        await self._command(record, command)
+
+    async def on_review(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """An operator's decision on a held grant (CN-09); anything else is dead-lettered."""
+        command = decode_command(record.value or b"")
+        if not isinstance(command, ReviewHold):
+            msg = f"a {command.action!r} command on the reviews topic"
+            raise TypeError(msg)
+        await self._command(record, command)
+
+    async def _command(self, record: ConsumerRecord[bytes, bytes], command: GrantCommand) -> None:
         key = _ledger_key(command)
 
         async def decide_and_record() -> list[Output] | None:
@@ -407,7 +430,14 @@ def register(
     """Attach the validator's two subscribers to `broker`."""
 
     publish = functools.partial(publish_all, broker, settings)
-    handler = ValidatorHandler(store, publish, clock, barrier, settings.velocity_limit)
+    handler = ValidatorHandler(
+        store,
+        publish,
+        clock,
+        barrier,
+        settings.velocity_limit,
+        verifier=RecordVerifier.from_settings(settings),
+    )
 
     guard = Guard(
         broker,
@@ -418,6 +448,7 @@ def register(
     )
     guard.subscribe(topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record)
     guard.subscribe(topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant)
+    guard.subscribe(topics.REVIEWS, f"{settings.group_id}-reviews", handler.on_review)
     guard.subscribe(topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome)
     guard.subscribe_retries(f"{settings.group_id}-redelivery")
     return handler

@@ -21,16 +21,16 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ensure_tables, ensure_topics
-from caf_runtime.topology import TABLES, TOPICS
 from devstack.fleet import free_port, free_ports
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 from schemas.ids import taxpayer_ref
 from tests.conftest import Infrastructure, unique
+from tests.signing import signed_headers
 
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
 REF_KEY = "e2e-test-key"
@@ -81,7 +81,15 @@ class Pipeline:
             )
         }
 
-    async def send_inbound(self, message: dict[str, Any] | bytes, key: str | None = None) -> None:
+    async def send_inbound(
+        self,
+        message: dict[str, Any] | bytes,
+        key: str | None = None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Publish to `caf.inbound.v1`, signed by the development publisher of its kind unless
+        `headers` says otherwise (AU-01)."""
         value = message if isinstance(message, bytes) else json.dumps(message).encode()
         if key is None and isinstance(message, dict):
             key = str(message.get("message_id"))
@@ -89,15 +97,20 @@ class Pipeline:
             self.settings.topic(topics.INBOUND),
             value,
             key=key.encode() if key else None,
-            headers=[("content-type", b"application/json")],
+            headers=[
+                ("content-type", b"application/json"),
+                *(signed_headers(value) if headers is None else headers),
+            ],
         )
 
     async def register(self, caf_number: str, name: str, status: str = "", **extra: Any) -> None:
         record = registry_record(caf_number, name, status, **extra)
+        value = json.dumps(record).encode()
         await self.producer.send_and_wait(
             self.settings.topic(topics.PRACTITIONERS),
-            json.dumps(record).encode(),
+            value,
             key=caf_number.encode(),
+            headers=signed_headers(value, "registry"),
         )
 
     def events(self, ref: str) -> list[dict[str, Any]]:
@@ -142,7 +155,7 @@ class Pipeline:
 async def _collect(settings: ServiceSettings, pipeline: Pipeline) -> None:
     consumer = AIOKafkaConsumer(
         *(settings.topic(name) for name in pipeline.seen),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=unique("e2e-probe-"),
@@ -177,11 +190,15 @@ async def _until_ready(name: str, port: int, logs: Path) -> None:
 
 
 class Services:
-    """The four service processes; any of them can be killed and started again."""
+    """The four service processes, each as its own Kafka principal; any of them can be killed
+    and started again. `env` (the operator's identity) is also what `cafctl` runs with."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], logs: Path, identity: Callable[[str], dict[str, str]]
+    ) -> None:
         self.env = env
         self.logs = logs
+        self.identity = identity
         self.ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
@@ -195,7 +212,7 @@ class Services:
         await _until_ready(f"{name}-{replica}", port, self.logs)
 
     async def _spawn(self, key: str, name: str, port: int) -> None:
-        env = {**self.env, f"{name.upper()}_HEALTH_PORT": str(port)}
+        env = {**self.env, **self.identity(name), f"{name.upper()}_HEALTH_PORT": str(port)}
         with (self.logs / f"{key}.log").open("ab") as log:
             self.processes[key] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"services.{name}", env=env, stdout=log, stderr=log
@@ -236,9 +253,7 @@ async def pipeline(
 ) -> AsyncIterator[Pipeline]:
     """The four services; a test module may set `SERVICE_ENV` (a dict) to configure them."""
     settings = infra.settings()
-    await ensure_topics(settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix)
-    async with dynamodb_client(settings) as client:
-        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    await infra.prepare(settings)
     logs: Path = tmp_path_factory.mktemp("services")
     clock_offset = logs / "clock-offset"
     clock_offset.write_text("0")
@@ -258,6 +273,7 @@ async def pipeline(
             **getattr(request.module, "SERVICE_ENV", {}),
         },
         logs,
+        infra.kafka_identity,
     )
     try:
         for name in SERVICES:
@@ -266,9 +282,7 @@ async def pipeline(
     except BaseException:
         await services.stop_all()  # a pipeline that never got ready leaves no process behind
         raise
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
-    )
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     pipeline = Pipeline(settings, producer, services)
     collector = asyncio.create_task(_collect(settings, pipeline))

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from caf_runtime.broker import client_options
+from cafctl.topics import read_topic
 from schemas import topics
 from tests.e2e.conftest import (
     Pipeline,
@@ -23,6 +25,15 @@ from tests.e2e.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
+
+AS_OPERATOR = ("--operator", "dana", "--why", "ticket OPS-1")
+
+
+async def read_all(pipeline: Pipeline, topic: str) -> list[dict[str, Any]]:
+    """Every record of a topic of the pipeline, as JSON."""
+    options = client_options(pipeline.settings)
+    records = await read_topic(options, pipeline.settings.topic(topic))
+    return [json.loads(r.value) for r in records if r.value]
 
 
 async def cafctl(pipeline: Pipeline, *args: str) -> tuple[int, Any]:
@@ -114,10 +125,11 @@ async def test_dead_letters_are_listed_shown_masked_and_replayed_once(
     assert status == 0
     assert ssn not in shown["value"], "TIN-like digits are masked"
     assert ssn[-4:] in shown["value"]
-    status, first = await cafctl(pipeline, "dlq", "replay", "--error-class", "ContractError")
+    replay = ("dlq", "replay", "--error-class", "ContractError", *AS_OPERATOR)
+    status, first = await cafctl(pipeline, *replay)
     assert status == 0
     assert letter["id"] in first["replayed"]
-    status, second = await cafctl(pipeline, "dlq", "replay", "--error-class", "ContractError")
+    status, second = await cafctl(pipeline, *replay)
     assert letter["id"] in second["already_replayed"]
     assert letter["id"] not in second["replayed"]
 
@@ -167,7 +179,7 @@ async def test_practitioner_set_publishes_a_record_the_validator_applies(
     }
     path = tmp_path / "practitioner.json"
     path.write_text(json.dumps(record))
-    status, published = await cafctl(pipeline, "practitioner", "set", str(path))
+    status, published = await cafctl(pipeline, "practitioner", "set", str(path), *AS_OPERATOR)
     assert (status, published["published"]) == (0, caf)
     for _ in range(100):
         status, shown = await cafctl(pipeline, "practitioner", "show", caf)
@@ -186,12 +198,12 @@ async def test_submit_publishes_messages_from_a_file_and_refuses_a_broken_one(
     ssn = random_ssn()
     path = tmp_path / "forms.jsonl"
     path.write_text(json.dumps(submission(ssn, [{"caf_number": None, "name": "New Rep"}])))
-    status, result = await cafctl(pipeline, "submit", str(path))
+    status, result = await cafctl(pipeline, "submit", str(path), *AS_OPERATOR)
     assert (status, result["published"]) == (0, 1)
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["type"] == "AuthorizationPosted"
     path.write_text(json.dumps({"kind": "submission"}))
-    status, _ = await cafctl(pipeline, "submit", str(path))
+    status, _ = await cafctl(pipeline, "submit", str(path), *AS_OPERATOR)
     assert status != 0
 
 
@@ -209,3 +221,68 @@ async def test_reconcile_reports_this_pipeline_clean(pipeline: Pipeline) -> None
     assert report["duplicated"] == []
     assert report["duplicate_notifications"] == []
     assert status == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("submit", "forms.json"),
+        ("practitioner", "set", "record.json"),
+        ("dlq", "replay"),
+        ("holds", "release", "m-1:0"),
+    ],
+)
+async def test_au_04_a_state_changing_command_without_an_operator_or_reason_is_refused(
+    pipeline: Pipeline, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """AU-04: nothing is published or recorded; the message says what is missing."""
+    (tmp_path / "forms.json").write_text("[]")
+    (tmp_path / "record.json").write_text('{"caf_number": "030100999", "name": "X"}')
+    args = [str(tmp_path / a) if a.endswith(".json") else a for a in command]
+    for missing in (("--why", "because"), ("--operator", "dana")):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cafctl",
+            *args,
+            *missing,
+            env={k: v for k, v in pipeline.services.env.items() if k != "CAF_OPERATOR"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await process.communicate()
+        assert process.returncode == 1
+        assert b"--operator" in err or b"--why" in err, err
+
+
+async def test_au_04_each_operator_action_leaves_one_audit_record_with_before_and_after(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """AU-04: who, when, what, why, before/after, in the table and on caf.audit.v1; no TIN."""
+    ssn, caf = random_ssn(), unique_caf()
+    record = {"caf_number": caf, "name": "Robin Fay", "status_code": ""}
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    form = submission(ssn, [{"caf_number": None, "name": "New Rep"}])
+    (tmp_path / "form.json").write_text(json.dumps(form))
+    for args in (
+        ("practitioner", "set", str(tmp_path / "record.json")),
+        ("submit", str(tmp_path / "form.json")),
+    ):
+        status, _ = await cafctl(pipeline, *args, "--operator", "erin", "--why", "OPS-7")
+        assert status == 0
+    status, trail = await cafctl(pipeline, "audit", "--limit", "20")
+    assert status == 0
+    mine = [r for r in trail if r["operator"] == "erin"]
+    by_action = {r["action"]: r for r in mine}
+    assert set(by_action) == {"practitioner set", "submit"}
+    assert by_action["practitioner set"]["target"] == caf
+    assert by_action["practitioner set"]["before"] is None
+    assert by_action["practitioner set"]["after"]["name"] == "Robin Fay"
+    assert by_action["submit"]["after"] == [
+        {"kind": "submission", "message_id": form["message_id"]}
+    ]
+    assert all(r["why"] == "OPS-7" and r["outcome"] == "done" and r["at"] for r in mine)
+    assert ssn not in json.dumps(trail)
+    assert ssn.replace("-", "") not in json.dumps(trail)
+    on_topic = await read_all(pipeline, topics.AUDIT)
+    assert {r["audit_id"] for r in mine} <= {r["audit_id"] for r in on_topic}

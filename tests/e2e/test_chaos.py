@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +22,23 @@ def test_a_short_fault_run_ends_with_nothing_lost_and_nothing_duplicated(
 ) -> None:
     command = [sys.executable, "-m", "devstack.chaos", "--messages", "2000", "--rate", "100"]
     command += ["--interval", "3-5", "--no-baseline", "--json"]
-    result = subprocess.run(  # noqa: S603 - our own module
+    process = subprocess.Popen(  # noqa: S603 - our own module
         command,
         cwd=project_root,
         env={**os.environ, "CAF_CHAOS_DIR": str(tmp_path / "chaos")},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1100,
-        check=False,
     )
-    assert result.returncode in (0, 2), result.stderr[-3000:]
-    (run,) = json.loads(result.stdout)
+    try:
+        stdout, stderr = process.communicate(timeout=1100)
+    except subprocess.TimeoutExpired:
+        # SIGINT, not SIGKILL: the run stops the Kafka and DynamoDB Local it started
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+        raise AssertionError(f"the fault run did not finish in time:\n{stderr[-3000:]}") from None
+    assert process.returncode in (0, 2), stderr[-3000:]
+    (run,) = json.loads(stdout)
     report, faults = run["report"], run["faults"]
     assert run["messages"] >= 2000
     assert report["lost"] == 0, report["lost_ids"]
@@ -46,4 +53,4 @@ def test_a_short_fault_run_ends_with_nothing_lost_and_nothing_duplicated(
     assert faults.get("kill", 0) >= 1
     assert run["replay"]["caf_changes"] == 0
     assert run["replay"]["new_notifications"] == 0
-    assert result.returncode == 0
+    assert process.returncode == 0

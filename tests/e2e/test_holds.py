@@ -54,8 +54,10 @@ async def test_cn_09_held_grants_are_released_or_refused_by_an_operator_with_an_
         pipeline, "holds", "refuse", refused, "--why", "no such client", "--operator", "bob"
     )
     assert (status, outcome["status"]) == (0, "refused")
-    status, _ = await cafctl(pipeline, "holds", "release", refused, "--why", "again")
-    assert status == 1  # already decided: nothing published
+    status, _ = await cafctl(
+        pipeline, "holds", "release", refused, "--why", "again", "--operator", "carol"
+    )
+    assert status == 1  # already decided: nothing published (the attempt is audited)
 
     [posted] = await pipeline.terminal(ref_of(taxpayers[2]), 1)
     assert (posted["type"], posted["grant_id"]) == ("AuthorizationPosted", released)
@@ -80,5 +82,12 @@ async def test_cn_09_held_grants_are_released_or_refused_by_an_operator_with_an_
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "AUDIT"}},
         )
-    trail = {(i["grant_id"]["S"], i["action"]["S"], i["operator"]["S"]) for i in audit["Items"]}
-    assert trail == {(released, "holds release", "alice"), (refused, "holds refuse", "bob")}
+    trail = {
+        (i["target"]["S"], i["action"]["S"], i["operator"]["S"], i["outcome"]["S"])
+        for i in audit["Items"]
+    }
+    assert trail == {
+        (released, "holds release", "alice", "done"),
+        (refused, "holds refuse", "bob", "done"),
+        (refused, "holds release", "carol", "failed: ValueError"),
+    }

@@ -369,8 +369,12 @@ async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
     await producer.start()
     try:
         async with DynamoTable(settings, "ops") as ops:
-            first = await dlq.replay(letters, ops=ops, producer=producer)
-            second = await dlq.replay(letters, ops=ops, producer=producer)
+            first = await dlq.replay(
+                letters, ops=ops, producer=producer, prefix=settings.topic_prefix
+            )
+            second = await dlq.replay(
+                letters, ops=ops, producer=producer, prefix=settings.topic_prefix
+            )
     finally:
         await producer.stop()
     assert first.replayed == (letters[0].id,)
@@ -472,6 +476,8 @@ async def test_reconciliation_finds_every_grant_with_exactly_one_outcome(
         "DYNAMODB_ENDPOINT": pipeline.settings.dynamodb_endpoint or "",
         "CAF_TOPIC_PREFIX": pipeline.settings.topic_prefix,
         "CAF_TABLE_PREFIX": pipeline.settings.table_prefix,
+        # as the operator's principal, like every cafctl run
+        **{k: v for k, v in pipeline.services.env.items() if k.startswith("KAFKA_S")},
     }.items():
         monkeypatch.setenv(name, value)
     await asyncio.sleep(2.0)  # quiet period: let in-flight outcomes land

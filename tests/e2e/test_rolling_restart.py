@@ -4,7 +4,6 @@ every service under traffic loses nothing and decides nothing twice."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 
@@ -13,14 +12,11 @@ from aiokafka import AIOKafkaProducer
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ensure_tables, ensure_topics
-from caf_runtime.topology import TABLES, TOPICS
 from cafctl.reconcile import Report, reconcile_deployment
 from devstack.fleet import SERVICES, Fleet
-from devstack.workload import Workload
-from schemas import topics
+from devstack.workload import Workload, signed_inbound, signed_registry
 from tests.conftest import Infrastructure
+from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
 
@@ -32,9 +28,7 @@ async def test_a_rolling_restart_of_every_service_loses_and_duplicates_nothing(
     infra: Infrastructure, tmp_path: Path
 ) -> None:
     settings = infra.settings()
-    await ensure_topics(settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix)
-    async with dynamodb_client(settings) as client:
-        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    await infra.prepare(settings)
     fleet = Fleet(
         {
             **os.environ,
@@ -45,6 +39,7 @@ async def test_a_rolling_restart_of_every_service_loses_and_duplicates_nothing(
             "CAF_GRACEFUL_TIMEOUT_S": "10",
         },
         tmp_path,
+        identity=infra.kafka_identity,
     )
     first = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
     workload = Workload(MESSAGES, seed=3, gap=60)
@@ -52,18 +47,15 @@ async def test_a_rolling_restart_of_every_service_loses_and_duplicates_nothing(
     await producer.start()
 
     async def publish() -> None:
-        for record in workload.registry:
+        for practitioner in workload.registry:
+            record = signed_registry(practitioner, keys())
             await producer.send(
-                settings.topic(topics.PRACTITIONERS),
-                json.dumps(record).encode(),
-                key=record["caf_number"].encode(),
+                settings.topic(record.topic), record.value, key=record.key, headers=record.headers
             )
         for message in workload:
-            value = message.body if isinstance(message.body, bytes) else json.dumps(message.body)
+            record = signed_inbound(message, keys())
             await producer.send_and_wait(
-                settings.topic(topics.INBOUND),
-                value if isinstance(value, bytes) else value.encode(),
-                key=message.key.encode() if message.key else None,
+                settings.topic(record.topic), record.value, key=record.key, headers=record.headers
             )
             await asyncio.sleep(0.02)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, unique_caf
+from tests.signing import assertion
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +77,10 @@ def decision(
         "request_id": request["request_id"],
         "decision": kind,
         "taxpayer_signature": {"date": str(signed), **ASSURED, "at": at.isoformat()},
+        "identity_assertion": assertion(
+            tin=request.get("taxpayer", {}).get("tin") or random_ssn(),
+            nonce=request["request_id"],
+        ),
     }
 
 

@@ -120,13 +120,39 @@ def test_each_consumer_is_probed_drained_protected_and_scaled_on_its_own_lag(
     assert "caf-secrets" not in json.dumps(of_kind(docs, "ConfigMap"))
 
 
-def test_production_uses_sasl_ssl_and_three_replicas_for_new_topics() -> None:
+def test_production_uses_sasl_ssl_three_replicas_and_creates_the_acls() -> None:
     docs = build("prod")
     (config,) = of_kind(docs, "ConfigMap").values()
     assert config["data"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert not of_kind(docs, "Secret"), "production secrets come from the cluster, not the repo"
     job = of_kind(docs, "Job")["caf-provision"]
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "3"
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--replication-factor") + 1] == "3"
+    assert "--acls" in command  # AU: every principal's ACLs, from the topology
+
+
+def test_each_process_has_its_own_kafka_principal_and_the_signed_topics_readers_keys() -> None:
+    """One credential per service (least privilege); intake and the validator trust the
+    publishers' keys mounted from `caf-trust` (AU-01)."""
+    docs = build("prod")
+    secrets = {}
+    for name, deployment in of_kind(docs, "Deployment").items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        refs = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container.get("env", [])
+            if e["name"] == "KAFKA_SASL_USERNAME"
+        }
+        secrets[name] = refs
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        assert ("/etc/caf/trust" in mounts) == (name in {"intake", "validator"}), name
+    assert secrets == {
+        "intake": {"caf-kafka-intake"},
+        "validator": {"caf-kafka-validator"},
+        "caf-poster": {"caf-kafka-poster"},
+        "notifier": {"caf-kafka-notifier"},
+        "lag-exporter": {"caf-kafka-lag-exporter"},
+    }
 
 
 def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass() -> None:

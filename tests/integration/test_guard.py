@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError
 
-from caf_runtime.broker import make_broker
+from caf_runtime.broker import client_options, make_broker
 from caf_runtime.config import ServiceSettings
 from caf_runtime.guard import Guard, RetryPolicy
 from caf_runtime.provision import ensure_topics
@@ -55,6 +55,7 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitabl
         settings.kafka_bootstrap_servers,
         (TopicSpec(SOURCE, 1), TopicSpec(RETRY, 1), TopicSpec(DLQ, 1)),
         prefix=settings.topic_prefix,
+        client_options=client_options(settings),
     )
     brokers = []
 
@@ -89,7 +90,7 @@ async def _read(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     consumer = AIOKafkaConsumer(
         settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         group_id=None,
     )

@@ -8,6 +8,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.topology import KEYED_PARTITIONS, TABLES, TOPICS
@@ -20,16 +21,20 @@ pytestmark = pytest.mark.integration
 
 
 async def test_topics_are_created_once_with_their_declared_shape(settings: ServiceSettings) -> None:
-    servers = settings.kafka_bootstrap_servers
-    first = await ensure_topics(servers, TOPICS, prefix=settings.topic_prefix)
-    second = await ensure_topics(servers, TOPICS, prefix=settings.topic_prefix)
+    servers, options = settings.kafka_bootstrap_servers, client_options(settings)
+    first = await ensure_topics(
+        servers, TOPICS, prefix=settings.topic_prefix, client_options=options
+    )
+    second = await ensure_topics(
+        servers, TOPICS, prefix=settings.topic_prefix, client_options=options
+    )
 
     assert sorted(first.created) == sorted(settings.topic(spec.name) for spec in TOPICS)
     assert second.created == ()
     assert sorted(second.existing) == sorted(first.created)
     assert second.mismatched == ()
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         described = await admin.describe_topics([settings.topic(topics.EVENTS)])

@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ensure_tables, ensure_topics
-from caf_runtime.topology import TABLES, TOPICS
 from devstack.fleet import free_port
 from schemas import topics
 from tests.conftest import Infrastructure
@@ -46,21 +44,16 @@ def metrics(port: int) -> str:
         return str(response.read().decode())
 
 
-async def provision(settings: ServiceSettings) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, TOPICS, prefix=settings.topic_prefix)
-    async with dynamodb_client(settings) as client:
-        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
-
-
 @pytest.mark.parametrize("service", SERVICES)
 async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
     service: str, infra: Infrastructure, settings: ServiceSettings, tmp_path: Path
 ) -> None:
-    await provision(settings)
+    await infra.prepare(settings)
     port = free_port()
     env = {
         **os.environ,
         **infra.environment(),
+        **infra.kafka_identity(service),
         "CAF_TOPIC_PREFIX": settings.topic_prefix,
         "CAF_TABLE_PREFIX": settings.table_prefix,
         f"{service.upper()}_HEALTH_PORT": str(port),
@@ -107,7 +100,7 @@ async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_liv
     """Codec support killed (the codec library cannot be imported, as in an image built without
     it): a snappy batch on `caf.inbound.v1` fails every fetch; within the bounds the process
     reports not ready, then not live, and the error counter and failing gauge say why."""
-    await provision(settings)
+    await infra.prepare(settings)
     broken = tmp_path / "no-codecs" / "cramjam"
     broken.mkdir(parents=True)
     (broken / "__init__.py").write_text("raise ImportError('codec library removed by the test')\n")
@@ -115,6 +108,7 @@ async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_liv
     env = {
         **os.environ,
         **infra.environment(),
+        **infra.kafka_identity("intake"),
         "PYTHONPATH": os.pathsep.join([str(broken.parent), os.environ.get("PYTHONPATH", "")]),
         "CAF_TOPIC_PREFIX": settings.topic_prefix,
         "CAF_TABLE_PREFIX": settings.table_prefix,
@@ -134,9 +128,7 @@ async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_liv
             ready = await _until(port, "/readyz", lambda body: body["checks"]["partitions"])
             assert ready["checks"]["codecs"] is False  # seen before any record arrives
             assert ready["checks"]["consumer_fetch"] is True
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers, compression_type="snappy"
-            )
+            producer = AIOKafkaProducer(**client_options(settings), compression_type="snappy")
             await producer.start()
             try:
                 await producer.send_and_wait(

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 import pytest
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from caf_runtime.broker import make_broker
 from caf_runtime.outputs import Output
@@ -28,9 +28,18 @@ from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
 from services.validator.store import Hold, HoldDecision, NumberGiven, ValidatorStore
 from tests.service.fakes import FakeLedger, FixedClock, probe
+from tests.signing import signed
 from tests.unit.builders import post_grant
 
 pytestmark = pytest.mark.service
+
+
+async def publish_registry(test_broker: KafkaBroker, record: dict[str, Any], key: bytes) -> None:
+    """A registry record signed by the registry feed (AU-01)."""
+    value = json.dumps(record).encode()
+    await test_broker.publish(
+        value, topic=topics.PRACTITIONERS, key=key, headers=signed(value, "registry")
+    )
 
 
 class FakeValidatorStore:
@@ -145,16 +154,12 @@ async def test_the_validator_passes_a_grant_in_good_standing_and_rejects_a_suspe
     broker, _, seen = validator()
     record = {"caf_number": "030112345", "name": "Avery Smith", "status_code": ""}
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(
-            json.dumps(record).encode(), topic=topics.PRACTITIONERS, key=b"030112345"
-        )
+        await publish_registry(test_broker, record, b"030112345")
         await test_broker.publish(
             post_grant().model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
         )
         suspended = record | {"status_code": "S"}
-        await test_broker.publish(
-            json.dumps(suspended).encode(), topic=topics.PRACTITIONERS, key=b"030112345"
-        )
+        await publish_registry(test_broker, suspended, b"030112345")
         await test_broker.publish(
             post_grant(grant_id="m-1:1").model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
         )
@@ -187,9 +192,7 @@ async def test_a_first_time_representative_gets_one_number_for_every_form_by_pti
             "status_code": "S",
             "ptin": "P00000002",
         }
-        await test_broker.publish(
-            json.dumps(suspended).encode(), topic=topics.PRACTITIONERS, key=b"030199999"
-        )
+        await publish_registry(test_broker, suspended, b"030199999")
         by_ptin = post_grant(
             caf_number=None,
             ptin="P00000002",
@@ -251,9 +254,7 @@ async def test_cn_09_a_velocity_hold_waits_for_an_operator_who_releases_or_refus
         for n in range(1, 4)
     ]
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(
-            json.dumps(record).encode(), topic=topics.PRACTITIONERS, key=b"030112345"
-        )
+        await publish_registry(test_broker, record, b"030112345")
         for grant in grants:
             await test_broker.publish(
                 grant.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
@@ -261,7 +262,7 @@ async def test_cn_09_a_velocity_hold_waits_for_an_operator_who_releases_or_refus
         for n, (grant_id, decision) in enumerate(
             [("m-2:0", "release"), ("m-3:0", "refuse"), ("m-3:0", "release")]
         ):
-            await test_broker.publish(review(grant_id, decision, n), topic=topics.GRANTS_ACCEPTED)
+            await test_broker.publish(review(grant_id, decision, n), topic=topics.REVIEWS)
     validated = [json.loads(v)["grant_id"] for v, _ in seen[topics.GRANTS_VALIDATED]]
     assert validated == ["m-1:0", "m-2:0"]
     events = [json.loads(v) for v, _ in seen[topics.EVENTS]]
@@ -276,6 +277,18 @@ async def test_cn_09_a_velocity_hold_waits_for_an_operator_who_releases_or_refus
         "m-2:0": ("released", "jdoe", "called the firm"),
         "m-3:0": ("refused", "jdoe", "called the firm"),
     }
+
+
+async def test_au_04_a_review_only_counts_on_the_reviews_topic_and_a_grant_never_does() -> None:
+    """Reviews have their own topic, which only the operator's principal writes: a review on the
+    grant commands topic, or a grant on the reviews topic, is a dead letter and decides nothing."""
+    broker, _, seen = validator(velocity_limit=1)
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(review("m-2:0", "release", 0), topic=topics.GRANTS_ACCEPTED)
+        forged = post_grant(grant_id="m-9:0", message_id="m-9").model_dump_json().encode()
+        await test_broker.publish(forged, topic=topics.REVIEWS)
+    assert [h["error-class"] for _, h in seen[topics.VALIDATOR_DLQ]] == ["TypeError", "TypeError"]
+    assert topics.GRANTS_VALIDATED not in seen
 
 
 async def test_the_validator_dead_letters_a_command_it_cannot_read() -> None:

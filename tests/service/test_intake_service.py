@@ -17,9 +17,11 @@ from schemas import topics
 from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
+from services.intake.identity import Asserted
 from services.intake.store import IntakeStore, RecordResult, RequestChange
 from services.intake.tpa_rules import RequestState
 from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
+from tests.signing import signed
 from tests.unit.builders import submission
 
 pytestmark = pytest.mark.service
@@ -33,9 +35,14 @@ class FakeIntakeStore:
         self.ledger = FakeLedger()
         self.fingerprints: dict[str, str] = {}
         self.requests: dict[str, tuple[RequestState, PostGrant | None]] = {}
+        self.assertions: dict[tuple[str, str], str] = {}
 
     async def fingerprint_owner(self, fingerprint: str) -> str | None:
         return self.fingerprints.get(fingerprint)
+
+    async def claim_assertion(self, asserted: Asserted, message_id: str, now: dt.datetime) -> bool:
+        owner = self.assertions.setdefault((asserted.issuer, asserted.jti), message_id)
+        return owner == message_id
 
     async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
         return self.requests.get(request_id)
@@ -75,6 +82,11 @@ def wired(clock: Any = None, **settings_values: Any) -> tuple[KafkaBroker, FakeI
     return broker, store, seen
 
 
+async def publish_inbound(test_broker: KafkaBroker, value: bytes, key: bytes) -> None:
+    """An inbound record signed by the development publisher of its kind (AU-01)."""
+    await test_broker.publish(value, topic=topics.INBOUND, key=key, headers=signed(value))
+
+
 def as_bytes(message: BaseModel) -> bytes:
     return message.model_dump_json().encode()
 
@@ -82,7 +94,7 @@ def as_bytes(message: BaseModel) -> bytes:
 async def test_an_accepted_form_becomes_one_grant_per_representative() -> None:
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(as_bytes(submission()), topic=topics.INBOUND, key=b"m-1")
+        await publish_inbound(test_broker, as_bytes(submission()), b"m-1")
     [(value, _)] = seen[topics.GRANTS_ACCEPTED]
     grant = json.loads(value)
     assert (grant["action"], grant["grant_id"], grant["caf_number"]) == (
@@ -99,7 +111,7 @@ async def test_a_repeated_message_id_has_no_second_outcome() -> None:
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
         for _ in range(2):
-            await test_broker.publish(as_bytes(submission()), topic=topics.INBOUND, key=b"m-1")
+            await publish_inbound(test_broker, as_bytes(submission()), b"m-1")
     assert len(seen[topics.GRANTS_ACCEPTED]) == 1
 
 
@@ -107,9 +119,7 @@ async def test_a_rejected_form_becomes_a_rejection_event_per_grant() -> None:
     """IN-10 through the handler."""
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(
-            as_bytes(submission(taxpayer__signature=None)), topic=topics.INBOUND, key=b"m-1"
-        )
+        await publish_inbound(test_broker, as_bytes(submission(taxpayer__signature=None)), b"m-1")
     [(value, _)] = seen[topics.EVENTS]
     event = json.loads(value)
     assert (event["type"], event["reason_code"], event["stage"]) == (
@@ -124,7 +134,7 @@ async def test_bytes_that_are_not_json_go_to_the_dead_letter_topic_with_headers(
     """IN-01."""
     broker, store, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(b"\xff\xfe not json", topic=topics.INBOUND, key=b"k")
+        await publish_inbound(test_broker, b"\xff\xfe not json", b"k")
     [(value, headers)] = seen[topics.INBOUND_DLQ]
     assert value == b"\xff\xfe not json"
     assert headers["error-class"] == "ContractError"
@@ -147,10 +157,35 @@ async def test_a_decision_for_an_unknown_request_is_parked_then_rejected_after_t
         "decision": "approve",
     }
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(json.dumps(decision).encode(), topic=topics.INBOUND, key=b"tpa-1")
+        await publish_inbound(test_broker, json.dumps(decision).encode(), b"tpa-1")
     parked = retried[topics.INBOUND_RETRY]
     assert parked
     assert all({"first-seen", "not-before"} <= set(headers) for _, headers in parked)
     [(value, _)] = seen[topics.EVENTS]
     event = json.loads(value)
     assert (event["reason_code"], event["grant_id"]) == ("REJ-UNKNOWN-REQUEST", "tpa-1")
+
+
+async def test_au_03_a_first_seen_header_from_outside_is_ignored() -> None:
+    """AU-03: a forged `first-seen` on caf.inbound.v1 cannot make a decision look older (and be
+    refused at once); intake parks it with the moment it really arrived."""
+    broker, _, seen = wired(SystemClock(), decision_retry_window_s=0.3, decision_retry_delay_s=0.05)
+    retried = probe(broker, topics.INBOUND_RETRY)
+    decision = {
+        "kind": "tpa_decision",
+        "schema_version": 1,
+        "message_id": "d-2",
+        "sent_at": "2026-11-21T09:00:00-05:00",
+        "request_id": "tpa-2",
+        "decision": "approve",
+    }
+    value = json.dumps(decision).encode()
+    forged = {**signed(value), "first-seen": "2000-01-01T00:00:00+00:00"}
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(value, topic=topics.INBOUND, key=b"tpa-2", headers=forged)
+    parked = retried[topics.INBOUND_RETRY]
+    assert parked, "parked, not refused at once"
+    first_seen = dt.datetime.fromisoformat(parked[0][1]["first-seen"])
+    assert abs((first_seen - dt.datetime.now(dt.UTC)).total_seconds()) < 30
+    [(event, _)] = seen[topics.EVENTS]
+    assert json.loads(event)["reason_code"] == "REJ-UNKNOWN-REQUEST"

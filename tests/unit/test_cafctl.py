@@ -1,4 +1,4 @@
-"""cafctl's pure parts: reconciliation counts and TIN masking."""
+"""cafctl's pure parts: reconciliation counts, TIN masking, replay routes, operator identity."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord
 
-from cafctl.dlq import mask_tins
+from cafctl.audit import Operator, OperatorRequired
+from cafctl.dlq import DeadLetter, mask_tins, replay_record
 from cafctl.reconcile import reconcile
+from schemas import topics
 from tests.unit.builders import removal, submission
 
 pytestmark = pytest.mark.unit
@@ -119,3 +121,75 @@ def test_a_grant_held_for_review_is_waiting_for_an_operator_not_lost() -> None:
     refused = event("AuthorizationRejected", grant_id, "r1", message_id=form.message_id)
     after = reconcile([record(form.model_dump_json().encode())], [held, refused], [], 0, [])
     assert (after.held_for_review, after.grants_ok) == ([], 1)
+
+
+def letter(dead_letter_topic: str, original: str) -> DeadLetter:
+    return DeadLetter(
+        topic=dead_letter_topic,
+        partition=0,
+        offset=7,
+        key="k",
+        headers={
+            "caf-signature": "sig",
+            "error-class": "Boom",
+            "error-message": "it broke",
+            "original-topic": original,
+            "original-partition": "3",
+            "original-offset": "41",
+            "original-timestamp": "1",
+            "first-failed-at": "2026-12-01T00:00:00+00:00",
+            "failed-at": "2026-12-01T00:01:00+00:00",
+            "attempt-count": "4",
+            "retry-round": "3",
+        },
+        value=b"{}",
+    )
+
+
+def test_au_04_intakes_dead_letters_go_back_to_the_inbound_topic_without_error_headers() -> None:
+    replay = replay_record(letter(topics.INBOUND_DLQ, "p.caf.inbound.v1"), "p.")
+    assert replay is not None
+    target, headers = replay
+    names = dict(headers)
+    assert target == "p.caf.inbound.v1"
+    assert names["caf-signature"] == b"sig"  # checked again by intake (AU-01)
+    assert names["replayed-from"] == b"caf.inbound.dlq.v1/0/7"
+    assert not {"error-class", "original-topic", "retry-round"} & set(names)
+
+
+def test_au_04_an_internal_dead_letter_goes_to_its_services_retry_topic_never_its_source() -> None:
+    """A poster dead letter never goes straight to caf.grants.validated.v1 (only the validator
+    writes there); the poster's guard runs it again from its retry topic."""
+    replay = replay_record(letter(topics.POSTER_DLQ, "p.caf.grants.validated.v1"), "p.")
+    assert replay is not None
+    target, headers = replay
+    names = dict(headers)
+    assert target == "p.caf.poster.retry.v1"
+    assert names["original-topic"] == b"p.caf.grants.validated.v1"
+    assert names["original-offset"] == b"41"
+    assert "retry-round" not in names  # a fresh set of rounds
+
+
+@pytest.mark.parametrize(
+    ("dead_letters", "original"),
+    [
+        (topics.POSTER_DLQ, "p.caf.events.v1"),
+        (topics.NOTIFIER_DLQ, "p.caf.grants.validated.v1"),
+        (topics.INBOUND_DLQ, "p.caf.grants.accepted.v1"),
+        (topics.INBOUND_DLQ, "q.caf.inbound.v1"),  # another environment's topic
+    ],
+)
+def test_au_04_a_dead_letter_naming_a_topic_its_service_does_not_read_is_refused(
+    dead_letters: str, original: str
+) -> None:
+    assert replay_record(letter(dead_letters, original), "p.") is None
+
+
+def test_au_04_an_operator_must_say_who_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAF_OPERATOR", raising=False)
+    with pytest.raises(OperatorRequired, match="--operator"):
+        Operator.resolve(None, "because", "submit")
+    with pytest.raises(OperatorRequired, match="--why"):
+        Operator.resolve("dana", "  ", "submit")
+    monkeypatch.setenv("CAF_OPERATOR", "erin")
+    assert Operator.resolve(None, "OPS-1", "submit") == Operator("erin", "OPS-1")

@@ -206,11 +206,9 @@ def decision(kind: str = "approve", **signature: Any) -> TpaDecision:
     return message
 
 
-def test_in_26_an_approval_below_ial2_or_aal2_is_rejected() -> None:
-    """IN-26."""
-    rejection = assess_tpa_decision(decision(aal=1), NOW)
-    assert rejection is not None
-    assert rejection.code == ReasonCode.REJ_IDENTITY_ASSURANCE
+def test_in_26_an_approvals_self_declared_assurance_is_only_informational_now() -> None:
+    """IN-26 as amended by AU-02: the identity assertion's `acr` decides, not `ial`/`aal`."""
+    assert assess_tpa_decision(decision(aal=1), NOW) is None
     assert assess_tpa_decision(decision(), NOW) is None
 
 

@@ -1,0 +1,57 @@
+"""Identity assertions of a taxpayer's act (contract: "Identity-bound taxpayer acts").
+
+An identity provider (Secure Access in production; `secure-access` of the local stack in
+development) signs a short-lived JWT naming the taxpayer who logged in (`tin`), how strongly
+(`acr`), for which act (`nonce`) and once only (`jti`). The portal puts it in the message as
+`identity_assertion`. Production assertions come from the identity provider; this function is
+what the development provider and the tests use to issue them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from joserfc import jwt
+
+from caf_client.signing import ALGORITHMS, PrivateKey, algorithm_of
+
+IAL2: Final = "http://idmanagement.gov/ns/assurance/ial/2"
+AAL2: Final = "http://idmanagement.gov/ns/assurance/aal/2"
+ASSURANCE_IAL2_AAL2: Final = f"{IAL2} {AAL2}"
+AUDIENCE: Final = "caf-intake"
+
+
+def mint_identity_assertion(
+    key: PrivateKey,
+    *,
+    issuer: str,
+    tin: str,
+    nonce: str,
+    subject: str | None = None,
+    audience: str = AUDIENCE,
+    acr: str = ASSURANCE_IAL2_AAL2,
+    issued_at: datetime | None = None,
+    lifetime: timedelta = timedelta(minutes=10),
+    jti: str | None = None,
+) -> str:
+    """A signed identity assertion (compact JWT) for the taxpayer with `tin`.
+
+    `nonce` binds it to one act: the `request_id` of a Tax Pro Account decision, the
+    `message_id` of an online revocation.
+    """
+    issued = issued_at or datetime.now(UTC)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject or f"user-{uuid.uuid4()}",
+        "tin": tin,
+        "acr": acr,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+        "nonce": nonce,
+        "jti": jti or str(uuid.uuid4()),
+    }
+    header = {"alg": algorithm_of(key), "kid": key.kid, "typ": "JWT"}
+    return jwt.encode(header, claims, key, algorithms=ALGORITHMS)

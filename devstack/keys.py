@@ -1,0 +1,117 @@
+"""Development keys: one Ed25519 key pair per publisher and one for the identity provider.
+
+`make up` (and the test session) create them once in a folder (`.devstack/keys/`): each private
+key as a JWK file `<kid>.jwk` (mode 0600) and the public keys as the JWKS files the services
+trust (`publishers.jwks`, `secure-access.jwks`). A rotated key is one more file,
+`<publisher>@<version>.jwk`; every `.jwk` of a publisher is listed, so old and new are valid
+together until the old file is removed. Production keys never come from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from joserfc.jwk import OKPKey
+
+from caf_client.identity import mint_identity_assertion
+from caf_client.signing import Signer, load_private_key
+from caf_runtime.authenticity import (
+    FORMS_INTAKE,
+    ONLINE_ACCOUNT,
+    PUBLISHERS,
+    REGISTRY_FEED,
+    TAX_PRO_ACCOUNT,
+    publisher_of,
+)
+
+IDENTITY_PROVIDER: Final = "secure-access"
+ISSUER: Final = "https://secure-access.local"
+# Who signs each kind in development (each is on the contract's allow-list for it).
+SIGNER_OF_KIND: Final[Mapping[str, str]] = {
+    "submission": FORMS_INTAKE,
+    "tpa_request": TAX_PRO_ACCOUNT,
+    "tpa_decision": ONLINE_ACCOUNT,
+    "withdrawal": FORMS_INTAKE,
+    "revocation": FORMS_INTAKE,
+    "registry": REGISTRY_FEED,
+}
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    """The key folder of one local stack (or one test session)."""
+
+    root: Path
+
+    @property
+    def publishers_jwks(self) -> Path:
+        return self.root / "publishers.jwks"
+
+    @property
+    def identity_jwks(self) -> Path:
+        return self.root / f"{IDENTITY_PROVIDER}.jwks"
+
+    def ensure(self) -> DevKeys:
+        """Create the missing key pairs and write the public key sets again (idempotent)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for kid in (*PUBLISHERS, IDENTITY_PROVIDER):
+            path = self.root / f"{kid}.jwk"
+            if not path.exists():
+                self.write_key(kid)
+        self.publish()
+        return self
+
+    def write_key(self, kid: str) -> Path:
+        """A new Ed25519 private key `<kid>.jwk` (mode 0600); `publish()` lists its public half."""
+        key = OKPKey.generate_key("Ed25519", parameters={"kid": kid})
+        path = self.root / f"{kid}.jwk"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(key.as_dict(private=True), file)
+        return path
+
+    def publish(self) -> None:
+        """Write the public key sets from the private key files present now."""
+        publishers: list[dict[str, Any]] = []
+        identity: list[dict[str, Any]] = []
+        for path in sorted(self.root.glob("*.jwk")):
+            key = load_private_key(path)
+            public = dict(key.as_dict(private=False))
+            owner = publisher_of(str(key.kid))
+            if owner in PUBLISHERS:
+                publishers.append(public)
+            elif owner == IDENTITY_PROVIDER:
+                identity.append(public)
+        _write_atomically(self.publishers_jwks, {"keys": publishers})
+        _write_atomically(self.identity_jwks, {"keys": identity})
+
+    def signer(self, kid: str) -> Signer:
+        return Signer.from_file(self.root / f"{kid}.jwk")
+
+    def signer_for(self, kind: str) -> Signer:
+        """The development publisher allowed to sign messages of `kind` ("registry" for the
+        practitioner topic)."""
+        return self.signer(SIGNER_OF_KIND[kind])
+
+    def assertion(self, *, tin: str, nonce: str, **claims: Any) -> str:
+        """An identity assertion from the development provider (see `mint_identity_assertion`)."""
+        key = load_private_key(self.root / f"{IDENTITY_PROVIDER}.jwk")
+        return mint_identity_assertion(key, issuer=ISSUER, tin=tin, nonce=nonce, **claims)
+
+    def environment(self) -> dict[str, str]:
+        """What the services need to trust these keys."""
+        return {
+            "CAF_PUBLISHER_JWKS": str(self.publishers_jwks),
+            "INTAKE_IDENTITY_PROVIDERS": json.dumps({ISSUER: str(self.identity_jwks)}),
+        }
+
+
+def _write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(document, indent=1))
+    partial.replace(path)
