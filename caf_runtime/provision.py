@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from caf_runtime.topology import TableSpec, TopicSpec
+from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
+from caf_runtime.broker import client_options
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.topology import TABLES, TOPICS, TableSpec, TopicSpec
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -139,3 +143,19 @@ async def _wait_active(client: DynamoDBClient, name: str, limit_s: float = 60.0)
         await asyncio.sleep(0.2)
     msg = f"table {name} not active after {limit_s:.0f}s"
     raise TimeoutError(msg)
+
+
+async def provision_environment(settings: ServiceSettings, *, acls: bool) -> None:
+    """Every declared topic and table of the prefixes of `settings`, and with `acls` every
+    principal's ACLs for its topic prefix (the caller's principal must be a super user)."""
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        TOPICS,
+        prefix=settings.topic_prefix,
+        client_options=client_options(settings),
+    )
+    async with dynamodb_client(settings) as client:
+        await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+    if acls:
+        config = kafka_admin_config(settings)
+        await asyncio.to_thread(apply_acls, config, all_acls(settings.topic_prefix))

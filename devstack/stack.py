@@ -23,7 +23,12 @@ from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ProvisionReport, ensure_tables, ensure_topics
+from caf_runtime.provision import (
+    ProvisionReport,
+    ensure_tables,
+    ensure_topics,
+    provision_environment,
+)
 from caf_runtime.topology import TABLES, TOPICS
 from devstack.access import PROVISIONER, SERVICE_PRINCIPALS, KafkaAccess
 from devstack.dynamodb import LOCAL_CREDENTIALS, DynamoDBLocal
@@ -148,17 +153,7 @@ class Stack:
 
     async def prepare(self, settings: ServiceSettings) -> None:
         """Topics, tables and (on this stack's broker) ACLs for the prefix of `settings`."""
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            TOPICS,
-            prefix=settings.topic_prefix,
-            client_options=client_options(settings),
-        )
-        async with dynamodb_client(settings) as client:
-            await ensure_tables(client, TABLES, prefix=settings.table_prefix)
-        if self.secured:
-            config = kafka_admin_config(settings)
-            await asyncio.to_thread(apply_acls, config, all_acls(settings.topic_prefix))
+        await provision_environment(settings, acls=self.secured)
 
     def _dev_secret(self, name: str) -> str:
         """A random development secret, made once per stack folder and kept (mode 0600).

@@ -11,7 +11,6 @@ Tests isolate themselves with unique topic names, table prefixes and ids, never 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import tempfile
@@ -24,12 +23,10 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.provision import ensure_tables, ensure_topics
-from caf_runtime.topology import TABLES, TOPICS
+from caf_runtime.provision import provision_environment
 from devstack.access import PROVISIONER, SERVICE_PRINCIPALS
 from devstack.dynamodb import LOCAL_CREDENTIALS
 from devstack.fleet import free_ports
@@ -102,17 +99,7 @@ class Infrastructure:
 
     async def prepare(self, settings: ServiceSettings) -> None:
         """Topics and tables of the prefix of `settings`, and on a secured broker its ACLs."""
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            TOPICS,
-            prefix=settings.topic_prefix,
-            client_options=client_options(settings),
-        )
-        async with dynamodb_client(settings) as client:
-            await ensure_tables(client, TABLES, prefix=settings.table_prefix)
-        if self.secured:
-            config = kafka_admin_config(settings)
-            await asyncio.to_thread(apply_acls, config, all_acls(settings.topic_prefix))
+        await provision_environment(settings, acls=self.secured)
 
 
 def unique(prefix: str) -> str:
