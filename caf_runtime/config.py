@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from caf_runtime.envelope import KeyRing, Sealer
+from caf_runtime.secrets import WeakKeyError
+
 
 class ServiceSettings(BaseSettings):
     """Connection and runtime settings common to all services."""
@@ -58,6 +61,18 @@ class ServiceSettings(BaseSettings):
         description="AU-01: which publisher may sign which kind on which topic (JSON, "
         '`{"caf.inbound.v1": {"submission": ["forms-intake"]}}`); unset: the contract\'s list.',
     )
+    envelope_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        validation_alias="CAF_ENVELOPE_KEYS",
+        description="Key-encryption keys of sealed copies (dead letters and retries of inbound "
+        'records), JSON `{"<kid>": "<64 hex digits>"}`; older kids stay to open older copies. '
+        "Required by intake; `cafctl dlq` needs it to show or replay a sealed letter.",
+    )
+    envelope_kid: str | None = Field(
+        default=None,
+        validation_alias="CAF_ENVELOPE_KID",
+        description="The kid in CAF_ENVELOPE_KEYS that seals new copies (default: the only one).",
+    )
     topic_prefix: str = Field(
         default="",
         validation_alias="CAF_TOPIC_PREFIX",
@@ -73,6 +88,12 @@ class ServiceSettings(BaseSettings):
         default="caf-local-",
         validation_alias="CAF_TABLE_PREFIX",
         description="Prepended to every DynamoDB table name (one prefix per environment).",
+    )
+    table_kms_key: str | None = Field(
+        default=None,
+        validation_alias="CAF_TABLE_KMS_KEY",
+        description="ARN of the customer-managed KMS key that encrypts the tables provisioning "
+        "creates on AWS; unset: DynamoDB's own key (the local endpoint has no KMS).",
     )
     log_level: str = Field(default="INFO", validation_alias="CAF_LOG_LEVEL")
     graceful_timeout_s: float = Field(
@@ -122,6 +143,18 @@ class ServiceSettings(BaseSettings):
     health_port: int = Field(
         default=0, description="Port of the /healthz and /readyz endpoint; 0 picks a free one."
     )
+
+    def sealer(self) -> Sealer | None:
+        """The sealer of CAF_ENVELOPE_KEYS; None when none is configured; `WeakKeyError` when a
+        key is weak or the current kid is not among them."""
+        if not self.envelope_keys:
+            return None
+        keys = {kid: key.get_secret_value() for kid, key in self.envelope_keys.items()}
+        current = self.envelope_kid or (next(iter(keys)) if len(keys) == 1 else "")
+        if not current:
+            msg = "CAF_ENVELOPE_KID must name the current key when CAF_ENVELOPE_KEYS has several"
+            raise WeakKeyError(msg)
+        return Sealer(KeyRing.from_config(keys, current))
 
     def topic(self, name: str) -> str:
         """The deployed name of a contract topic."""

@@ -19,6 +19,11 @@ Messages that take the retry topic may be decided after later messages of the sa
 consumer is idempotent and the poster's version condition keeps the CAF consistent.
 Only when the retry or dead-letter topic itself cannot be reached does an error escape, after a
 pause, so the message is redelivered rather than lost or spun on.
+
+A service whose input carries taxpayer data in plaintext (intake) gives its guard a `Sealer`: the
+copies it writes to its retry and dead-letter topics are then sealed (`caf_runtime.envelope`),
+and only the error headers stay readable. `error-message` never repeats input text: a contract
+error is told by its field paths and codes, any other error with digit runs removed.
 """
 
 from __future__ import annotations
@@ -39,9 +44,12 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
 from caf_runtime.config import ServiceSettings
+from caf_runtime.envelope import FORMAT, HEADER, KID_HEADER, EnvelopeError, Sealer, is_sealed
 from caf_runtime.group_writer import UnprocessedItemsError
 from caf_runtime.metrics import HANDLING, MESSAGES, OUTAGE_WAITING, RETRIES
 from caf_runtime.outputs import Output, publish_all
+from schemas.errors import ContractError
+from schemas.values import redact_numbers
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,9 @@ CONTROL_HEADERS = frozenset(
         "retry-not-before",
     }
 )
+# A sealed copy's `content-encryption` and `encryption-kid` are not control headers: sealing a
+# copy that is itself sealed (a parked decision failing again) keeps them inside, so the inner
+# envelope is recognised when the outer one is opened.
 
 
 def is_transient(error: BaseException) -> bool:
@@ -150,7 +161,7 @@ class Failure:
     def headers(self, error: BaseException) -> dict[str, str]:
         return {
             "error-class": type(error).__name__,
-            "error-message": str(error)[:500],
+            "error-message": error_text(error),
             "original-topic": self.topic,
             "original-partition": str(self.partition),
             "original-offset": str(self.offset),
@@ -159,6 +170,16 @@ class Failure:
             "failed-at": _now_iso(),
             "attempt-count": str(self.attempts),
         }
+
+
+def error_text(error: BaseException) -> str:
+    """What an error header may say: field paths and codes of a contract error, else the
+    error's words with digit runs removed; never the input's text, at most 500 characters."""
+    if isinstance(error, ContractError):
+        text = "; ".join(f"{p.loc or '<message>'}: {p.code}" for p in error.problems[:10])
+    else:
+        text = str(error)
+    return redact_numbers(text)[:500]
 
 
 def _now_iso() -> str:
@@ -173,22 +194,59 @@ def _payload_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
     return {k: v for k, v in _headers_of(record).items() if k not in CONTROL_HEADERS}
 
 
+def copy_of(
+    record: ConsumerRecord[bytes, bytes],
+    topic: str,
+    control: dict[str, str],
+    sealer: Sealer | None = None,
+) -> Output:
+    """The record for `topic` with the `control` headers: its original key, bytes and headers,
+    or, with a sealer, those three sealed into the value (no key; only `control` readable)."""
+    key = record.key.decode(errors="replace") if record.key is not None else None
+    value = record.value if record.value is not None else b""
+    payload = _payload_headers(record)
+    if sealer is None:
+        return Output(topic=topic, key=key, value=value, headers={**payload, **control})
+    sealed = sealer.seal(key, value, payload)
+    return Output(
+        topic=topic,
+        key=None,
+        value=sealed,
+        headers={**control, HEADER: FORMAT, KID_HEADER: sealer.kid},
+    )
+
+
+def opened(record: ConsumerRecord[bytes, bytes], sealer: Sealer) -> ConsumerRecord[bytes, bytes]:
+    """A sealed copy as its original record (key, bytes, headers) with its control headers;
+    `EnvelopeError` if it does not open."""
+    headers = _headers_of(record)
+    original = sealer.open(record.value or b"")
+    if original.value is None:
+        msg = f"the sealed copy kept only the size of its {original.value_bytes}-byte value"
+        raise EnvelopeError(msg)
+    control = {k: v for k, v in headers.items() if k in CONTROL_HEADERS}
+    merged = {**original.headers, **control}
+    return dataclasses.replace(
+        record,
+        key=original.key.encode() if original.key is not None else None,
+        value=original.value,
+        headers=[(k, v.encode()) for k, v in merged.items()],
+    )
+
+
 def dead_letter(
     record: ConsumerRecord[bytes, bytes],
     topic: str,
     error: BaseException,
     attempts: int,
+    *,
     failure: Failure | None = None,
+    sealer: Sealer | None = None,
 ) -> Output:
-    """The original bytes and key with the contract's error headers."""
+    """The original bytes and key with the contract's error headers (sealed with a sealer)."""
     failure = failure or Failure.first(record, record.topic, attempts)
     failure = dataclasses.replace(failure, attempts=attempts)
-    return Output(
-        topic=topic,
-        key=record.key.decode(errors="replace") if record.key is not None else None,
-        value=record.value if record.value is not None else b"",
-        headers={**_payload_headers(record), **failure.headers(error)},
-    )
+    return copy_of(record, topic, failure.headers(error), sealer)
 
 
 class Guard:
@@ -203,8 +261,10 @@ class Guard:
         dlq_topic: str,
         dependencies: Probe,
         policy: RetryPolicy | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self._broker = broker
+        self._sealer = sealer
         self._settings = settings
         self._retry_topic = retry_topic
         self._dlq_topic = dlq_topic
@@ -265,8 +325,14 @@ class Guard:
         work = self._work.get(failure.topic)
         if work is None:
             unknown = LookupError(f"no work for the original topic {failure.topic!r}")
-            await self._publish([dead_letter(record, self._dlq_topic, unknown, 0, failure)])
+            await self._publish([self._dead_letter_as_is(record, unknown, failure)])
             return "dead_lettered"
+        if self._sealer is not None and is_sealed(headers):
+            try:
+                record = opened(record, self._sealer)
+            except EnvelopeError as unopened:
+                await self._publish([self._dead_letter_as_is(record, unopened, failure)])
+                return "dead_lettered"
         await self._sleep_until(headers.get("retry-not-before"), max(self._policy.rounds_s))
         original = dataclasses.replace(
             record,
@@ -357,27 +423,26 @@ class Guard:
                 "message moved to the retry topic",
                 extra=self._context(record, error, later) | {"delay_s": delay},
             )
-            await self._publish(
-                [
-                    Output(
-                        topic=self._retry_topic,
-                        key=record.key.decode(errors="replace") if record.key else None,
-                        value=record.value or b"",
-                        headers={
-                            **_payload_headers(record),
-                            **later.headers(error),
-                            "retry-round": str(later.round),
-                            "retry-not-before": not_before.isoformat(timespec="milliseconds"),
-                        },
-                    )
-                ]
-            )
+            control = {
+                **later.headers(error),
+                "retry-round": str(later.round),
+                "retry-not-before": not_before.isoformat(timespec="milliseconds"),
+            }
+            await self._publish([copy_of(record, self._retry_topic, control, self._sealer)])
             return "retry_scheduled"
         log.error("message dead-lettered", extra=self._context(record, error, failure))
-        await self._publish(
-            [dead_letter(record, self._dlq_topic, error, failure.attempts, failure)]
+        letter = dead_letter(
+            record, self._dlq_topic, error, failure.attempts, failure=failure, sealer=self._sealer
         )
+        await self._publish([letter])
         return "dead_lettered"
+
+    def _dead_letter_as_is(
+        self, record: ConsumerRecord[bytes, bytes], error: Exception, failure: Failure
+    ) -> Output:
+        """A retry-topic record that cannot run, dead-lettered with its bytes and headers
+        unchanged (a sealed one stays sealed)."""
+        return dead_letter(record, self._dlq_topic, error, failure.attempts, failure=failure)
 
     def _context(
         self, record: ConsumerRecord[bytes, bytes], error: Exception, failure: Failure

@@ -7,12 +7,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import uvloop
 from aiokafka import codec
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.fetch_health import FetchMonitor
@@ -21,6 +22,8 @@ from caf_runtime.logging import configure_logging
 from caf_runtime.metrics import ASSIGNED_PARTITIONS
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound=ServiceSettings)
+EX_CONFIG = 78  # sysexits.h: configuration error
 
 
 def build_app(
@@ -116,6 +119,21 @@ def assigned_partitions(broker: KafkaBroker, prefix: str = "") -> dict[tuple[str
     for (group, topic), count in counts.items():
         ASSIGNED_PARTITIONS.labels(group=group, topic=topic).set(count)
     return counts
+
+
+def main(name: str, settings_type: Callable[[], S], create_app: Callable[[S], FastStream]) -> None:
+    """A service's `__main__`: its settings, then `run`. Settings that fail validation (a
+    missing or weak key among them) end the process with EX_CONFIG and one log line per
+    problem, naming the setting but never its value; the service never reports ready."""
+    try:
+        settings = settings_type()
+    except ValidationError as error:
+        configure_logging(name, "INFO")
+        for problem in error.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            log.critical("refusing to start: %s: %s", where, problem["msg"])
+        raise SystemExit(EX_CONFIG) from None
+    run(name, lambda: create_app(settings), settings)
 
 
 def run(name: str, create_app: Callable[[], FastStream], settings: ServiceSettings) -> None:

@@ -14,6 +14,24 @@ from dataclasses import dataclass, field
 from schemas import topics
 
 KEYED_PARTITIONS = 12
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+def kept_for(days: int | None) -> dict[str, str]:
+    """Topic configuration that keeps records `days` days (None: for ever)."""
+    retention = "-1" if days is None else str(days * DAY_MS)
+    return {"retention.ms": retention, "retention.bytes": "-1"}
+
+
+# How long each topic keeps its records (docs/operations.md, "How data is kept"). Topics that
+# carry a TIN in plaintext or sealed (the inbound topic, intake's dead letters and retries) are
+# kept short: long enough to replay after an outage, no longer. `caf.events.v1` is the audit
+# trail of every decision and is kept for ever, like the operators' audit topic.
+INBOUND_DAYS = 7
+DEAD_LETTER_DAYS = 14
+RETRY_DAYS = 2
+COMMAND_DAYS = 7
+NOTIFICATION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -30,38 +48,42 @@ class TableSpec:
     """A DynamoDB table with a string partition key `pk` and sort key `sk`.
 
     `ttl_attribute`, when set, names the epoch-seconds attribute after which DynamoDB may delete
-    an item (used for dedup marks, whose retention is bounded).
+    an item (used for dedup marks, whose retention is bounded). Every table has point-in-time
+    recovery and deletion protection, and on AWS server-side encryption under the configured
+    customer-managed key (`CAF_TABLE_KMS_KEY`).
     """
 
     name: str
     ttl_attribute: str | None = None
+    point_in_time_recovery: bool = True
+    deletion_protection: bool = True
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(topics.INBOUND),
-    TopicSpec(topics.INBOUND_DLQ),
-    TopicSpec(topics.INBOUND_RETRY),
+    TopicSpec(topics.INBOUND, config=kept_for(INBOUND_DAYS)),
+    TopicSpec(topics.INBOUND_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.INBOUND_RETRY, config=kept_for(RETRY_DAYS)),
     TopicSpec(
         topics.PRACTITIONERS,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     ),
-    TopicSpec(topics.EVENTS),
-    TopicSpec(topics.NOTIFICATIONS),
-    TopicSpec(topics.GRANTS_ACCEPTED),
-    TopicSpec(topics.GRANTS_VALIDATED),
-    TopicSpec(topics.REVIEWS),
-    TopicSpec(topics.VALIDATOR_DLQ),
-    TopicSpec(topics.POSTER_DLQ),
-    TopicSpec(topics.NOTIFIER_DLQ),
-    *(TopicSpec(name) for name in topics.RETRY_TOPICS),
+    TopicSpec(topics.EVENTS, config=kept_for(None)),
+    TopicSpec(topics.NOTIFICATIONS, config=kept_for(NOTIFICATION_DAYS)),
+    TopicSpec(topics.GRANTS_ACCEPTED, config=kept_for(COMMAND_DAYS)),
+    TopicSpec(topics.GRANTS_VALIDATED, config=kept_for(COMMAND_DAYS)),
+    TopicSpec(topics.REVIEWS, config=kept_for(NOTIFICATION_DAYS)),
+    TopicSpec(topics.VALIDATOR_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.POSTER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.NOTIFIER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    *(TopicSpec(name, config=kept_for(RETRY_DAYS)) for name in topics.RETRY_TOPICS),
     # append-only and kept forever: the operators' audit trail (AU-04)
-    TopicSpec(topics.AUDIT, partitions=1, config={"retention.ms": "-1", "retention.bytes": "-1"}),
+    TopicSpec(topics.AUDIT, partitions=1, config=kept_for(None)),
 )
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("intake", ttl_attribute="expires_at"),
     TableSpec("validator"),
-    TableSpec("caf"),
+    TableSpec("caf", ttl_attribute="expires_at"),  # only forwarding marks of moved partitions
     TableSpec("notifier", ttl_attribute="expires_at"),
     TableSpec("ops"),  # operator tools: which dead letters were replayed
 )

@@ -14,6 +14,7 @@
   cafctl holds list [--all] [--json]
   cafctl holds release|refuse <grant_id> OPERATOR
   cafctl audit [--limit N] [--json]
+  cafctl rekey --to-version N OPERATOR   (the new version's key in CAF_REKEY_LAYER_KEY)
 
 OPERATOR is `--operator NAME` (or CAF_OPERATOR) and `--why TEXT`: every command that changes
 state needs both and leaves an audit record in the ops table and on caf.audit.v1 (AU-04).
@@ -46,14 +47,17 @@ from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq, holds, operations
 from cafctl.audit import Audit, Operator, audit_trail
 from cafctl.reconcile import reconcile_deployment
+from cafctl.rekey import rekey
 from cafctl.status import status, trace
 from devstack.keys import DevKeys
 from devstack.stack import Stack
 from schemas import topics
+from services.caf_poster.config import CafPosterSettings
 
 
 def _operator_arguments(command: argparse.ArgumentParser) -> None:
@@ -83,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         if action == "replay":
             sub.add_argument("--dry-run", action="store_true", help="show, do not publish")
             _operator_arguments(sub)
-    show = letters.add_parser("show", help="one dead letter, TIN-like digits masked")
+    show = letters.add_parser(
+        "show", help="one dead letter, opened with CAF_ENVELOPE_KEYS if sealed, masked by field"
+    )
     show.add_argument("id", help="topic/partition/offset as listed")
     commands.add_parser("reconcile", help="every input has exactly one outcome?")
     provision = commands.add_parser(
@@ -134,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
         act = holds.add_parser(decision, help=text)
         act.add_argument("grant_id")
         _operator_arguments(act)
+    rekeying = commands.add_parser(
+        "rekey",
+        help="move the CAF records of taxpayer_ref key version N-1 to version N (the layer key "
+        "of version N comes from CAF_REKEY_LAYER_KEY, never from the command line)",
+    )
+    rekeying.add_argument("--to-version", type=int, required=True)
+    _operator_arguments(rekeying)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
@@ -146,13 +159,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await _reconcile(settings, options, args.json)
     if args.command == "provision":
         return await _provision(settings, options, args.replication_factor, args.json, args.acls)
-    if args.command == "acls":
-        rows = acl_table(all_acls(settings.topic_prefix))
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _table(rows, ["principal", "resource", "name", "pattern", "operation"])
-        return 0
+    if args.command in ("acls", "audit"):
+        return await _listing(args, settings)
     if args.command == "status":
         return await _status(settings, options, args.json)
     if args.command == "trace":
@@ -161,14 +169,43 @@ async def _run(args: argparse.Namespace) -> int:
         return await _dlq(args, settings, options)
     if args.command == "holds":
         return await _holds(args, settings)
-    if args.command == "audit":
-        rows = await audit_trail(settings, args.limit)
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _table(rows, ["at", "operator", "action", "target", "outcome", "why"])
-        return 0
+    if args.command == "rekey":
+        return await _rekey(args, settings)
     return await _operate(args, settings, options)
+
+
+async def _listing(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    """acls (what the topology grants) and audit (the latest operator actions)."""
+    if args.command == "acls":
+        rows = acl_table(all_acls(settings.topic_prefix))
+        columns = ["principal", "resource", "name", "pattern", "operation"]
+    else:
+        rows = await audit_trail(settings, args.limit)
+        columns = ["at", "operator", "action", "target", "outcome", "why"]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _table(rows, columns)
+    return 0
+
+
+async def _rekey(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    """The rotation drill's re-key step (docs/operations.md), audited."""
+    operator = Operator.resolve(args.operator, args.why, "rekey")
+    if args.to_version < 2:
+        print("cafctl: --to-version is 2 or more (version 1 is the base key)", file=sys.stderr)
+        return 2
+    try:
+        layer_key = key_bytes(os.environ.get("CAF_REKEY_LAYER_KEY", ""), "CAF_REKEY_LAYER_KEY")
+    except WeakKeyError as error:
+        print(f"cafctl: {error}", file=sys.stderr)
+        return 2
+    target = f"taxpayer_ref version {args.to_version}"
+    async with Audit(settings).action(operator, "rekey", target) as entry:
+        report = await rekey(CafPosterSettings(), args.to_version, layer_key)
+        entry.after = asdict(report)
+    _print(args.json, asdict(report))
+    return 0
 
 
 async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
@@ -255,16 +292,7 @@ async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dic
         if not found:
             print(f"no dead letter {args.id}", file=sys.stderr)
             return 1
-        letter = found[0]
-        _print(
-            args.json,
-            {
-                **letter.summary(),
-                "key": letter.key,
-                "headers": letter.headers,
-                "value": dlq.mask_tins(letter.value.decode(errors="replace")),
-            },
-        )
+        _print(args.json, dlq.shown(found[0], settings.sealer()))
         return 0
     letters = dlq.select(letters, error_class=args.error_class, since=args.since, until=args.until)
     if args.action == "list":
@@ -291,6 +319,7 @@ async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dic
                 producer=producer,
                 prefix=settings.topic_prefix,
                 dry_run=args.dry_run,
+                sealer=settings.sealer(),
             )
             entry.after = asdict(report)
     finally:
@@ -359,7 +388,9 @@ async def _provision(
         client_options=options,
     )
     async with dynamodb_client(settings) as client:
-        table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+        table_report = await ensure_tables(
+            client, TABLES, prefix=settings.table_prefix, kms_key=settings.table_kms_key
+        )
     acl_count = 0
     if acls:
         wanted = all_acls(settings.topic_prefix)

@@ -5,11 +5,19 @@ Replay republishes the original bytes, key and headers (minus the error headers)
 (`REPLAY#<topic>#<partition>#<offset>`) after its republish is acknowledged, so running replay
 twice republishes nothing the second time. (A crash between the two replays that one letter
 again, which every consumer absorbs: they are idempotent by message id.)
+
+A sealed letter (intake's, `caf_runtime.envelope`) opens only with the operator's
+key-encryption key (`CAF_ENVELOPE_KEYS`): without it `show` prints its error headers and
+`replay` refuses it. Opened, its value is shown masked by field: the fields of the contract that
+say what a message is (kind, ids, form, dates, matters) as they are, a TIN as its last four
+digits, and every other value (names, addresses, free text, fields nobody expected) as
+`[masked: N chars]`.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,18 +27,53 @@ from botocore.exceptions import ClientError
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.envelope import HEADER, KID_HEADER, EnvelopeError, Sealer, is_sealed
 from caf_runtime.guard import CONTROL_HEADERS
 from caf_runtime.topology import replay_route
 from cafctl.topics import read_topic
 from schemas import topics
+from schemas.values import redact_numbers
 
 ERROR_HEADERS = CONTROL_HEADERS | {"replayed-from"}
-_TIN_LIKE = re.compile(r"\b(\d{3}-?\d{2}-?|\d{2}-?\d{3})(\d{4})\b")
+# Fields shown as they are: what a message is, never who it is about.
+SHOWN_FIELDS = frozenset(
+    {
+        "kind", "message_id", "request_id", "group_id", "authorization_id", "sent_at",
+        "received_on", "form", "channel", "tin_type", "entity_type", "tax_type", "form_number",
+        "periods", "caf_number", "method", "date", "signature_date", "decision", "decided_at",
+        "approved_at", "retain_prior", "retain", "specific_use", "designation", "ial", "aal",
+        "is_student", "expires_on", "caf_numbers", "matters", "representatives", "signatures",
+        "taxpayer", "tax_matters", "address", "signature", "taxpayer_signature",
+    }
+)  # fmt: skip
+TIN_FIELDS = frozenset({"tin"})
+ID_FIELDS = frozenset({"message_id", "request_id", "group_id", "authorization_id", "caf_number"})
 
 
-def mask_tins(text: str) -> str:
-    """Operator output shows at most the last four digits of anything shaped like a TIN."""
-    return _TIN_LIKE.sub(lambda m: re.sub(r"\d", "*", m.group(1)) + m.group(2), text)
+def masked(value: object, field: str = "") -> object:
+    """A decoded message with every value outside `SHOWN_FIELDS` masked (a TIN to its last
+    four digits); containers of shown fields are walked, their unknown fields masked too."""
+    if field in TIN_FIELDS:
+        digits = "".join(ch for ch in str(value) if ch.isdigit())
+        return f"*****{digits[-4:]}" if len(digits) >= 4 else "[masked]"
+    if field and field not in SHOWN_FIELDS:
+        return f"[masked: {len(json.dumps(value))} chars]"
+    if isinstance(value, dict):
+        return {str(k)[:40]: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(item, field) for item in value]
+    if isinstance(value, str):  # ids are never TIN-shaped (DP-02); other words may hide one
+        return value[:200] if field in ID_FIELDS else redact_numbers(value[:200])
+    return value
+
+
+def masked_value(value: bytes) -> object:
+    """What `dlq show` prints of a letter's value."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return f"[{len(value)} bytes, not JSON]"
+    return masked(document) if isinstance(document, dict) else f"[{len(value)} bytes of JSON]"
 
 
 @dataclass(frozen=True)
@@ -47,6 +90,10 @@ class DeadLetter:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     @property
+    def sealed(self) -> bool:
+        return is_sealed(self.headers)
+
+    @property
     def error_class(self) -> str:
         return self.headers.get("error-class", "")
 
@@ -61,12 +108,51 @@ class DeadLetter:
         return {
             "id": self.id,
             "error_class": self.error_class,
-            "error_message": mask_tins(self.headers.get("error-message", ""))[:120],
+            "error_message": redact_numbers(self.headers.get("error-message", ""))[:120],
             "original": f"{self.headers.get('original-topic')}/"
             f"{self.headers.get('original-partition')}/"
             f"{self.headers.get('original-offset')}",
             "failed_at": self.headers.get("failed-at", ""),
+            "sealed": self.sealed,
         }
+
+
+def opened(letter: DeadLetter, sealer: Sealer) -> DeadLetter:
+    """A sealed letter as it was first written: original key, value and headers, with the
+    letter's error headers. `EnvelopeError` when it does not open with this key."""
+    original = sealer.open(letter.value)
+    if original.value is None:
+        msg = (
+            f"only the size ({original.value_bytes} bytes) and SHA-256 of this letter's value "
+            "were kept: replay it from its original offset"
+        )
+        raise EnvelopeError(msg)
+    control = {k: v for k, v in letter.headers.items() if k not in (HEADER, KID_HEADER)}
+    return dataclasses.replace(
+        letter, key=original.key, value=original.value, headers={**original.headers, **control}
+    )
+
+
+def shown(letter: DeadLetter, sealer: Sealer | None) -> dict[str, Any]:
+    """What `dlq show` prints: the summary, then the original key, headers and value (masked
+    by field); a sealed letter is opened first, or shown as sealed without the key."""
+    if letter.sealed:
+        if sealer is None:
+            return {**letter.summary(), "value": "[sealed: CAF_ENVELOPE_KEYS opens it]"}
+        try:
+            letter = opened(letter, sealer)
+        except EnvelopeError as error:
+            return {**letter.summary(), "value": f"[sealed: {error}]"}
+    headers = {
+        k: (v if k in CONTROL_HEADERS or k == "caf-signature" else "[masked]")
+        for k, v in letter.headers.items()
+    }
+    return {
+        **letter.summary(),
+        "key": masked(letter.key, "message_id") if letter.key is not None else None,
+        "headers": headers,
+        "value": masked_value(letter.value),
+    }
 
 
 def _letter(record: ConsumerRecord[bytes, bytes], topic: str) -> DeadLetter:
@@ -147,9 +233,11 @@ async def replay(
     producer: AIOKafkaProducer,
     prefix: str = "",
     dry_run: bool = False,
+    sealer: Sealer | None = None,
 ) -> ReplayReport:
     """Replay each letter once, by the route its dead-letter topic allows; letters whose
-    original topic is not on that route are refused, not sent."""
+    original topic is not on that route, and sealed letters that do not open with `sealer`,
+    are refused, not sent."""
     replayed, skipped, refused = [], [], []
     for letter in letters:
         marker = {"pk": {"S": f"REPLAY#{letter.id}"}, "sk": {"S": "REPLAY"}}
@@ -158,15 +246,16 @@ async def replay(
             skipped.append(letter.id)
             continue
         route = replay_record(letter, prefix)
-        if route is None:
+        original = _opened_or_none(letter, sealer)
+        if route is None or original is None:
             refused.append(letter.id)
             continue
-        target, headers = route
+        target, headers = replay_record(original, prefix) or route
         if not dry_run:
             await producer.send_and_wait(
                 target,
-                letter.value,
-                key=letter.key.encode() if letter.key is not None else None,
+                original.value,
+                key=original.key.encode() if original.key is not None else None,
                 headers=headers,
             )
             try:
@@ -180,3 +269,14 @@ async def replay(
                     raise
         replayed.append(letter.id)
     return ReplayReport(tuple(replayed), tuple(skipped), tuple(refused))
+
+
+def _opened_or_none(letter: DeadLetter, sealer: Sealer | None) -> DeadLetter | None:
+    if not letter.sealed:
+        return letter
+    if sealer is None:
+        return None
+    try:
+        return opened(letter, sealer)
+    except EnvelopeError:
+        return None

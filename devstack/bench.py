@@ -298,7 +298,10 @@ async def _discard(settings: ServiceSettings, specs: tuple[TopicSpec, ...]) -> N
     async with dynamodb_client(settings) as client:
         for table in TABLES:
             with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-                await client.delete_table(TableName=settings.table(table.name))
+                # a measurement's own tables: protection off first, deliberately
+                name = settings.table(table.name)
+                await client.update_table(TableName=name, DeletionProtectionEnabled=False)
+                await client.delete_table(TableName=name)
 
 
 def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str]]:

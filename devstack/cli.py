@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "env":
             for key, value in stack.environment().items():
-                if key != "INTAKE_TAXPAYER_REF_KEY":  # a secret; the rest are endpoints
+                # the taxpayer_ref key is intake's alone; the key-encryption key is printed: the
+                # local operator opens sealed dead letters with it (`cafctl dlq show`)
+                if key != "INTAKE_TAXPAYER_REF_KEY":
                     print(f"export {key}={value}")
     except StackError as error:
         print(f"devstack: {error}", file=sys.stderr)

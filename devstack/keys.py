@@ -1,16 +1,20 @@
-"""Development keys: one Ed25519 key pair per publisher and one for the identity provider.
+"""Development keys: one Ed25519 key pair per publisher and one for the identity provider, and the
+symmetric secrets of intake (the taxpayer_ref key, the key-encryption key of sealed copies).
 
 `make up` (and the test session) create them once in a folder (`.devstack/keys/`): each private
 key as a JWK file `<kid>.jwk` (mode 0600) and the public keys as the JWKS files the services
 trust (`publishers.jwks`, `secure-access.jwks`). A rotated key is one more file,
 `<publisher>@<version>.jwk`; every `.jwk` of a publisher is listed, so old and new are valid
-together until the old file is removed. Production keys never come from here.
+together until the old file is removed. Each secret is a `<name>.secret` file (64 hex digits,
+mode 0600), made once so pseudonyms stay the same across restarts. Production keys never come
+from here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,8 @@ from caf_runtime.authenticity import (
 )
 
 IDENTITY_PROVIDER: Final = "secure-access"
+REF_KEY: Final = "taxpayer-ref"
+ENVELOPE_KID: Final = "dev-envelope-1"
 ISSUER: Final = "https://secure-access.local"
 # Who signs each kind in development (each is on the contract's allow-list for it).
 SIGNER_OF_KIND: Final[Mapping[str, str]] = {
@@ -63,8 +69,19 @@ class DevKeys:
             path = self.root / f"{kid}.jwk"
             if not path.exists():
                 self.write_key(kid)
+        for name in (REF_KEY, ENVELOPE_KID):
+            self.secret(name)
         self.publish()
         return self
+
+    def secret(self, name: str) -> str:
+        """The development secret `name` (32 random bytes as hex), made on first use."""
+        path = self.root / f"{name}.secret"
+        if not path.exists():
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+        return path.read_text().strip()
 
     def write_key(self, kid: str) -> Path:
         """A new Ed25519 private key `<kid>.jwk` (mode 0600); `publish()` lists its public half."""
@@ -104,10 +121,14 @@ class DevKeys:
         return mint_identity_assertion(key, issuer=ISSUER, tin=tin, nonce=nonce, **claims)
 
     def environment(self) -> dict[str, str]:
-        """What the services need to trust these keys."""
+        """What the services need to trust these keys, and intake's secrets (the operator's
+        `cafctl dlq` opens sealed letters with the same key-encryption key)."""
         return {
             "CAF_PUBLISHER_JWKS": str(self.publishers_jwks),
             "INTAKE_IDENTITY_PROVIDERS": json.dumps({ISSUER: str(self.identity_jwks)}),
+            "INTAKE_TAXPAYER_REF_KEY": self.secret(REF_KEY),
+            "CAF_ENVELOPE_KEYS": json.dumps({ENVELOPE_KID: self.secret(ENVELOPE_KID)}),
+            "CAF_ENVELOPE_KID": ENVELOPE_KID,
         }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sys
 import time
 import urllib.error
@@ -120,7 +119,6 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
             "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-            "INTAKE_TAXPAYER_REF_KEY": self._dev_secret("taxpayer_ref_key"),
             # PO-03's 2-minute reorder window, shortened so the local demo is not kept waiting
             "CAF_POSTER_REORDER_WINDOW_S": os.environ.get("CAF_POSTER_REORDER_WINDOW_S", "5"),
             **self.keys.ensure().environment(),
@@ -155,22 +153,6 @@ class Stack:
         """Topics, tables and (on this stack's broker) ACLs for the prefix of `settings`."""
         await provision_environment(settings, acls=self.secured)
 
-    def _dev_secret(self, name: str) -> str:
-        """A random development secret, made once per stack folder and kept (mode 0600).
-
-        The taxpayer_ref key must not change between restarts, or the same taxpayer would get a
-        new pseudonym. Production takes its secrets from its own configuration, never from here.
-        """
-        configured = os.environ.get(f"INTAKE_{name.upper()}")
-        if configured:
-            return configured
-        path = self.root / "secrets" / name
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        return path.read_text().strip()
-
     def start_infrastructure(self) -> None:
         if self.external_dynamodb is None:
             self.dynamodb.start()
@@ -200,7 +182,9 @@ class Stack:
                 client_options=client_options(settings),
             )
             async with dynamodb_client(settings) as client:
-                table_report = await ensure_tables(client, TABLES, prefix=settings.table_prefix)
+                table_report = await ensure_tables(
+                    client, TABLES, prefix=settings.table_prefix, kms_key=settings.table_kms_key
+                )
             return topic_report, table_report
 
         return asyncio.run(provision_all())

@@ -89,6 +89,11 @@ class RuleId(StrEnum):
     AU_02 = "AU-02"
     AU_03 = "AU-03"
     AU_04 = "AU-04"
+    DP_01 = "DP-01"
+    DP_02 = "DP-02"
+    DP_03 = "DP-03"
+    DP_04 = "DP-04"
+    DP_05 = "DP-05"
 
 
 class ReasonCode(StrEnum):

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import OutboundModel, described
 from schemas.codes import ReasonCode, Rejection, RuleId
-from schemas.ids import event_id
+from schemas.ids import TAXPAYER_REF_PATTERN, event_id
 from schemas.inbound import FormType
 
 Stage = Literal["intake", "validator", "caf_poster"]
@@ -49,9 +49,10 @@ class _Event(OutboundModel):
     )
     occurred_at: AwareDatetime = described("When it happened.", "2026-11-20T14:05:12+00:00")
     taxpayer_ref: str = described(
-        "Keyed pseudonym of the TIN (HMAC-SHA256, hex, 32 chars).",
+        "Keyed pseudonym of the TIN (HMAC-SHA256, hex, 32 chars), prefixed `vN.` from key "
+        "version 2 on (docs/contract.md, 'taxpayer_ref').",
         "9f2c4e1a7b3d5f60a1b2c3d4e5f60718",
-        pattern=r"^[0-9a-f]{32}$",
+        pattern=TAXPAYER_REF_PATTERN,
     )
     tin_last4: str = described(
         "Last four TIN digits; empty only when the message's TIN could not be read.",

@@ -53,6 +53,12 @@ def matters_of(specs: list[MatterSpec]) -> tuple[Matter, ...]:
 class _Command(InboundModel):
     message_id: str = described("Inbound message that caused the command.", "7b0c9a52")
     taxpayer_ref: str = described("Keyed TIN pseudonym.", "9f2c4e1a7b3d5f60a1b2c3d4e5f60718")
+    previous_taxpayer_ref: str | None = described(
+        "While a taxpayer_ref key rotation is under way: the same taxpayer's ref of the previous "
+        "key version, under which the CAF may still keep their records (the poster moves them).",
+        None,
+        default=None,
+    )
     tin_last4: str = described("Last four TIN digits.", "6789")
     form: FormType = described("2848 or 8821.", "2848")
     received_at: AwareDatetime = described(

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas.base import InboundModel, described
+from schemas.values import has_tin_like_number
 
 FormType = Literal["2848", "8821"]
 TinTypeField = Literal["SSN", "ITIN", "EIN"]
@@ -43,6 +44,18 @@ _TIN_IN_ID = re.compile(
     re.ASCII,
 )
 MessageId = Annotated[str, AfterValidator(identifier)]
+
+
+def free_text(value: str) -> str:
+    """Text that leaves intake (a representative's name, a tax matter's words): never a run of
+    nine digits or more, the shape of a TIN however grouped (a CAF number has its own field)."""
+    if has_tin_like_number(value):
+        msg = "free text must not contain a taxpayer identification number"
+        raise ValueError(msg)
+    return value
+
+
+FreeText = Annotated[str, AfterValidator(free_text)]
 
 
 class Address(InboundModel):
@@ -102,16 +115,18 @@ class Representative(InboundModel):
     caf_number: str | None = described(
         'CAF number; null or "None" for a first-time representative.', "0301-12345R", default=None
     )
-    name: str | None = described("Representative name.", "Avery Smith", default=None)
-    designation: str | None = described(
+    name: FreeText | None = described("Representative name.", "Avery Smith", default=None)
+    designation: FreeText | None = described(
         "2848 designation letter (a-h, k, r); absent for 8821 designees.", "b", default=None
     )
-    jurisdiction: str | None = described("Licensing jurisdiction.", "TN", default=None)
-    licence_number: str | None = described(
+    jurisdiction: FreeText | None = described("Licensing jurisdiction.", "TN", default=None)
+    licence_number: FreeText | None = described(
         "Bar, licence or enrollment number.", "CPA-55102", default=None
     )
-    ptin: str | None = described("Preparer tax identification number.", "P01234567", default=None)
-    title: str | None = described(
+    ptin: FreeText | None = described(
+        "Preparer tax identification number.", "P01234567", default=None
+    )
+    title: FreeText | None = described(
         "Title or relationship for designations d, e, f (additive field).", "Officer", default=None
     )
     receive_notices: bool = described("Elects copies of notices.", True, default=False)
@@ -126,9 +141,9 @@ class Representative(InboundModel):
 class TaxMatter(InboundModel):
     """Tax matters: one tax type and form number with its periods."""
 
-    tax_type: str | None = described("Type of tax.", "Income", default=None)
-    form_number: str | None = described("Tax form number.", "1040", default=None)
-    periods: list[Annotated[str, Field(max_length=64)]] | None = described(
+    tax_type: FreeText | None = described("Type of tax.", "Income", default=None)
+    form_number: FreeText | None = described("Tax form number.", "1040", default=None)
+    periods: list[Annotated[FreeText, Field(max_length=64)]] | None = described(
         "Periods: YYYY, YYYY-MM (period ending), YYYY-YYYY, YYYY thru YYYY or "
         "YYYY-MM thru YYYY-MM.",
         ["2023", "2024", "2025"],
@@ -144,7 +159,7 @@ class Retained(InboundModel):
     caf_number: str | None = described(
         "CAF number of a representative whose prior grants stay.", "0301-12345R", default=None
     )
-    authorization_id: str | None = described(
+    authorization_id: FreeText | None = described(
         "A prior authorization that stays.", "5e1d2c3b-4a59", default=None, max_length=128
     )
 

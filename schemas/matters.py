@@ -54,9 +54,10 @@ SHARED_RESPONSIBILITY = "SRP"
 # MK-02: families filed by quarter; every other family is annual (calendar or fiscal year).
 QUARTERLY = frozenset({"941", "720", CIVIL_PENALTY})
 QUARTER_ENDS = (3, 6, 9, 12)
-# MK-06: bounds on what one grant or one removal may name.
+# MK-06: bounds on what one form or command may name: units per grant, period entries of any
+# form (counted before a period is parsed, so a huge list costs nothing to refuse).
 MAX_UNITS_PER_GRANT = 200
-MAX_ENTRIES_PER_REMOVAL = 400
+MAX_PERIOD_ENTRIES = 400
 
 _NOISE = frozenset({"tax", "taxes", "form", "forms", "return", "returns", "us"})
 _YEAR = r"(\d{4})"

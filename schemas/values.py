@@ -41,6 +41,19 @@ _SSN_SHAPE = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$", re.ASCII)
 _EIN_SHAPE = re.compile(r"^(\d{2})-?(\d{7})$", re.ASCII)
 _CAF_SHAPE = re.compile(r"^\d{9}$", re.ASCII)
 _MAX_VALUE_LENGTH = 64
+# Nine digits or more, however grouped (spaces, dashes, dots): perhaps a TIN. Text we did not
+# write (an error's message, a name in a notice) goes out with such runs replaced.
+_DIGIT_RUN = re.compile(r"\d(?:[ .:_/-]?\d){8,}")
+
+
+def has_tin_like_number(text: str) -> bool:
+    """True if `text` has a run of nine or more digits (see `redact_numbers`)."""
+    return _DIGIT_RUN.search(text) is not None
+
+
+def redact_numbers(text: str, mark: str = "[number removed]") -> str:
+    """`text` with every run of nine or more digits (a TIN, however written) replaced."""
+    return _DIGIT_RUN.sub(mark, text)
 
 
 def normalize_tin(tin: str, tin_type: TinType) -> str:

@@ -76,14 +76,19 @@ class PosterHandler:
             command = decode_command(str(timer.payload["command"]).encode())
             if not isinstance(command, PostGrant):
                 return Firing([], [])
-            caf = await self._store.load(command.taxpayer_ref)
+            located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
+            command = command.model_copy(
+                update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
+            )
+            caf = located.caf
             after, outputs, timers = await self._post(caf, command, self._clock.now())
             changes = self._store.delta(command.taxpayer_ref, caf, after)
             return Firing(outputs, [*changes, *(self._store.timers.schedule(t) for t in timers)])
         if timer.kind != STUDENT_PURGE:
             return Firing([], [])
         taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
-        caf = await self._store.load(taxpayer["taxpayer_ref"])
+        located = await self._store.locate(taxpayer["taxpayer_ref"])
+        taxpayer["taxpayer_ref"], caf = located.taxpayer_ref, located.caf
         removal = decide_purge(caf, str(timer.payload["grant_id"]))
         if not removal.losses:
             return Firing([], [])
@@ -106,7 +111,13 @@ class PosterHandler:
                 return None
             log.info("approval held for the reorder window", extra={"grant_id": key})
             return []
-        caf = await self._store.load(command.taxpayer_ref)
+        # the CAF where it lives now (after a key rotation: followed or moved), and the command
+        # speaking of it by that ref
+        located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
+        command = command.model_copy(
+            update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
+        )
+        caf = located.caf
         if isinstance(command, PostGrant):
             after, outputs, timers = await self._post(caf, command, now)
         else:

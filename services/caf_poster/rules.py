@@ -25,7 +25,14 @@ from schemas.grants import (
     matters_of,
     units_of,
 )
-from schemas.matters import Matter, Unit
+from schemas.matters import (
+    MAX_PERIOD_ENTRIES,
+    MAX_UNITS_PER_GRANT,
+    Entry,
+    Matter,
+    Unit,
+    count_units,
+)
 from services.caf_poster.domain import (
     Dropped,
     Floor,
@@ -89,13 +96,37 @@ def _refuse(rule: RuleId, code: ReasonCode, reason: str) -> Posting:
     return Posting(rejection=Rejection(rule, code, reason))
 
 
+def too_many(specs: list[MatterSpec] | None, *, removal: bool) -> Rejection | None:
+    """MK-06 again at the CAF (intake checks it first; a command that bypassed intake is bounded
+    here too): at most 400 period entries, counted before any is parsed, and a grant at most
+    200 units, counted no further than just past the bound. So a huge command costs no more
+    than a legal one."""
+    if not specs:
+        return None
+    entries = sum(len(spec.periods) for spec in specs)
+    if entries > MAX_PERIOD_ENTRIES:
+        limit = f"{MAX_PERIOD_ENTRIES} period entries"
+    elif (
+        not removal
+        and count_units(Entry(s.tax_type, s.form_number, tuple(s.periods)) for s in specs)
+        > MAX_UNITS_PER_GRANT
+    ):
+        limit = f"{MAX_UNITS_PER_GRANT} units"
+    else:
+        return None
+    return Rejection(RuleId.MK_06, ReasonCode.REJ_MATTER_TOO_MANY, f"More than {limit}.")
+
+
 def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None) -> Posting:
-    """PO-01, PO-02, PO-07/MK-05, MK-04, RT-02, PO-05/RT-01, PO-03, PO-04 in that order.
+    """MK-06, PO-01, PO-02, PO-07/MK-05, MK-04, RT-02, PO-05/RT-01, PO-03, PO-04 in that order.
 
     A grant already on the CAF is never posted twice: deciding it again changes nothing.
     """
     if any(g.grant_id == command.grant_id for g in caf.grants):
         return Posting()
+    bounded = too_many(command.tax_matters, removal=False)
+    if bounded is not None:
+        return Posting(rejection=bounded)
     if command.specific_use:
         return _refuse(
             RuleId.PO_01,
@@ -292,6 +323,9 @@ def _floor(
 def decide_withdrawal(caf: TaxpayerCaf, command: WithdrawGrants) -> Removal:
     """PO-09/MK-03: the representative's active grants lose the named units (all units when
     none are named); RT-02: the withdrawal's signature day becomes the floor for them."""
+    bounded = too_many(command.tax_matters, removal=True)
+    if bounded is not None:
+        return Removal(rejection=bounded)
     units, numbers = _units(command.tax_matters), {command.caf_number}
     losses = _matching(caf, command, units, numbers)
     if not losses:
@@ -308,6 +342,9 @@ def decide_withdrawal(caf: TaxpayerCaf, command: WithdrawGrants) -> Removal:
 def decide_revocation(caf: TaxpayerCaf, command: RevokeGrants) -> Removal:
     """PO-10/MK-03: every matching active grant (listed representatives or all) loses the named
     units (all when none are named); RT-02: the revocation's signature day becomes the floor."""
+    bounded = too_many(command.tax_matters, removal=True)
+    if bounded is not None:
+        return Removal(rejection=bounded)
     numbers = set(command.caf_numbers) if command.caf_numbers is not None else None
     units = _units(command.tax_matters)
     losses = _matching(caf, command, units, numbers)

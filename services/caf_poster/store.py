@@ -6,6 +6,9 @@ Per taxpayer, partition `TP#<taxpayer_ref>`:
 - `GRANT#<grant_id>`: a grant and the matters it still covers (created once, never twice);
 - `GROUP#<authorization_id>`: the authorization's first signature day and notice electors;
 - `FLOOR#<message_id>`: a revocation or withdrawal's signature day and what it covers (RT-02).
+After a taxpayer_ref key rotation moved the partition (`move`), the old partition keeps only its
+`VERSION` item, with `moved_to` (the new ref) and an expiry: commands still in flight with the
+old ref follow it until it expires (`MOVED_KEPT`, longer than anything waits with an old ref).
 Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome), `SEQ` / `CAF` (the CAF
 number sequence) and `TIMER#<shard>` (purge days of student grants, PO-12). A decision's
 whole delta is written in one `TransactWriteItems`.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,27 @@ if TYPE_CHECKING:
 
 # CAF numbers assigned here start with 90, an issued prefix (docs/rules.md IN-16).
 ASSIGNED_PREFIX = "90"
+# How long a moved partition forwards to its new ref: longer than a Tax Pro Account request
+# waits for its decision (30 days) and than any command stays on a topic (7 days).
+MOVED_KEPT = dt.timedelta(days=45)
+_MAX_HOPS = 4
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a taxpayer's CAF lives now, and what it holds."""
+
+    taxpayer_ref: str
+    caf: TaxpayerCaf
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A taxpayer's stored items as read, with its version item's forwarding, if moved."""
+
+    items: tuple[dict[str, Any], ...]
+    version: int
+    moved_to: str | None
 
 
 class SaveResult(Enum):
@@ -122,11 +146,29 @@ class CafStore:
     async def ping(self) -> bool:
         return await self.table.ping()
 
+    async def locate(self, taxpayer_ref: str, previous_ref: str | None = None) -> Located:
+        """The taxpayer's CAF, read where it lives now: a moved partition is followed to its
+        new ref; an unknown ref whose `previous_ref` (a key rotation under way) still holds the
+        records is moved first."""
+        partition = await self.partition(taxpayer_ref)
+        for _ in range(_MAX_HOPS):
+            if partition.moved_to is None:
+                break
+            taxpayer_ref = partition.moved_to
+            partition = await self.partition(taxpayer_ref)
+        if not partition.items and previous_ref is not None:
+            old = await self.partition(previous_ref)
+            if old.items and old.moved_to is None and await self.move(previous_ref, taxpayer_ref):
+                partition = await self.partition(taxpayer_ref)
+        return Located(taxpayer_ref, self._caf(partition))
+
     async def load(self, taxpayer_ref: str) -> TaxpayerCaf:
-        version = 0
-        grants: list[Grant] = []
-        groups: dict[str, Group] = {}
-        floors: list[Floor] = []
+        """The taxpayer's CAF under this ref exactly (see `locate`)."""
+        return self._caf(await self.partition(taxpayer_ref))
+
+    async def partition(self, taxpayer_ref: str) -> Partition:
+        items: list[dict[str, Any]] = []
+        version, moved_to = 0, None
         paginator = self.table.client.get_paginator("query")
         async for page in paginator.paginate(
             TableName=self.table.name,
@@ -135,21 +177,103 @@ class CafStore:
             ConsistentRead=True,
         ):
             for item in page.get("Items", []):
-                sk = str(item["sk"].get("S"))
-                if sk == "VERSION":
+                if item["sk"].get("S") == "VERSION":
                     version = int(str(item["version"].get("N")))
-                elif sk.startswith("GRANT#"):
-                    grants.append(grant_from_json(str(item["grant"].get("S"))))
-                elif sk.startswith("GROUP#"):
-                    groups[sk.removeprefix("GROUP#")] = Group(
-                        authorization_id=sk.removeprefix("GROUP#"),
-                        signature_date=dt.date.fromisoformat(str(item["signature_date"].get("S"))),
-                        notice_electors=int(str(item["notice_electors"].get("N"))),
-                    )
-                elif sk.startswith("FLOOR#"):
-                    floors.append(
-                        floor_from_json(sk.removeprefix("FLOOR#"), str(item["floor"].get("S")))
-                    )
+                    moved_to = item.get("moved_to", {}).get("S")
+                else:
+                    items.append(dict(item))
+        return Partition(tuple(items), version, moved_to)
+
+    async def move(self, old_ref: str, new_ref: str, now: dt.datetime | None = None) -> bool:
+        """Move a taxpayer's partition from `old_ref` to `new_ref` (a taxpayer_ref key
+        rotation): copy the items, then in one transaction mark the old version item moved
+        (bumping its version, so a writer that read the old partition fails its condition and
+        reads again) and create the new one; then delete the old copies. True once moved, by
+        this call or another; False if there was nothing to move or `new_ref` is taken."""
+        for _ in range(_MAX_HOPS):
+            old = await self.partition(old_ref)
+            if old.moved_to is not None:
+                return old.moved_to == new_ref
+            if not old.items and old.version == 0:
+                return False
+            pk = {"S": f"TP#{new_ref}"}
+            copies: list[TransactWriteItemTypeDef] = [
+                {"Put": {"TableName": self.table.name, "Item": {**item, "pk": pk}}}
+                for item in old.items
+            ]
+            for start in range(0, len(copies), 100):
+                await transact(self.table, copies[start : start + 100])
+            kept = (now or dt.datetime.now(dt.UTC)) + MOVED_KEPT
+            switched = await transact(
+                self.table,
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": {"pk": {"S": f"TP#{old_ref}"}, "sk": {"S": "VERSION"}},
+                            "UpdateExpression": "SET version = :next, moved_to = :to, "
+                            "expires_at = :kept",
+                            "ConditionExpression": "attribute_not_exists(pk) OR version = :seen",
+                            "ExpressionAttributeValues": {
+                                ":next": {"N": str(old.version + 1)},
+                                ":seen": {"N": str(old.version)},
+                                ":to": {"S": new_ref},
+                                ":kept": {"N": str(int(kept.timestamp()))},
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": {
+                                "pk": pk,
+                                "sk": {"S": "VERSION"},
+                                "version": {"N": str(old.version)},
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ],
+            )
+            if switched is None:
+                await self._delete_moved(old_ref, old.items)
+                return True
+            if switched[1] == "ConditionalCheckFailed":
+                return False  # the new ref has its own records: not ours to overwrite
+        return False
+
+    async def _delete_moved(self, old_ref: str, items: tuple[dict[str, Any], ...]) -> None:
+        deletes: list[TransactWriteItemTypeDef] = [
+            {
+                "Delete": {
+                    "TableName": self.table.name,
+                    "Key": {"pk": {"S": f"TP#{old_ref}"}, "sk": item["sk"]},
+                }
+            }
+            for item in items
+        ]
+        for start in range(0, len(deletes), 100):
+            await transact(self.table, deletes[start : start + 100])
+
+    def _caf(self, partition: Partition) -> TaxpayerCaf:
+        grants: list[Grant] = []
+        groups: dict[str, Group] = {}
+        floors: list[Floor] = []
+        version = partition.version
+        for item in partition.items:
+            sk = str(item["sk"].get("S"))
+            if sk.startswith("GRANT#"):
+                grants.append(grant_from_json(str(item["grant"].get("S"))))
+            elif sk.startswith("GROUP#"):
+                groups[sk.removeprefix("GROUP#")] = Group(
+                    authorization_id=sk.removeprefix("GROUP#"),
+                    signature_date=dt.date.fromisoformat(str(item["signature_date"].get("S"))),
+                    notice_electors=int(str(item["notice_electors"].get("N"))),
+                )
+            elif sk.startswith("FLOOR#"):
+                floors.append(
+                    floor_from_json(sk.removeprefix("FLOOR#"), str(item["floor"].get("S")))
+                )
         grants.sort(key=lambda g: (g.posted_at, g.grant_id))
         floors.sort(key=lambda f: (f.signed_on, f.floor_id))
         return TaxpayerCaf(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.secrets import WeakKeyError, key_bytes
+from schemas.ids import RefKeys
 
 
 class IntakeSettings(ServiceSettings):
@@ -41,5 +43,34 @@ class IntakeSettings(ServiceSettings):
         "Empty: every identity assertion fails its issuer check.",
     )
     taxpayer_ref_key: SecretStr = Field(
-        description="HMAC key that turns a TIN into its taxpayer_ref pseudonym; no default.",
+        description="HMAC key that turns a TIN into its taxpayer_ref pseudonym (key version 1): "
+        "64 hex digits or base64 of 32 random bytes; no default. A weak key refuses to start.",
     )
+    taxpayer_ref_layers: dict[int, SecretStr] = Field(
+        default_factory=dict,
+        description="The keys of versions 2, 3, ... added by rotations (JSON "
+        '`{"2": "<64 hex digits>"}`); the highest version is current. Every version up to it '
+        "must be present (docs/operations.md, 'Rotating the taxpayer_ref key').",
+    )
+
+    @model_validator(mode="after")
+    def _keys_are_strong(self) -> IntakeSettings:
+        """Intake does not start on a weak or missing key (no plaintext may leave it)."""
+        self.ref_keys()
+        if self.sealer() is None:
+            msg = "CAF_ENVELOPE_KEYS is required: intake seals its dead letters and retries"
+            raise WeakKeyError(msg)
+        return self
+
+    def ref_keys(self) -> RefKeys:
+        """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
+        versions = sorted(self.taxpayer_ref_layers)
+        if versions != list(range(2, len(versions) + 2)):
+            msg = "INTAKE_TAXPAYER_REF_LAYERS must give versions 2, 3, ... without a gap"
+            raise WeakKeyError(msg)
+        base = key_bytes(self.taxpayer_ref_key.get_secret_value(), "INTAKE_TAXPAYER_REF_KEY")
+        layers = [
+            key_bytes(self.taxpayer_ref_layers[v].get_secret_value(), f"layer {v}")
+            for v in versions
+        ]
+        return RefKeys((base, *layers))

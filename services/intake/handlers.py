@@ -3,6 +3,10 @@
 Consumes `caf.inbound.v1`. Emits `caf.grants.accepted.v1` (accepted grants, withdrawals and
 revocations, keyed by taxpayer_ref), rejections on `caf.events.v1`, and what cannot be decoded to
 `caf.inbound.dlq.v1`. Decode → dedup → rules → record → publish → mark published → commit.
+
+Plaintext stops here: the copies intake writes elsewhere of a record it could not finish (dead
+letters, retry rounds, decisions parked until their request arrives) are sealed
+(`caf_runtime.envelope`), and its ledger holds only the outcomes it publishes, never an input.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from faststream.kafka import KafkaBroker
 
 from caf_runtime.authenticity import ONLINE_ACCOUNT, RecordVerifier, Signed
 from caf_runtime.clock import Clock, business_day
-from caf_runtime.guard import Guard, dead_letter
+from caf_runtime.envelope import Sealer, is_sealed
+from caf_runtime.guard import Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_inbound, readable_message_id
 from schemas.errors import ContractError
-from schemas.ids import keyed_digest, message_ref, taxpayer_ref
 from schemas.inbound import (
     FormType,
     InboundMessage,
@@ -107,6 +111,7 @@ class IntakeHandler:
         *,
         verifier: RecordVerifier,
         identities: IdentityProviders,
+        sealer: Sealer,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -114,7 +119,8 @@ class IntakeHandler:
         self._settings = settings
         self._verifier = verifier
         self._identities = identities
-        self._key = settings.taxpayer_ref_key.get_secret_value().encode()
+        self._sealer = sealer
+        self._refs = settings.ref_keys()
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A record of `caf.inbound.v1`: only its publisher's signature makes it count (AU-01;
@@ -195,9 +201,7 @@ class IntakeHandler:
         fingerprint = None
         duplicate = False
         if assessment.rejection is None and assessment.normalized_tin is not None:
-            fingerprint = keyed_digest(
-                form_fingerprint(message, assessment.normalized_tin), self._key
-            )
+            fingerprint = self._refs.digest(form_fingerprint(message, assessment.normalized_tin))
             owner = await self._store.fingerprint_owner(fingerprint) if read_fingerprint else None
             duplicate = owner is not None and owner != message.message_id
         outputs = submission_outputs(message, assessment, subject, duplicate=duplicate)
@@ -258,7 +262,7 @@ class IntakeHandler:
                 message.message_id,
                 nonce=message.request_id,
                 now=now,
-                taxpayer_matches=lambda tin: taxpayer_ref(tin, self._key) == request.taxpayer_ref,
+                taxpayer_matches=lambda tin: request.taxpayer_ref in self._refs.refs(tin),
             )
             rejection = verdict.rejection() if isinstance(verdict, AssertionFailed) else None
         if route is DecisionOutcome.DECLINE or rejection is not None:
@@ -307,11 +311,8 @@ class IntakeHandler:
     ) -> None:
         """IN-21: park the decision on the retry topic; its consumer brings it back."""
         not_before = self._clock.now() + timedelta(seconds=self._settings.decision_retry_delay_s)
-        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
-        headers |= {FIRST_SEEN: first_seen.isoformat(), NOT_BEFORE: not_before.isoformat()}
-        headers.pop("content-type", None)
-        key = record.key.decode(errors="replace") if record.key is not None else None
-        await self._publish([Output(topics.INBOUND_RETRY, key, record.value or b"", headers)])
+        control = {FIRST_SEEN: first_seen.isoformat(), NOT_BEFORE: not_before.isoformat()}
+        await self._publish([copy_of(record, topics.INBOUND_RETRY, control, self._sealer)])
         log.info("decision parked until its request arrives (IN-21)")
 
     async def handle_retry(self, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -328,32 +329,38 @@ class IntakeHandler:
             await asyncio.sleep(min(max(wait, 0.0), self._settings.decision_retry_delay_s))
         window = timedelta(seconds=self._settings.decision_retry_window_s)
         seen = _instant(headers.get(FIRST_SEEN)) or now
-        await self._handle(record, min(max(seen, now - window), now))
+        parked = opened(record, self._sealer) if is_sealed(headers) else record
+        await self._handle(parked, min(max(seen, now - window), now))
 
     def _subject(self, message_id: str, tin: str | None, form: object, now: datetime) -> Subject:
-        if tin is not None:
-            ref, last4 = taxpayer_ref(tin, self._key), tin_last4(tin)
-        else:
-            ref, last4 = message_ref(message_id, self._key), ""
         readable: FormType | None = "2848" if form == "2848" else "8821" if form == "8821" else None
-        return Subject(ref, last4, message_id, readable, now)
+        if tin is None:
+            return Subject(self._refs.message_ref(message_id), "", message_id, readable, now)
+        *earlier, ref = self._refs.refs(tin)
+        previous = earlier[-1] if earlier else None
+        return Subject(ref, tin_last4(tin), message_id, readable, now, previous)
 
     async def _undecodable(
         self, record: ConsumerRecord[bytes, bytes], raw: bytes, error: ContractError
     ) -> None:
-        """IN-01: dead letter with error headers; with a readable message id also REJ-SCHEMA."""
-        outputs = [dead_letter(record, topics.INBOUND_DLQ, error, 1)]
+        """IN-01: dead letter with error headers; with a readable message id also REJ-SCHEMA.
+
+        The (sealed) dead letter is published first and is not part of the recorded outcome:
+        the ledger never holds an input, sealed or not (a redelivery may dead-letter it twice,
+        which replay absorbs: intake drops a message id it has seen, IN-02)."""
+        await self._publish(
+            [dead_letter(record, topics.INBOUND_DLQ, error, 1, sealer=self._sealer)]
+        )
         message_id = readable_message_id(raw)
         log.info("undecodable message dead-lettered (IN-01)", extra={"codes": error.codes[:5]})
         if message_id is None:
-            await self._publish(outputs)
             return
 
         async def decide_and_record() -> list[Output] | None:
             document = _loose_json(raw)
             now = self._clock.now()
             subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
-            decided = [*outputs, rejection_event(subject, message_id, SCHEMA)]
+            decided = [rejection_event(subject, message_id, SCHEMA)]
             result = await self._store.record(message_id, decided, now)
             return decided if result is RecordResult.RECORDED else None
 
@@ -396,6 +403,10 @@ def register(
 ) -> IntakeHandler:
     """Attach the intake subscribers (inbound, and parked decisions) to `broker`."""
     publish = functools.partial(publish_all, broker, settings)
+    sealer = settings.sealer()
+    if sealer is None:  # IntakeSettings refuses to exist without one
+        msg = "intake needs CAF_ENVELOPE_KEYS"
+        raise RuntimeError(msg)
     handler = IntakeHandler(
         store,
         publish,
@@ -403,6 +414,7 @@ def register(
         settings,
         verifier=RecordVerifier.from_settings(settings),
         identities=IdentityProviders.from_locations(settings.identity_providers),
+        sealer=sealer,
     )
     guard = Guard(
         broker,
@@ -410,6 +422,7 @@ def register(
         retry_topic=topics.INTAKE_RETRY,
         dlq_topic=topics.INBOUND_DLQ,
         dependencies=store.ping,
+        sealer=sealer,
     )
     guard.subscribe(topics.INBOUND, settings.group_id, handler.handle)
     guard.subscribe(topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry)

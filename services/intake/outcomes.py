@@ -50,6 +50,7 @@ class Subject:
     message_id: str
     form: FormType | None
     now: dt.datetime
+    previous_ref: str | None = None  # during a key rotation: the ref of the previous version
 
 
 def rejection_event(
@@ -136,6 +137,7 @@ def submission_outputs(
                     action="post",
                     message_id=message.message_id,
                     taxpayer_ref=subject.taxpayer_ref,
+                    previous_taxpayer_ref=subject.previous_ref,
                     tin_last4=subject.tin_last4,
                     form=message.form,
                     received_at=subject.now,
@@ -175,6 +177,7 @@ def withdrawal_outputs(
                 action="withdraw",
                 message_id=message.message_id,
                 taxpayer_ref=subject.taxpayer_ref,
+                previous_taxpayer_ref=subject.previous_ref,
                 tin_last4=subject.tin_last4,
                 form=message.form,
                 received_at=subject.now,
@@ -199,6 +202,7 @@ def revocation_outputs(
                 action="revoke",
                 message_id=message.message_id,
                 taxpayer_ref=subject.taxpayer_ref,
+                previous_taxpayer_ref=subject.previous_ref,
                 tin_last4=subject.tin_last4,
                 form=message.form,
                 received_at=subject.now,
@@ -232,6 +236,7 @@ def tpa_request_outputs(
         action="post",
         message_id=message.message_id,
         taxpayer_ref=subject.taxpayer_ref,
+        previous_taxpayer_ref=subject.previous_ref,
         tin_last4=subject.tin_last4,
         form=message.form,
         received_at=subject.now,

@@ -26,7 +26,7 @@ from schemas.inbound import (
 )
 from schemas.matters import (
     CIVIL_PENALTY,
-    MAX_ENTRIES_PER_REMOVAL,
+    MAX_PERIOD_ENTRIES,
     MAX_UNITS_PER_GRANT,
     SHARED_RESPONSIBILITY,
     Entry,
@@ -113,8 +113,8 @@ def check_matters(matters: Iterable[TaxMatter], *, removal: bool = False) -> Rej
             ReasonCode.REJ_MATTER_GENERAL,
             'A period is a general reference such as "All years"; list specific periods.',
         )
-    if removal and len(periods) > MAX_ENTRIES_PER_REMOVAL:
-        return _too_many(f"A withdrawal or revocation lists at most {MAX_ENTRIES_PER_REMOVAL}")
+    if len(periods) > MAX_PERIOD_ENTRIES:  # counted before any period is parsed
+        return _too_many(f"A form lists at most {MAX_PERIOD_ENTRIES}")
     entries = [
         Entry(m.tax_type or "", m.form_number or "", tuple(m.periods or ())) for m in matters
     ]

@@ -1,8 +1,7 @@
 """`python -m services.notifier`: run the notifier service until SIGTERM."""
 
-from caf_runtime.service import run
+from caf_runtime.service import main
 from services.notifier.app import create_app
 from services.notifier.config import NotifierSettings
 
-settings = NotifierSettings()
-run("notifier", lambda: create_app(settings), settings)
+main("notifier", NotifierSettings, create_app)

@@ -26,6 +26,7 @@ from schemas.events import (
 )
 from schemas.ids import notification_id
 from schemas.notifications import Notification, Recipient
+from schemas.values import redact_numbers
 
 IRS_PHONE = "800-829-1040"
 CHANNELS: dict[Recipient, str] = {
@@ -59,13 +60,10 @@ _LINK = re.compile(
 )
 
 
-_NUMBER = re.compile(r"\d[\d -]{7,}\d")  # nine digits or more, however grouped: a TIN?
-
-
 def clean(text: str, limit: int) -> str:
     """Free text fit for a notice: control characters, links and long numbers (a TIN written
     into a name) removed, spaces folded, cut to `limit` characters with an ellipsis."""
-    text = _NUMBER.sub("[number removed]", _LINK.sub("[link removed]", _CONTROL.sub(" ", text)))
+    text = redact_numbers(_LINK.sub("[link removed]", _CONTROL.sub(" ", text)))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

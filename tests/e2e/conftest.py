@@ -25,15 +25,17 @@ from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.envelope import is_sealed
+from caf_runtime.guard import opened
+from caf_runtime.secrets import key_bytes
 from devstack.fleet import free_port, free_ports
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
-from schemas.ids import taxpayer_ref
+from schemas.ids import RefKeys
 from tests.conftest import Infrastructure, unique
 from tests.signing import signed_headers
 
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
-REF_KEY = "e2e-test-key"
 DEADLINE_S = 30.0
 
 
@@ -49,7 +51,9 @@ def random_ssn() -> str:
 
 
 def ref_of(ssn: str) -> str:
-    return taxpayer_ref(ssn.replace("-", ""), REF_KEY.encode())
+    """The taxpayer_ref intake gives `ssn` (the session's key, `tests/conftest.py`)."""
+    key = key_bytes(os.environ["INTAKE_TAXPAYER_REF_KEY"], "INTAKE_TAXPAYER_REF_KEY")
+    return RefKeys((key,)).ref(ssn.replace("-", ""))
 
 
 @dataclass
@@ -80,6 +84,17 @@ class Pipeline:
                 topics.GRANTS_VALIDATED,
             )
         }
+
+    def inbound_dead_letters(self) -> list[ConsumerRecord[bytes, bytes]]:
+        """Intake's dead letters as first written: each sealed one opened with the session's
+        key-encryption key (its error headers kept)."""
+        sealer = self.settings.sealer()
+        assert sealer is not None, "the session configures CAF_ENVELOPE_KEYS"
+        letters = []
+        for record in self.seen[topics.INBOUND_DLQ].records:
+            headers = {k: v.decode() for k, v in record.headers}
+            letters.append(opened(record, sealer) if is_sealed(headers) else record)
+        return letters
 
     async def send_inbound(
         self,
@@ -228,6 +243,19 @@ class Services:
         for name, port in self.ports.items():
             await _until_ready(name, port, self.logs)
 
+    async def restart(self, name: str) -> None:
+        """SIGTERM (drain and commit), then a new process with the current `env`, ready."""
+        process = self.processes[name]
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            process.kill()
+            tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{name} did not stop within 30 s of SIGTERM:\n{tail}") from None
+        await self.start(name)
+        await _until_ready(name, self.ports[name], self.logs)
+
     async def kill(self, name: str) -> None:
         """SIGKILL: no drain, no commit, no goodbye."""
         process = self.processes[name]
@@ -263,7 +291,6 @@ async def pipeline(
             **infra.environment(),
             "CAF_TOPIC_PREFIX": settings.topic_prefix,
             "CAF_TABLE_PREFIX": settings.table_prefix,
-            "INTAKE_TAXPAYER_REF_KEY": REF_KEY,
             "CAF_GRACEFUL_TIMEOUT_S": "5",
             "INTAKE_DECISION_RETRY_WINDOW_S": "8",
             "INTAKE_DECISION_RETRY_DELAY_S": "1",

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 def dead_letters(pipeline: Pipeline, message_id: str) -> list[dict[str, str]]:
     return [
         {k: v.decode() for k, v in r.headers}
-        for r in pipeline.seen[topics.INBOUND_DLQ].records
+        for r in pipeline.inbound_dead_letters()
         if r.value and message_id.encode() in r.value
     ]
 

@@ -113,18 +113,25 @@ async def test_status_shows_topics_lag_dead_letters_and_readiness(pipeline: Pipe
 async def test_dead_letters_are_listed_shown_masked_and_replayed_once(
     pipeline: Pipeline,
 ) -> None:
+    """Intake's letter is sealed on the topic; `show` opens it with the operator's key and masks
+    it by field: the TIN to its last four digits, the name wholly."""
     ssn = random_ssn()
-    await pipeline.send_inbound(
-        b'{"kind": "submission", "taxpayer": {"tin": "' + ssn.encode() + b'"', key="broken"
-    )
+    broken = {"kind": "submission", "taxpayer": {"tin": ssn, "name": "Robin Quincy Doe"}}
+    await pipeline.send_inbound(json.dumps(broken).encode(), key="broken")
     await pipeline.until(lambda: pipeline.seen[topics.INBOUND_DLQ].records)
+    for raw in pipeline.seen[topics.INBOUND_DLQ].records:
+        assert ssn[-4:].encode() not in (raw.value or b""), "sealed on the topic"
     status, letters = await cafctl(pipeline, "dlq", "list", "--error-class", "ContractError")
     assert status == 0
     (letter,) = [x for x in letters if x["original"].startswith(pipeline.settings.topic_prefix)]
+    assert letter["sealed"] is True
     status, shown = await cafctl(pipeline, "dlq", "show", letter["id"])
     assert status == 0
-    assert ssn not in shown["value"], "TIN-like digits are masked"
-    assert ssn[-4:] in shown["value"]
+    assert shown["key"] == "broken"
+    assert shown["value"]["taxpayer"]["tin"] == f"*****{ssn[-4:]}"
+    assert shown["value"]["taxpayer"]["name"].startswith("[masked")
+    assert ssn.replace("-", "") not in json.dumps(shown)
+    assert "Quincy" not in json.dumps(shown)
     replay = ("dlq", "replay", "--error-class", "ContractError", *AS_OPERATOR)
     status, first = await cafctl(pipeline, *replay)
     assert status == 0

@@ -323,7 +323,7 @@ async def test_a_malformed_message_is_dead_lettered_while_the_next_one_posts(
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["type"] == "AuthorizationPosted"
     [dead] = await pipeline.until(
-        lambda: [r for r in pipeline.seen["caf.inbound.dlq.v1"].records if r.key == key.encode()]
+        lambda: [r for r in pipeline.inbound_dead_letters() if r.key == key.encode()]
     )
     headers = {k: v.decode() for k, v in dead.headers}
     assert dead.value == b"{not json at all"
@@ -355,14 +355,16 @@ async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
     key = str(uuid.uuid4())
     await pipeline.send_inbound(b"[not a message]", key=key)
     await pipeline.until(
-        lambda: [r for r in pipeline.seen["caf.inbound.dlq.v1"].records if r.key == key.encode()]
+        lambda: [r for r in pipeline.inbound_dead_letters() if r.key == key.encode()]
     )
     settings = pipeline.settings
+    sealer = settings.sealer()
+    assert sealer is not None
     options = client_options(settings)
     letters = [
         letter
         for letter in await dlq.list_dead_letters(settings, options, (topics.INBOUND_DLQ,))
-        if letter.key == key
+        if dlq.opened(letter, sealer).key == key
     ]
     assert len(letters) == 1
     producer = AIOKafkaProducer(enable_idempotence=True, acks="all", **options)
@@ -370,10 +372,10 @@ async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
     try:
         async with DynamoTable(settings, "ops") as ops:
             first = await dlq.replay(
-                letters, ops=ops, producer=producer, prefix=settings.topic_prefix
+                letters, ops=ops, producer=producer, prefix=settings.topic_prefix, sealer=sealer
             )
             second = await dlq.replay(
-                letters, ops=ops, producer=producer, prefix=settings.topic_prefix
+                letters, ops=ops, producer=producer, prefix=settings.topic_prefix, sealer=sealer
             )
     finally:
         await producer.stop()
@@ -382,7 +384,7 @@ async def test_a_dead_letter_is_replayed_once_even_when_replay_runs_twice(
     again = await pipeline.until(
         lambda: [
             r
-            for r in pipeline.seen["caf.inbound.dlq.v1"].records
+            for r in pipeline.inbound_dead_letters()
             if r.key == key.encode() and dict(r.headers).get("replayed-from")
         ]
     )

@@ -35,7 +35,6 @@ async def test_a_rolling_restart_of_every_service_loses_and_duplicates_nothing(
             **infra.environment(),
             "CAF_TOPIC_PREFIX": settings.topic_prefix,
             "CAF_TABLE_PREFIX": settings.table_prefix,
-            "INTAKE_TAXPAYER_REF_KEY": "rolling-restart-key",
             "CAF_GRACEFUL_TIMEOUT_S": "10",
         },
         tmp_path,

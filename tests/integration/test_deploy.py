@@ -120,6 +120,25 @@ def test_each_consumer_is_probed_drained_protected_and_scaled_on_its_own_lag(
     assert "caf-secrets" not in json.dumps(of_kind(docs, "ConfigMap"))
 
 
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_no_key_is_committed_and_intake_takes_its_keys_from_the_cluster_secret(
+    overlay: str,
+) -> None:
+    docs = build(overlay)
+    assert not of_kind(docs, "Secret"), "keys come from the cluster's secret manager, not git"
+    intake = of_kind(docs, "Deployment")["intake"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in intake["containers"][0]["env"]}
+    for name in ("INTAKE_TAXPAYER_REF_KEY", "CAF_ENVELOPE_KEYS", "INTAKE_TAXPAYER_REF_LAYERS"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "caf-secrets"
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert config["data"]["CAF_ENVELOPE_KID"]
+
+
+def test_production_tables_are_encrypted_under_the_customer_managed_key() -> None:
+    (config,) = of_kind(build("prod"), "ConfigMap").values()
+    assert config["data"]["CAF_TABLE_KMS_KEY"].startswith("arn:aws:kms:")
+
+
 def test_production_uses_sasl_ssl_three_replicas_and_creates_the_acls() -> None:
     docs = build("prod")
     (config,) = of_kind(docs, "ConfigMap").values()

@@ -4,6 +4,8 @@ waiting out an outage instead of dead-lettering healthy traffic."""
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from caf_runtime.broker import client_options, make_broker
 from caf_runtime.config import ServiceSettings
+from caf_runtime.envelope import KeyRing, Sealer
 from caf_runtime.guard import Guard, RetryPolicy
 from caf_runtime.provision import ensure_topics
 from caf_runtime.topology import TopicSpec
@@ -59,7 +62,9 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitabl
     )
     brokers = []
 
-    async def start(work: Scripted, dependencies: Callable[[], Awaitable[bool]]) -> Rig:
+    async def start(
+        work: Scripted, dependencies: Callable[[], Awaitable[bool]], sealer: Sealer | None = None
+    ) -> Rig:
         broker = make_broker(settings, client_id="guard-test")
         guard = Guard(
             broker,
@@ -68,6 +73,7 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitabl
             dlq_topic=DLQ,
             dependencies=dependencies,
             policy=FAST,
+            sealer=sealer,
         )
         group = unique("guard-")
         guard.subscribe(SOURCE, group, work)
@@ -76,7 +82,9 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitabl
         brokers.append(broker)
 
         async def publish(value: bytes) -> None:
-            await broker.publish(value, topic=settings.topic(SOURCE), key=b"k")
+            await broker.publish(
+                value, topic=settings.topic(SOURCE), key=b"k", headers={"caf-signature": "sig"}
+            )
 
         return Rig(settings, publish, lambda topic, n: _read(settings, topic, n))
 
@@ -202,3 +210,43 @@ async def test_during_an_outage_the_message_waits_instead_of_being_dead_lettered
     assert await r.read(RETRY, 0) == []
     assert await r.read(DLQ, 0) == []
     assert work.calls == 4, "a fresh set of attempts after the outage"
+
+
+async def test_sealed_retry_copies_carry_no_plaintext_yet_the_work_sees_the_original(
+    rig: Any,
+) -> None:
+    sealer = Sealer(KeyRing({"k1": secrets.token_bytes(32)}, "k1"))
+    secret_payload = b'{"taxpayer": {"tin": "123-45-6789", "name": "Pat Q. Public"}}'
+    work = Scripted({secret_payload: [TimeoutError("123-45-6789 was slow")] * 3})
+    r: Rig = await rig(work, answering, sealer)
+    await r.publish(secret_payload)
+    await until(lambda: work.handled)
+    (retried,) = await r.read(RETRY, 1)
+    (handled,) = work.handled
+    assert handled.value == secret_payload
+    assert handled.key == b"k"
+    assert headers(handled)["caf-signature"] == "sig", "the original headers come back"
+    assert retried.key is None
+    for text in (retried.value or b"", json.dumps(headers(retried)).encode()):
+        assert b"6789" not in text
+        assert b"Public" not in text
+        assert b'sig"' not in text
+    assert headers(retried)["error-message"] == "[number removed] was slow"
+    assert sealer.open(retried.value or b"").value == secret_payload
+
+
+async def test_with_a_sealer_a_dead_letter_opens_to_the_original_and_its_error_headers(
+    rig: Any,
+) -> None:
+    sealer = Sealer(KeyRing({"k1": secrets.token_bytes(32)}, "k1"))
+    work = Scripted({b"tin 123456789": [KeyError("123456789")]})
+    r: Rig = await rig(work, answering, sealer)
+    await r.publish(b"tin 123456789")
+    (letter,) = await r.read(DLQ, 1)
+    assert b"123456789" not in (letter.value or b"")
+    assert "123456789" not in json.dumps(headers(letter))
+    assert headers(letter)["encryption-kid"] == "k1"
+    original = sealer.open(letter.value or b"")
+    assert (original.key, original.value) == ("k", b"tin 123456789")
+    assert original.headers["caf-signature"] == "sig"
+    assert not {"error-class", "original-topic"} & set(original.headers), "errors stay outside"

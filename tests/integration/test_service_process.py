@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
+from caf_runtime.service import EX_CONFIG
 from devstack.fleet import free_port
 from schemas import topics
 from tests.conftest import Infrastructure
@@ -57,7 +58,6 @@ async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
         "CAF_TOPIC_PREFIX": settings.topic_prefix,
         "CAF_TABLE_PREFIX": settings.table_prefix,
         f"{service.upper()}_HEALTH_PORT": str(port),
-        "INTAKE_TAXPAYER_REF_KEY": "test-only-key",
     }
     log_path = tmp_path / f"{service}.log"
     with log_path.open("wb") as log:
@@ -115,7 +115,6 @@ async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_liv
         "CAF_FETCH_NOT_READY_AFTER_S": "2",
         "CAF_FETCH_NOT_LIVE_AFTER_S": "6",
         "INTAKE_HEALTH_PORT": str(port),
-        "INTAKE_TAXPAYER_REF_KEY": "test-only-key",
         "CAF_CONSUMERS_PER_TOPIC": "1",
         "KAFKA_COMPRESSION": "gzip",  # a producer refuses to start with a codec it lacks
     }
@@ -166,3 +165,30 @@ async def _until(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"{path} never met the condition; last answer {body}")
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [("", "INTAKE_TAXPAYER_REF_KEY is empty"), ("0a1b2c3d", "shorter than 32 random bytes")],
+)
+async def test_intake_with_an_empty_or_short_key_exits_non_zero_with_a_clear_message(
+    key: str, says: str, tmp_path: Path
+) -> None:
+    """It never gets as far as reporting ready: the settings are refused before any
+    connection, with one line naming the setting and never the key."""
+    env = {**os.environ, "INTAKE_TAXPAYER_REF_KEY": key}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.intake",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == EX_CONFIG
+    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+    (refusal,) = [line for line in lines if line["level"] == "CRITICAL"]
+    assert refusal["msg"].startswith("refusing to start")
+    assert says in refusal["msg"]
+    assert not key or key not in output.decode()

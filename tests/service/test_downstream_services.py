@@ -19,7 +19,7 @@ from schemas.registry import PractitionerRecord
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.handlers import register as register_poster
-from services.caf_poster.store import CafStore, SaveResult
+from services.caf_poster.store import CafStore, Located, SaveResult
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import register as register_notifier
 from services.notifier.store import NotifierStore
@@ -310,6 +310,11 @@ class FakeCafStore:
 
     async def load(self, ref: str) -> TaxpayerCaf:
         return self.cafs.get(ref, TaxpayerCaf())
+
+    async def locate(self, ref: str, previous_ref: str | None = None) -> Located:
+        if ref not in self.cafs and previous_ref in self.cafs:
+            self.cafs[ref] = self.cafs.pop(previous_ref)
+        return Located(ref, await self.load(ref))
 
     async def next_caf_number(self) -> str:
         self.numbers += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any, cast
 
 import pytest
@@ -73,7 +74,7 @@ class FakeIntakeStore:
 
 def wired(clock: Any = None, **settings_values: Any) -> tuple[KafkaBroker, FakeIntakeStore, Seen]:
     settings = IntakeSettings.model_validate(
-        {"taxpayer_ref_key": "service-test", **settings_values}
+        {"taxpayer_ref_key": os.environ["INTAKE_TAXPAYER_REF_KEY"], **settings_values}
     )
     broker = make_broker(settings, client_id="test")
     store = FakeIntakeStore()
@@ -136,7 +137,11 @@ async def test_bytes_that_are_not_json_go_to_the_dead_letter_topic_with_headers(
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, b"\xff\xfe not json", b"k")
     [(value, headers)] = seen[topics.INBOUND_DLQ]
-    assert value == b"\xff\xfe not json"
+    assert b"not json" not in value, "sealed: intake's input stays inside intake"
+    sealer = IntakeSettings.model_validate({}).sealer()
+    assert sealer is not None
+    assert sealer.open(value).value == b"\xff\xfe not json"
+    assert headers["content-encryption"] == "caf-envelope/1"
     assert headers["error-class"] == "ContractError"
     assert headers["original-topic"] == topics.INBOUND
     assert store.ledger.items == {}

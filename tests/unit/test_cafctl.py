@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
 
+from caf_runtime.envelope import KeyRing, Sealer
 from cafctl.audit import Operator, OperatorRequired
-from cafctl.dlq import DeadLetter, mask_tins, replay_record
+from cafctl.dlq import DeadLetter, masked_value, replay_record, shown
 from cafctl.reconcile import reconcile
 from schemas import topics
 from tests.unit.builders import removal, submission
@@ -78,17 +80,52 @@ def test_two_distinct_notifications_for_one_event_and_recipient_are_duplicates()
     assert reconcile([], [], notes, 0, []).duplicate_notifications == ["e1/taxpayer"]
 
 
-@pytest.mark.parametrize(
-    ("text", "masked"),
-    [
-        ('{"tin": "123-45-6789"}', '{"tin": "***-**-6789"}'),
-        ("ein 12-3456789 here", "ein **-***6789 here"),
-        ("123456789", "*****6789"),
-        ("2026-11-20", "2026-11-20"),
-    ],
-)
-def test_operator_output_masks_everything_shaped_like_a_tin(text: str, masked: str) -> None:
-    assert mask_tins(text) == masked
+def test_dlq_show_masks_by_field_a_tin_to_its_last_four_and_names_and_unknown_fields_wholly() -> (
+    None
+):
+    value = {
+        "kind": "submission",
+        "message_id": "m-1",
+        "taxpayer": {
+            "tin": "123-45-6789",
+            "name": "Pat Q. Public",
+            "address": {"line1": "1 Main St", "state": "TN"},
+        },
+        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
+        "note": "call 123 45 6789",
+        "extra": 123456789,
+    }
+    shown = masked_value(json.dumps(value).encode())
+    assert isinstance(shown, dict)
+    assert shown["kind"] == "submission"
+    assert shown["message_id"] == "m-1"
+    assert shown["taxpayer"]["tin"] == "*****6789"
+    assert shown["taxpayer"]["name"].startswith("[masked")
+    assert shown["taxpayer"]["address"]["line1"].startswith("[masked")
+    assert shown["tax_matters"][0]["periods"] == ["2024"]
+    assert shown["note"].startswith("[masked")
+    assert shown["extra"].startswith("[masked")
+    assert "Public" not in json.dumps(shown)
+    assert "12345" not in json.dumps(shown)
+
+
+def test_dlq_show_of_a_sealed_letter_without_the_key_shows_only_its_error_headers() -> None:
+    sealer = Sealer(KeyRing({"k1": secrets.token_bytes(32)}, "k1"))
+    letter = DeadLetter(
+        topic=topics.INBOUND_DLQ,
+        partition=0,
+        offset=7,
+        key=None,
+        headers={"error-class": "ContractError", "content-encryption": "caf-envelope/1"},
+        value=sealer.seal("m-1", b'{"taxpayer": {"tin": "123456789"}}', {"a": "b"}),
+    )
+    closed = shown(letter, None)
+    assert closed["sealed"] is True
+    assert closed["value"].startswith("[sealed")
+    open_ = shown(letter, sealer)
+    assert open_["key"] == "m-1"
+    assert open_["value"] == {"taxpayer": {"tin": "*****6789"}}
+    assert open_["headers"] == {"a": "[masked]", "error-class": "ContractError"}
 
 
 def test_a_request_announced_pending_is_waiting_not_lost() -> None:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from schemas.errors import ContractError
-from schemas.ids import event_id, notification_id, submission_grant_id, taxpayer_ref
+from schemas.ids import (
+    RefKeys,
+    event_id,
+    notification_id,
+    ref_version,
+    rekeyed,
+    submission_grant_id,
+    taxpayer_ref,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +42,39 @@ def test_taxpayer_ref_takes_only_a_normalized_tin(tin: str) -> None:
 def test_taxpayer_ref_refuses_an_empty_key() -> None:
     with pytest.raises(ContractError):
         taxpayer_ref("123456789", b"")
+
+
+def test_a_ref_of_key_version_1_is_bare_and_later_versions_are_prefixed() -> None:
+    one = RefKeys((secrets.token_bytes(32),))
+    two = RefKeys((*one.layers, secrets.token_bytes(32)))
+    assert ref_version(one.ref("123456789")) == 1
+    assert len(one.ref("123456789")) == 32
+    assert two.ref("123456789").startswith("v2.")
+    assert ref_version(two.ref("123456789")) == 2
+    assert two.refs("123456789") == (one.ref("123456789"), two.ref("123456789"))
+
+
+def test_a_stored_ref_is_rekeyed_to_the_next_version_with_that_versions_key_alone() -> None:
+    """The rotation drill re-keys without a TIN: version 2's ref of a TIN is version 2's layer
+    over its version 1 ref."""
+    base, layer = secrets.token_bytes(32), secrets.token_bytes(32)
+    two = RefKeys((base, layer))
+    stored = RefKeys((base,)).ref("987654321")
+    assert rekeyed(stored, 2, layer) == two.ref("987654321")
+    with pytest.raises(ContractError):
+        rekeyed(two.ref("987654321"), 2, layer)  # already version 2
+
+
+def test_the_message_ref_carries_the_current_version_too() -> None:
+    two = RefKeys((secrets.token_bytes(32), secrets.token_bytes(32)))
+    assert ref_version(two.message_ref("m-1")) == 2
+
+
+def test_form_fingerprints_survive_a_rotation() -> None:
+    """IN-03 across a rotation: the fingerprint stays keyed with version 1's key."""
+    one = RefKeys((secrets.token_bytes(32),))
+    two = RefKeys((*one.layers, secrets.token_bytes(32)))
+    assert one.digest("form") == two.digest("form")
 
 
 def test_a_submission_grant_id_is_the_message_id_and_the_representative_index() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from schemas.codes import ReasonCode, RuleId
+from schemas.errors import ContractError
 from schemas.inbound import Revocation
 from services.intake.rules import (
     assess_revocation,
@@ -404,7 +405,7 @@ def test_in_14_every_period_of_a_removal_is_checked_even_past_the_unit_bound() -
         {
             "tax_type": "Employment",
             "form_number": "941",
-            "periods": ["1990 thru 2049", "123-45-6789"],
+            "periods": ["1990 thru 2049", "2024-Q7 of 98765"],
         }
     ]
     message = removal("revocation", tax_matters=matters)
@@ -412,4 +413,22 @@ def test_in_14_every_period_of_a_removal_is_checked_even_past_the_unit_bound() -
     verdict = assess_revocation(message, RECEIVED).rejection
     assert verdict is not None
     assert (verdict.rule, verdict.code) == (RuleId.IN_14, ReasonCode.REJ_MATTER_PERIOD_INVALID)
-    assert "6789" not in verdict.reason
+    assert "98765" not in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("periods", ["2024", "123-45-6789"]),
+        ("tax_type", "Income 123 45 6789"),
+        ("form_number", "123456789"),
+    ],
+)
+def test_a_tin_written_into_a_matter_is_refused_when_the_message_is_read(
+    field: str, value: object
+) -> None:
+    """Free text that leaves intake never carries a TIN-shaped run of digits: such a message
+    is a schema failure (REJ-SCHEMA, its copy sealed), not a rule's verdict."""
+    matters = [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"], field: value}]
+    with pytest.raises(ContractError, match="taxpayer identification number"):
+        removal("revocation", tax_matters=matters)
