@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from caf_runtime.envelope import KeyRing, Sealer
-from caf_runtime.secrets import WeakKeyError
+from caf_runtime.secrets import WeakKeyError, secret_map
 
 
 class ServiceSettings(BaseSettings):
@@ -61,8 +61,8 @@ class ServiceSettings(BaseSettings):
         description="AU-01: which publisher may sign which kind on which topic (JSON, "
         '`{"caf.inbound.v1": {"submission": ["forms-intake"]}}`); unset: the contract\'s list.',
     )
-    envelope_keys: dict[str, SecretStr] = Field(
-        default_factory=dict,
+    envelope_keys: SecretStr | None = Field(
+        default=None,
         validation_alias="CAF_ENVELOPE_KEYS",
         description="Key-encryption keys of sealed copies (dead letters and retries of inbound "
         'records), JSON `{"<kid>": "<64 hex digits>"}`; older kids stay to open older copies. '
@@ -147,9 +147,9 @@ class ServiceSettings(BaseSettings):
     def sealer(self) -> Sealer | None:
         """The sealer of CAF_ENVELOPE_KEYS; None when none is configured; `WeakKeyError` when a
         key is weak or the current kid is not among them."""
-        if not self.envelope_keys:
+        if self.envelope_keys is None or not self.envelope_keys.get_secret_value().strip():
             return None
-        keys = {kid: key.get_secret_value() for kid, key in self.envelope_keys.items()}
+        keys = secret_map(self.envelope_keys, "CAF_ENVELOPE_KEYS")
         current = self.envelope_kid or (next(iter(keys)) if len(keys) == 1 else "")
         if not current:
             msg = "CAF_ENVELOPE_KID must name the current key when CAF_ENVELOPE_KEYS has several"

@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
+
+from pydantic import SecretStr
 
 MIN_KEY_BYTES = 32
 # Fewer distinct byte values than this in 32 bytes is a pattern, not randomness (32 random bytes
@@ -47,6 +50,20 @@ def key_bytes(text: str, setting: str) -> bytes:
     if len(set(key)) < MIN_DISTINCT_BYTES or hashlib.sha256(key).hexdigest() in WELL_KNOWN:
         raise WeakKeyError(f"{setting} is a well-known or patterned value; generate a random one")
     return key
+
+
+def secret_map(secret: SecretStr, setting: str) -> dict[str, str]:
+    """A secret given as a JSON object of names to keys (`{"kid": "<hex>"}`); `WeakKeyError`
+    naming the setting, never showing it, when it is not one."""
+    try:
+        document = json.loads(secret.get_secret_value())
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in document.items()
+    ):
+        raise WeakKeyError(f"{setting} is not a JSON object of names to keys")
+    return document
 
 
 def _decode(text: str) -> bytes | None:

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from caf_runtime.config import ServiceSettings
-from caf_runtime.secrets import WeakKeyError, key_bytes
+from caf_runtime.secrets import WeakKeyError, key_bytes, secret_map
 from schemas.ids import RefKeys
 
 
@@ -46,8 +46,8 @@ class IntakeSettings(ServiceSettings):
         description="HMAC key that turns a TIN into its taxpayer_ref pseudonym (key version 1): "
         "64 hex digits or base64 of 32 random bytes; no default. A weak key refuses to start.",
     )
-    taxpayer_ref_layers: dict[int, SecretStr] = Field(
-        default_factory=dict,
+    taxpayer_ref_layers: SecretStr | None = Field(
+        default=None,
         description="The keys of versions 2, 3, ... added by rotations (JSON "
         '`{"2": "<64 hex digits>"}`); the highest version is current. Every version up to it '
         "must be present (docs/operations.md, 'Rotating the taxpayer_ref key').",
@@ -64,13 +64,15 @@ class IntakeSettings(ServiceSettings):
 
     def ref_keys(self) -> RefKeys:
         """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
-        versions = sorted(self.taxpayer_ref_layers)
-        if versions != list(range(2, len(versions) + 2)):
+        given = (
+            secret_map(self.taxpayer_ref_layers, "INTAKE_TAXPAYER_REF_LAYERS")
+            if self.taxpayer_ref_layers is not None
+            else {}
+        )
+        versions = sorted(given, key=lambda v: int(v) if v.isdigit() else 0)
+        if versions != [str(v) for v in range(2, len(versions) + 2)]:
             msg = "INTAKE_TAXPAYER_REF_LAYERS must give versions 2, 3, ... without a gap"
             raise WeakKeyError(msg)
         base = key_bytes(self.taxpayer_ref_key.get_secret_value(), "INTAKE_TAXPAYER_REF_KEY")
-        layers = [
-            key_bytes(self.taxpayer_ref_layers[v].get_secret_value(), f"layer {v}")
-            for v in versions
-        ]
+        layers = [key_bytes(given[v], f"INTAKE_TAXPAYER_REF_LAYERS[{v}]") for v in versions]
         return RefKeys((base, *layers))

@@ -9,9 +9,12 @@ import json
 import secrets
 
 import pytest
+from pydantic import ValidationError
 
+from caf_runtime.config import ServiceSettings
 from caf_runtime.envelope import EnvelopeError, KeyRing, Sealer, read_envelope
 from caf_runtime.secrets import WeakKeyError, key_bytes
+from services.intake.config import IntakeSettings
 
 pytestmark = pytest.mark.unit
 
@@ -133,3 +136,27 @@ def test_a_large_but_compressible_value_is_kept_whole() -> None:
     sealer = Sealer(ring(k1=secrets.token_bytes(32)))
     value = b'{"pad": "' + b"x" * 900_000 + b'"}'
     assert sealer.open(sealer.seal(None, value, {})).value == value
+
+
+def test_the_key_ring_setting_is_read_from_json_text_and_never_shown_in_an_error() -> None:
+    """DP-03: settings built from environment-like text (as the demo does) read the ring; a
+    weak one is refused without its value appearing in the error."""
+    strong = secrets.token_hex(32)
+    ring_text = json.dumps({"k1": strong})
+    settings = ServiceSettings.model_validate(
+        {"CAF_ENVELOPE_KEYS": ring_text, "CAF_ENVELOPE_KID": "k1"}
+    )
+    sealer = settings.sealer()
+    assert sealer is not None
+    assert sealer.kid == "k1"
+    weak = "0123456789abcdef" * 2
+    with pytest.raises(WeakKeyError) as refused:
+        ServiceSettings.model_validate(
+            {"CAF_ENVELOPE_KEYS": json.dumps({"k1": weak}), "CAF_ENVELOPE_KID": "k1"}
+        ).sealer()
+    assert weak not in str(refused.value)
+    with pytest.raises(ValidationError) as invalid:
+        IntakeSettings.model_validate(
+            {"taxpayer_ref_key": strong, "CAF_ENVELOPE_KEYS": "not json " + strong}
+        )
+    assert strong not in str(invalid.value)
