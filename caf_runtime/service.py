@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, TypeVar
 
@@ -90,13 +90,39 @@ def build_app(
         await exit_stack.aclose()
         log.info("service stopped", extra={"service_name": name})
 
+    async def drain() -> None:
+        await drain_in_flight(broker, settings.graceful_timeout_s)
+
     return FastStream(
         broker,
         logger=logging.getLogger(f"caf.{name}"),
         on_startup=[open_resources],
+        on_shutdown=[drain],
         after_startup=[start_health],
         after_shutdown=[close_resources],
     )
+
+
+async def drain_in_flight(broker: KafkaBroker, timeout_s: float) -> None:
+    """Before the broker stops: no subscriber takes another record (its loop ends, its
+    partitions are paused so a fetch in progress returns nothing) and the records in flight
+    finish, within `timeout_s`. FastStream 0.7's partition-concurrent subscriber stops its
+    consumers *before* waiting for its handlers, so a handler finishing during shutdown commits
+    through a closed consumer, and aiokafka retries that commit for ever: the process never
+    exits. Draining first leaves nothing to commit late."""
+    waits: list[Awaitable[None]] = []
+    for subscriber in broker.subscribers:
+        subscriber.running = False
+        consumers: list[Any] = list(getattr(subscriber, "consumer_subgroup", None) or [])
+        consumers = consumers or [getattr(subscriber, "consumer", None)]
+        for consumer in consumers:
+            if consumer is not None and consumer.assignment():
+                consumer.pause(*consumer.assignment())
+        # FastStream's MultiLock: held by each record in flight
+        wait_release = getattr(getattr(subscriber, "lock", None), "wait_release", None)
+        if wait_release is not None:
+            waits.append(wait_release(timeout_s))
+    await asyncio.gather(*waits)
 
 
 def assigned_partitions(broker: KafkaBroker, prefix: str = "") -> dict[tuple[str, str], int]:

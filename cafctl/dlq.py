@@ -32,6 +32,7 @@ from caf_runtime.guard import CONTROL_HEADERS
 from caf_runtime.topology import replay_route
 from cafctl.topics import read_topic
 from schemas import topics
+from schemas.inbound import identifier
 from schemas.values import redact_numbers
 
 ERROR_HEADERS = CONTROL_HEADERS | {"replayed-from"}
@@ -149,7 +150,7 @@ def shown(letter: DeadLetter, sealer: Sealer | None) -> dict[str, Any]:
     }
     return {
         **letter.summary(),
-        "key": masked(letter.key, "message_id") if letter.key is not None else None,
+        "key": _shown_key(letter.key),
         "headers": headers,
         "value": masked_value(letter.value),
     }
@@ -269,6 +270,17 @@ async def replay(
                     raise
         replayed.append(letter.id)
     return ReplayReport(tuple(replayed), tuple(skipped), tuple(refused))
+
+
+def _shown_key(key: str | None) -> str | None:
+    """A record key as it is when it is an id of the contract (never TIN-shaped), else masked:
+    a malformed record's key is whatever its publisher put there."""
+    if key is None:
+        return None
+    try:
+        return identifier(key)
+    except ValueError:
+        return f"[masked: {len(key)} chars]"
 
 
 def _opened_or_none(letter: DeadLetter, sealer: Sealer | None) -> DeadLetter | None:

@@ -158,8 +158,9 @@ class CafStore:
             partition = await self.partition(taxpayer_ref)
         if not partition.items and previous_ref is not None:
             old = await self.partition(previous_ref)
-            if old.items and old.moved_to is None and await self.move(previous_ref, taxpayer_ref):
-                partition = await self.partition(taxpayer_ref)
+            if old.items and old.moved_to is None:
+                await self.move(previous_ref, taxpayer_ref)
+                partition = await self.partition(taxpayer_ref)  # moved by us or another
         return Located(taxpayer_ref, self._caf(partition))
 
     async def load(self, taxpayer_ref: str) -> TaxpayerCaf:
@@ -238,8 +239,9 @@ class CafStore:
             if switched is None:
                 await self._delete_moved(old_ref, old.items)
                 return True
-            if switched[1] == "ConditionalCheckFailed":
-                return False  # the new ref has its own records: not ours to overwrite
+            if switched[0] != "ConditionalCheckFailed":
+                return False  # the new ref has records of its own: not ours to overwrite
+            # the old partition changed (a write, or another mover won): read it again
         return False
 
     async def _delete_moved(self, old_ref: str, items: tuple[dict[str, Any], ...]) -> None:

@@ -7,14 +7,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
+from faststream._internal.endpoint.subscriber.utils import MultiLock
+from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram512
 
 from caf_runtime.broker import _security
 from caf_runtime.config import ServiceSettings
 from caf_runtime.health import HealthServer
 from caf_runtime.logging import JsonFormatter
+from caf_runtime.service import drain_in_flight
 from devstack.process import ManagedProcess
 
 pytestmark = pytest.mark.unit
@@ -186,3 +191,44 @@ async def test_the_health_endpoint_serves_the_metrics_page() -> None:
         await server.stop()
     assert response.startswith(b"HTTP/1.1 200")
     assert b'caf_events_total{reason="",type="AuthorizationPosted"}' in response
+
+
+class _Consumer:
+    def __init__(self, partitions: set[str]) -> None:
+        self.partitions, self.paused = partitions, set[str]()
+
+    def assignment(self) -> set[str]:
+        return self.partitions
+
+    def pause(self, *partitions: str) -> None:
+        self.paused.update(partitions)
+
+
+class _Subscriber:
+    def __init__(self, consumers: list[_Consumer]) -> None:
+        self.running, self.consumer_subgroup, self.lock = True, consumers, MultiLock()
+
+
+async def test_shutdown_drains_the_records_in_flight_before_any_consumer_stops() -> None:
+    """FastStream's partition-concurrent subscriber stops its consumers before its handlers end;
+    a handler that then commits through the closed consumer hangs the process for ever."""
+    consumers = [_Consumer({"t-0"}), _Consumer({"t-1", "t-2"})]
+    subscriber = _Subscriber(consumers)
+    broker = cast("KafkaBroker", SimpleNamespace(subscribers=[subscriber]))
+    subscriber.lock.acquire()  # a record in flight
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.2, subscriber.lock.release)
+    started = loop.time()
+    await drain_in_flight(broker, timeout_s=5)
+    assert loop.time() - started >= 0.2  # waited for the handler
+    assert not subscriber.running  # no loop takes another record
+    assert [c.paused for c in consumers] == [{"t-0"}, {"t-1", "t-2"}]
+
+
+async def test_shutdown_stops_waiting_for_a_stuck_handler_after_the_graceful_timeout() -> None:
+    subscriber = _Subscriber([_Consumer({"t-0"})])
+    subscriber.lock.acquire()  # never released
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await drain_in_flight(cast("KafkaBroker", SimpleNamespace(subscribers=[subscriber])), 0.3)
+    assert 0.3 <= loop.time() - started < 2
