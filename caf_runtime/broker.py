@@ -92,6 +92,15 @@ def record_of(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
     return record
 
 
+def records_of(message: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+    """The aiokafka records behind a batch FastStream message, in the order polled."""
+    records = message.raw_message
+    if not isinstance(records, tuple):
+        msg = "a batch message was expected"
+        raise TypeError(msg)
+    return records
+
+
 def client_options(settings: ServiceSettings) -> dict[str, Any]:
     """Connection options for plain aiokafka clients (admin, offset probes) that match the
     broker's, so SASL/TLS clusters work for them too."""

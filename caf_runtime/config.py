@@ -113,6 +113,22 @@ class ServiceSettings(BaseSettings):
         description="Consumers per subscribed topic in one process, each with its own partitions "
         "(messages of one partition stay in order); more than the partition count idle.",
     )
+    batch_max_records: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        validation_alias="CAF_BATCH_MAX_RECORDS",
+        description="0: each consumer takes one record at a time. N > 0: one consumer per "
+        "subscribed topic takes up to N records per poll, runs the records of each partition in "
+        "order and the partitions concurrently, and commits once per poll.",
+    )
+    batch_timeout_ms: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="CAF_BATCH_TIMEOUT_MS",
+        description="With batches: the longest a poll waits for records (also the pause after an "
+        "empty poll).",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         validation_alias="CAF_EVENT_LOOP",

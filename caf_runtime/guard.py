@@ -32,7 +32,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -42,7 +42,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, record_of
+from caf_runtime.broker import AUTO_OFFSET_RESET, record_of, records_of
 from caf_runtime.config import ServiceSettings
 from caf_runtime.envelope import FORMAT, HEADER, KID_HEADER, EnvelopeError, Sealer, is_sealed
 from caf_runtime.group_writer import UnprocessedItemsError
@@ -273,8 +273,12 @@ class Guard:
         self._work: dict[str, Work] = {}
 
     def subscribe(self, topic: str, group_id: str, work: Work) -> None:
-        """Consume contract topic `topic` in `group_id`, committing after `work` is done."""
+        """Consume contract topic `topic` in `group_id`, committing after `work` is done:
+        record by record, or poll by poll with `CAF_BATCH_MAX_RECORDS` (`handle_batch`)."""
         self._work[self._settings.topic(topic)] = work
+        if self._settings.batch_max_records:
+            self._subscribe_batches(topic, group_id, work)
+            return
 
         @self._broker.subscriber(
             self._settings.topic(topic),
@@ -285,6 +289,42 @@ class Guard:
         async def on_message(message: KafkaMessage) -> None:
             record = record_of(message)
             await self._timed(record, self.handle(record, work))
+
+    def _subscribe_batches(self, topic: str, group_id: str, work: Work) -> None:
+        @self._broker.subscriber(
+            self._settings.topic(topic),
+            group_id=group_id,
+            auto_offset_reset=AUTO_OFFSET_RESET,
+            batch=True,
+            max_records=self._settings.batch_max_records,
+            batch_timeout_ms=self._settings.batch_timeout_ms,
+        )
+        async def on_batch(message: KafkaMessage) -> None:
+            await self.handle_batch(records_of(message), work)
+
+    async def handle_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], work: Work
+    ) -> None:
+        """The records of one poll: each partition's in order, the partitions concurrently,
+        each record with its own retries, retry-topic round or dead letter (`handle`). The
+        offsets are committed once, after every record has its outcome. If an outcome cannot be
+        written (the retry or dead-letter topic unreachable), the other partitions still finish,
+        then the error escapes: every partition of the poll is rewound to its first record and
+        redelivered (records already handled are recognised by their ledgers)."""
+        by_partition: dict[tuple[str, int], list[ConsumerRecord[bytes, bytes]]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
+
+        async def in_order(partition: list[ConsumerRecord[bytes, bytes]]) -> None:
+            for record in partition:
+                await self._timed(record, self.handle(record, work))
+
+        ended = await asyncio.gather(
+            *(in_order(partition) for partition in by_partition.values()), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def subscribe_retries(self, group_id: str) -> None:
         """Consume the retry topic: each message runs again, after its not-before time, with

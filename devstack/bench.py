@@ -545,7 +545,20 @@ def _machine() -> dict[str, str]:
         "aioboto3": version("aioboto3"),
         "kafka": jars.version("kafka"),
         "dynamodb local": jars.version("dynamodb"),
-        "consumers per topic": str(ServiceSettings().consumers_per_topic),
+        **_consumption(ServiceSettings()),
+    }
+
+
+def _consumption(settings: ServiceSettings) -> dict[str, str]:
+    """How the services and relays consumed (CAF_BATCH_MAX_RECORDS, CAF_CONSUMERS_PER_TOPIC)."""
+    if settings.batch_max_records:
+        return {
+            "consumption": f"one consumer per topic, up to {settings.batch_max_records} records "
+            f"a poll, partitions concurrently, one commit a poll"
+        }
+    return {
+        "consumption": "one record at a time per consumer",
+        "consumers per topic": str(settings.consumers_per_topic),
     }
 
 

@@ -7,18 +7,22 @@ acks=all, raw bytes) and no logic: the most a hop can move on this machine.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from faststream import FastStream
-from faststream.kafka import KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage
 
-from caf_runtime.broker import AUTO_OFFSET_RESET, make_broker, record_of
+from caf_runtime.broker import AUTO_OFFSET_RESET, make_broker, record_of, records_of
 from caf_runtime.config import ServiceSettings
 from caf_runtime.service import event_loop
 
 
 def create_app(source: str, target: str, settings: ServiceSettings) -> FastStream:
     broker = make_broker(settings, client_id="bench-relay")
+    if settings.batch_max_records:
+        _relay_batches(broker, source, target, settings)
+        return FastStream(broker)
 
     @broker.subscriber(
         settings.topic(source),
@@ -31,6 +35,30 @@ def create_app(source: str, target: str, settings: ServiceSettings) -> FastStrea
         await broker.publish(record.value, topic=settings.topic(target), key=record.key)
 
     return FastStream(broker)
+
+
+def _relay_batches(
+    broker: KafkaBroker, source: str, target: str, settings: ServiceSettings
+) -> None:
+    """The services' batch policy (CAF_BATCH_MAX_RECORDS): a poll at a time, every record
+    sent, all acks awaited, one commit."""
+
+    @broker.subscriber(
+        settings.topic(source),
+        group_id=f"bench-relay-{source}",
+        auto_offset_reset=AUTO_OFFSET_RESET,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+    )
+    async def relay(message: KafkaMessage) -> None:
+        acks = [
+            await broker.publish(
+                record.value, topic=settings.topic(target), key=record.key, no_confirm=True
+            )
+            for record in records_of(message)
+        ]
+        await asyncio.gather(*acks)
 
 
 def main() -> None:

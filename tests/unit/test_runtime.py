@@ -11,14 +11,18 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaTimeoutError
 from faststream._internal.endpoint.subscriber.utils import MultiLock
 from faststream.kafka import KafkaBroker
 from faststream.security import SASLScram512
 
-from caf_runtime.broker import _security
+from caf_runtime.broker import _security, make_broker
 from caf_runtime.config import ServiceSettings
+from caf_runtime.guard import Guard, RetryPolicy
 from caf_runtime.health import HealthServer
 from caf_runtime.logging import JsonFormatter
+from caf_runtime.outputs import Output
 from caf_runtime.service import drain_in_flight
 from devstack.process import ManagedProcess
 
@@ -232,3 +236,52 @@ async def test_shutdown_stops_waiting_for_a_stuck_handler_after_the_graceful_tim
     started = loop.time()
     await drain_in_flight(cast("KafkaBroker", SimpleNamespace(subscribers=[subscriber])), 0.3)
     assert 0.3 <= loop.time() - started < 2
+
+
+def _record(partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="t",
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=b"%d" % offset,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=1,
+        headers=(),
+    )
+
+
+async def test_a_poll_whose_outcome_cannot_be_written_finishes_its_other_partitions_then_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The error escapes only after every partition of the poll is done, so the rewind that
+    follows redelivers records whose handling did not stop half way."""
+    settings = ServiceSettings()
+    guard = Guard(
+        make_broker(settings, client_id="unit"),
+        settings,
+        retry_topic="r",
+        dlq_topic="d",
+        dependencies=lambda: asyncio.sleep(0, True),
+        policy=RetryPolicy(attempts=1),
+    )
+
+    async def unreachable(outputs: list[Output]) -> None:
+        raise KafkaTimeoutError
+
+    monkeypatch.setattr(guard, "_publish", unreachable)
+    handled: list[tuple[int, int]] = []
+
+    async def work(record: ConsumerRecord[bytes, bytes]) -> None:
+        if (record.partition, record.offset) == (0, 1):
+            raise KeyError("a bug: its dead letter cannot be written")
+        await asyncio.sleep(0.01)
+        handled.append((record.partition, record.offset))
+
+    poll = [_record(p, o) for o in range(3) for p in range(2)]
+    with pytest.raises(KafkaTimeoutError):
+        await guard.handle_batch(poll, work)
+    assert handled == [(0, 0), (1, 0), (1, 1), (1, 2)]  # partition 0 stops at its failure
