@@ -93,12 +93,13 @@ def record_of(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:
 
 
 def records_of(message: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
-    """The aiokafka records behind a batch FastStream message, in the order polled."""
+    """The aiokafka records behind a batch FastStream message, in the order polled (a tuple
+    from a real poll, a list from FastStream's in-memory test broker)."""
     records = message.raw_message
-    if not isinstance(records, tuple):
+    if not isinstance(records, tuple | list):
         msg = "a batch message was expected"
         raise TypeError(msg)
-    return records
+    return tuple(records)
 
 
 def client_options(settings: ServiceSettings) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
 log = logging.getLogger("chaos")
+PRODUCER_START_LIMIT_S = 120.0  # longer than a broker restart may take (its start waits 90 s)
 SESSION_TIMEOUT_S = 10.0  # FastStream's consumer default (session_timeout_ms=10000)
 QUIET_S = 180.0  # longer than the last retry round (120 s): a late outcome is not a lost one
 REPLAY_GROUPS = {
@@ -149,15 +150,28 @@ class Run:
             await producer.stop()
 
     async def _producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            **client_options(self.settings),
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            request_timeout_ms=15000,
-        )
-        await producer.start()
-        return producer
+        """A started producer. While the broker is down (the fault run restarts it), starting
+        fails: try again every second, for as long as a broker start may take."""
+        deadline = time.monotonic() + PRODUCER_START_LIMIT_S
+        while True:
+            producer = AIOKafkaProducer(
+                **client_options(self.settings),
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=5,
+                request_timeout_ms=15000,
+            )
+            try:
+                await producer.start()
+            except KafkaError:
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("broker not answering; starting the load's producer again")
+                await asyncio.sleep(1.0)
+                continue
+            return producer
 
     async def _send_all(self, producer: AIOKafkaProducer, chunk: list[Any]) -> AIOKafkaProducer:
         """Send `chunk`; the producer that sent it. After a failure the producer is replaced
