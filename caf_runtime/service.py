@@ -113,16 +113,22 @@ async def drain_in_flight(broker: KafkaBroker, timeout_s: float) -> None:
     waits: list[Awaitable[None]] = []
     for subscriber in broker.subscribers:
         subscriber.running = False
-        consumers: list[Any] = list(getattr(subscriber, "consumer_subgroup", None) or [])
-        consumers = consumers or [getattr(subscriber, "consumer", None)]
-        for consumer in consumers:
-            if consumer is not None and consumer.assignment():
+        for consumer in _consumers(subscriber):
+            if consumer.assignment():
                 consumer.pause(*consumer.assignment())
         # FastStream's MultiLock: held by each record in flight
         wait_release = getattr(getattr(subscriber, "lock", None), "wait_release", None)
         if wait_release is not None:
             waits.append(wait_release(timeout_s))
     await asyncio.gather(*waits)
+
+
+def _consumers(subscriber: Any) -> list[Any]:
+    """The aiokafka consumers of a FastStream subscriber that has started: one per worker of a
+    partition-concurrent subscriber, else its one consumer."""
+    subgroup: list[Any] = list(getattr(subscriber, "consumer_subgroup", None) or [])
+    one = getattr(subscriber, "consumer", None)
+    return subgroup or ([one] if one is not None else [])
 
 
 def assigned_partitions(broker: KafkaBroker, prefix: str = "") -> dict[tuple[str, str], int]:
@@ -132,11 +138,7 @@ def assigned_partitions(broker: KafkaBroker, prefix: str = "") -> dict[tuple[str
     counts: dict[tuple[str, str], int] = {}
     for subscriber in broker.subscribers:
         group = str(getattr(subscriber, "group_id", "") or "")
-        consumers: list[Any] = list(getattr(subscriber, "consumer_subgroup", None) or [])
-        consumers = consumers or [getattr(subscriber, "consumer", None)]
-        for consumer in consumers:
-            if consumer is None:
-                continue
+        for consumer in _consumers(subscriber):
             for topic in consumer.subscription():
                 counts.setdefault((group, topic.removeprefix(prefix)), 0)
             for partition in consumer.assignment():
