@@ -41,6 +41,7 @@ def make_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
         enable_idempotence=True,
         acks="all",
         compression_type=compression(settings),
+        linger_ms=settings.producer_linger_ms,
         allow_auto_create_topics=False,
         ack_policy=ACK_POLICY,
         graceful_timeout=settings.graceful_timeout_s,

@@ -122,12 +122,28 @@ class ServiceSettings(BaseSettings):
         "subscribed topic takes up to N records per poll, runs the records of each partition in "
         "order and the partitions concurrently, and commits once per poll.",
     )
+    batch_concurrency: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        validation_alias="CAF_BATCH_CONCURRENCY",
+        description="With batches: how many keys of a poll run at once (each key's records in "
+        "order); their DynamoDB reads and transactions share calls.",
+    )
     batch_timeout_ms: int = Field(
         default=20,
         ge=1,
         validation_alias="CAF_BATCH_TIMEOUT_MS",
         description="With batches: the longest a poll waits for records (also the pause after an "
         "empty poll).",
+    )
+    producer_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        validation_alias="CAF_PRODUCER_LINGER_MS",
+        description="How long the producer waits for more records to the same partition before "
+        "sending a batch: a few ms of latency for fewer, larger produce requests under load.",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aioboto3
 from botocore.config import Config
 
 from caf_runtime.config import ServiceSettings
+from caf_runtime.group_reader import GroupReader
+from caf_runtime.group_transactions import GroupTransactions
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # Standard retry mode backs off on throttling and transient errors with a bounded attempt count.
+# Client-side parameter validation is off: every request is built by our stores from fixed
+# shapes (typed by types-aiobotocore and covered by tests against DynamoDB Local), the server
+# validates each request again, and the client-side walk costs CPU on every call (issue 16).
 _CLIENT_CONFIG = Config(
     retries={"max_attempts": 5, "mode": "standard"},
+    parameter_validation=False,
     connect_timeout=3,
     read_timeout=10,
 )
@@ -42,6 +49,8 @@ class DynamoTable:
         self.name = settings.table(logical_name)
         self._client_factory = dynamodb_client(settings)
         self._client: DynamoDBClient | None = None
+        self._transactions: GroupTransactions | None = None
+        self._reader: GroupReader | None = None
 
     @property
     def client(self) -> DynamoDBClient:
@@ -52,12 +61,32 @@ class DynamoTable:
 
     async def __aenter__(self) -> DynamoTable:
         self._client = await self._client_factory.__aenter__()
+        self._transactions = GroupTransactions(self._client)
+        self._reader = GroupReader(self._client, self.name)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         client, self._client = self._client, None
+        self._transactions = self._reader = None
         if client is not None:
             await self._client_factory.__aexit__(None, None, None)
+
+    async def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """The item at (`pk`, `sk`), strongly consistent, read together with the concurrent
+        callers' (one BatchGetItem); None if there is none."""
+        if self._reader is None:
+            msg = f"table {self.name} used before its store was opened"
+            raise RuntimeError(msg)
+        return await self._reader.get(pk, sk)
+
+    async def transact(self, items: list[TransactWriteItemTypeDef]) -> list[str] | None:
+        """Write `items` in one transaction, shared with the concurrent callers' (group
+        commit). None on success; on a failed condition, the cancellation code of each item
+        (`ConditionalCheckFailed` or `None`). Other errors raise."""
+        if self._transactions is None:
+            msg = f"table {self.name} used before its store was opened"
+            raise RuntimeError(msg)
+        return await self._transactions.transact(items)
 
     async def ping(self) -> bool:
         """True when the table exists and is active."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from caf_runtime.dynamo import DynamoTable
+if TYPE_CHECKING:
+    from caf_runtime.dynamo import DynamoTable
 
 MAX_BATCH = 25  # BatchWriteItem's limit
 UNPROCESSED_ATTEMPTS = 8

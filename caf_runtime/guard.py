@@ -305,22 +305,27 @@ class Guard:
     async def handle_batch(
         self, records: Sequence[ConsumerRecord[bytes, bytes]], work: Work
     ) -> None:
-        """The records of one poll: each partition's in order, the partitions concurrently,
-        each record with its own retries, retry-topic round or dead letter (`handle`). The
-        offsets are committed once, after every record has its outcome. If an outcome cannot be
-        written (the retry or dead-letter topic unreachable), the other partitions still finish,
-        then the error escapes: every partition of the poll is rewound to its first record and
-        redelivered (records already handled are recognised by their ledgers)."""
-        by_partition: dict[tuple[str, int], list[ConsumerRecord[bytes, bytes]]] = {}
+        """The records of one poll: each key's in order (the order the contract promises),
+        the keys concurrently, at most `CAF_BATCH_CONCURRENCY` at a time, each record with its
+        own retries, retry-topic round or dead letter (`handle`). Records without a key keep
+        their partition's order. Concurrent records share DynamoDB calls (group reads and
+        transactions). The offsets are committed once, after every record has its outcome. If
+        an outcome cannot be written (the retry or dead-letter topic unreachable), the other
+        keys still finish, then the error escapes: every partition of the poll is rewound to
+        its first record and redelivered (records already handled are recognised by their
+        ledgers)."""
+        by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord[bytes, bytes]]] = {}
         for record in records:
-            by_partition.setdefault((record.topic, record.partition), []).append(record)
+            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
+        room = asyncio.Semaphore(self._settings.batch_concurrency)
 
-        async def in_order(partition: list[ConsumerRecord[bytes, bytes]]) -> None:
-            for record in partition:
-                await self._timed(record, self.handle(record, work))
+        async def in_order(sequence: list[ConsumerRecord[bytes, bytes]]) -> None:
+            async with room:
+                for record in sequence:
+                    await self._timed(record, self.handle(record, work))
 
         ended = await asyncio.gather(
-            *(in_order(partition) for partition in by_partition.values()), return_exceptions=True
+            *(in_order(sequence) for sequence in by_key.values()), return_exceptions=True
         )
         for outcome in ended:
             if isinstance(outcome, BaseException):

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
-
 from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.group_writer import GroupWriter
@@ -61,10 +59,7 @@ class Ledger:
         return {"pk": {"S": f"{self._prefix}{key}"}, "sk": {"S": MARK}}
 
     async def recorded(self, key: str) -> Recorded | None:
-        response = await self._table.client.get_item(
-            TableName=self._table.name, Key=self._key(key), ConsistentRead=True
-        )
-        item = response.get("Item")
+        item = await self._table.get(f"{self._prefix}{key}", MARK)
         if not item:
             return None
         state: State = "published" if item["state"].get("S") == "published" else "pending"
@@ -98,17 +93,10 @@ class Ledger:
 
 
 async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) -> list[str] | None:
-    """Write `items` in one transaction. None on success; on a failed condition, the
-    cancellation code of each item (`ConditionalCheckFailed` or `None`). Other errors raise."""
-    try:
-        await table.client.transact_write_items(TransactItems=items)
-    except ClientError as error:
-        reasons = error.response.get("CancellationReasons", [])
-        codes = [str(reason.get("Code", "None")) for reason in reasons]
-        if "ConditionalCheckFailed" in codes:
-            return codes
-        raise
-    return None
+    """Write `items` in one transaction (group-committed with concurrent ones,
+    `caf_runtime.group_transactions`). None on success; on a failed condition, the cancellation
+    code of each item (`ConditionalCheckFailed` or `None`). Other errors raise."""
+    return await table.transact(items)
 
 
 async def handle_once(

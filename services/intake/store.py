@@ -64,12 +64,7 @@ class IntakeStore:
 
     async def fingerprint_owner(self, fingerprint: str) -> str | None:
         """The message id that first carried this form content, if any."""
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": f"FP#{fingerprint}"}, "sk": {"S": "FORM"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.table.get(f"FP#{fingerprint}", "FORM")
         return item["message_id"]["S"] if item else None
 
     async def claim_assertion(self, asserted: Asserted, message_id: str, now: datetime) -> bool:
@@ -95,12 +90,7 @@ class IntakeStore:
 
     async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
         """A Tax Pro Account request's state and the grant its approval posts, if known."""
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "REQUEST"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.table.get(f"REQ#{request_id}", "REQUEST")
         if not item:
             return None
         grant = item.get("grant", {}).get("S")

@@ -116,12 +116,7 @@ class ValidatorStore:
         return await self.table.ping()
 
     async def practitioner(self, caf_number: str) -> PractitionerRecord | None:
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": f"PRAC#{caf_number}"}, "sk": {"S": "REC"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.table.get(f"PRAC#{caf_number}", "REC")
         if not item or "record" not in item:
             return None
         return decode_practitioner(item["record"]["S"].encode())
@@ -226,12 +221,7 @@ class ValidatorStore:
         """The number `number_for` gave `identity`, if any (`new` for the grant it was given
         to): read before the velocity check and on a redelivery, so neither depends on whether
         the grant's outcome was recorded yet."""
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": f"REP#{identity}"}, "sk": {"S": "NUMBER"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.table.get(f"REP#{identity}", "NUMBER")
         if item is None:
             return None
         return NumberGiven(
@@ -241,12 +231,7 @@ class ValidatorStore:
     async def _unused_number(self) -> str:
         while True:
             number = f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
-            existing = await self.table.client.get_item(
-                TableName=self.table.name,
-                Key={"pk": {"S": f"PRAC#{number}"}, "sk": {"S": "REC"}},
-                ConsistentRead=True,
-            )
-            if "Item" not in existing:
+            if await self.table.get(f"PRAC#{number}", "REC") is None:
                 return number  # CN-02: never one the registry holds
 
     async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int:
@@ -335,12 +320,7 @@ class ValidatorStore:
 
     async def held(self, grant_id: str) -> Hold | None:
         """A grant parked by VA-07 (CN-09), with its status and who decided it."""
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": "HOLDS"}, "sk": {"S": grant_id}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.table.get("HOLDS", grant_id)
         return _hold(item) if item else None
 
     async def holds(self) -> list[Hold]:
@@ -361,9 +341,4 @@ class ValidatorStore:
         await self._marks.put({"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}})
 
     async def ended(self, grant_id: str) -> bool:
-        response = await self.table.client.get_item(
-            TableName=self.table.name,
-            Key={"pk": {"S": f"ENDED#{grant_id}"}, "sk": {"S": "ENDED"}},
-            ConsistentRead=True,
-        )
-        return "Item" in response
+        return await self.table.get(f"ENDED#{grant_id}", "ENDED") is not None

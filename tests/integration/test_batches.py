@@ -1,5 +1,5 @@
-"""The guard taking a poll at a time (CAF_BATCH_MAX_RECORDS) on a real broker: each partition in
-order, the partitions concurrently, a failing record with its own outcome, one commit a poll."""
+"""The guard taking a poll at a time (CAF_BATCH_MAX_RECORDS) on a real broker: each key in
+order, the keys concurrently, a failing record with its own outcome, one commit a poll."""
 
 from __future__ import annotations
 
@@ -129,18 +129,21 @@ async def _dead_letters(settings: ServiceSettings) -> list[ConsumerRecord[bytes,
         await consumer.stop()
 
 
-async def test_a_poll_runs_each_partition_in_order_and_the_partitions_concurrently(
+async def test_a_poll_runs_each_key_in_order_and_the_keys_concurrently(
     batched: ServiceSettings,
 ) -> None:
     keys = [f"taxpayer-{n}".encode() for n in range(16)]
     values = [(keys[n % len(keys)], f"{n:04d}".encode()) for n in range(400)]
     await _publish(batched, values)
     run = await _consume(batched, Recording(), len(values))
+    for key in keys:
+        sent = [r.value for r in run.work.handled if r.key == key]
+        assert sent == sorted(sent), f"{key!r} out of order"
+        assert len(sent) == len(values) // len(keys), "every record once, none skipped"
     for partition in range(PARTITIONS):
-        offsets = [r.offset for r in run.work.handled if r.partition == partition]
-        assert offsets == sorted(offsets), f"partition {partition} out of order"
-        assert offsets == list(range(len(offsets))), "every record once, none skipped"
-    assert run.work.most_in_flight > 1, "partitions of one poll run concurrently"
+        offsets = sorted(r.offset for r in run.work.handled if r.partition == partition)
+        assert offsets == list(range(len(offsets))), "every offset handled once"
+    assert run.work.most_in_flight > PARTITIONS, "keys of one partition run concurrently"
     committed = await _committed(batched, run.group)
     handled = {p: sum(r.partition == p for r in run.work.handled) for p in range(PARTITIONS)}
     assert committed == handled, "offsets committed once every record of the poll is done"
