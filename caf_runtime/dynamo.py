@@ -11,6 +11,7 @@ from botocore.config import Config
 from caf_runtime.config import ServiceSettings
 from caf_runtime.group_reader import GroupReader
 from caf_runtime.group_transactions import GroupTransactions
+from caf_runtime.metrics import count_dynamodb_request
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -61,6 +62,7 @@ class DynamoTable:
 
     async def __aenter__(self) -> DynamoTable:
         self._client = await self._client_factory.__aenter__()
+        self._client.meta.events.register("before-call.dynamodb", count_dynamodb_request)
         self._transactions = GroupTransactions(self._client)
         self._reader = GroupReader(self._client, self.name)
         return self

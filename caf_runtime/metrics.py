@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import (
@@ -52,6 +53,15 @@ EVENTS = Counter(
 NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", ["template"])
 TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
 
+DYNAMODB_REQUESTS = Counter(
+    "caf_dynamodb_requests_total", "DynamoDB requests sent (retries included).", ["operation"]
+)
+DYNAMODB_ITEMS = Counter(
+    "caf_dynamodb_items_total",
+    "Items the DynamoDB requests carried: a transaction's or batch's items, 1 for the others.",
+    ["operation"],
+)
+
 FETCH_ERRORS = Counter(
     "caf_consumer_fetch_errors_total",
     "Fetches that raised instead of returning a record (an undecodable batch, a broker error), "
@@ -80,3 +90,19 @@ def count_published(published: Iterable[tuple[str, bytes]]) -> None:
 def exposition() -> tuple[bytes, str]:
     """The metrics page and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def count_dynamodb_request(model: Any, params: dict[str, Any], **_: Any) -> None:
+    """botocore's `before-call.dynamodb` hook: one request of `model.name`, with its items."""
+    operation = str(model.name)
+    if "TransactItems" in params:
+        items = len(params["TransactItems"])
+    elif "RequestItems" in params:
+        items = sum(
+            len(request["Keys"]) if isinstance(request, dict) else len(request)
+            for request in params["RequestItems"].values()
+        )
+    else:
+        items = 1
+    DYNAMODB_REQUESTS.labels(operation=operation).inc()
+    DYNAMODB_ITEMS.labels(operation=operation).inc(items)

@@ -6,6 +6,10 @@ is a conditional transaction (`scheduled` → `fired`, with the outputs recorded
 change of the service), so exactly one replica wins. The winner publishes the outputs and deletes
 the timer. A timer left `fired` (its winner died before publishing) is re-published unchanged by
 whichever replica sees it next: the same event ids, absorbed downstream.
+
+A shard is read only when something in it may be due: each read also learns the shard's next
+due time, and a timer this replica schedules moves it earlier. Timers another replica schedules
+are found by a sweep of every shard (`SWEEP`), and by that replica itself, which fires them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SHARDS = 8
 STALE_FIRED = timedelta(seconds=30)
+SWEEP = timedelta(seconds=10)  # every shard is read at least this often
+READ_LIMIT = 100  # timers read per shard and round (a longer due queue: the next round)
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,15 @@ class Timers:
 
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
+        # shard -> when to read it next (a known due time); absent: read it next round
+        self._next: dict[str, datetime] = {}
+        self._swept_at: datetime | None = None
 
     def schedule(self, timer: Timer) -> TransactWriteItemTypeDef:
         """The transaction item that schedules `timer` (once: the same id twice is refused)."""
+        shard = _shard(timer.timer_id)
+        if shard in self._next:  # written or not, the shard is read once it falls due
+            self._next[shard] = min(self._next[shard], timer.due)
         return {
             "Put": {
                 "TableName": self._table.name,
@@ -95,20 +107,41 @@ class Timers:
         }
 
     async def due(self, now: datetime) -> list[dict[str, Any]]:
-        """Due timers of every shard, earliest first."""
+        """Due timers of the shards that may hold some (of every shard at a sweep)."""
+        sweep = self._swept_at is None or not now - SWEEP < self._swept_at <= now
+        if sweep:
+            self._swept_at = now
         items: list[dict[str, Any]] = []
-        for shard in range(SHARDS):
-            response = await self._table.client.query(
-                TableName=self._table.name,
-                KeyConditionExpression="pk = :pk AND sk <= :now",
-                ExpressionAttributeValues={
-                    ":pk": {"S": f"TIMER#{shard}"},
-                    ":now": {"S": f"{now.astimezone(UTC).isoformat()}#~"},
-                },
-                ConsistentRead=True,
-            )
-            items.extend(response.get("Items", []))
+        for shard in (f"TIMER#{n}" for n in range(SHARDS)):
+            if sweep or shard not in self._next or self._next[shard] <= now:
+                items.extend(await self._read(shard, now))
         return items
+
+    def forget(self) -> None:
+        """Read every shard next round (a round failed half way)."""
+        self._next.clear()
+
+    async def _read(self, shard: str, now: datetime) -> list[dict[str, Any]]:
+        """The shard's due timers, earliest first; learns when to read it next."""
+        response = await self._table.client.query(
+            TableName=self._table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": shard}},
+            ConsistentRead=True,
+            Limit=READ_LIMIT,
+        )
+        cut = f"{now.astimezone(UTC).isoformat()}#~"
+        items = list(response.get("Items", []))
+        due = [item for item in items if str(item["sk"]["S"]) <= cut]
+        later = [datetime.fromisoformat(str(i["sk"]["S"]).split("#", 1)[0]) for i in items]
+        later = [at for at in later if at > now]
+        if len(due) == len(items) and "LastEvaluatedKey" in response:
+            later.append(now)  # more due than one read takes: the rest next round
+        for item in due:  # a fired one whose winner may have died: look again when it is stale
+            if item["state"]["S"] == "fired":
+                later.append(datetime.fromisoformat(item["fired_at"]["S"]) + STALE_FIRED)
+        self._next[shard] = min(later, default=datetime.max.replace(tzinfo=UTC))
+        return due
 
     async def claim(self, item: dict[str, Any], firing: Firing, now: datetime) -> bool:
         claim: TransactWriteItemTypeDef = {
@@ -175,6 +208,7 @@ async def run_timers(
         try:
             await fire_due(timers, fire, publish, clock)
         except Exception:
+            timers.forget()
             log.exception("timer round failed; retrying next round")
         await asyncio.sleep(poll_s)
 

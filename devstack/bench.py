@@ -54,7 +54,7 @@ from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
 from devstack import auth_bench, decision_bench, jars
 from devstack.access import PROVISIONER
-from devstack.fleet import SERVICES, Fleet
+from devstack.fleet import SERVICES, Fleet, metric_samples
 from devstack.keys import DevKeys
 from devstack.profile import RATE_HZ, Profile, Profiler, shares
 from devstack.stack import PROJECT_ROOT, Stack
@@ -76,7 +76,46 @@ class Measurement:
     sustained: float = 0.0
     latency: dict[int, dict[str, Any]] = field(default_factory=dict)
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
+    # DynamoDB requests per grant, by process and operation (`Query`, `TransactWriteItems`...),
+    # and the items they carried
+    dynamodb_per_grant: dict[str, dict[str, DynamoUse]] = field(default_factory=dict)
     profile: dict[str, Profile] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DynamoUse:
+    """One operation's DynamoDB requests, and the items they carried, per grant."""
+
+    requests: float
+    items: float
+
+
+def _dynamodb_counts(ports: dict[str, int]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each process's DynamoDB (requests, items) so far, by operation, from its /metrics."""
+    counts: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, port in ports.items():
+        requests = metric_samples(port, "caf_dynamodb_requests_total")
+        items = metric_samples(port, "caf_dynamodb_items_total")
+        counts[name] = {
+            labels.split('"')[1]: (value, items.get(labels, 0.0))
+            for labels, value in requests.items()
+        }
+    return counts
+
+
+def _dynamodb_use(
+    before: dict[str, dict[str, tuple[float, float]]],
+    after: dict[str, dict[str, tuple[float, float]]],
+    grants: int,
+) -> dict[str, dict[str, DynamoUse]]:
+    use: dict[str, dict[str, DynamoUse]] = {}
+    for name, operations in after.items():
+        for operation, (requests, items) in sorted(operations.items()):
+            was = before.get(name, {}).get(operation, (0.0, 0.0))
+            use.setdefault(name, {})[operation] = DynamoUse(
+                round((requests - was[0]) / grants, 2), round((items - was[1]) / grants, 2)
+            )
+    return use
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -130,6 +169,7 @@ class System:
         self.logs = logs
         self.keys = keys
         self.pids: dict[str, int] = {}
+        self.metric_ports: dict[str, int] = {}  # processes whose /metrics count DynamoDB calls
 
     async def publish(
         self, producer: AIOKafkaProducer, messages: list[Message], rate: float | None
@@ -230,9 +270,11 @@ async def measure(
         # sustained: a burst, then the drain rate between 10% and 90% of the outcomes
         burst = make_messages(args.burst, 1)
         cpu_before = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        calls_before = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
         expected = await system.publish(producer, burst, None)
         await probe.wait_for(set(expected), args.cap * 10)
         cpu_after = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        calls_after = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
         arrivals = sorted(probe.arrived[k] for k in expected if k in probe.arrived)
         low, high = arrivals[len(arrivals) // 10], arrivals[len(arrivals) * 9 // 10]
         span_s = max((high - low) / 1000, 1e-3)
@@ -243,6 +285,7 @@ async def measure(
             name: round((cpu_after[name] - cpu_before[name]) * 1000 / grants, 2)
             for name in system.pids
         }
+        result.dynamodb_per_grant = _dynamodb_use(calls_before, calls_after, grants)
         if args.profile and isinstance(system, Pipeline):
             # a burst of its own: py-spy takes CPU too, so no figure above is measured under it
             services = {name: pid for name, pid in system.pids.items() if name in SERVICES}
@@ -392,6 +435,7 @@ async def run(args: argparse.Namespace) -> Report:
     replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
     pipeline = Pipeline("pipeline", settings, logs, stack.keys)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
+    pipeline.metric_ports = {r.service: r.port for r in replicas}
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     for practitioner in workload.registry:
@@ -586,8 +630,31 @@ def table(results: list[Measurement], loads: list[int]) -> str:
     for name in names:
         relayed, piped = ceiling.cpu_per_1000.get(name, ""), pipeline.cpu_per_1000.get(name, "")
         lines.append(f"| {name} | {relayed} | {piped} |")
+    if pipeline.dynamodb_per_grant:
+        lines.extend(["", _dynamodb_table(pipeline.dynamodb_per_grant)])
     if pipeline.profile:
         lines.extend(["", _profile_table(pipeline.profile)])
+    return "\n".join(lines)
+
+
+def _dynamodb_table(use: dict[str, dict[str, DynamoUse]]) -> str:
+    """DynamoDB requests per grant, by service and operation (timers and probes included)."""
+    lines = [
+        "DynamoDB requests per grant during the burst (and the items they carried), from each"
+        " service's `caf_dynamodb_requests_total` / `caf_dynamodb_items_total`:",
+        "",
+        "| service | operation | requests per grant | items per grant |",
+        "|---|---|---|---|",
+    ]
+    total = 0.0
+    for name, operations in use.items():
+        for operation, figures in operations.items():
+            if figures.requests:
+                total += figures.requests
+                lines.append(
+                    f"| {name} | {operation} | {figures.requests:.2f} | {figures.items:.2f} |"
+                )
+    lines.append(f"| all | | {total:.2f} | |")
     return "\n".join(lines)
 
 

@@ -65,6 +65,18 @@ class Replica:
         )
 
 
+def metric_samples(port: int, metric: str) -> dict[str, float]:
+    """The samples of a counter on a process's /metrics, by their label text
+    (`operation="Query"`); empty when the process does not answer."""
+    page = _get(port, "/metrics") or ""
+    samples: dict[str, float] = {}
+    for line in page.splitlines():
+        if line.startswith(f"{metric}{{"):
+            labels, value = line[len(metric) + 1 :].rsplit("} ", 1)
+            samples[labels] = float(value)
+    return samples
+
+
 def _get(port: int, path: str) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
@@ -109,6 +110,7 @@ async def test_concurrent_reads_share_batch_gets_and_each_caller_gets_its_own_it
     async with DynamoTable(settings, "notifier") as table:
         await asyncio.gather(*(table.transact([_put(table.name, f"R#{n}")]) for n in range(150)))
         calls = _counting(table, "batch_get_item")
+        before = _sample("caf_dynamodb_requests_total"), _sample("caf_dynamodb_items_total")
 
         found = await asyncio.gather(
             *(table.get(f"R#{n}", "MARK") for n in range(150)),
@@ -124,3 +126,10 @@ async def test_concurrent_reads_share_batch_gets_and_each_caller_gets_its_own_it
         assert found[7] is not found[150]  # a copy each: one caller cannot change another's
         assert len(calls) <= 4
         assert max(calls) <= 100
+        # counted for /metrics (and the benchmark's requests per grant)
+        assert _sample("caf_dynamodb_requests_total") - before[0] == len(calls)
+        assert _sample("caf_dynamodb_items_total") - before[1] == sum(calls)
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name, {"operation": "BatchGetItem"}) or 0.0
