@@ -119,8 +119,8 @@ class ServiceSettings(BaseSettings):
         le=10_000,
         validation_alias="CAF_BATCH_MAX_RECORDS",
         description="0: each consumer takes one record at a time. N > 0: one consumer per "
-        "subscribed topic takes up to N records per poll, runs the records of each partition in "
-        "order and the partitions concurrently, and commits once per poll.",
+        "subscribed topic takes up to N records per poll, runs the records of each key in order "
+        "and the keys concurrently, and commits once per poll.",
     )
     batch_concurrency: int = Field(
         default=64,

@@ -54,6 +54,8 @@ from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
 from devstack import auth_bench, decision_bench, jars
 from devstack.access import PROVISIONER
+from devstack.charts import draw
+from devstack.dynamo_floor import FloorFigures, measure_floor
 from devstack.fleet import SERVICES, Fleet, metric_samples
 from devstack.keys import DevKeys
 from devstack.profile import RATE_HZ, Profile, Profiler, shares
@@ -118,6 +120,15 @@ def _dynamodb_use(
     return use
 
 
+_STARTED = time.monotonic()
+
+
+def progress(text: str) -> None:
+    """What the bench is doing, how far, since when (stderr: the report is stdout)."""
+    elapsed = int(time.monotonic() - _STARTED)
+    print(f"[bench {elapsed // 60:3d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
+
+
 def _cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -151,11 +162,16 @@ class Probe:
 
         await follow(client_options(self.settings), self.settings.topic(self.topic), seen)
 
-    async def wait_for(self, keys: set[str], limit_s: float) -> bool:
+    async def wait_for(self, keys: set[str], limit_s: float, what: str = "") -> bool:
         deadline = time.monotonic() + limit_s
+        told = time.monotonic()
         while not keys <= self.arrived.keys():
             if time.monotonic() > deadline:
                 return False
+            if what and time.monotonic() - told >= 5:
+                told = time.monotonic()
+                done = len(keys & self.arrived.keys())
+                progress(f"{what}: {done}/{len(keys)} outcomes")
             await asyncio.sleep(0.2)
         return True
 
@@ -264,15 +280,17 @@ async def measure(
     await producer.start()
     try:
         # warm-up: every process has joined its group and answers
+        progress(f"{system.name}: warm-up")
         warm = make_messages(20, 0)
         expected = await system.publish(producer, warm, None)
-        await probe.wait_for(set(expected), 120)
+        await probe.wait_for(set(expected), 120, f"{system.name} warm-up")
         # sustained: a burst, then the drain rate between 10% and 90% of the outcomes
         burst = make_messages(args.burst, 1)
         cpu_before = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
         calls_before = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
+        progress(f"{system.name}: burst of {len(burst)} messages")
         expected = await system.publish(producer, burst, None)
-        await probe.wait_for(set(expected), args.cap * 10)
+        await probe.wait_for(set(expected), args.cap * 10, f"{system.name} burst")
         cpu_after = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
         calls_after = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
         arrivals = sorted(probe.arrived[k] for k in expected if k in probe.arrived)
@@ -291,15 +309,17 @@ async def measure(
             services = {name: pid for name, pid in system.pids.items() if name in SERVICES}
             profiler = Profiler(system.logs / "profile", services)
             await profiler.start()
+            progress(f"{system.name}: profiled burst")
             profiled = await system.publish(producer, make_messages(args.burst // 3, 99), None)
-            await probe.wait_for(set(profiled), args.cap * 10)
+            await probe.wait_for(set(profiled), args.cap * 10, f"{system.name} profiled burst")
             result.profile = await profiler.stop()
         # latency at fixed offered loads (grants per second)
         for load in args.loads:
             rate = load / result.grants_per_message
             messages = make_messages(max(int(rate * args.duration), 1), 2 + load)
+            progress(f"{system.name}: {load} grants/s for {args.duration:.0f} s")
             expected = await system.publish(producer, messages, rate)
-            complete = await probe.wait_for(set(expected), args.cap)
+            complete = await probe.wait_for(set(expected), args.cap, f"{system.name} at {load}/s")
             latencies = [
                 (probe.arrived[k] - sent) / 1000
                 for k, sent in expected.items()
@@ -312,7 +332,7 @@ async def measure(
                 "missing": len(expected) - len(latencies),
             }
             if not complete:
-                await probe.wait_for(set(expected), args.cap * 10)  # drain before the next load
+                await probe.wait_for(set(expected), args.cap * 10, "draining")  # before the next
     finally:
         await producer.stop()
         watcher.cancel()
@@ -409,6 +429,7 @@ class Report:
     """Everything one `make bench` run measured."""
 
     measurements: list[Measurement]
+    floor: FloorFigures
     codecs: list[CodecFigures]
     decision: decision_bench.DecisionFigures
     authenticity: auth_bench.AuthFigures
@@ -465,10 +486,28 @@ async def run(args: argparse.Namespace) -> Report:
     finally:
         await fleet.stop_all()
         await _discard(settings, TOPICS)
+    progress("DynamoDB floor: the pipeline's DynamoDB work per grant in the fewest calls")
+    floor = await _floor(stack, settings, results[-1], args.burst)
     codecs = await measure_codecs(stack, workload, logs, args.codec_messages)
     # measure() runs its own event loop: in a thread, away from this one
     authenticity = await asyncio.to_thread(auth_bench.measure)
-    return Report(results, codecs, decision_bench.measure(), authenticity)
+    return Report(results, floor, codecs, decision_bench.measure(), authenticity)
+
+
+async def _floor(
+    stack: Stack, settings: ServiceSettings, pipeline: Measurement, messages: int
+) -> FloorFigures:
+    items: dict[str, float] = {}
+    requests: dict[str, float] = {}
+    for operations in pipeline.dynamodb_per_grant.values():
+        for operation, use in operations.items():
+            items[operation] = items.get(operation, 0.0) + use.items
+            requests[operation] = requests.get(operation, 0.0) + use.requests
+    pid = stack.dynamodb.process.pid()
+    grants = int(messages * pipeline.grants_per_message)
+    return await measure_floor(
+        settings, items, requests, grants, lambda: _cpu_seconds(pid) if pid else 0.0
+    )
 
 
 @dataclass(frozen=True)
@@ -598,7 +637,8 @@ def _consumption(settings: ServiceSettings) -> dict[str, str]:
     if settings.batch_max_records:
         return {
             "consumption": f"one consumer per topic, up to {settings.batch_max_records} records "
-            f"a poll, partitions concurrently, one commit a poll"
+            f"a poll, each key in order and up to {settings.batch_concurrency} keys at once, one "
+            "commit a poll"
         }
     return {
         "consumption": "one record at a time per consumer",
@@ -606,13 +646,15 @@ def _consumption(settings: ServiceSettings) -> dict[str, str]:
     }
 
 
-def table(results: list[Measurement], loads: list[int]) -> str:
+def table(results: list[Measurement], loads: list[int], floor: FloorFigures) -> str:
     ceiling, pipeline = results
     lines = [
         "| figure | ceiling (relay) | pipeline | pipeline / ceiling |",
         "|---|---|---|---|",
         f"| sustained throughput (grants/s) | {ceiling.sustained:.0f} | {pipeline.sustained:.1f} "
         f"| {pipeline.sustained / ceiling.sustained:.1%} |",
+        f"| DynamoDB floor (grants/s) | {floor.grants_per_s:.0f} | | "
+        f"{pipeline.sustained / max(floor.grants_per_s, 1e-3):.1%} of the floor |",
     ]
     for load in loads:
         for quantile in ("p50", "p95", "p99"):
@@ -630,6 +672,20 @@ def table(results: list[Measurement], loads: list[int]) -> str:
     for name in names:
         relayed, piped = ceiling.cpu_per_1000.get(name, ""), pipeline.cpu_per_1000.get(name, "")
         lines.append(f"| {name} | {relayed} | {piped} |")
+    lines.append(
+        f"| all | {sum(ceiling.cpu_per_1000.values()):.1f} "
+        f"| {sum(pipeline.cpu_per_1000.values()):.1f} |"
+    )
+    lines.extend(
+        [
+            "",
+            f"DynamoDB floor: the pipeline's DynamoDB work of {floor.grants} grants (the mix"
+            " below) done by a minimal client in the largest calls DynamoDB takes"
+            f" ({floor.calls_per_grant} calls per grant, 8 at a time): {floor.grants_per_s:.0f}"
+            f" grants/s, DynamoDB Local {floor.dynamodb_cpu_per_1000} CPU seconds per 1,000"
+            f" grants (pipeline: {pipeline.cpu_per_1000.get('dynamodb', 0.0)}).",
+        ]
+    )
     if pipeline.dynamodb_per_grant:
         lines.extend(["", _dynamodb_table(pipeline.dynamodb_per_grant)])
     if pipeline.profile:
@@ -729,7 +785,9 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     report = asyncio.run(run(args))
-    rendered = table(report.measurements, args.loads)
+    rendered = table(report.measurements, args.loads, report.floor)
+    chart = args.output.with_suffix(".png")
+    draw(report.measurements, args.loads, chart)
     codecs = codec_table(report.codecs)
     decision = decision_bench.table(report.decision)
     authenticity = auth_bench.table(report.authenticity)
@@ -745,6 +803,7 @@ def main() -> None:
         " unchanged with the services' client settings; pipeline: the four services with DynamoDB"
         " Local. Latency: broker timestamp of the outcome minus that of the inbound message, for"
         " the grants of clean forms; sustained throughput: drain rate of a burst.\n\n"
+        f"![Latency by offered load; CPU per grant by process]({chart.name})\n\n"
         f"{rendered}\n\n## Producer compression\n\n"
         f"The relay chain again, {args.codec_messages} real forms per codec, with every producer"
         " (the bench's and the relays') compressing with it (`KAFKA_COMPRESSION`). CPU: relays"
