@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -19,6 +20,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from caf_runtime.offsets import topic_partitions
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reading of the registry group's offsets: caught up or not, begun when."""
+
+    caught_up: bool
+    began_ms: int
 
 
 class RegistryBarrier:
@@ -35,6 +44,7 @@ class RegistryBarrier:
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
+        self._check: asyncio.Task[Check] | None = None
 
     async def __aenter__(self) -> RegistryBarrier:
         self._admin = AIOKafkaAdminClient(**self._options)
@@ -51,19 +61,33 @@ class RegistryBarrier:
 
     async def wait_until_applied(self, published_before_ms: int) -> bool:
         """True once the view holds every record published before the given time; False if it
-        did not catch up within the configured wait (the grant is then judged on the view)."""
+        did not catch up within the configured wait (the grant is then judged on the view).
+        Concurrent grants share one check of the offsets at a time; a check that began before
+        a grant was published does not count for it."""
         if published_before_ms <= self._caught_up_at_ms:
             return True
         deadline = time.monotonic() + self._wait_s
         while True:
-            checked_at_ms = int(time.time() * 1000)
-            if await self._caught_up():
-                self._caught_up_at_ms = checked_at_ms
+            check = await self._shared_check()
+            if check.caught_up and published_before_ms <= check.began_ms:
                 return True
-            if time.monotonic() > deadline:
+            if not check.caught_up and time.monotonic() > deadline:
                 log.warning("registry view behind the feed; judging on the view as it is")
                 return False
-            await asyncio.sleep(0.05)
+            if not check.caught_up:
+                await asyncio.sleep(0.05)
+
+    async def _shared_check(self) -> Check:
+        if self._check is None or self._check.done():
+            self._check = asyncio.create_task(self._timed_check())
+        return await asyncio.shield(self._check)
+
+    async def _timed_check(self) -> Check:
+        began_ms = int(time.time() * 1000)
+        caught_up = await self._caught_up()
+        if caught_up:
+            self._caught_up_at_ms = max(self._caught_up_at_ms, began_ms)
+        return Check(caught_up, began_ms)
 
     async def _caught_up(self) -> bool:
         if self._admin is None or self._consumer is None:
