@@ -82,7 +82,7 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("intake", ttl_attribute="expires_at"),
-    TableSpec("validator"),
+    TableSpec("validator", ttl_attribute="expires_at"),  # velocity sightings (VA-07)
     TableSpec("caf", ttl_attribute="expires_at"),  # only forwarding marks of moved partitions
     TableSpec("notifier", ttl_attribute="expires_at"),
     TableSpec("ops"),  # operator tools: which dead letters were replayed

@@ -12,8 +12,11 @@
   so the representative's next form passes VA-04 and any record from the feed replaces it.
 - `HOLDS` / `<grant_id>`: grants parked by VA-07 for an operator (CN-09), with the command to
   release, the status (`held`, `released`, `refused`) and who decided when and why.
-- `VEL#<caf>` / `TP#<taxpayer_ref>`: when a grant last named the CAF number for that taxpayer
-  (VA-07 velocity window).
+- `VEL#<caf>` / `<seen_at, UTC ISO>#TP#<taxpayer_ref>`: a grant named the CAF number for that
+  taxpayer then (VA-07 velocity window). Time-ordered, so the window is one range of the
+  partition whatever the practitioner's history; each expires (`expires_at`, TTL) a day after
+  it leaves the window. (Items of the first layout, `TP#<taxpayer_ref>` with `seen_at`, sort
+  after every date and are outside every window; the TTL does not remove them.)
 - `GRANT#<grant or message id>` / `MARK`: the recorded outputs of each command handled.
 - `TIMER#<shard>`: the 24 h and 48 h posting deadlines of each grant sent to the poster (PO-11),
   and `ENDED#<grant_id>`: grants whose terminal event was seen, so their deadlines stay silent.
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from caf_runtime.config import ServiceSettings
@@ -38,6 +41,15 @@ from schemas.registry import PractitionerRecord
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+# How long a velocity sighting is kept: the window (an hour) and a day's margin.
+VELOCITY_KEPT = timedelta(days=1, hours=1)
+
+
+def _instant(at: datetime) -> str:
+    """A time as a sort key: UTC, ISO 8601 to the microsecond (sorts as it orders)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 # CAF numbers the validator gives first-time representatives start with 78, an issued prefix
@@ -235,23 +247,26 @@ class ValidatorStore:
                 return number  # CN-02: never one the registry holds
 
     async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int:
-        """How many other taxpayers had a grant naming `caf_number` at or after `since`."""
-        count = 0
+        """How many other taxpayers had a grant naming `caf_number` at or after `since`: the
+        sightings of the window only, however long the practitioner's history."""
+        others: set[str] = set()
         paginator = self.table.client.get_paginator("query")
         async for page in paginator.paginate(
             TableName=self.table.name,
-            KeyConditionExpression="pk = :pk",
-            FilterExpression="seen_at >= :since",
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :since AND :last",
             ExpressionAttributeValues={
                 ":pk": {"S": f"VEL#{caf_number}"},
-                ":since": {"N": str(since.timestamp())},
+                ":since": {"S": _instant(since)},
+                ":last": {"S": "9999"},  # dates only: not the first layout's `TP#...`
             },
             ProjectionExpression="sk",
             ConsistentRead=True,
         ):
-            own = f"TP#{taxpayer_ref}"
-            count += sum(1 for item in page.get("Items", []) if item["sk"].get("S") != own)
-        return count
+            for item in page.get("Items", []):
+                ref = str(item["sk"].get("S")).split("#TP#", 1)[-1]
+                if ref != taxpayer_ref:
+                    others.add(ref)
+        return len(others)
 
     async def record(
         self,
@@ -268,14 +283,15 @@ class ValidatorStore:
         already recorded, or the held grant was decided meanwhile."""
         items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
         if velocity is not None:
+            expires_at = velocity.seen_at + VELOCITY_KEPT
             items.append(
                 {
                     "Put": {
                         "TableName": self.table.name,
                         "Item": {
                             "pk": {"S": f"VEL#{velocity.caf_number}"},
-                            "sk": {"S": f"TP#{velocity.taxpayer_ref}"},
-                            "seen_at": {"N": str(velocity.seen_at.timestamp())},
+                            "sk": {"S": f"{_instant(velocity.seen_at)}#TP#{velocity.taxpayer_ref}"},
+                            "expires_at": {"N": str(int(expires_at.timestamp()))},
                         },
                     }
                 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +20,7 @@ from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
 from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
-from services.validator.store import ValidatorStore
+from services.validator.store import Sighting, ValidatorStore
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -187,3 +187,46 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         assert record is not None
         assert record.status_code == "S"
         assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN
+
+
+async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """VA-07 on DynamoDB Local: distinct other taxpayers within the window are counted (the
+    taxpayer's own and older sightings are not), and the Query reads the window only."""
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    store = ValidatorStore(
+        ValidatorSettings.model_validate(
+            {
+                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+                "CAF_TABLE_PREFIX": settings.table_prefix,
+            }
+        )
+    )
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    async with store.table:
+        history = [Sighting("781234567", f"old-{n}", now - timedelta(days=3)) for n in range(40)]
+        recent = [
+            Sighting("781234567", ref, now - timedelta(minutes=minutes))
+            for ref, minutes in (("a", 50), ("b", 10), ("a", 5), ("own", 1))
+        ]
+        for n, sighting in enumerate([*history, *recent]):
+            assert await store.record(f"g-{n}", [], sighting)
+        reads: list[int] = []
+        query = store.table.client.query
+
+        async def counted(**kwargs: Any) -> Any:
+            response = await query(**kwargs)
+            reads.append(response["ScannedCount"])
+            return response
+
+        store.table.client.query = counted  # type: ignore[method-assign]
+
+        assert await store.other_taxpayers("781234567", "own", now - timedelta(hours=1)) == 2
+        assert sum(reads) == len(recent)  # not the 40 sightings of days ago
+        stored = await dynamodb.query(
+            TableName=store.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "VEL#781234567"}},
+        )
+        assert all("expires_at" in item for item in stored["Items"])  # TTL: the table forgets
