@@ -62,7 +62,7 @@ class DynamoTable:
 
     async def __aenter__(self) -> DynamoTable:
         self._client = await self._client_factory.__aenter__()
-        self._client.meta.events.register("before-call.dynamodb", count_dynamodb_request)
+        self._client.meta.events.register("before-parameter-build.dynamodb", count_dynamodb_request)
         self._transactions = GroupTransactions(self._client)
         self._reader = GroupReader(self._client, self.name)
         return self

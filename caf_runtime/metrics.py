@@ -54,7 +54,9 @@ NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", [
 TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
 
 DYNAMODB_REQUESTS = Counter(
-    "caf_dynamodb_requests_total", "DynamoDB requests sent (retries included).", ["operation"]
+    "caf_dynamodb_requests_total",
+    "DynamoDB calls made (a call the client retries counts once).",
+    ["operation"],
 )
 DYNAMODB_ITEMS = Counter(
     "caf_dynamodb_items_total",
@@ -93,7 +95,8 @@ def exposition() -> tuple[bytes, str]:
 
 
 def count_dynamodb_request(model: Any, params: dict[str, Any], **_: Any) -> None:
-    """botocore's `before-call.dynamodb` hook: one request of `model.name`, with its items."""
+    """botocore's `before-parameter-build.dynamodb` hook: one call of `model.name`, with its
+    items."""
     operation = str(model.name)
     if "TransactItems" in params:
         items = len(params["TransactItems"])
