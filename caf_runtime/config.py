@@ -110,11 +110,12 @@ class ServiceSettings(BaseSettings):
         default=4,
         ge=1,
         validation_alias="CAF_CONSUMERS_PER_TOPIC",
-        description="Consumers per subscribed topic in one process, each with its own partitions "
-        "(messages of one partition stay in order); more than the partition count idle.",
+        description="With CAF_BATCH_MAX_RECORDS=0 only: consumers per subscribed topic in one "
+        "process, each with its own partitions (messages of one partition stay in order); more "
+        "than the partition count idle.",
     )
     batch_max_records: int = Field(
-        default=0,
+        default=200,
         ge=0,
         le=10_000,
         validation_alias="CAF_BATCH_MAX_RECORDS",
