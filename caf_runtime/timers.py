@@ -78,33 +78,35 @@ class Timers:
         self._next: dict[str, datetime] = {}
         self._swept_at: datetime | None = None
 
-    def schedule(self, timer: Timer) -> TransactWriteItemTypeDef:
-        """The transaction item that schedules `timer` (once: the same id twice is refused)."""
+    def schedule(self, timer: Timer, *, once: bool = True) -> TransactWriteItemTypeDef:
+        """The transaction item that schedules `timer`: once (the same id twice is refused), or
+        with `once=False` whether or not it is already scheduled (a timer chained from another,
+        which a timer of the earlier layout may have scheduled already)."""
         shard = _shard(timer.timer_id)
         if shard in self._next:  # written or not, the shard is read once it falls due
             self._next[shard] = min(self._next[shard], timer.due)
-        return {
-            "Put": {
-                "TableName": self._table.name,
-                "Item": {
-                    "pk": {"S": _shard(timer.timer_id)},
-                    # one zone, so the keys sort (and compare with `now`) in time order
-                    "sk": {"S": f"{timer.due.astimezone(UTC).isoformat()}#{timer.timer_id}"},
-                    "state": {"S": "scheduled"},
-                    "timer": {
-                        "S": json.dumps(
-                            {
-                                "timer_id": timer.timer_id,
-                                "kind": timer.kind,
-                                "due": timer.due.isoformat(),
-                                "payload": timer.payload,
-                            }
-                        )
-                    },
+        put: Any = {
+            "TableName": self._table.name,
+            "Item": {
+                "pk": {"S": shard},
+                # one zone, so the keys sort (and compare with `now`) in time order
+                "sk": {"S": f"{timer.due.astimezone(UTC).isoformat()}#{timer.timer_id}"},
+                "state": {"S": "scheduled"},
+                "timer": {
+                    "S": json.dumps(
+                        {
+                            "timer_id": timer.timer_id,
+                            "kind": timer.kind,
+                            "due": timer.due.isoformat(),
+                            "payload": timer.payload,
+                        }
+                    )
                 },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
+            },
         }
+        if once:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": put}
 
     async def due(self, now: datetime) -> list[dict[str, Any]]:
         """Due timers of the shards that may hold some (of every shard at a sweep)."""

@@ -275,11 +275,14 @@ class ValidatorHandler:
             await self._store.mark_ended(str(event.get("grant_id")))
 
     async def fire(self, timer: Timer) -> Firing:
-        """A posting deadline passed: say so, unless the grant already ended."""
+        """A posting deadline passed: say so, unless the grant already ended; at 24 h, the 48 h
+        deadline is scheduled with the claim (a grant that ended by then never gets one)."""
         if timer.kind != SLA or await self._store.ended(str(timer.payload["grant_id"])):
             return Firing([], [])
         event = sla_event(timer.payload, self._clock.now())
-        return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], [])
+        later = next_deadline(timer)
+        changes = [self._store.timers.schedule(later, once=False)] if later else []
+        return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], changes)
 
     async def _request_refused(self, request_id: str) -> bool:
         review = await self._store.ledger.recorded(f"review#{request_id}")
@@ -329,7 +332,8 @@ SLA = "sla"
 
 def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...]:
     """PO-11: a grant sent on to the poster (or held for review, CN-09) is ready to post; its
-    deadlines start now."""
+    deadlines start now. One timer, for the first deadline (24 h): its firing schedules the
+    next (`next_deadline`), so a grant that ends in time costs one timer item, not two."""
     if not isinstance(command, PostGrant) or not any(
         o.topic == topics.GRANTS_VALIDATED or b'"AuthorizationHeld"' in o.value for o in outputs
     ):
@@ -343,14 +347,25 @@ def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...
         "caf_number": command.caf_number,
         "ready_at": command.received_at.isoformat(),
     }
-    return tuple(
-        Timer(
-            timer_id=f"sla#{command.grant_id}#{hours}",
-            due=command.received_at + timedelta(hours=hours),
-            kind=SLA,
-            payload={**payload, "hours": hours},
-        )
-        for hours in SLA_HOURS
+    return (_deadline(payload, SLA_HOURS[0]),)
+
+
+def next_deadline(timer: Timer) -> Timer | None:
+    """The deadline after the one of `timer` (48 h after 24 h), if any."""
+    later = [hours for hours in SLA_HOURS if hours > int(timer.payload["hours"])]
+    if not later:
+        return None
+    payload = {k: v for k, v in timer.payload.items() if k != "hours"}
+    return _deadline(payload, later[0])
+
+
+def _deadline(payload: dict[str, Any], hours: int) -> Timer:
+    ready_at = datetime.fromisoformat(str(payload["ready_at"]))
+    return Timer(
+        timer_id=f"sla#{payload['grant_id']}#{hours}",
+        due=ready_at + timedelta(hours=hours),
+        kind=SLA,
+        payload={**payload, "hours": hours},
     )
 
 

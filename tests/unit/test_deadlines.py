@@ -11,7 +11,7 @@ from schemas import topics
 from schemas.codec import decode_command
 from schemas.grants import CloseRequest
 from services.intake.outcomes import expiry_outputs
-from services.validator.handlers import sla_event, sla_timers
+from services.validator.handlers import next_deadline, sla_event, sla_timers
 from tests.unit.builders import NOW, post_grant
 
 pytestmark = pytest.mark.unit
@@ -22,14 +22,17 @@ def forwarded(grant: object) -> list[Output]:
 
 
 def test_po_11_a_grant_sent_to_the_poster_gets_deadlines_at_24_and_48_hours() -> None:
-    """PO-11."""
+    """PO-11: one timer at 24 h; firing it schedules the one at 48 h, and that one no other."""
     grant = post_grant()
-    timers = sla_timers(grant, forwarded(grant))
-    assert [t.due - grant.received_at for t in timers] == [
+    [first] = sla_timers(grant, forwarded(grant))
+    second = next_deadline(first)
+    assert second is not None
+    assert [t.due - grant.received_at for t in (first, second)] == [
         dt.timedelta(hours=24),
         dt.timedelta(hours=48),
     ]
-    assert len({t.timer_id for t in timers}) == 2
+    assert first.timer_id != second.timer_id
+    assert next_deadline(second) is None
 
 
 def test_po_11_a_refused_grant_has_no_deadline() -> None:
@@ -40,7 +43,9 @@ def test_po_11_a_refused_grant_has_no_deadline() -> None:
 def test_po_11_the_deadline_events_say_at_risk_then_breached_with_the_age() -> None:
     """PO-11, NO-07."""
     grant = post_grant()
-    at_risk, breached = sla_timers(grant, forwarded(grant))
+    [at_risk] = sla_timers(grant, forwarded(grant))
+    breached = next_deadline(at_risk)
+    assert breached is not None
     first = sla_event(at_risk.payload, NOW + dt.timedelta(hours=25))
     second = sla_event(breached.payload, NOW + dt.timedelta(hours=48))
     assert (first.type, first.age_hours) == ("SlaAtRisk", 25.0)
