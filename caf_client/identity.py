@@ -55,3 +55,41 @@ def mint_identity_assertion(
     }
     header = {"alg": algorithm_of(key), "kid": key.kid, "typ": "JWT"}
     return jwt.encode(header, claims, key, algorithms=ALGORITHMS)
+
+
+QUERY_AUDIENCE: Final = "caf-query"
+ROLES: Final = ("taxpayer", "practitioner", "employee", "system")
+
+
+def mint_access_token(
+    key: PrivateKey,
+    *,
+    issuer: str,
+    role: str,
+    subject: str,
+    tin: str | None = None,
+    caf_number: str | None = None,
+    audience: str = QUERY_AUDIENCE,
+    issued_at: datetime | None = None,
+    lifetime: timedelta = timedelta(hours=1),
+) -> str:
+    """A bearer token for the authorization API: who (`sub`), in which `role`, and for a
+    taxpayer their `tin`, for a practitioner their `caf_number`. Production tokens come from
+    the identity provider; the development provider (`cafctl token`) and the tests mint them
+    here."""
+    issued = issued_at or datetime.now(UTC)
+    claims: dict[str, object] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "role": role,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
+        "jti": str(uuid.uuid4()),
+    }
+    if tin is not None:
+        claims["tin"] = tin
+    if caf_number is not None:
+        claims["caf_number"] = caf_number
+    header = {"alg": algorithm_of(key), "kid": key.kid, "typ": "JWT"}
+    return jwt.encode(header, claims, key, algorithms=ALGORITHMS)

@@ -16,6 +16,8 @@ import re
 
 from pydantic import SecretStr
 
+from schemas.ids import RefKeys
+
 MIN_KEY_BYTES = 32
 # Fewer distinct byte values than this in 32 bytes is a pattern, not randomness (32 random bytes
 # have about 30 distinct values; the chance of fewer than 16 is below 1e-12).
@@ -64,6 +66,20 @@ def secret_map(secret: SecretStr, setting: str) -> dict[str, str]:
     ):
         raise WeakKeyError(f"{setting} is not a JSON object of names to keys")
     return document
+
+
+def ref_keys(key: SecretStr, layers: SecretStr | None, prefix: str) -> RefKeys:
+    """The taxpayer_ref key of every version from `<prefix>TAXPAYER_REF_KEY` (version 1) and
+    `<prefix>TAXPAYER_REF_LAYERS` (versions 2, 3, ...); `WeakKeyError` if one is weak or
+    missing, or a version is skipped."""
+    given = secret_map(layers, f"{prefix}TAXPAYER_REF_LAYERS") if layers is not None else {}
+    versions = sorted(given, key=lambda v: int(v) if v.isdigit() else 0)
+    if versions != [str(v) for v in range(2, len(versions) + 2)]:
+        msg = f"{prefix}TAXPAYER_REF_LAYERS must give versions 2, 3, ... without a gap"
+        raise WeakKeyError(msg)
+    base = key_bytes(key.get_secret_value(), f"{prefix}TAXPAYER_REF_KEY")
+    later = [key_bytes(given[v], f"{prefix}TAXPAYER_REF_LAYERS[{v}]") for v in versions]
+    return RefKeys((base, *later))
 
 
 def _decode(text: str) -> bytes | None:

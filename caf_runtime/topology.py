@@ -75,6 +75,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.VALIDATOR_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
     TopicSpec(topics.POSTER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
     TopicSpec(topics.NOTIFIER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.QUERY_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
     *(TopicSpec(name, config=kept_for(RETRY_DAYS)) for name in topics.RETRY_TOPICS),
     # append-only and kept forever: the operators' audit trail (AU-04)
     TopicSpec(topics.AUDIT, partitions=1, config=kept_for(None)),
@@ -85,7 +86,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("validator", ttl_attribute="expires_at"),  # velocity sightings (VA-07)
     TableSpec("caf", ttl_attribute="expires_at"),  # only forwarding marks of moved partitions
     TableSpec("notifier", ttl_attribute="expires_at"),
-    TableSpec("ops"),  # operator tools: which dead letters were replayed
+    TableSpec("ops"),  # the audit trail; operator tools: which dead letters were replayed
+    TableSpec("query"),  # the read side's views of every grant
 )
 
 
@@ -159,6 +161,15 @@ SERVICE_ROLES: tuple[Role, ...] = (
         groups=("caf-notifier",),
         dead_letters=topics.NOTIFIER_DLQ,
         retry=topics.NOTIFIER_RETRY,
+    ),
+    # the read side: folds the outcome stream into its views; audits employee reads
+    Role(
+        "query",
+        reads=(topics.EVENTS, topics.QUERY_RETRY),
+        writes=(topics.QUERY_DLQ, topics.QUERY_RETRY, topics.AUDIT),
+        groups=("caf-query",),
+        dead_letters=topics.QUERY_DLQ,
+        retry=topics.QUERY_RETRY,
     ),
 )
 ROLES: tuple[Role, ...] = (

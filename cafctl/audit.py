@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from caf_runtime.audit import AuditRecord, audit_item, audit_value
 from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
@@ -62,24 +61,6 @@ class Operator:
         return cls(who, reason)
 
 
-@dataclass
-class AuditRecord:
-    """One operator action as kept in the audit table and topic."""
-
-    action: str
-    target: str
-    operator: str
-    why: str
-    before: Any = None
-    after: Any = None
-    outcome: str = "done"
-    audit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
-
-    def document(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 class Audit:
     """Writes audit records for one cafctl invocation."""
 
@@ -103,15 +84,10 @@ class Audit:
 
     async def record(self, record: AuditRecord) -> None:
         """Append `record` to the audit table and the audit topic."""
-        document = record.document()
         async with DynamoTable(self._settings, "ops") as ops:
             await ops.client.put_item(
                 TableName=ops.name,
-                Item={
-                    "pk": {"S": "AUDIT"},
-                    "sk": {"S": f"{record.at}#{record.audit_id}"},
-                    **_attributes(document),
-                },
+                Item=audit_item(record),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         producer = AIOKafkaProducer(**producer_options(self._settings))
@@ -119,7 +95,7 @@ class Audit:
         try:
             await producer.send_and_wait(
                 self._settings.topic(topics.AUDIT),
-                json.dumps(document, default=str).encode(),
+                audit_value(record),
                 key=record.audit_id.encode(),
                 headers=[("content-type", b"application/json")],
             )
@@ -139,14 +115,3 @@ async def audit_trail(settings: ServiceSettings, limit: int = 100) -> list[dict[
             ConsistentRead=True,
         )
     return [json.loads(item["document"]["S"]) for item in response.get("Items", [])]
-
-
-def _attributes(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The record as table attributes: the searchable fields, and the whole as JSON."""
-    return {
-        "action": {"S": str(document["action"])},
-        "target": {"S": str(document["target"])},
-        "operator": {"S": str(document["operator"])},
-        "outcome": {"S": str(document["outcome"])},
-        "document": {"S": json.dumps(document, default=str)},
-    }

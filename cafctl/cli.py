@@ -41,6 +41,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from caf_client.identity import ROLES
 from caf_client.signing import Signer
 from caf_runtime.acls import acl_table, all_acls, apply_acls, kafka_admin_config
 from caf_runtime.broker import client_options, producer_options
@@ -147,12 +148,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     rekeying.add_argument("--to-version", type=int, required=True)
     _operator_arguments(rekeying)
+    _token_arguments(commands)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     return parser
 
 
+def _token_arguments(commands: Any) -> None:
+    token = commands.add_parser(
+        "token",
+        help="a development bearer token of the authorization API, from the local stack's "
+        "identity provider (secure-access)",
+    )
+    token.add_argument("--role", choices=ROLES, required=True)
+    token.add_argument("--subject", help="who the token names (default: <role>-dev)")
+    token.add_argument("--tin", help="a taxpayer's TIN (role taxpayer)")
+    token.add_argument("--caf-number", help="a practitioner's CAF number (role practitioner)")
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Mint a development token: the local provider's key signs it, so only the local stack
+    (and tests) trust it."""
+    if args.role == "taxpayer" and not args.tin:
+        print("cafctl: a taxpayer token names the taxpayer: --tin", file=sys.stderr)
+        return 2
+    if args.role == "practitioner" and not args.caf_number:
+        print("cafctl: a practitioner token names the CAF number: --caf-number", file=sys.stderr)
+        return 2
+    claims = {k: v for k, v in (("tin", args.tin), ("caf_number", args.caf_number)) if v}
+    keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+    print(keys.access_token(role=args.role, subject=args.subject or f"{args.role}-dev", **claims))
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "token":
+        return _token(args)
     settings = ServiceSettings()
     options = client_options(settings)
     if args.command == "reconcile":

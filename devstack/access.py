@@ -19,9 +19,10 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,6 +43,7 @@ SERVICE_PRINCIPALS: Final = {
     "caf_poster": "poster",
     "notifier": "notifier",
     "lag_exporter": "lag-exporter",
+    "caf_query": "query",
 }
 
 
@@ -166,6 +168,32 @@ class KafkaAccess:
             "KAFKA_SSL_CAFILE": str(self.ca_file),
         }
 
+    def ensure_users(self, admin_config: Mapping[str, str], timeout_s: float = 30.0) -> list[str]:
+        """Create the SCRAM credential of every principal the broker does not know yet (a
+        stack formatted before a role was added); the principals created."""
+        from confluent_kafka.admin import (  # noqa: PLC0415 - only provisioning needs it
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        admin = AdminClient(dict(admin_config))
+        described: Any = admin.describe_user_scram_credentials(list(PRINCIPALS))
+        missing = [
+            user for user, future in described.items() if not _has_credentials(future, timeout_s)
+        ]
+        if not missing:
+            return []
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upserts: list[Any] = [
+            UserScramCredentialUpsertion(principal, info, self.password(principal).encode())
+            for principal in missing
+        ]
+        for future in admin.alter_user_scram_credentials(upserts).values():
+            future.result(timeout=timeout_s)
+        return missing
+
     def scram_arguments(self) -> list[str]:
         """`kafka-storage format` arguments that create every principal's SCRAM credential."""
         arguments = []
@@ -173,3 +201,14 @@ class KafkaAccess:
             credential = f"{MECHANISM}=[name={principal},password={self.password(principal)}]"
             arguments += ["--add-scram", credential]
         return arguments
+
+
+def _has_credentials(future: Any, timeout_s: float) -> bool:
+    """Whether the broker holds credentials for a described user (one without any is
+    reported as a `ResourceNotFound` error)."""
+    from confluent_kafka import KafkaException  # noqa: PLC0415 - only provisioning needs it
+
+    try:
+        return bool(future.result(timeout=timeout_s).scram_credential_infos)
+    except KafkaException:
+        return False

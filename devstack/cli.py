@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "env":
             for key, value in stack.environment().items():
-                # the taxpayer_ref key is intake's alone; the key-encryption key is printed: the
-                # local operator opens sealed dead letters with it (`cafctl dlq show`)
-                if key != "INTAKE_TAXPAYER_REF_KEY":
+                # the taxpayer_ref key is intake's and the read side's alone; the key-encryption
+                # key is printed: the local operator opens sealed dead letters with it
+                # (`cafctl dlq show`)
+                if not key.endswith("_TAXPAYER_REF_KEY"):
                     print(f"export {key}={value}")
     except StackError as error:
         print(f"devstack: {error}", file=sys.stderr)

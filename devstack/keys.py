@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from joserfc.jwk import OKPKey
 
-from caf_client.identity import mint_identity_assertion
+from caf_client.identity import mint_access_token, mint_identity_assertion
 from caf_client.signing import Signer, load_private_key
 from caf_runtime.authenticity import (
     FORMS_INTAKE,
@@ -120,6 +120,12 @@ class DevKeys:
         key = load_private_key(self.root / f"{IDENTITY_PROVIDER}.jwk")
         return mint_identity_assertion(key, issuer=ISSUER, tin=tin, nonce=nonce, **claims)
 
+    def access_token(self, *, role: str, subject: str, **claims: Any) -> str:
+        """A bearer token of the authorization API from the development provider (see
+        `mint_access_token`): `cafctl token` and the tests use it."""
+        key = load_private_key(self.root / f"{IDENTITY_PROVIDER}.jwk")
+        return mint_access_token(key, issuer=ISSUER, role=role, subject=subject, **claims)
+
     def environment(self) -> dict[str, str]:
         """What the services need to trust these keys, and intake's secrets (the operator's
         `cafctl dlq` opens sealed letters with the same key-encryption key)."""
@@ -127,6 +133,9 @@ class DevKeys:
             "CAF_PUBLISHER_JWKS": str(self.publishers_jwks),
             "INTAKE_IDENTITY_PROVIDERS": json.dumps({ISSUER: str(self.identity_jwks)}),
             "INTAKE_TAXPAYER_REF_KEY": self.secret(REF_KEY),
+            # the read side looks TINs up by their ref, and accepts the provider's tokens
+            "CAF_QUERY_TAXPAYER_REF_KEY": self.secret(REF_KEY),
+            "CAF_QUERY_IDENTITY_PROVIDERS": json.dumps({ISSUER: str(self.identity_jwks)}),
             "CAF_ENVELOPE_KEYS": json.dumps({ENVELOPE_KID: self.secret(ENVELOPE_KID)}),
             "CAF_ENVELOPE_KID": ENVELOPE_KID,
         }

@@ -44,6 +44,7 @@ SERVICES: Mapping[str, tuple[str, int, str]] = {
     "caf_poster": ("services.caf_poster", 8083, "CAF_POSTER_HEALTH_PORT"),
     "notifier": ("services.notifier", 8084, "NOTIFIER_HEALTH_PORT"),
     "lag_exporter": ("cafctl.lag_exporter", 8085, "CAF_LAG_EXPORTER_PORT"),
+    "caf_query": ("services.caf_query", 8086, "CAF_QUERY_HEALTH_PORT"),  # API on 8090
 }
 
 
@@ -168,6 +169,7 @@ class Stack:
             | {"CAF_TOPIC_PREFIX": os.environ.get("CAF_TOPIC_PREFIX", "")}
         )
         if self.secured:
+            self.access.ensure_users(kafka_admin_config(settings))
             apply_acls(kafka_admin_config(settings), all_acls(settings.topic_prefix))
             self.access.write_client_files(self.bootstrap_servers)
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -20,14 +20,16 @@ GRANTS_VALIDATED: Final = "caf.grants.validated.v1"
 VALIDATOR_DLQ: Final = "caf.validator.dlq.v1"
 POSTER_DLQ: Final = "caf.poster.dlq.v1"
 NOTIFIER_DLQ: Final = "caf.notifier.dlq.v1"
-DEAD_LETTER_TOPICS: Final = (INBOUND_DLQ, VALIDATOR_DLQ, POSTER_DLQ, NOTIFIER_DLQ)
+QUERY_DLQ: Final = "caf.query.dlq.v1"
+DEAD_LETTER_TOPICS: Final = (INBOUND_DLQ, VALIDATOR_DLQ, POSTER_DLQ, NOTIFIER_DLQ, QUERY_DLQ)
 # Internal: messages whose handling kept failing transiently, waiting for another round
 # (`caf_runtime.guard`); after the last round they go to the consumer's dead-letter topic.
 INTAKE_RETRY: Final = "caf.intake.retry.v1"
 VALIDATOR_RETRY: Final = "caf.validator.retry.v1"
 POSTER_RETRY: Final = "caf.poster.retry.v1"
 NOTIFIER_RETRY: Final = "caf.notifier.retry.v1"
-RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY)
+QUERY_RETRY: Final = "caf.query.retry.v1"
+RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY, QUERY_RETRY)
 # Internal: operators' decisions on held grants (CN-09), written only by cafctl's principal.
 REVIEWS: Final = "caf.reviews.v1"
 # Internal: every state-changing operator action, append-only and kept forever (AU-04).

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from caf_runtime.config import ServiceSettings
-from caf_runtime.secrets import WeakKeyError, key_bytes, secret_map
+from caf_runtime.secrets import WeakKeyError, ref_keys
 from schemas.ids import RefKeys
 
 
@@ -64,15 +64,4 @@ class IntakeSettings(ServiceSettings):
 
     def ref_keys(self) -> RefKeys:
         """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
-        given = (
-            secret_map(self.taxpayer_ref_layers, "INTAKE_TAXPAYER_REF_LAYERS")
-            if self.taxpayer_ref_layers is not None
-            else {}
-        )
-        versions = sorted(given, key=lambda v: int(v) if v.isdigit() else 0)
-        if versions != [str(v) for v in range(2, len(versions) + 2)]:
-            msg = "INTAKE_TAXPAYER_REF_LAYERS must give versions 2, 3, ... without a gap"
-            raise WeakKeyError(msg)
-        base = key_bytes(self.taxpayer_ref_key.get_secret_value(), "INTAKE_TAXPAYER_REF_KEY")
-        layers = [key_bytes(given[v], f"INTAKE_TAXPAYER_REF_LAYERS[{v}]") for v in versions]
-        return RefKeys((base, *layers))
+        return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, "INTAKE_")

@@ -1,0 +1,37 @@
+"""Settings of the read side (environment prefix `CAF_QUERY_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.secrets import ref_keys
+from schemas.ids import RefKeys
+
+
+class QuerySettings(ServiceSettings):
+    """caf_query settings; connection settings are inherited."""
+
+    model_config = SettingsConfigDict(env_prefix="CAF_QUERY_", extra="ignore", frozen=True)
+
+    group_id: str = Field(default="caf-query", description="Kafka consumer group.")
+    health_port: int = Field(default=8086, description="Port of /healthz and /readyz.")
+    api_host: str = Field(default="127.0.0.1", description="Address of the HTTP API.")
+    api_port: int = Field(default=8090, description="Port of the HTTP API.")
+    identity_providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Issuers whose bearer tokens the API accepts, issuer -> JWKS file or URL "
+        "(JSON). Empty: every request is 401.",
+    )
+    taxpayer_ref_key: SecretStr = Field(
+        description="The key that turns a TIN into its taxpayer_ref (as intake's "
+        "INTAKE_TAXPAYER_REF_KEY): a TIN in a request is looked up by its ref, never kept.",
+    )
+    taxpayer_ref_layers: SecretStr | None = Field(
+        default=None, description="The keys of later versions (as INTAKE_TAXPAYER_REF_LAYERS)."
+    )
+
+    def ref_keys(self) -> RefKeys:
+        """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
+        return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, "CAF_QUERY_")

@@ -1,0 +1,101 @@
+"""The read side's own state (table `query`): one item per grant under its taxpayer and one under
+its representative's CAF number, each with the view as of the last event applied.
+
+- `TP#<taxpayer_ref>` / `GRANT#<grant_id>`: the taxpayer's history (and the check's input);
+- `CAF#<caf_number>` / `GRANT#<grant_id>`: the practitioner's view (grants not yet numbered have
+  none).
+
+Both are written in one transaction, each on the condition that it holds an earlier event (its
+`partition`/`offset`), so redelivery and a rebuild from the earliest offset leave the same items.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from services.caf_query.views import GrantView
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+class QueryStore:
+    """The only place that talks to the query table."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.table = DynamoTable(settings, "query")
+
+    async def ping(self) -> bool:
+        return await self.table.ping()
+
+    async def grant(self, taxpayer_ref: str, grant_id: str) -> GrantView | None:
+        item = await self.table.get(f"TP#{taxpayer_ref}", f"GRANT#{grant_id}")
+        return _view(item) if item else None
+
+    async def save(self, view: GrantView, before: GrantView | None) -> bool:
+        """Store `view` under its taxpayer and its CAF number (and drop it from an earlier CAF
+        number it no longer has); False when a later event is already stored."""
+        items = [self._put(f"TP#{view.taxpayer_ref}", view)]
+        if view.caf_number:
+            items.append(self._put(f"CAF#{view.caf_number}", view))
+        if before is not None and before.caf_number and before.caf_number != view.caf_number:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table.name,
+                        "Key": {
+                            "pk": {"S": f"CAF#{before.caf_number}"},
+                            "sk": {"S": f"GRANT#{view.grant_id}"},
+                        },
+                    }
+                }
+            )
+        return await self.table.transact(items) is None
+
+    def _put(self, pk: str, view: GrantView) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": pk},
+                    "sk": {"S": f"GRANT#{view.grant_id}"},
+                    "view": {"S": json.dumps(view.to_document(), sort_keys=True)},
+                    "partition": {"N": str(view.position.partition)},
+                    "offset": {"N": str(view.position.offset)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk) OR #partition <> :partition "
+                "OR #offset < :offset",
+                "ExpressionAttributeNames": {"#partition": "partition", "#offset": "offset"},
+                "ExpressionAttributeValues": {
+                    ":partition": {"N": str(view.position.partition)},
+                    ":offset": {"N": str(view.position.offset)},
+                },
+            }
+        }
+
+    async def of_taxpayer(self, taxpayer_ref: str) -> list[GrantView]:
+        """Every grant of the taxpayer, as stored."""
+        return await self._partition(f"TP#{taxpayer_ref}")
+
+    async def of_practitioner(self, caf_number: str) -> list[GrantView]:
+        """Every grant naming the CAF number, as stored."""
+        return await self._partition(f"CAF#{caf_number}")
+
+    async def _partition(self, pk: str) -> list[GrantView]:
+        views: list[GrantView] = []
+        paginator = self.table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        ):
+            views.extend(_view(item) for item in page.get("Items", []))
+        return views
+
+
+def _view(item: dict[str, Any]) -> GrantView:
+    return GrantView.from_document(json.loads(str(item["view"]["S"])))
