@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from caf_runtime.metrics import exposition
 from schemas.errors import ContractError
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
 from services.caf_query.store import QueryStore
@@ -205,6 +206,23 @@ def create_api(
         await audit(caller, "taxpayer-authorizations", ref, body.reason)
         today = clock().date()
         return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "live"}
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            ready = await store.ping()
+        except Exception:  # noqa: BLE001 - an unreachable table is simply not ready
+            ready = False
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @api.exception_handler(HTTPException)
     async def plain(request: Request, error: HTTPException) -> JSONResponse:

@@ -294,3 +294,17 @@ async def test_redelivery_and_a_rebuild_from_the_earliest_offset_give_the_same_v
         assert by_id(await rebuilt.of_practitioner(MINE)) == by_id(
             await read_side.store.of_practitioner(MINE)
         )
+
+
+async def test_the_api_says_it_is_live_ready_and_exports_metrics(read_side: ReadSide) -> None:
+    assert (await read_side.call("GET", "/healthz", None)).status_code == 200
+    assert (await read_side.call("GET", "/readyz", None)).json() == {"ready": True}
+    metrics = await read_side.call("GET", "/metrics", None)
+    assert "caf_dynamodb_requests_total" in metrics.text
+    served = await read_side.call("GET", "/openapi.json", None)
+    assert served.json()["paths"].keys() == {
+        "/v1/authorization-checks",
+        "/v1/taxpayers/me/authorizations",
+        "/v1/practitioners/me/authorizations",
+        "/v1/employee/taxpayer-authorizations",
+    }
