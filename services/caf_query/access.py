@@ -28,8 +28,7 @@ from joserfc.errors import JoseError, SecurityWarning
 
 from caf_client.identity import QUERY_AUDIENCE
 from caf_client.signing import ALGORITHMS
-from caf_runtime.authenticity import JwksSource
-from services.intake.identity import unverified_issuer
+from caf_runtime.tokens import TrustedIssuers, Untrusted, epoch_instant
 
 Role = Literal["taxpayer", "practitioner", "employee", "system"]
 CLOCK_SKEW = dt.timedelta(seconds=60)
@@ -59,29 +58,23 @@ class Refused:
 class AccessTokens:
     """The allow-listed identity providers of the API."""
 
-    def __init__(self, sources: Mapping[str, JwksSource]) -> None:
-        self._sources = dict(sources)
+    def __init__(self, issuers: TrustedIssuers) -> None:
+        self._issuers = issuers
 
     @classmethod
     def from_locations(cls, locations: Mapping[str, str]) -> AccessTokens:
-        return cls({issuer: JwksSource(location) for issuer, location in locations.items()})
+        return cls(TrustedIssuers.from_locations(locations))
 
     async def verify(self, token: str | None, now: dt.datetime) -> Principal | Refused:
         if not token:
             return Refused("no bearer token")
-        named = unverified_issuer(token)
-        if not isinstance(named, tuple):
-            return Refused("not a compact JWT naming its issuer and key")
-        issuer, kid = named
-        source = self._sources.get(issuer)
-        if source is None:
-            return Refused("issuer not allow-listed")
-        if not await source.knows(kid):
-            return Refused("key not one of the issuer's")
+        keys = await self._issuers.keys_for(token)
+        if isinstance(keys, Untrusted):
+            return Refused(f"untrusted: {keys.check}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SecurityWarning)  # EdDSA is accepted
-                claims = dict(jwt.decode(token, source.keys, algorithms=ALGORITHMS).claims)
+                claims = dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
         except (JoseError, ValueError):
             return Refused("signature")
         return principal_of(claims, now)
@@ -94,7 +87,7 @@ def principal_of(claims: Mapping[str, object], now: dt.datetime) -> Principal | 
         isinstance(audience, list) and QUERY_AUDIENCE in audience
     ):
         return Refused("audience")
-    issued, expires = _instant(claims.get("iat")), _instant(claims.get("exp"))
+    issued, expires = epoch_instant(claims.get("iat")), epoch_instant(claims.get("exp"))
     if issued is None or issued > now + CLOCK_SKEW:
         return Refused("issued in the future or no issue time")
     if expires is None or expires <= now - CLOCK_SKEW:
@@ -118,12 +111,3 @@ def principal_of(claims: Mapping[str, object], now: dt.datetime) -> Principal | 
     if role in ("employee", "system"):
         return Principal(issuer, subject, role)
     return Refused("unknown role")
-
-
-def _instant(value: object) -> dt.datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

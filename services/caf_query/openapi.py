@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+from caf_runtime.tokens import TrustedIssuers
 from services.caf_query.access import AccessTokens
 from services.caf_query.api import create_api
 from services.caf_query.store import QueryStore
@@ -24,7 +25,7 @@ def document() -> dict[str, Any]:
 
     api = create_api(
         cast("QueryStore", None),
-        AccessTokens({}),
+        AccessTokens(TrustedIssuers({})),
         lambda _tin: (),
         no_audit,
         lambda: dt.datetime.now(dt.UTC),

@@ -10,20 +10,19 @@ two checks that need state are the handler's: the asserted TIN against the reque
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 
 from caf_client.identity import AAL2, AUDIENCE, IAL2
 from caf_client.signing import ALGORITHMS
-from caf_runtime.authenticity import JwksSource
+from caf_runtime.tokens import TrustedIssuers, Untrusted, epoch_instant
 from schemas.codes import ReasonCode, Rejection, RuleId
 
 CLOCK_SKEW = dt.timedelta(seconds=60)
@@ -74,20 +73,6 @@ class AssertionFailed:
         )
 
 
-def unverified_issuer(token: str) -> tuple[str, str] | AssertionFailed:
-    """(issuer, kid) read before verification, to choose the provider's keys."""
-    try:
-        compact = jws.extract_compact(token.encode())
-        claims = json.loads(compact.payload)
-    except (JoseError, ValueError):
-        return AssertionFailed(Check.FORMAT, "it is not a compact JWT")
-    issuer = claims.get("iss") if isinstance(claims, dict) else None
-    kid = compact.headers().get("kid")
-    if not isinstance(issuer, str) or not isinstance(kid, str):
-        return AssertionFailed(Check.FORMAT, "it names no issuer or no key")
-    return issuer, kid
-
-
 def check_assertion(
     token: str, keys: KeySet, *, nonce: str, now: dt.datetime
 ) -> Asserted | AssertionFailed:
@@ -100,7 +85,7 @@ def check_assertion(
         return AssertionFailed(Check.SIGNATURE, "it is not signed by the issuer's key")
     if not _audience_is_ours(claims.get("aud")):
         return AssertionFailed(Check.AUDIENCE, f"it is not addressed to {AUDIENCE}")
-    issued, expires = _instant(claims.get("iat")), _instant(claims.get("exp"))
+    issued, expires = epoch_instant(claims.get("iat")), epoch_instant(claims.get("exp"))
     if issued is None or issued > now + CLOCK_SKEW:
         return AssertionFailed(Check.ISSUED_AT, "it has no issue time or one in the future")
     if expires is None or expires <= now - CLOCK_SKEW:
@@ -126,24 +111,15 @@ def _audience_is_ours(audience: object) -> bool:
     return isinstance(audience, list) and AUDIENCE in audience
 
 
-def _instant(value: object) -> dt.datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 class IdentityProviders:
     """The allow-listed identity providers: issuer → its keys (JWKS file or URL)."""
 
-    def __init__(self, sources: Mapping[str, JwksSource]) -> None:
-        self._sources = dict(sources)
+    def __init__(self, issuers: TrustedIssuers) -> None:
+        self._issuers = issuers
 
     @classmethod
     def from_locations(cls, locations: Mapping[str, str]) -> IdentityProviders:
-        return cls({issuer: JwksSource(location) for issuer, location in locations.items()})
+        return cls(TrustedIssuers.from_locations(locations))
 
     async def verify(
         self, token: str | None, *, nonce: str, now: dt.datetime
@@ -151,13 +127,14 @@ class IdentityProviders:
         """Every check that needs no state, in order; the first failure is the answer."""
         if not token:
             return AssertionFailed(Check.PRESENT, "the act carries no identity assertion")
-        named = unverified_issuer(token)
-        if isinstance(named, AssertionFailed):
-            return named
-        issuer, kid = named
-        source = self._sources.get(issuer)
-        if source is None:
-            return AssertionFailed(Check.ISSUER, "its issuer is not an allow-listed provider")
-        if not await source.knows(kid):
-            return AssertionFailed(Check.SIGNATURE, "its key is not one of the issuer's keys")
-        return check_assertion(token, source.keys, nonce=nonce, now=now)
+        keys = await self._issuers.keys_for(token)
+        if isinstance(keys, Untrusted):
+            return _UNTRUSTED[keys.check]
+        return check_assertion(token, keys, nonce=nonce, now=now)
+
+
+_UNTRUSTED = {
+    "format": AssertionFailed(Check.FORMAT, "it is not a compact JWT naming its issuer and key"),
+    "issuer": AssertionFailed(Check.ISSUER, "its issuer is not an allow-listed provider"),
+    "key": AssertionFailed(Check.SIGNATURE, "its key is not one of the issuer's keys"),
+}

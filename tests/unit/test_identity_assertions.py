@@ -101,7 +101,7 @@ def test_au_02_the_rejection_names_the_check_and_never_the_tin(keys: DevKeys) ->
 async def test_au_02_a_missing_malformed_or_untrusted_assertion_fails_before_any_key(
     keys: DevKeys, tmp_path: Path
 ) -> None:
-    providers = IdentityProviders({ISSUER: JwksSource(str(keys.identity_jwks))})
+    providers = IdentityProviders.from_locations({ISSUER: str(keys.identity_jwks)})
     assert failed(await providers.verify(None, nonce="tpa-1", now=NOW)) is Check.PRESENT
     assert failed(await providers.verify("x.y", nonce="tpa-1", now=NOW)) is Check.FORMAT
     stranger = load_private_key(DevKeys(tmp_path / "s").ensure().root / "secure-access.jwk")
