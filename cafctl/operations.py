@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +25,7 @@ from schemas.codec import decode_inbound, decode_practitioner
 from schemas.errors import ContractError
 from schemas.inbound import TpaDecision, TpaRequest
 
-SLA_TIMER_HOURS = 48
+POSTING_DEADLINE = timedelta(hours=48)  # PO-11
 
 
 async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict[str, Any]]:
@@ -41,9 +41,11 @@ async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict
             ):
                 for item in page.get("Items", []):
                     timer = json.loads(item["timer"]["S"])
-                    payload = timer.get("payload", {})
-                    if timer.get("kind") == "sla" and payload.get("hours") == SLA_TIMER_HOURS:
-                        deadlines.append(payload | {"due": timer["due"]})
+                    if timer.get("kind") == "sla":
+                        deadlines.append(timer.get("payload", {}))
+        # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
+        # grant still waits, and the posting deadline is 48 h after it became ready
+        deadlines = list({str(d["grant_id"]): d for d in deadlines}.values())
         ended = await _ended(table, [str(d["grant_id"]) for d in deadlines])
     rows = []
     for deadline in deadlines:
@@ -57,7 +59,7 @@ async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict
                 "caf_number": deadline.get("caf_number"),
                 "taxpayer_ref": deadline.get("taxpayer_ref"),
                 "ready_at": deadline["ready_at"],
-                "deadline": deadline["due"],
+                "deadline": (ready_at + POSTING_DEADLINE).isoformat(),
                 "age_s": round((now - ready_at).total_seconds()),
             }
         )
