@@ -637,8 +637,9 @@ def _consumption(settings: ServiceSettings) -> dict[str, str]:
     if settings.batch_max_records:
         return {
             "consumption": f"one consumer per topic, up to {settings.batch_max_records} records "
-            f"a poll, each key in order and up to {settings.batch_concurrency} keys at once, one "
-            "commit a poll"
+            f"a poll (waiting at most {settings.batch_timeout_ms} ms), each key in order and up "
+            f"to {settings.batch_concurrency} keys at once, one commit a poll; producers linger "
+            f"{settings.producer_linger_ms} ms"
         }
     return {
         "consumption": "one record at a time per consumer",
