@@ -135,105 +135,6 @@ def grant_out(view: GrantView, today: dt.date) -> GrantOut:
     )
 
 
-def create_api(
-    store: QueryStore,
-    tokens: AccessTokens,
-    refs_of: RefsOf,
-    audit: Audit,
-    clock: Clock,
-) -> FastAPI:
-    """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads."""
-    api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
-    bearer = Bearer(tokens, clock)
-    role = bearer.role
-    grants_of = TaxpayerLookup(store, refs_of).grants
-
-    @api.post("/v1/authorization-checks", response_model=CheckAnswer)
-    async def authorization_check(
-        body: CheckRequest,
-        caller: Annotated[Principal, Depends(role("system", "employee"))],
-    ) -> CheckAnswer:
-        if caller.role == "employee" and not (body.reason or "").strip():
-            raise HTTPException(422, "An employee's check needs a reason")
-        ref, grants = await grants_of(body)
-        if caller.role == "employee":
-            await audit(caller, "authorization-check", ref, str(body.reason))
-        try:
-            answer = check(grants, body.caf_number, body.tax_type, body.form_number, body.period)
-        except ContractError as error:
-            raise HTTPException(422, "period is not a tax period of that return") from error
-        return CheckAnswer(
-            authorized=answer.authorized,
-            receives_notices=answer.receives_notices,
-            grant_id=answer.grant_id,
-            authorization_id=answer.authorization_id,
-            as_of=[Offset(partition=p.partition, offset=p.offset) for p in answer.as_of],
-        )
-
-    @api.get("/v1/taxpayers/me/authorizations", response_model=GrantPage)
-    async def my_history(
-        caller: Annotated[Principal, Depends(role("taxpayer"))],
-    ) -> GrantPage:
-        _, grants = await grants_of(TaxpayerNamed(taxpayer_tin=caller.tin))
-        today = clock().date()
-        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
-
-    @api.get("/v1/practitioners/me/authorizations", response_model=GrantPage)
-    async def my_grants(
-        caller: Annotated[Principal, Depends(role("practitioner"))],
-        status: Annotated[list[Status] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> GrantPage:
-        grants = await store.of_practitioner(str(caller.caf_number))
-        chosen = [g for g in _ordered(grants) if not status or g.status in status]
-        if cursor is not None:
-            chosen = [g for g in chosen if g.grant_id > cursor]
-        today = clock().date()
-        page = chosen[:limit]
-        more = len(chosen) > limit
-        return GrantPage(
-            grants=[grant_out(g, today) for g in page],
-            next_cursor=page[-1].grant_id if more and page else None,
-        )
-
-    @api.post("/v1/employee/taxpayer-authorizations", response_model=GrantPage)
-    async def employee_search(
-        body: SearchRequest,
-        caller: Annotated[Principal, Depends(role("employee"))],
-    ) -> GrantPage:
-        ref, grants = await grants_of(body)
-        await audit(caller, "taxpayer-authorizations", ref, body.reason)
-        today = clock().date()
-        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
-
-    @api.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "live"}
-
-    @api.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        try:
-            ready = await store.ping()
-        except Exception:  # noqa: BLE001 - an unreachable table is simply not ready
-            ready = False
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-    @api.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        body, content_type = exposition()
-        return Response(body, media_type=content_type)
-
-    @api.exception_handler(HTTPException)
-    async def plain(request: Request, error: HTTPException) -> JSONResponse:
-        headers: dict[str, Any] = dict(error.headers or {})
-        return JSONResponse(
-            {"detail": error.detail}, status_code=error.status_code, headers=headers
-        )
-
-    return api
-
-
 class Bearer:
     """The caller of a request, from its bearer token (401 without a valid one)."""
 
@@ -281,6 +182,130 @@ class TaxpayerLookup:
             if found := await self._store.of_taxpayer(ref):
                 return ref, found
         return refs[-1], []
+
+
+def create_api(
+    store: QueryStore,
+    tokens: AccessTokens,
+    refs_of: RefsOf,
+    audit: Audit,
+    clock: Clock,
+) -> FastAPI:
+    """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads."""
+    api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
+    bearer = Bearer(tokens, clock)
+    lookup = TaxpayerLookup(store, refs_of)
+    _check_route(api, bearer, lookup, audit)
+    _history_routes(api, bearer=bearer, lookup=lookup, store=store, audit=audit, clock=clock)
+    _service_routes(api, store)
+
+    @api.exception_handler(HTTPException)
+    async def plain(request: Request, error: HTTPException) -> JSONResponse:
+        headers: dict[str, Any] = dict(error.headers or {})
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=headers
+        )
+
+    return api
+
+
+def _check_route(api: FastAPI, bearer: Bearer, lookup: TaxpayerLookup, audit: Audit) -> None:
+    """The check: systems and employees (an employee says why, and is audited)."""
+    role, grants_of = bearer.role, lookup.grants
+
+    @api.post("/v1/authorization-checks", response_model=CheckAnswer)
+    async def authorization_check(
+        body: CheckRequest,
+        caller: Annotated[Principal, Depends(role("system", "employee"))],
+    ) -> CheckAnswer:
+        if caller.role == "employee" and not (body.reason or "").strip():
+            raise HTTPException(422, "An employee's check needs a reason")
+        ref, grants = await grants_of(body)
+        if caller.role == "employee":
+            await audit(caller, "authorization-check", ref, str(body.reason))
+        try:
+            answer = check(grants, body.caf_number, body.tax_type, body.form_number, body.period)
+        except ContractError as error:
+            raise HTTPException(422, "period is not a tax period of that return") from error
+        return CheckAnswer(
+            authorized=answer.authorized,
+            receives_notices=answer.receives_notices,
+            grant_id=answer.grant_id,
+            authorization_id=answer.authorization_id,
+            as_of=[Offset(partition=p.partition, offset=p.offset) for p in answer.as_of],
+        )
+
+
+def _history_routes(
+    api: FastAPI,
+    *,
+    bearer: Bearer,
+    lookup: TaxpayerLookup,
+    store: QueryStore,
+    audit: Audit,
+    clock: Clock,
+) -> None:
+    """Who sees which grants: a taxpayer theirs, a practitioner those under their number, an
+    employee any taxpayer's (audited)."""
+    role, grants_of = bearer.role, lookup.grants
+
+    @api.get("/v1/taxpayers/me/authorizations", response_model=GrantPage)
+    async def my_history(
+        caller: Annotated[Principal, Depends(role("taxpayer"))],
+    ) -> GrantPage:
+        _, grants = await grants_of(TaxpayerNamed(taxpayer_tin=caller.tin))
+        today = clock().date()
+        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
+
+    @api.get("/v1/practitioners/me/authorizations", response_model=GrantPage)
+    async def my_grants(
+        caller: Annotated[Principal, Depends(role("practitioner"))],
+        status: Annotated[list[Status] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> GrantPage:
+        grants = await store.of_practitioner(str(caller.caf_number))
+        chosen = [g for g in _ordered(grants) if not status or g.status in status]
+        if cursor is not None:
+            chosen = [g for g in chosen if g.grant_id > cursor]
+        today = clock().date()
+        page = chosen[:limit]
+        more = len(chosen) > limit
+        return GrantPage(
+            grants=[grant_out(g, today) for g in page],
+            next_cursor=page[-1].grant_id if more and page else None,
+        )
+
+    @api.post("/v1/employee/taxpayer-authorizations", response_model=GrantPage)
+    async def employee_search(
+        body: SearchRequest,
+        caller: Annotated[Principal, Depends(role("employee"))],
+    ) -> GrantPage:
+        ref, grants = await grants_of(body)
+        await audit(caller, "taxpayer-authorizations", ref, body.reason)
+        today = clock().date()
+        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
+
+
+def _service_routes(api: FastAPI, store: QueryStore) -> None:
+    """Liveness, readiness (the table answers) and metrics, outside the OpenAPI document."""
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "live"}
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            ready = await store.ping()
+        except Exception:  # noqa: BLE001 - an unreachable table is simply not ready
+            ready = False
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
 
 def _ordered(grants: list[GrantView]) -> list[GrantView]:

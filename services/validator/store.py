@@ -283,56 +283,62 @@ class ValidatorStore:
         already recorded, or the held grant was decided meanwhile."""
         items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
         if velocity is not None:
-            expires_at = velocity.seen_at + VELOCITY_KEPT
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": {
-                            "pk": {"S": f"VEL#{velocity.caf_number}"},
-                            "sk": {"S": f"{_instant(velocity.seen_at)}#TP#{velocity.taxpayer_ref}"},
-                            "expires_at": {"N": str(int(expires_at.timestamp()))},
-                        },
-                    }
-                }
-            )
+            items.append(self._sighting(velocity))
         if hold is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": {
-                            "pk": {"S": "HOLDS"},
-                            "sk": {"S": hold.grant_id},
-                            "command": {"S": hold.model_dump_json()},
-                            "status": {"S": "held"},
-                            "held_at": {"S": hold.received_at.isoformat()},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
+            items.append(self._parked(hold))
         if review is not None:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self.table.name,
-                        "Key": {"pk": {"S": "HOLDS"}, "sk": {"S": review.grant_id}},
-                        "UpdateExpression": "SET #status = :decision, decided_by = :by, "
-                        "decided_at = :at, why = :why",
-                        "ConditionExpression": "#status = :held",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {
-                            ":decision": {"S": f"{review.decision}d"},
-                            ":by": {"S": review.operator},
-                            ":at": {"S": review.at.isoformat()},
-                            ":why": {"S": review.why},
-                            ":held": {"S": "held"},
-                        },
-                    }
-                }
-            )
+            items.append(self._decided(review))
         return await transact(self.table, items) is None
+
+    def _sighting(self, velocity: Sighting) -> TransactWriteItemTypeDef:
+        """VA-07: the grant named the CAF number for the taxpayer then (kept past the window)."""
+        expires_at = velocity.seen_at + VELOCITY_KEPT
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": f"VEL#{velocity.caf_number}"},
+                    "sk": {"S": f"{_instant(velocity.seen_at)}#TP#{velocity.taxpayer_ref}"},
+                    "expires_at": {"N": str(int(expires_at.timestamp()))},
+                },
+            }
+        }
+
+    def _parked(self, hold: PostGrant) -> TransactWriteItemTypeDef:
+        """CN-09: the grant held for an operator, once."""
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": "HOLDS"},
+                    "sk": {"S": hold.grant_id},
+                    "command": {"S": hold.model_dump_json()},
+                    "status": {"S": "held"},
+                    "held_at": {"S": hold.received_at.isoformat()},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _decided(self, review: HoldDecision) -> TransactWriteItemTypeDef:
+        """CN-09: an operator's decision on a grant still held, with who, when and why."""
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": {"pk": {"S": "HOLDS"}, "sk": {"S": review.grant_id}},
+                "UpdateExpression": "SET #status = :decision, decided_by = :by, "
+                "decided_at = :at, why = :why",
+                "ConditionExpression": "#status = :held",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":decision": {"S": f"{review.decision}d"},
+                    ":by": {"S": review.operator},
+                    ":at": {"S": review.at.isoformat()},
+                    ":why": {"S": review.why},
+                    ":held": {"S": "held"},
+                },
+            }
+        }
 
     async def held(self, grant_id: str) -> Hold | None:
         """A grant parked by VA-07 (CN-09), with its status and who decided it."""
