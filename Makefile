@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install fetch tools promtool up down status demo chaos bench lint test unit integration clean
+.PHONY: install fetch tools promtool browser screenshots up down status demo chaos bench lint test unit integration clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ promtool:
 	@{ command -v promtool && command -v prometheus; } >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
 	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
-tools: $(KUSTOMIZE) $(KEDA_CRD) promtool
+# Debian's Chromium and its chromedriver, for the web pages' browser test
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; }
+
+tools: $(KUSTOMIZE) $(KEDA_CRD) promtool browser
 
 fetch: install            ## resolve and cache the Kafka and DynamoDB Local jars
 	$(PY) -m devstack fetch
@@ -62,6 +67,10 @@ BENCH_ARGS ?=
 bench: install            ## ceiling (relay) vs pipeline: throughput, latency at fixed loads, CPU; writes BENCHMARKS.md
 	$(PY) -m devstack fetch
 	$(PY) -m devstack.bench $(BENCH_ARGS)
+
+screenshots: install browser ## the README's screenshots of the web pages (docs/ui-*.png), from the browser test
+	$(PY) -m devstack fetch
+	CAF_SCREENSHOT_DIR=docs $(PY) -m pytest -q tests/integration/test_query_pages.py
 
 lint: install             ## ruff (lint + format check) and mypy strict
 	$(VENV)/bin/ruff check .

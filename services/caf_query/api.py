@@ -20,7 +20,7 @@ same body whatever exists.
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from caf_runtime.metrics import exposition
 from schemas.errors import ContractError
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
+from services.caf_query.pages import PageSession, add_pages
 from services.caf_query.store import QueryStore
 from services.caf_query.views import GrantView, Status, check
 
@@ -190,13 +191,18 @@ def create_api(
     refs_of: RefsOf,
     audit: Audit,
     clock: Clock,
+    *,
+    secure_cookies: bool = True,
 ) -> FastAPI:
-    """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads."""
+    """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads.
+    The web pages keep a signed-in token in a cookie, `Secure` unless `secure_cookies` is off."""
     api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
     bearer = Bearer(tokens, clock)
     lookup = TaxpayerLookup(store, refs_of)
+    histories = Histories(store, lookup, clock)
     _check_route(api, bearer, lookup, audit)
-    _history_routes(api, bearer=bearer, lookup=lookup, store=store, audit=audit, clock=clock)
+    _history_routes(api, bearer=bearer, histories=histories, audit=audit)
+    add_pages(api, PageSession(tokens, clock, secure_cookies=secure_cookies), histories)
     _service_routes(api, store)
 
     @api.exception_handler(HTTPException)
@@ -236,26 +242,61 @@ def _check_route(api: FastAPI, bearer: Bearer, lookup: TaxpayerLookup, audit: Au
         )
 
 
-def _history_routes(
-    api: FastAPI,
-    *,
-    bearer: Bearer,
-    lookup: TaxpayerLookup,
-    store: QueryStore,
-    audit: Audit,
-    clock: Clock,
-) -> None:
+class Histories:
+    """What each caller may see of the CAF, page by page: the JSON API and the web pages both
+    answer from here, so the two cannot disagree on who sees what."""
+
+    def __init__(self, store: QueryStore, lookup: TaxpayerLookup, clock: Clock) -> None:
+        self._store = store
+        self._lookup = lookup
+        self._clock = clock
+
+    async def of_taxpayer(self, caller: Principal) -> GrantPage:
+        """A taxpayer's complete history (their own TIN's grants, under every key version)."""
+        _, grants = await self._lookup.grants(TaxpayerNamed(taxpayer_tin=caller.tin))
+        return self._page(_ordered(grants), limit=None)
+
+    async def of_practitioner(
+        self,
+        caller: Principal,
+        statuses: Collection[Status] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> GrantPage:
+        """The grants under a practitioner's CAF number, in `statuses` (all when empty), from
+        after `cursor`, `limit` at a time."""
+        grants = await self._store.of_practitioner(str(caller.caf_number))
+        chosen = [g for g in _ordered(grants) if not statuses or g.status in statuses]
+        if cursor is not None:
+            chosen = [g for g in chosen if g.grant_id > cursor]
+        return self._page(chosen, limit=limit)
+
+    async def of_named_taxpayer(self, named: TaxpayerNamed) -> tuple[str, GrantPage]:
+        """Any taxpayer's history (an employee's search; the caller audits it): their ref and
+        page."""
+        ref, grants = await self._lookup.grants(named)
+        return ref, self._page(_ordered(grants), limit=None)
+
+    def _page(self, grants: list[GrantView], limit: int | None) -> GrantPage:
+        today = self._clock().date()
+        page = grants if limit is None else grants[:limit]
+        more = limit is not None and len(grants) > limit
+        return GrantPage(
+            grants=[grant_out(g, today) for g in page],
+            next_cursor=page[-1].grant_id if more and page else None,
+        )
+
+
+def _history_routes(api: FastAPI, *, bearer: Bearer, histories: Histories, audit: Audit) -> None:
     """Who sees which grants: a taxpayer theirs, a practitioner those under their number, an
     employee any taxpayer's (audited)."""
-    role, grants_of = bearer.role, lookup.grants
+    role = bearer.role
 
     @api.get("/v1/taxpayers/me/authorizations", response_model=GrantPage)
     async def my_history(
         caller: Annotated[Principal, Depends(role("taxpayer"))],
     ) -> GrantPage:
-        _, grants = await grants_of(TaxpayerNamed(taxpayer_tin=caller.tin))
-        today = clock().date()
-        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
+        return await histories.of_taxpayer(caller)
 
     @api.get("/v1/practitioners/me/authorizations", response_model=GrantPage)
     async def my_grants(
@@ -264,27 +305,16 @@ def _history_routes(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> GrantPage:
-        grants = await store.of_practitioner(str(caller.caf_number))
-        chosen = [g for g in _ordered(grants) if not status or g.status in status]
-        if cursor is not None:
-            chosen = [g for g in chosen if g.grant_id > cursor]
-        today = clock().date()
-        page = chosen[:limit]
-        more = len(chosen) > limit
-        return GrantPage(
-            grants=[grant_out(g, today) for g in page],
-            next_cursor=page[-1].grant_id if more and page else None,
-        )
+        return await histories.of_practitioner(caller, status or (), limit, cursor)
 
     @api.post("/v1/employee/taxpayer-authorizations", response_model=GrantPage)
     async def employee_search(
         body: SearchRequest,
         caller: Annotated[Principal, Depends(role("employee"))],
     ) -> GrantPage:
-        ref, grants = await grants_of(body)
+        ref, page = await histories.of_named_taxpayer(body)
         await audit(caller, "taxpayer-authorizations", ref, body.reason)
-        today = clock().date()
-        return GrantPage(grants=[grant_out(g, today) for g in _ordered(grants)], next_cursor=None)
+        return page
 
 
 def _service_routes(api: FastAPI, store: QueryStore) -> None:

@@ -75,6 +75,7 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
         refs.refs,
         EmployeeReads(ops, publish),
         clock.now,
+        secure_cookies=settings.secure_cookies,
     )
     server = ApiServer(api, settings.api_host, settings.api_port)
     return build_app(

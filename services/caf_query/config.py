@@ -19,6 +19,11 @@ class QuerySettings(ServiceSettings):
     health_port: int = Field(default=8086, description="Port of /healthz and /readyz.")
     api_host: str = Field(default="127.0.0.1", description="Address of the HTTP API.")
     api_port: int = Field(default=8090, description="Port of the HTTP API.")
+    secure_cookies: bool = Field(
+        default=True,
+        description="Mark the web pages' session cookie Secure (sent over HTTPS only); off only "
+        "where the API is served over plain HTTP on loopback.",
+    )
     identity_providers: dict[str, str] = Field(
         default_factory=dict,
         description="Issuers whose bearer tokens the API accepts, issuer -> JWKS file or URL "

@@ -3,178 +3,43 @@ what through the API (in process, with the development identity provider's token
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-from aiokafka import ConsumerRecord
 
-from caf_runtime.config import ServiceSettings
-from caf_runtime.dynamo import DynamoTable
-from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
-from devstack.keys import ISSUER
-from schemas.ids import RefKeys
-from services.caf_query.access import AccessTokens
-from services.caf_query.api import create_api
-from services.caf_query.audit import EmployeeReads
 from services.caf_query.projector import Projector
 from services.caf_query.store import QueryStore
 from tests.conftest import unique
-from tests.signing import keys
+from tests.integration.conftest import (
+    MINE,
+    REF,
+    STREAM,
+    THEIRS,
+    TIN,
+    ReadSide,
+    check_body,
+    record_at,
+    token,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration
 
-REFS = RefKeys((bytes(range(32)),))
-TIN, OTHER_TIN = "123456789", "234567891"
-REF, OTHER_REF = REFS.ref(TIN), REFS.ref(OTHER_TIN)
-MINE, THEIRS = "781234567", "789999999"
-NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-
-
-def _event(kind: str, ref: str, grant: str, caf: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "event_id": f"{kind}-{grant}",
-        "occurred_at": "2026-12-01T14:05:12+00:00",
-        "taxpayer_ref": ref,
-        "tin_last4": (TIN if ref == REF else OTHER_TIN)[-4:],
-        "form": "2848",
-        "message_id": grant.split(":", maxsplit=1)[0],
-        "grant_id": grant,
-        "caf_number": caf,
-        "stage": "caf_poster",
-        "representative_name": "Avery Smith",
-        **fields,
-    }
-
-
-def _income(*periods: str) -> list[dict[str, Any]]:
-    return [{"tax_type": "Income", "form_number": "1040", "periods": list(periods)}]
-
-
-STREAM = [
-    _event(
-        "AuthorizationPosted",
-        REF,
-        "m-1:0",
-        MINE,
-        authorization_id="m-1",
-        tax_matters=_income("2023", "2024", "2025"),
-        receive_notices=True,
-    ),
-    _event(
-        "AuthorizationPendingApproval",
-        REF,
-        "tpa-1",
-        MINE,
-        request_id="tpa-1",
-        expires_on="2026-12-20",
-    ),
-    _event(
-        "AuthorizationRevoked",
-        REF,
-        "m-1:0",
-        MINE,
-        authorization_id="m-1",
-        tax_matters=_income("2023"),
-        remaining_matters=_income("2024", "2025"),
-        revoked_by="REV-BY-TAXPAYER",
-    ),
-    _event(
-        "AuthorizationPosted",
-        OTHER_REF,
-        "m-2:0",
-        THEIRS,
-        authorization_id="m-2",
-        tax_matters=_income("2024"),
-        receive_notices=False,
-    ),
-    _event("SlaAtRisk", REF, "m-9:0", MINE, ready_at="2026-11-30T10:00:00+00:00", age_hours=25),
-]
-
-
-def _record(offset: int, event: dict[str, Any]) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="caf.events.v1",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=event["taxpayer_ref"].encode(),
-        value=json.dumps(event).encode(),
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=0,
-        headers=(),
-    )
-
-
-@dataclass
-class ReadSide:
-    settings: ServiceSettings
-    store: QueryStore
-    ops: DynamoTable
-    client: httpx.AsyncClient
-    audited: list[Output]
-    projector: Projector
-
-    async def project(self, events: list[dict[str, Any]]) -> None:
-        for offset, event in enumerate(events):
-            await self.projector.on_event(_record(offset, event))
-
-    async def call(
-        self, method: str, path: str, token: str | None, body: Any = None
-    ) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return await self.client.request(method, path, json=body, headers=headers)
-
-
-@pytest.fixture
-async def read_side(settings: ServiceSettings, dynamodb: DynamoDBClient) -> AsyncIterator[ReadSide]:
-    settings = settings.model_copy(update={"table_prefix": unique("query-")})
-    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store, ops = QueryStore(settings), DynamoTable(settings, "ops")
-    audited: list[Output] = []
-
-    async def publish(outputs: list[Output]) -> None:
-        audited.extend(outputs)
-
-    tokens = AccessTokens.from_locations({ISSUER: str(keys().identity_jwks)})
-    api = create_api(store, tokens, REFS.refs, EmployeeReads(ops, publish), lambda: NOW)
-    transport = httpx.ASGITransport(app=api)
-    async with (
-        store.table,
-        ops,
-        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
-    ):
-        side = ReadSide(settings, store, ops, client, audited, Projector(store))
-        await side.project(STREAM)
-        yield side
-
-
-def _token(role: str, **claims: Any) -> str:
-    return keys().access_token(role=role, subject=f"{role}-1", issued_at=NOW, **claims)
-
-
-def _check(caf: str, period: str, **who: Any) -> dict[str, Any]:
-    return {"caf_number": caf, "tax_type": "Income", "form_number": "1040", "period": period, **who}
-
 
 async def test_the_check_answers_for_units_posted_and_not_for_units_revoked(
     read_side: ReadSide,
 ) -> None:
-    system = _token("system")
+    system = token("system")
     kept = await read_side.call(
-        "POST", "/v1/authorization-checks", system, _check(MINE, "2024", taxpayer_tin="123-45-6789")
+        "POST",
+        "/v1/authorization-checks",
+        system,
+        check_body(MINE, "2024", taxpayer_tin="123-45-6789"),
     )
     assert kept.status_code == 200
     assert kept.json() | {"as_of": None} == {
@@ -185,11 +50,11 @@ async def test_the_check_answers_for_units_posted_and_not_for_units_revoked(
         "as_of": None,
     }
     revoked = await read_side.call(
-        "POST", "/v1/authorization-checks", system, _check(MINE, "2023", taxpayer_ref=REF)
+        "POST", "/v1/authorization-checks", system, check_body(MINE, "2023", taxpayer_ref=REF)
     )
     assert revoked.json()["authorized"] == "none"
     other = await read_side.call(
-        "POST", "/v1/authorization-checks", system, _check(THEIRS, "2024", taxpayer_ref=REF)
+        "POST", "/v1/authorization-checks", system, check_body(THEIRS, "2024", taxpayer_ref=REF)
     )
     assert other.json()["authorized"] == "none"
 
@@ -198,7 +63,7 @@ async def test_a_taxpayer_sees_their_history_with_the_request_they_can_still_app
     read_side: ReadSide,
 ) -> None:
     response = await read_side.call(
-        "GET", "/v1/taxpayers/me/authorizations", _token("taxpayer", tin="123-45-6789")
+        "GET", "/v1/taxpayers/me/authorizations", token("taxpayer", tin="123-45-6789")
     )
     assert response.status_code == 200
     grants = {g["grant_id"]: g for g in response.json()["grants"]}
@@ -212,17 +77,17 @@ async def test_a_taxpayer_sees_their_history_with_the_request_they_can_still_app
 
 async def test_a_practitioner_sees_only_grants_under_their_caf_number(read_side: ReadSide) -> None:
     mine = await read_side.call(
-        "GET", "/v1/practitioners/me/authorizations", _token("practitioner", caf_number=MINE)
+        "GET", "/v1/practitioners/me/authorizations", token("practitioner", caf_number=MINE)
     )
     theirs = await read_side.call(
-        "GET", "/v1/practitioners/me/authorizations", _token("practitioner", caf_number=THEIRS)
+        "GET", "/v1/practitioners/me/authorizations", token("practitioner", caf_number=THEIRS)
     )
     assert [g["grant_id"] for g in mine.json()["grants"]] == ["m-1:0", "tpa-1"]
     assert [g["grant_id"] for g in theirs.json()["grants"]] == ["m-2:0"]
     pending = await read_side.call(
         "GET",
         "/v1/practitioners/me/authorizations?status=pending&limit=1",
-        _token("practitioner", caf_number=MINE),
+        token("practitioner", caf_number=MINE),
     )
     assert [g["grant_id"] for g in pending.json()["grants"]] == ["tpa-1"]
 
@@ -230,7 +95,7 @@ async def test_a_practitioner_sees_only_grants_under_their_caf_number(read_side:
 async def test_an_employee_read_needs_a_reason_and_is_audited_before_it_is_answered(
     read_side: ReadSide,
 ) -> None:
-    employee = _token("employee")
+    employee = token("employee")
     refused = await read_side.call(
         "POST", "/v1/employee/taxpayer-authorizations", employee, {"taxpayer_tin": TIN}
     )
@@ -260,13 +125,13 @@ async def test_tokens_of_the_wrong_role_or_none_are_refused_alike(read_side: Rea
     nobody = await read_side.call("GET", "/v1/taxpayers/me/authorizations", None)
     forged = await read_side.call("GET", "/v1/taxpayers/me/authorizations", "a.b.c")
     wrong = await read_side.call(
-        "GET", "/v1/taxpayers/me/authorizations", _token("practitioner", caf_number=MINE)
+        "GET", "/v1/taxpayers/me/authorizations", token("practitioner", caf_number=MINE)
     )
     checker = await read_side.call(
         "POST",
         "/v1/authorization-checks",
-        _token("taxpayer", tin=TIN),
-        _check(MINE, "2024", taxpayer_ref=REF),
+        token("taxpayer", tin=TIN),
+        check_body(MINE, "2024", taxpayer_ref=REF),
     )
     assert (nobody.status_code, forged.status_code) == (401, 401)
     assert nobody.json() == forged.json()
@@ -289,7 +154,7 @@ async def test_redelivery_and_a_rebuild_from_the_earliest_offset_give_the_same_v
     async with rebuilt.table:
         projector = Projector(rebuilt)
         for offset, event in enumerate(STREAM):
-            await projector.on_event(_record(offset, event))
+            await projector.on_event(record_at(offset, event))
         assert by_id(await rebuilt.of_taxpayer(REF)) == before
         assert by_id(await rebuilt.of_practitioner(MINE)) == by_id(
             await read_side.store.of_practitioner(MINE)

@@ -1,0 +1,169 @@
+"""The read side's rig (issue 17): its table on DynamoDB Local with a known outcome stream
+projected, and its API in process with the development identity provider's tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+
+from caf_runtime.config import ServiceSettings
+from caf_runtime.dynamo import DynamoTable
+from caf_runtime.outputs import Output
+from caf_runtime.provision import ensure_tables
+from caf_runtime.topology import TABLES
+from devstack.keys import ISSUER
+from schemas.ids import RefKeys
+from services.caf_query.access import AccessTokens
+from services.caf_query.api import create_api
+from services.caf_query.audit import EmployeeReads
+from services.caf_query.projector import Projector
+from services.caf_query.store import QueryStore
+from tests.conftest import unique
+from tests.signing import keys
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+REFS = RefKeys((bytes(range(32)),))
+TIN, OTHER_TIN = "123456789", "234567891"
+REF, OTHER_REF = REFS.ref(TIN), REFS.ref(OTHER_TIN)
+MINE, THEIRS = "781234567", "789999999"
+NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def _event(kind: str, ref: str, grant: str, caf: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": f"{kind}-{grant}",
+        "occurred_at": "2026-12-01T14:05:12+00:00",
+        "taxpayer_ref": ref,
+        "tin_last4": (TIN if ref == REF else OTHER_TIN)[-4:],
+        "form": "2848",
+        "message_id": grant.split(":", maxsplit=1)[0],
+        "grant_id": grant,
+        "caf_number": caf,
+        "stage": "caf_poster",
+        "representative_name": "Avery Smith",
+        **fields,
+    }
+
+
+def _income(*periods: str) -> list[dict[str, Any]]:
+    return [{"tax_type": "Income", "form_number": "1040", "periods": list(periods)}]
+
+
+STREAM = [
+    _event(
+        "AuthorizationPosted",
+        REF,
+        "m-1:0",
+        MINE,
+        authorization_id="m-1",
+        tax_matters=_income("2023", "2024", "2025"),
+        receive_notices=True,
+    ),
+    _event(
+        "AuthorizationPendingApproval",
+        REF,
+        "tpa-1",
+        MINE,
+        request_id="tpa-1",
+        expires_on="2026-12-20",
+    ),
+    _event(
+        "AuthorizationRevoked",
+        REF,
+        "m-1:0",
+        MINE,
+        authorization_id="m-1",
+        tax_matters=_income("2023"),
+        remaining_matters=_income("2024", "2025"),
+        revoked_by="REV-BY-TAXPAYER",
+    ),
+    _event(
+        "AuthorizationPosted",
+        OTHER_REF,
+        "m-2:0",
+        THEIRS,
+        authorization_id="m-2",
+        tax_matters=_income("2024"),
+        receive_notices=False,
+    ),
+    _event("SlaAtRisk", REF, "m-9:0", MINE, ready_at="2026-11-30T10:00:00+00:00", age_hours=25),
+]
+
+
+def record_at(offset: int, event: dict[str, Any]) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="caf.events.v1",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event["taxpayer_ref"].encode(),
+        value=json.dumps(event).encode(),
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=(),
+    )
+
+
+@dataclass
+class ReadSide:
+    settings: ServiceSettings
+    store: QueryStore
+    ops: DynamoTable
+    client: httpx.AsyncClient
+    audited: list[Output]
+    projector: Projector
+    api: FastAPI
+
+    async def project(self, events: list[dict[str, Any]]) -> None:
+        for offset, event in enumerate(events):
+            await self.projector.on_event(record_at(offset, event))
+
+    async def call(
+        self, method: str, path: str, token: str | None, body: Any = None
+    ) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await self.client.request(method, path, json=body, headers=headers)
+
+
+@pytest.fixture
+async def read_side(settings: ServiceSettings, dynamodb: DynamoDBClient) -> AsyncIterator[ReadSide]:
+    settings = settings.model_copy(update={"table_prefix": unique("query-")})
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    store, ops = QueryStore(settings), DynamoTable(settings, "ops")
+    audited: list[Output] = []
+
+    async def publish(outputs: list[Output]) -> None:
+        audited.extend(outputs)
+
+    tokens = AccessTokens.from_locations({ISSUER: str(keys().identity_jwks)})
+    api = create_api(store, tokens, REFS.refs, EmployeeReads(ops, publish), lambda: NOW)
+    transport = httpx.ASGITransport(app=api)
+    async with (
+        store.table,
+        ops,
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
+        side = ReadSide(settings, store, ops, client, audited, Projector(store), api)
+        await side.project(STREAM)
+        yield side
+
+
+def token(role: str, **claims: Any) -> str:
+    return keys().access_token(role=role, subject=f"{role}-1", issued_at=NOW, **claims)
+
+
+def check_body(caf: str, period: str, **who: Any) -> dict[str, Any]:
+    return {"caf_number": caf, "tax_type": "Income", "form_number": "1040", "period": period, **who}
