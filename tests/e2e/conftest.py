@@ -209,12 +209,17 @@ class Services:
     and started again. `env` (the operator's identity) is also what `cafctl` runs with."""
 
     def __init__(
-        self, env: dict[str, str], logs: Path, identity: Callable[[str], dict[str, str]]
+        self,
+        env: dict[str, str],
+        logs: Path,
+        identity: Callable[[str], dict[str, str]],
+        names: tuple[str, ...] = SERVICES,
     ) -> None:
         self.env = env
         self.logs = logs
         self.identity = identity
-        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.api_port = free_port()  # the read side's API, when it runs (`caf_query`)
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, name: str) -> None:
@@ -227,7 +232,12 @@ class Services:
         await _until_ready(f"{name}-{replica}", port, self.logs)
 
     async def _spawn(self, key: str, name: str, port: int) -> None:
-        env = {**self.env, **self.identity(name), f"{name.upper()}_HEALTH_PORT": str(port)}
+        env = {
+            **self.env,
+            **self.identity(name),
+            f"{name.upper()}_HEALTH_PORT": str(port),
+            "CAF_QUERY_API_PORT": str(self.api_port),
+        }
         with (self.logs / f"{key}.log").open("ab") as log:
             self.processes[key] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"services.{name}", env=env, stdout=log, stderr=log
@@ -279,7 +289,8 @@ class Services:
 async def pipeline(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[Pipeline]:
-    """The four services; a test module may set `SERVICE_ENV` (a dict) to configure them."""
+    """The four services (or the module's `SERVICES`); a test module may set `SERVICE_ENV` (a
+    dict) to configure them."""
     settings = infra.settings()
     await infra.prepare(settings)
     logs: Path = tmp_path_factory.mktemp("services")
@@ -301,9 +312,10 @@ async def pipeline(
         },
         logs,
         infra.kafka_identity,
+        getattr(request.module, "SERVICES", SERVICES),
     )
     try:
-        for name in SERVICES:
+        for name in services.ports:
             await services.start(name)
         await services.wait_ready()
     except BaseException:
