@@ -52,10 +52,11 @@ from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import ensure_topics
 from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
-from devstack import auth_bench, decision_bench, jars
+from devstack import auth_bench, decision_bench, jars, query_bench
 from devstack.access import PROVISIONER
 from devstack.charts import draw
 from devstack.dynamo_floor import FloorFigures, measure_floor
+from devstack.figures import cpu_seconds, percentiles, progress
 from devstack.fleet import SERVICES, Fleet, metric_samples
 from devstack.keys import DevKeys
 from devstack.profile import RATE_HZ, Profile, Profiler, shares
@@ -66,7 +67,6 @@ from schemas.events import TERMINAL_TYPES
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 HOPS = ("bench.hop0", "bench.hop1", "bench.hop2", "bench.hop3", "bench.hop4")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -118,30 +118,6 @@ def _dynamodb_use(
                 round((requests - was[0]) / grants, 2), round((items - was[1]) / grants, 2)
             )
     return use
-
-
-_STARTED = time.monotonic()
-
-
-def progress(text: str) -> None:
-    """What the bench is doing, how far, since when (stderr: the report is stdout)."""
-    elapsed = int(time.monotonic() - _STARTED)
-    print(f"[bench {elapsed // 60:3d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if len(values) < 2:
-        return {"p50": values[0] if values else 0.0, "p95": 0.0, "p99": 0.0}
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": statistics.median(values), "p95": cuts[94], "p99": cuts[98]}
 
 
 class Probe:
@@ -286,12 +262,12 @@ async def measure(
         await probe.wait_for(set(expected), 120, f"{system.name} warm-up")
         # sustained: a burst, then the drain rate between 10% and 90% of the outcomes
         burst = make_messages(args.burst, 1)
-        cpu_before = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in system.pids.items()}
         calls_before = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
         progress(f"{system.name}: burst of {len(burst)} messages")
         expected = await system.publish(producer, burst, None)
         await probe.wait_for(set(expected), args.cap * 10, f"{system.name} burst")
-        cpu_after = {name: _cpu_seconds(pid) for name, pid in system.pids.items()}
+        cpu_after = {name: cpu_seconds(pid) for name, pid in system.pids.items()}
         calls_after = await asyncio.to_thread(_dynamodb_counts, system.metric_ports)
         arrivals = sorted(probe.arrived[k] for k in expected if k in probe.arrived)
         low, high = arrivals[len(arrivals) // 10], arrivals[len(arrivals) * 9 // 10]
@@ -326,7 +302,7 @@ async def measure(
                 if k in probe.arrived
             ]
             result.latency[load] = {
-                **_percentiles(latencies),
+                **percentiles(latencies),
                 "grants": len(expected),
                 "complete": complete,
                 "missing": len(expected) - len(latencies),
@@ -433,6 +409,7 @@ class Report:
     codecs: list[CodecFigures]
     decision: decision_bench.DecisionFigures
     authenticity: auth_bench.AuthFigures
+    checks: query_bench.CheckFigures
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -489,9 +466,10 @@ async def run(args: argparse.Namespace) -> Report:
     progress("DynamoDB floor: the pipeline's DynamoDB work per grant in the fewest calls")
     floor = await _floor(stack, settings, results[-1], args.burst)
     codecs = await measure_codecs(stack, workload, logs, args.codec_messages)
+    checks = await query_bench.measure(stack, logs)
     # measure() runs its own event loop: in a thread, away from this one
     authenticity = await asyncio.to_thread(auth_bench.measure)
-    return Report(results, floor, codecs, decision_bench.measure(), authenticity)
+    return Report(results, floor, codecs, decision_bench.measure(), authenticity, checks)
 
 
 async def _floor(
@@ -506,7 +484,7 @@ async def _floor(
     pid = stack.dynamodb.process.pid()
     grants = int(messages * pipeline.grants_per_message)
     return await measure_floor(
-        settings, items, requests, grants, lambda: _cpu_seconds(pid) if pid else 0.0
+        settings, items, requests, grants, lambda: cpu_seconds(pid) if pid else 0.0
     )
 
 
@@ -550,12 +528,12 @@ async def measure_codecs(
                 expected = await relay.publish(producer, messages(20, 0), None)
                 await probe.wait_for(set(expected), 120)
                 size_before = _topic_bytes(stack, settings)
-                cpu_before = sum(_cpu_seconds(pid) for pid in relay.pids.values())
+                cpu_before = sum(cpu_seconds(pid) for pid in relay.pids.values())
                 started = time.monotonic()
                 expected = await relay.publish(producer, messages(count, 1), None)
                 await probe.wait_for(set(expected), 600)
                 elapsed = time.monotonic() - started
-                cpu = sum(_cpu_seconds(pid) for pid in relay.pids.values()) - cpu_before
+                cpu = sum(cpu_seconds(pid) for pid in relay.pids.values()) - cpu_before
                 size = _topic_bytes(stack, settings) - size_before
             finally:
                 await producer.stop()
@@ -792,7 +770,8 @@ def main() -> None:
     codecs = codec_table(report.codecs)
     decision = decision_bench.table(report.decision)
     authenticity = auth_bench.table(report.authenticity)
-    print(rendered, codecs, decision, authenticity, sep="\n\n")
+    checks = query_bench.table(report.checks)
+    print(rendered, codecs, decision, authenticity, checks, sep="\n\n")
     machine = _machine()
     facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
@@ -819,7 +798,16 @@ def main() -> None:
         "`python -m devstack.auth_bench`: process CPU per message of what intake adds to every"
         " record (AU-01) and to every Tax Pro Account decision (AU-02), on a real form with the"
         " development keys. The pipeline above runs with both, on SASL_SSL with ACLs.\n\n"
-        f"{authenticity}\n\n## Machine\n\n{facts}\n"
+        f"{authenticity}\n\n## The authorization check\n\n"
+        "`python -m devstack.query_bench`: `POST /v1/authorization-checks` of the read side's own"
+        " process (`caf_query`, as `make up` runs it) over DynamoDB Local, on a read model it"
+        " projected from the outcome stream. Each check names the taxpayer by TIN (pseudonymised"
+        " per request) with a random representative and year, and is timed from when it was due"
+        " at the offered rate; the load comes from the bench's own process on the same two cores."
+        " Side by side: every check reading the table (`CAF_QUERY_CACHE_ENTRIES=0`) and as"
+        " configured, memory first, invalidated by the outcome stream"
+        " (`services/caf_query/cache.py`).\n\n"
+        f"{checks}\n\n## Machine\n\n{facts}\n"
     )
 
 

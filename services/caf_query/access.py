@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,8 @@ from caf_runtime.tokens import TrustedIssuers, Untrusted, epoch_instant
 Role = Literal["taxpayer", "practitioner", "employee", "system"]
 CLOCK_SKEW = dt.timedelta(seconds=60)
 MAX_LIFETIME = dt.timedelta(hours=1)
+VERIFIED_FOR = dt.timedelta(seconds=30)  # JwksSource's refresh: a removed key's longest trust
+REMEMBERED = 10_000  # verified tokens kept, least recently used dropped first
 _TIN = re.compile(r"^\d{3}-?\d{2}-?\d{4}$|^\d{2}-?\d{7}$")
 _CAF = re.compile(r"^\d{9}$")
 
@@ -56,10 +59,16 @@ class Refused:
 
 
 class AccessTokens:
-    """The allow-listed identity providers of the API."""
+    """The allow-listed identity providers of the API.
+
+    A token whose signature verified is remembered (its claims, by the exact token text) for
+    `VERIFIED_FOR`, no longer than a removed key may still be trusted anyway (the JWKS refresh),
+    so a system asking many checks with one token pays for the signature once; the claims,
+    expiry included, are checked again on every use."""
 
     def __init__(self, issuers: TrustedIssuers) -> None:
         self._issuers = issuers
+        self._verified: OrderedDict[str, tuple[dt.datetime, dict[str, object]]] = OrderedDict()
 
     @classmethod
     def from_locations(cls, locations: Mapping[str, str]) -> AccessTokens:
@@ -68,6 +77,10 @@ class AccessTokens:
     async def verify(self, token: str | None, now: dt.datetime) -> Principal | Refused:
         if not token:
             return Refused("no bearer token")
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[0] <= now < remembered[0] + VERIFIED_FOR:
+            self._verified.move_to_end(token)
+            return principal_of(remembered[1], now)
         keys = await self._issuers.keys_for(token)
         if isinstance(keys, Untrusted):
             return Refused(f"untrusted: {keys.check}")
@@ -77,6 +90,9 @@ class AccessTokens:
                 claims = dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
         except (JoseError, ValueError):
             return Refused("signature")
+        self._verified[token] = (now, claims)
+        if len(self._verified) > REMEMBERED:
+            self._verified.popitem(last=False)
         return principal_of(claims, now)
 
 

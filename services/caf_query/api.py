@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from caf_runtime.metrics import exposition
 from schemas.errors import ContractError
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
+from services.caf_query.cache import ViewCache
 from services.caf_query.pages import PageSession, add_pages
 from services.caf_query.store import QueryStore
 from services.caf_query.views import GrantView, Status, check
@@ -152,10 +153,13 @@ class Bearer:
             raise UNAUTHORIZED
         return verified
 
-    def role(self, *allowed: Role) -> Callable[[Principal], Principal]:
-        """A dependency: the caller, if their role is one of `allowed` (else 403)."""
+    def role(self, *allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
+        """A dependency: the caller, if their role is one of `allowed` (else 403). Async, as
+        every dependency here: FastAPI runs a plain function in a worker thread."""
 
-        def allowed_only(caller: Annotated[Principal, Depends(self.principal)]) -> Principal:
+        async def allowed_only(
+            caller: Annotated[Principal, Depends(self.principal)],
+        ) -> Principal:
             if caller.role not in allowed:
                 raise FORBIDDEN
             return caller
@@ -166,23 +170,33 @@ class Bearer:
 class TaxpayerLookup:
     """A taxpayer's grants, by TIN (the ref under every key version) or by ref."""
 
-    def __init__(self, store: QueryStore, refs_of: RefsOf) -> None:
+    def __init__(self, store: QueryStore, refs_of: RefsOf, cache: ViewCache) -> None:
         self._store = store
         self._refs_of = refs_of
+        self._cache = cache
 
     async def grants(self, named: TaxpayerNamed) -> tuple[str, list[GrantView]]:
         if (named.taxpayer_tin is None) == (named.taxpayer_ref is None):
             raise HTTPException(422, "Name the taxpayer by taxpayer_tin or taxpayer_ref")
         if named.taxpayer_ref is not None:
-            return named.taxpayer_ref, await self._store.of_taxpayer(named.taxpayer_ref)
+            return named.taxpayer_ref, await self._of_taxpayer(named.taxpayer_ref)
         digits = re.sub(r"\D", "", named.taxpayer_tin or "")
         if len(digits) != 9:
             raise HTTPException(422, "taxpayer_tin is not a TIN")
         refs = self._refs_of(digits)
         for ref in reversed(refs):  # the current version first
-            if found := await self._store.of_taxpayer(ref):
+            if found := await self._of_taxpayer(ref):
                 return ref, found
         return refs[-1], []
+
+    async def _of_taxpayer(self, ref: str) -> list[GrantView]:
+        """From memory when it may answer (`cache`), else from the table."""
+        views = self._cache.get(ref)
+        if views is None:
+            with self._cache.reading(ref) as keep:
+                views = await self._store.of_taxpayer(ref)
+                keep(views)
+        return views
 
 
 def create_api(
@@ -192,13 +206,16 @@ def create_api(
     audit: Audit,
     clock: Clock,
     *,
+    cache: ViewCache | None = None,
     secure_cookies: bool = True,
 ) -> FastAPI:
     """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads.
-    The web pages keep a signed-in token in a cookie, `Secure` unless `secure_cookies` is off."""
+    `cache` (none: every look-up reads the table) answers taxpayer look-ups from memory where it
+    may. The web pages keep a signed-in token in a cookie, `Secure` unless `secure_cookies` is
+    off."""
     api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
     bearer = Bearer(tokens, clock)
-    lookup = TaxpayerLookup(store, refs_of)
+    lookup = TaxpayerLookup(store, refs_of, cache or ViewCache(capacity=0, remembered=0))
     histories = Histories(store, lookup, clock)
     _check_route(api, bearer, lookup, audit)
     _history_routes(api, bearer=bearer, histories=histories, audit=audit)

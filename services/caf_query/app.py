@@ -22,6 +22,7 @@ from schemas import topics
 from services.caf_query.access import AccessTokens
 from services.caf_query.api import create_api
 from services.caf_query.audit import EmployeeReads
+from services.caf_query.cache import StreamReader, ViewCache
 from services.caf_query.config import QuerySettings
 from services.caf_query.projector import Projector
 from services.caf_query.store import QueryStore
@@ -33,7 +34,9 @@ class ApiServer:
     """The API served by uvicorn while the service runs."""
 
     def __init__(self, api: FastAPI, host: str, port: int) -> None:
-        config = uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            api, host=host, port=port, log_config=None, access_log=False, http="httptools"
+        )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 
@@ -69,12 +72,14 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
     guard.subscribe(topics.EVENTS, settings.group_id, Projector(store).on_event)
     guard.subscribe_retries(f"{settings.group_id}-redelivery")
     refs = settings.ref_keys()
+    cache = ViewCache(settings.cache_entries, settings.cache_remembered)
     api = create_api(
         store,
         AccessTokens.from_locations(settings.identity_providers),
         refs.refs,
         EmployeeReads(ops, publish),
         clock.now,
+        cache=cache,
         secure_cookies=settings.secure_cookies,
     )
     server = ApiServer(api, settings.api_host, settings.api_port)
@@ -82,6 +87,6 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
         "caf_query",
         settings,
         broker,
-        resources=[store.table, ops, server],
+        resources=[store.table, ops, StreamReader(settings, settings.group_id, cache), server],
         checks={"dynamodb": store.ping},
     )

@@ -19,6 +19,18 @@ class QuerySettings(ServiceSettings):
     health_port: int = Field(default=8086, description="Port of /healthz and /readyz.")
     api_host: str = Field(default="127.0.0.1", description="Address of the HTTP API.")
     api_port: int = Field(default=8090, description="Port of the HTTP API.")
+    cache_entries: int = Field(
+        default=100_000,
+        ge=0,
+        description="Taxpayers whose views the check keeps in memory, invalidated by the outcome "
+        "stream (services/caf_query/cache.py); 0: every check reads the table.",
+    )
+    cache_remembered: int = Field(
+        default=200_000,
+        ge=1,
+        description="Recent events' positions the cache may hold (5 minutes' worth); beyond it, "
+        "the check reads the table until they age out.",
+    )
     secure_cookies: bool = Field(
         default=True,
         description="Mark the web pages' session cookie Secure (sent over HTTPS only); off only "
