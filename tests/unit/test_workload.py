@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from devstack.bench import _percentiles
+from devstack.figures import percentiles
 from devstack.workload import Workload
 from schemas.codec import decode_inbound
 from schemas.errors import ContractError
@@ -72,6 +72,6 @@ def test_the_same_seed_gives_the_same_mix() -> None:
 
 
 def test_percentiles_of_latencies_are_ordered() -> None:
-    figures = _percentiles([float(n) for n in range(1, 101)])
+    figures = percentiles([float(n) for n in range(1, 101)])
     assert figures["p50"] <= figures["p95"] <= figures["p99"] <= 100
     assert figures["p99"] >= 99
