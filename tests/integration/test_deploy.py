@@ -164,14 +164,47 @@ def test_each_process_has_its_own_kafka_principal_and_the_signed_topics_readers_
         }
         secrets[name] = refs
         mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
-        assert ("/etc/caf/trust" in mounts) == (name in {"intake", "validator"}), name
+        readers = {"intake", "validator", "caf-query"}  # and the API: its IdPs' keys
+        assert ("/etc/caf/trust" in mounts) == (name in readers), name
     assert secrets == {
         "intake": {"caf-kafka-intake"},
         "validator": {"caf-kafka-validator"},
         "caf-poster": {"caf-kafka-poster"},
         "notifier": {"caf-kafka-notifier"},
         "lag-exporter": {"caf-kafka-lag-exporter"},
+        "caf-query": {"caf-kafka-query"},
     }
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_api_is_served_scaled_on_cpu_reachable_only_by_its_clients_and_keyed_from_secrets(
+    overlay: str,
+) -> None:
+    """The read side (issue 17): a Service on the API port, an HPA (it serves requests, so CPU,
+    not lag, says how many), a budget, ingress to 8090 only from labelled client namespaces, the
+    taxpayer_ref key from the cluster's Secret, and an allow-listed identity provider."""
+    docs = build(overlay)
+    deployment = of_kind(docs, "Deployment")["caf-query"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert ports == {
+        "http": int(config["data"]["CAF_QUERY_HEALTH_PORT"]),
+        "api": int(config["data"]["CAF_QUERY_API_PORT"]),
+    }
+    assert json.loads(config["data"]["CAF_QUERY_IDENTITY_PROVIDERS"])
+    service = of_kind(docs, "Service")["caf-query"]
+    assert service["spec"]["ports"][0]["targetPort"] == "api"
+    scaler = of_kind(docs, "HorizontalPodAutoscaler")["caf-query"]
+    assert scaler["spec"]["scaleTargetRef"]["name"] == "caf-query"
+    assert scaler["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert "caf-query" in of_kind(docs, "PodDisruptionBudget")
+    policy = of_kind(docs, "NetworkPolicy")["caf-query-api"]["spec"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ports["api"]}]
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CAF_QUERY_TAXPAYER_REF_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "caf-secrets"
 
 
 def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass() -> None:
