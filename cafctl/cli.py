@@ -10,7 +10,7 @@
   cafctl practitioner show <caf_number> | set <file> [--key JWK] OPERATOR
   cafctl submit <file> [--key JWK | --keys DIR] OPERATOR
   cafctl status [--json]
-  cafctl trace <message_id | grant_id | request_id | event_id> [--json]
+  cafctl trace <message_id | grant_id | request_id | event_id> [--why TEXT] [--json]
   cafctl holds list [--all] [--json]
   cafctl holds release|refuse <grant_id> OPERATOR
   cafctl audit [--limit N] [--json]
@@ -52,6 +52,7 @@ from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq, holds, operations
 from cafctl.audit import Audit, Operator, audit_trail
+from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
 from cafctl.rekey import rekey
 from cafctl.status import status, trace
@@ -151,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     _token_arguments(commands)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
+    follow.add_argument("--operator", help="who reads (default: CAF_OPERATOR)")
+    follow.add_argument(
+        "--why",
+        help="with a reason (a case number), also what the authorization API answers now of "
+        "the grants traced: an employee read, audited by the API",
+    )
     return parser
 
 
@@ -195,7 +202,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "status":
         return await _status(settings, options, args.json)
     if args.command == "trace":
-        return await _trace(settings, options, args.id, args.json)
+        return await _trace(settings, options, args, _api_read(args))
     if args.command == "dlq":
         return await _dlq(args, settings, options)
     if args.command == "holds":
@@ -373,10 +380,34 @@ async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: b
     return 0
 
 
+def _api_read(args: argparse.Namespace) -> ReadSideRead | None:
+    """With `--why`, an audited employee read of the API: `CAFCTL_API_TOKEN`, or on the local
+    stack a development employee token naming the operator."""
+    if args.why is None:
+        return None
+    operator = Operator.resolve(args.operator, args.why, "trace through the API")
+
+    def token() -> str:
+        if given := os.environ.get("CAFCTL_API_TOKEN"):
+            return given
+        keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+        return keys.access_token(role="employee", subject=operator.name)
+
+    return ReadSideRead(ReadSideApi.from_environment(), token, operator.why)
+
+
 async def _trace(
-    settings: ServiceSettings, options: dict[str, Any], wanted: str, as_json: bool
+    settings: ServiceSettings,
+    options: dict[str, Any],
+    args: argparse.Namespace,
+    read_side: ReadSideRead | None,
 ) -> int:
-    entries = await trace(settings, options, wanted)
+    as_json = args.json
+    try:
+        entries = await trace(settings, options, args.id, read_side)
+    except ApiRefusedError as error:
+        print(f"cafctl: {error}", file=sys.stderr)
+        return 3
     if as_json:
         print(json.dumps(entries, indent=2))
     else:

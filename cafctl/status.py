@@ -3,6 +3,7 @@ behind, the dead letters waiting, the services' readiness, and one message's who
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -17,6 +18,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
 from caf_runtime.topology import TOPICS
+from cafctl.read_side import ReadSideApi, ReadSideRead
 from cafctl.topics import read_topic
 from schemas import topics
 
@@ -34,6 +36,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "caf-validator-redelivery": (topics.VALIDATOR_RETRY,),
     "caf-poster-redelivery": (topics.POSTER_RETRY,),
     "caf-notifier-redelivery": (topics.NOTIFIER_RETRY,),
+    "caf-query": (topics.EVENTS,),
+    "caf-query-redelivery": (topics.QUERY_RETRY,),
 }
 LOCAL_HEALTH = {
     "intake": "http://127.0.0.1:8081/readyz",
@@ -57,7 +61,11 @@ class GroupRow:
     lag: int
 
 
-async def status(settings: ServiceSettings, options: dict[str, Any]) -> dict[str, Any]:
+async def status(
+    settings: ServiceSettings, options: dict[str, Any], api: ReadSideApi | None = None
+) -> dict[str, Any]:
+    """Topics, lag, dead letters, and each service's readiness (the read side's from its API,
+    `api`, where it is served)."""
     admin = AIOKafkaAdminClient(**options)
     consumer = AIOKafkaConsumer(**options)
     await admin.start()
@@ -90,7 +98,10 @@ async def status(settings: ServiceSettings, options: dict[str, Any]) -> dict[str
         "topics": [asdict(r) for r in rows],
         "groups": [asdict(g) for g in groups],
         "dead_letters": dead,
-        "services": {name: _ready(url) for name, url in LOCAL_HEALTH.items()},
+        "services": {
+            **{name: _ready(url) for name, url in LOCAL_HEALTH.items()},
+            "caf_query": _ready(f"{(api or ReadSideApi.from_environment()).base_url}/readyz"),
+        },
     }
 
 
@@ -108,10 +119,15 @@ TRACE_FIELDS = ("message_id", "grant_id", "request_id", "event_id", "authorizati
 
 
 async def trace(
-    settings: ServiceSettings, options: dict[str, Any], wanted: str
+    settings: ServiceSettings,
+    options: dict[str, Any],
+    wanted: str,
+    read_side: ReadSideRead | None = None,
 ) -> list[dict[str, Any]]:
     """Every record that names `wanted` in a tracing field, in time order. Inbound bodies are
-    summarised (kind, ids), never printed: they carry TINs."""
+    summarised (kind, ids), never printed: they carry TINs. Then the CAF table's record of
+    each grant named, and, given `read_side` (an audited employee read, with its reason), what
+    the authorization API answers of it now."""
     found: list[dict[str, Any]] = []
     message_of_grant = wanted.rpartition(":")[0] if ":" in wanted else None
     events_found: set[str] = set()  # notifications name their event, not the grant
@@ -147,7 +163,10 @@ async def trace(
                 }
             )
     found.sort(key=lambda entry: entry["at_ms"])
-    return found + await caf_records(settings, found)
+    now = await caf_records(settings, found)
+    if read_side is not None:
+        now += await asyncio.to_thread(read_side.views, found)
+    return found + now
 
 
 async def _grant_item(caf: DynamoTable, ref: str, grant_id: str) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from joserfc.jwk import OKPKey
 
@@ -40,6 +41,7 @@ from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
 DEADLINE_S = 60.0
+API = "http://127.0.0.1:8090"  # the read side as `make up` serves it
 TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
 YEAR = TODAY.year
 
@@ -323,6 +325,7 @@ class Demo:
         self.events: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
         self.notifications: list[dict[str, Any]] = []
         self.dead_letters: list[ConsumerRecord[bytes, bytes]] = []
+        self.tins: dict[str, str] = {}  # message_id -> the TIN it names (to ask the API)
 
     async def run(self) -> int:
         signers = {kid: self.keys.signer(kid) for kid in set(SIGNER_OF_KIND.values())}
@@ -359,7 +362,49 @@ class Demo:
                 collector.cancel()
                 await asyncio.gather(collector, return_exceptions=True)
         self._print()
+        await self._ask_the_api()
         return 0
+
+    async def _ask_the_api(self) -> None:
+        """What the authorization API answers now of the posted grants (and of what a later
+        form or a revocation took), and what one practitioner sees of theirs."""
+        posted = [e for _, e in self.events if e["type"] == "AuthorizationPosted"]
+        revoked = [e for _, e in self.events if e["type"] == "AuthorizationRevoked"]
+        questions = [(e, "POA" if e["form"] == "2848" else "TIA") for e in posted[:5]]
+        questions += [(e, "none") for e in revoked[:2] if e.get("tax_matters")]
+        questions = [(e, want) for e, want in questions if e["message_id"] in self.tins]
+        if not questions:
+            return
+        system = self.keys.access_token(role="system", subject="demo")
+        async with httpx.AsyncClient(base_url=API, timeout=10) as client:
+            print(f"\nThe authorization API at {API} (POST /v1/authorization-checks):")
+            for event, wanted in questions:
+                matter = event["tax_matters"][0]
+                question = {
+                    "taxpayer_tin": self.tins[event["message_id"]],
+                    "caf_number": event["caf_number"],
+                    "tax_type": matter["tax_type"],
+                    "form_number": matter["form_number"],
+                    "period": matter["periods"][0],
+                }
+                answer = await _until_answered(client, system, question, wanted)
+                print(
+                    f"  ...{event['tin_last4']} CAF {event['caf_number']} {matter['tax_type']}"
+                    f" {matter['form_number']} {matter['periods'][0]:<8}"
+                    f" -> {answer.get('authorized')}"
+                    f"{' (receives notices)' if answer.get('receives_notices') else ''}"
+                    f"   [{event['type'].removeprefix('Authorization').lower()}]"
+                )
+            caf = questions[0][0]["caf_number"]
+            token = self.keys.access_token(role="practitioner", subject="demo", caf_number=caf)
+            mine = await client.get(
+                "/v1/practitioners/me/authorizations", headers={"authorization": f"Bearer {token}"}
+            )
+            statuses = [g["status"] for g in mine.json().get("grants", [])]
+            print(
+                f"  practitioner {caf} sees {len(statuses)} grants"
+                f" ({', '.join(sorted(set(statuses)))}); in a browser: {API}/ui"
+            )
 
     async def _publish(self, publishers: dict[str, CafPublisher], wave: list[Sent]) -> set[str]:
         """Publish each message signed by its portal (or its forger); the ids whose outcome
@@ -380,6 +425,8 @@ class Demo:
             publisher = publishers[sent.signer or SIGNER_OF_KIND[message["kind"]]]
             published = await publisher.publish(message)
             self.labels[message["message_id"]] = sent.label
+            if isinstance(message.get("taxpayer"), dict) and message["taxpayer"].get("tin"):
+                self.tins[message["message_id"]] = str(message["taxpayer"]["tin"])
             if sent.signer is None:  # a forgery has no outcome to wait for: a dead letter
                 expected.add(message["message_id"])
             self.sent_at[message["message_id"]] = published.timestamp
@@ -467,6 +514,23 @@ class Demo:
                 f"\npublish -> AuthorizationPosted over {len(ordered)} grants: "
                 f"p50 {statistics.median(ordered):.0f} ms, p99 {p99:.0f} ms"
             )
+
+
+async def _until_answered(
+    client: httpx.AsyncClient, token: str, question: dict[str, Any], wanted: str
+) -> dict[str, Any]:
+    """The check's answer, once it is `wanted` or after 15 s (the read side follows the
+    outcome stream a moment behind the demo's own reader)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while True:
+        response = await client.post(
+            "/v1/authorization-checks", json=question, headers={"authorization": f"Bearer {token}"}
+        )
+        answer: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        if answer.get("authorized") == wanted or loop.time() > deadline:
+            return answer or {"authorized": f"HTTP {response.status_code}"}
+        await asyncio.sleep(0.3)
 
 
 def _taxpayer_of(request_id: str) -> str:

@@ -135,7 +135,10 @@ class ViewCache:
         while len(self._views) > self.capacity:
             self._views.popitem(last=False)
 
-    def clear(self) -> None:
+    def stop(self) -> None:
+        """The reader stopped: forget every view and answer nothing from memory until it is
+        current again (what passes while it is down, it may never see)."""
+        self._current_until = float("-inf")
         self._views.clear()
 
 
@@ -175,7 +178,7 @@ class StreamReader:
                     "the outcome-stream reader stopped (%s); the check reads the table",
                     type(error).__name__,
                 )
-                self._cache.clear()
+                self._cache.stop()
                 await asyncio.sleep(1.0)
             finally:
                 if consumer is not None:

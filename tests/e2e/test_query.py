@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from caf_runtime.broker import client_options
 from caf_runtime.dynamo import dynamodb_client
+from cafctl.read_side import ReadSideApi, ReadSideRead
+from cafctl.status import status, trace
 from devstack.keys import ISSUER
 from tests.e2e.conftest import (
     DEADLINE_S,
@@ -250,3 +253,27 @@ async def _audited(pipeline: Pipeline, ref: str) -> list[dict[str, Any]]:
         )
     records = [json.loads(item["document"]["S"]) for item in response["Items"]]
     return [r for r in records if r["target"] == f"taxpayer_ref:{ref}"]
+
+
+async def test_cafctl_trace_adds_what_the_api_answers_and_status_reports_the_read_side(
+    pipeline: Pipeline, api: Api
+) -> None:
+    """`cafctl trace --why`: the API's view of the grant after the topics' records, read as an
+    audited employee; `cafctl status`: the read side's readiness and its consumer group."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    await until(lambda: api.check(ssn, caf, str(YEAR)), _authorized)
+    base = ReadSideApi(str(api.client.base_url).rstrip("/"))
+    read = ReadSideRead(base, lambda: api.token("employee"), "case 2026-0311")
+    settings = pipeline.settings
+    entries = await trace(settings, client_options(settings), posted["grant_id"], read)
+    assert [e["topic"] for e in entries][-2:] == ["caf (table, now)", "read side (API, now)"]
+    assert entries[-1]["record"]["status"] == "active"
+    assert ssn.replace("-", "") not in json.dumps(entries)
+    [audited] = await _audited(pipeline, ref_of(ssn))
+    assert audited["why"] == "case 2026-0311"
+    summary = await status(settings, client_options(settings), base)
+    assert summary["services"]["caf_query"] == "ready"
+    assert {g["group"] for g in summary["groups"]} >= {"caf-query", "caf-query-redelivery"}

@@ -127,3 +127,13 @@ def test_no_capacity_means_every_look_up_reads_the_table() -> None:
     cache, _ = current_cache(capacity=0)
     read(cache, "a", [view("a", 1)])
     assert cache.get("a") is None
+
+
+def test_when_the_reader_stops_memory_forgets_and_keeps_nothing_until_it_is_current_again() -> None:
+    cache, _ = current_cache()
+    read(cache, "a", [view("a", 1)])
+    cache.stop()
+    assert cache.get("a") is None
+    read(cache, "a", [view("a", 1)])  # a read while the reader is down
+    cache.current()
+    assert cache.get("a") is None
