@@ -80,11 +80,14 @@ def parse_allow(document: Mapping[str, Mapping[str, list[str]]]) -> Allow:
 
 
 class JwksSource:
-    """Public keys from a JWKS file or http(s) URL, read again when an unknown `kid` shows up."""
+    """Public keys from a JWKS file or http(s) URL, read again when an unknown `kid` shows up
+    (at most every `refresh_s`) and at least every `max_age_s`, so a key removed from the source
+    stops being trusted within `max_age_s` even if no new key ever appears."""
 
-    def __init__(self, location: str, *, refresh_s: float = 30.0) -> None:
+    def __init__(self, location: str, *, refresh_s: float = 30.0, max_age_s: float = 300.0) -> None:
         self.location = location
         self._refresh_s = refresh_s
+        self._max_age_s = max_age_s
         self._keys = self._read()
         self._read_at = time.monotonic()
         self._lock = asyncio.Lock()
@@ -113,11 +116,13 @@ class JwksSource:
         return keys
 
     async def knows(self, kid: str) -> bool:
-        """Whether `kid` is a current key, reading the source again if it is not (bounded)."""
-        if kid in self.kids():
+        """Whether `kid` is a current key, reading the source again if it is not (bounded) or
+        if the keys are older than `max_age_s`."""
+        if kid in self.kids() and time.monotonic() - self._read_at < self._max_age_s:
             return True
         async with self._lock:
-            if kid in self.kids() or time.monotonic() - self._read_at < self._refresh_s:
+            age = time.monotonic() - self._read_at
+            if age < self._max_age_s and (kid in self.kids() or age < self._refresh_s):
                 return kid in self.kids()
             try:
                 self._keys = await asyncio.to_thread(self._read)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
@@ -54,8 +55,10 @@ YEARS = (2021, 2022, 2023, 2024, 2025)
 @dataclass(frozen=True)
 class Taxpayer:
     tin: str
+    ref: str
     caf_number: str
     years: tuple[int, ...]  # the years their grant covers now
+    revoked: int | None  # the year a later revocation took, if one did
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class LoadFigures:
     offered_per_s: int
     answered: int
     errors: int
+    wrong: int  # answers other than the stream says
     achieved_per_s: float
     latency_ms: dict[str, float]  # p50, p99, max
 
@@ -75,7 +79,8 @@ class ReadSideFigures:
     throughput_per_s: float
     server_cpu_ms_per_check: float
     authorized_share: float  # of the answers at offered loads, how many said POA
-    from_memory: float  # of the taxpayer look-ups, how many memory answered
+    from_memory: list[float]  # per offered load: of the taxpayer look-ups, the share memory took
+    wrong_closed: int  # wrong answers in the closed loop
     seconds: float  # how long the measuring took
 
 
@@ -84,6 +89,7 @@ class CheckFigures:
     taxpayers: int
     projected_s: float  # from the service's start until every partition was answered
     clients: int
+    churn_per_s: float
     table: ReadSideFigures  # every check reads the table
     memory: ReadSideFigures  # as configured: memory first, invalidated by the stream
 
@@ -142,8 +148,9 @@ def _stream(
                     **common,
                 )
             )
-            years = kept
-        taxpayers.append(Taxpayer(tin, caf, years))
+            taxpayers.append(Taxpayer(tin, common["taxpayer_ref"], caf, kept, years[0]))
+        else:
+            taxpayers.append(Taxpayer(tin, common["taxpayer_ref"], caf, years, None))
     return taxpayers, events
 
 
@@ -151,8 +158,15 @@ def _income(years: tuple[int, ...]) -> RecordedMatter:
     return RecordedMatter(tax_type="Income", form_number="1040", periods=[str(y) for y in years])
 
 
+@dataclass(frozen=True)
+class Question:
+    body: dict[str, Any]
+    expected: str  # "POA" or "none": what the stream says
+
+
 class Checker:
-    """Checks against the API: one random question per call."""
+    """Checks against the API: one random question per call, its answer compared with what
+    the published stream says it must be."""
 
     def __init__(self, token: str, taxpayers: list[Taxpayer]) -> None:
         self.client: httpx.AsyncClient  # the API measured: set by `_serve`
@@ -160,41 +174,52 @@ class Checker:
         self._taxpayers = taxpayers
         self._rng = random.Random(11)  # noqa: S311 - a reproducible workload
         self.authorized = 0
+        self.wrong = 0
 
-    def question(self) -> dict[str, Any]:
+    def question(self) -> Question:
         taxpayer = self._rng.choice(self._taxpayers)
-        return {
-            "taxpayer_tin": taxpayer.tin,
-            "caf_number": taxpayer.caf_number,
-            "tax_type": "Income",
-            "form_number": "1040",
-            "period": str(self._rng.choice(YEARS)),
-        }
+        year = self._rng.choice(YEARS)
+        return _question(taxpayer, year)
 
-    async def ask(self, question: dict[str, Any]) -> bool:
-        response = await self.client.post(
-            "/v1/authorization-checks", json=question, headers=self._headers
-        )
+    async def ask(self, question: Question) -> bool:
+        """Whether the API answered (a wrong answer is counted in `wrong`)."""
+        try:
+            response = await self.client.post(
+                "/v1/authorization-checks", json=question.body, headers=self._headers
+            )
+        except httpx.HTTPError:
+            return False
         if response.status_code != 200:
             return False
-        if response.json()["authorized"] == "POA":
-            self.authorized += 1
+        answer = response.json()["authorized"]
+        self.authorized += answer == "POA"
+        self.wrong += answer != question.expected
         return True
 
     async def expect(self, taxpayer: Taxpayer) -> bool:
-        """Does the check already answer for this taxpayer's latest state?"""
-        response = await self.client.post(
-            "/v1/authorization-checks",
-            json={
-                "taxpayer_tin": taxpayer.tin,
-                "caf_number": taxpayer.caf_number,
-                "tax_type": "Income",
-                "form_number": "1040",
-                "period": str(YEARS[0] - 1 if not taxpayer.years else taxpayer.years[0]),
-            },
-            headers=self._headers,
-        )
-        return response.status_code == 200 and response.json()["authorized"] == "POA"
+        """Does the check already answer as the taxpayer's last event says (their first year
+        covered; for a revocation, also the year it took)?"""
+        asked = [_question(taxpayer, taxpayer.years[0])]
+        if taxpayer.revoked is not None:
+            asked.append(_question(taxpayer, taxpayer.revoked))
+        for question in asked:
+            response = await self.client.post(
+                "/v1/authorization-checks", json=question.body, headers=self._headers
+            )
+            if response.status_code != 200 or response.json()["authorized"] != question.expected:
+                return False
+        return True
+
+
+def _question(taxpayer: Taxpayer, year: int) -> Question:
+    body = {
+        "taxpayer_tin": taxpayer.tin,
+        "caf_number": taxpayer.caf_number,
+        "tax_type": "Income",
+        "form_number": "1040",
+        "period": str(year),
+    }
+    return Question(body, "POA" if year in taxpayer.years else "none")
 
 
 async def _offered(checker: Checker, rate: int, duration: float) -> LoadFigures:
@@ -204,6 +229,8 @@ async def _offered(checker: Checker, rate: int, duration: float) -> LoadFigures:
     errors = 0
     total = int(rate * duration)
     started = loop.time()
+
+    wrong_before = checker.wrong
 
     async def one(due: float) -> None:
         nonlocal errors
@@ -227,8 +254,13 @@ async def _offered(checker: Checker, rate: int, duration: float) -> LoadFigures:
         offered_per_s=rate,
         answered=len(latencies),
         errors=errors,
+        wrong=checker.wrong - wrong_before,
         achieved_per_s=len(latencies) / elapsed,
-        latency_ms={"p50": quantiles["p50"], "p99": quantiles["p99"], "max": max(latencies)},
+        latency_ms={
+            "p50": quantiles["p50"],
+            "p99": quantiles["p99"],
+            "max": max(latencies, default=0.0),
+        },
     )
 
 
@@ -249,6 +281,64 @@ async def _closed(checker: Checker, clients: int, duration: float) -> tuple[int,
     return answered, loop.time() - started
 
 
+class Churn:
+    """Outcome events while the checks run, `per_s` a second, each for a random taxpayer: a grant
+    to another representative, so every answer the bench expects stays as it is, but the
+    taxpayer's views in memory are dropped and the projector writes the table, as in service."""
+
+    def __init__(self, settings: ServiceSettings, people: list[Taxpayer], per_s: float) -> None:
+        self._settings = settings
+        self._people = people
+        self._per_s = per_s
+        self._rng = random.Random(17)  # noqa: S311 - a reproducible workload
+        self._producer = AIOKafkaProducer(**client_options(settings), acks="all")
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    async def __aenter__(self) -> Churn:
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._producer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            taxpayer = self._rng.choice(self._people)
+            message, now = str(uuid.uuid4()), dt.datetime.now(dt.UTC)
+            event = AuthorizationPosted(
+                type="AuthorizationPosted",
+                event_id=str(uuid.uuid4()),
+                message_id=message,
+                grant_id=f"{message}:0",
+                stage="caf_poster",
+                authorization_id=message,
+                taxpayer_ref=taxpayer.ref,
+                tin_last4=taxpayer.tin[-4:],
+                form="2848",
+                caf_number=f"08{self._rng.randint(0, 9_999_999):07d}",
+                representative_name="Blake Doe",
+                occurred_at=now,
+                tax_matters=[_income(YEARS)],
+                receive_notices=False,
+                received_at=now,
+                posted_at=now,
+            )
+            await self._producer.send(
+                self._settings.topic(topics.EVENTS),
+                encode(event),
+                key=taxpayer.ref.encode(),
+                headers=[("content-type", b"application/json")],
+            )
+            self.sent += 1
+            await asyncio.sleep(1 / self._per_s)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the read side is measured."""
@@ -256,6 +346,7 @@ class Settings:
     rates: tuple[int, ...]
     duration: float
     clients: int
+    churn_per_s: float  # outcome events a second while measuring
 
 
 async def measure(
@@ -266,6 +357,7 @@ async def measure(
     rates: tuple[int, ...] = (100, 200, 400),
     duration: float = 10.0,
     clients: int = 16,
+    churn_per_s: float = 20.0,
 ) -> CheckFigures:
     """The read side over a fresh prefix: projected once, then measured reading the table on
     every check (`CAF_QUERY_CACHE_ENTRIES=0`) and as configured by default (memory first)."""
@@ -284,7 +376,7 @@ async def measure(
         "CAF_TABLE_PREFIX": prefix,
         "CAF_LOG_LEVEL": "WARNING",
     }
-    how = Settings(rates, duration, clients)
+    how = Settings(rates, duration, clients, churn_per_s)
     token = keys.access_token(role="system", subject="bench", issued_at=dt.datetime.now(dt.UTC))
     started = time.monotonic()
     table_only = await _serve(
@@ -292,12 +384,17 @@ async def measure(
         Checker(token, people),
         how,
         lambda checker: _caught_up(checker, list(last.values()), started),
+        Churn(settings, people, churn_per_s),
     )
     projected = time.monotonic() - started - table_only.seconds
     memory = await _serve(
-        Fleet(env, logs, identity=stack.kafka_identity), Checker(token, people), how, None
+        Fleet(env, logs, identity=stack.kafka_identity),
+        Checker(token, people),
+        how,
+        None,
+        Churn(settings, people, churn_per_s),
     )
-    return CheckFigures(taxpayers, projected, clients, table_only, memory)
+    return CheckFigures(taxpayers, projected, clients, churn_per_s, table_only, memory)
 
 
 async def _serve(
@@ -305,6 +402,7 @@ async def _serve(
     checker: Checker,
     how: Settings,
     projected: Callable[[Checker], Awaitable[None]] | None,
+    churn: Churn,
 ) -> ReadSideFigures:
     """Start the read side, wait until `projected` (if given), warm up, then the offered loads
     and the closed loop."""
@@ -322,32 +420,42 @@ async def _serve(
             if projected is not None:
                 await projected(checker)
             began = time.monotonic()
-            progress(f"check ({kind}): warming up")
-            await _offered(checker, 50, 2.0)
-            loads = []
-            checker.authorized = 0
-            for rate in how.rates:
-                progress(f"check ({kind}): {rate} requests/s for {how.duration:.0f} s")
-                loads.append(await _offered(checker, rate, how.duration))
-            asked = sum(load.answered for load in loads)
-            authorized = checker.authorized / asked if asked else 0.0
-            progress(f"check ({kind}): {how.clients} callers back to back for {how.duration:.0f} s")
-            cpu_before = cpu_seconds(replica.process.pid)
-            answered, seconds = await _closed(checker, how.clients, how.duration)
-            cpu = cpu_seconds(replica.process.pid) - cpu_before
-            sources = metric_samples(port, "caf_query_taxpayer_lookups_total")
+            shares: list[float] = []
+            authorized: list[float] = []
+            async with churn:
+                loads = []
+                for rate in how.rates:
+                    progress(f"check ({kind}): warming up, then {rate} checks/s")
+                    await _offered(checker, rate, 2.0)
+                    checker.authorized = 0
+                    before = metric_samples(port, "caf_query_taxpayer_lookups_total")
+                    loads.append(await _offered(checker, rate, how.duration))
+                    after = metric_samples(port, "caf_query_taxpayer_lookups_total")
+                    shares.append(_memory_share(before, after))
+                    authorized.append(checker.authorized / max(1, loads[-1].answered))
+                progress(f"check ({kind}): {how.clients} callers back to back")
+                cpu_before = cpu_seconds(replica.process.pid)
+                answered, seconds = await _closed(checker, how.clients, how.duration)
+                cpu = cpu_seconds(replica.process.pid) - cpu_before
     finally:
         await fleet.stop_all()
-    memory = sum(v for k, v in sources.items() if 'source="memory"' in k)
-    lookups = sum(sources.values())
     return ReadSideFigures(
         loads=loads,
         throughput_per_s=answered / seconds,
         server_cpu_ms_per_check=cpu / answered * 1000 if answered else 0.0,
-        authorized_share=authorized,
-        from_memory=memory / lookups if lookups else 0.0,
+        authorized_share=sum(authorized) / len(authorized),
+        from_memory=shares,
+        wrong_closed=checker.wrong - sum(load.wrong for load in loads),
         seconds=time.monotonic() - began,
     )
+
+
+def _memory_share(before: dict[str, float], after: dict[str, float]) -> float:
+    """Of the look-ups between two readings of the counter, the share memory answered."""
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    total = sum(delta.values())
+    memory = sum(v for k, v in delta.items() if 'source="memory"' in k)
+    return memory / total if total else 0.0
 
 
 async def _publish(
@@ -397,26 +505,33 @@ async def _caught_up(checker: Checker, last: list[Taxpayer], started: float) -> 
 
 def table(figures: CheckFigures) -> str:
     rows = [
-        "| offered (checks/s) | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors |"
-        " answered/s | p50 (ms) | p99 (ms) | max (ms) | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        "| | **table** | | | | | **memory first** | | | | |",
+        "| offered (checks/s) | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors | wrong |"
+        " answered/s | p50 (ms) | p99 (ms) | max (ms) | errors | wrong | from memory |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| | **table** | | | | | | **memory first** | | | | | | |",
     ]
-    for table_load, memory_load in zip(figures.table.loads, figures.memory.loads, strict=True):
-        rows.append(f"| {table_load.offered_per_s} |{_load(table_load)}{_load(memory_load)}")
+    for table_load, memory_load, share in zip(
+        figures.table.loads, figures.memory.loads, figures.memory.from_memory, strict=True
+    ):
+        rows.append(
+            f"| {table_load.offered_per_s} |{_load(table_load)}{_load(memory_load)} {share:.0%} |"
+        )
+    table, memory = figures.table, figures.memory
     return (
         "\n".join(rows)
         + "\n\n| | table | memory first |\n|---|---:|---:|\n"
         + f"| throughput, {figures.clients} callers back to back (checks/s) |"
-        f" {figures.table.throughput_per_s:.0f} | **{figures.memory.throughput_per_s:.0f}** |\n"
-        f"| the server's CPU per check (ms) | {figures.table.server_cpu_ms_per_check:.2f} |"
-        f" {figures.memory.server_cpu_ms_per_check:.2f} |\n"
-        f"| taxpayer look-ups answered from memory | {figures.table.from_memory:.0%} |"
-        f" {figures.memory.from_memory:.0%} |\n"
-        f"| answers that were POA | {figures.table.authorized_share:.0%} |"
-        f" {figures.memory.authorized_share:.0%} |\n\n"
+        f" {table.throughput_per_s:.0f} | **{memory.throughput_per_s:.0f}** |\n"
+        f"| the server's CPU per check (ms) | {table.server_cpu_ms_per_check:.2f} |"
+        f" {memory.server_cpu_ms_per_check:.2f} |\n"
+        f"| wrong answers back to back | {table.wrong_closed} | {memory.wrong_closed} |\n"
+        f"| answers that were POA | {table.authorized_share:.0%} |"
+        f" {memory.authorized_share:.0%} |\n\n"
         f"Read model: {figures.taxpayers} taxpayers, projected from the earliest offset in"
-        f" {figures.projected_s:.1f} s.\n"
+        f" {figures.projected_s:.1f} s. While measuring, {figures.churn_per_s:.0f} outcome events"
+        " a second for random taxpayers (grants to other representatives: no expected answer"
+        " changes, but each drops that taxpayer from memory and is written to the table)."
+        " Wrong: an answer other than the published stream says.\n"
     )
 
 
@@ -424,7 +539,7 @@ def _load(load: LoadFigures) -> str:
     ms = load.latency_ms
     return (
         f" {load.achieved_per_s:.0f} | {ms['p50']:.1f} | {ms['p99']:.1f} | {ms['max']:.1f} |"
-        f" {load.errors} |"
+        f" {load.errors} | {load.wrong} |"
     )
 
 
@@ -434,6 +549,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rates", default="100,200,400", help="offered loads, checks/s")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load")
     parser.add_argument("--clients", type=int, default=16, help="callers for throughput")
+    parser.add_argument("--churn", type=float, default=20.0, help="outcome events/s meanwhile")
     return parser
 
 
@@ -451,6 +567,7 @@ def main() -> None:
             rates=tuple(int(r) for r in args.rates.split(",")),
             duration=args.duration,
             clients=args.clients,
+            churn_per_s=args.churn,
         )
     )
     print(table(figures))

@@ -34,7 +34,7 @@ from caf_runtime.tokens import TrustedIssuers, Untrusted, epoch_instant
 Role = Literal["taxpayer", "practitioner", "employee", "system"]
 CLOCK_SKEW = dt.timedelta(seconds=60)
 MAX_LIFETIME = dt.timedelta(hours=1)
-VERIFIED_FOR = dt.timedelta(seconds=30)  # JwksSource's refresh: a removed key's longest trust
+VERIFIED_FOR = dt.timedelta(seconds=30)  # well within JwksSource's max_age_s (300 s)
 REMEMBERED = 10_000  # verified tokens kept, least recently used dropped first
 _TIN = re.compile(r"^\d{3}-?\d{2}-?\d{4}$|^\d{2}-?\d{7}$")
 _CAF = re.compile(r"^\d{9}$")
@@ -62,7 +62,8 @@ class AccessTokens:
     """The allow-listed identity providers of the API.
 
     A token whose signature verified is remembered (its claims, by the exact token text) for
-    `VERIFIED_FOR`, no longer than a removed key may still be trusted anyway (the JWKS refresh),
+    `VERIFIED_FOR`, well within the time a key removed from the provider's JWKS is still trusted
+    anyway (`JwksSource` re-reads its keys at least every five minutes),
     so a system asking many checks with one token pays for the signature once; the claims,
     expiry included, are checked again on every use."""
 

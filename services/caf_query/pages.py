@@ -20,17 +20,15 @@ import datetime as dt
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, get_args
+from typing import Annotated, get_args
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
+from services.caf_query.histories import GrantOut, Histories
 from services.caf_query.views import Status
-
-if TYPE_CHECKING:
-    from services.caf_query.api import GrantOut, Histories
 
 COOKIE = "caf_session"
 MAX_TOKEN_BYTES = 8192
@@ -44,7 +42,7 @@ HEADERS = {
         "base-uri 'none'"
     ),
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a form's Origin "null"
     "X-Content-Type-Options": "nosniff",
 }
 STATUS_WORDS: dict[str, str] = {
@@ -93,6 +91,18 @@ class PageSession:
         return self._clock().date()
 
 
+def same_origin(request: Request) -> bool:
+    """A form posted from this site's own pages, not from another site's, so sign-in and
+    sign-out cannot be forged (login CSRF): by the browser's `Sec-Fetch-Site`, else by its
+    `Origin` against this host. A client that sends neither is not a browser another site can
+    drive."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    if fetched_from is not None:
+        return fetched_from in {"same-origin", "none"}
+    origin = request.headers.get("origin")
+    return origin is None or urllib.parse.urlsplit(origin).netloc == request.headers.get("host")
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -104,7 +114,7 @@ def _environment() -> Environment:
     return environment
 
 
-def add_pages(api: FastAPI, session: PageSession, histories: "Histories") -> None:
+def add_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
     """The pages under `/ui`, outside the OpenAPI document."""
     templates = _environment()
     stylesheet = (HERE / "static" / "site.css").read_bytes()
@@ -125,7 +135,12 @@ def add_pages(api: FastAPI, session: PageSession, histories: "Histories") -> Non
 
     @api.post("/ui/session", include_in_schema=False)
     async def sign_in(request: Request) -> Response:
-        form = urllib.parse.parse_qs((await request.body())[: MAX_TOKEN_BYTES * 2].decode())
+        if not same_origin(request):
+            return refused("forms of this site")
+        body = await request.body()
+        if len(body) > MAX_TOKEN_BYTES * 2:
+            return page("sign_in.html", 413, title="Sign in", failed=True)
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
         token = "".join(form.get("token", [""])[:1]).strip()
         caller = await session.caller(token)
         if caller is None:
@@ -144,7 +159,9 @@ def add_pages(api: FastAPI, session: PageSession, histories: "Histories") -> Non
         return response
 
     @api.post("/ui/session/end", include_in_schema=False)
-    async def sign_out() -> Response:
+    async def sign_out(request: Request) -> Response:
+        if not same_origin(request):
+            return refused("forms of this site")
         response = RedirectResponse("/ui", status_code=303, headers=HEADERS)
         response.delete_cookie(
             COOKIE, path="/ui", httponly=True, samesite="strict", secure=session.secure_cookies

@@ -254,6 +254,7 @@ def test_the_compose_file_wires_every_service_with_the_shared_settings() -> None
         ("validator", "services.validator"),
         ("caf-poster", "services.caf_poster"),
         ("notifier", "services.notifier"),
+        ("caf-query", "services.caf_query"),
     ):
         assert services[name]["command"] == ["python", "-m", module]
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"

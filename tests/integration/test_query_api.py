@@ -173,3 +173,16 @@ async def test_the_api_says_it_is_live_ready_and_exports_metrics(read_side: Read
         "/v1/practitioners/me/authorizations",
         "/v1/employee/taxpayer-authorizations",
     }
+
+
+async def test_an_invalid_request_is_told_where_it_is_wrong_without_echoing_the_tin(
+    read_side: ReadSide,
+) -> None:
+    response = await read_side.client.post(
+        "/v1/authorization-checks",
+        json={**check_body(MINE, "2024"), "taxpayer_tin": 123456789},
+        headers={"authorization": f"Bearer {token('system')}"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "taxpayer_tin"]
+    assert "123456789" not in response.text

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -276,3 +277,23 @@ async def test_the_pages_are_not_cached_framed_or_given_a_readable_cookie(
     assert page.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+async def test_a_sign_in_posted_from_another_site_is_refused(read_side: ReadSide) -> None:
+    """Login CSRF: a form on another site cannot sign the browser in as someone else."""
+
+    async def sign_in(**headers: str) -> httpx.Response:
+        return await read_side.client.post(
+            "/ui/session",
+            content=f"token={token('practitioner', caf_number=MINE)}",
+            headers={"content-type": "application/x-www-form-urlencoded", **headers},
+        )
+
+    for forged in (
+        await sign_in(origin="https://evil.example"),
+        await sign_in(**{"sec-fetch-site": "cross-site", "origin": "https://evil.example"}),
+    ):
+        assert forged.status_code == 403
+        assert "set-cookie" not in forged.headers
+    assert (await sign_in(origin="http://api")).status_code == 303
+    assert (await sign_in(**{"sec-fetch-site": "same-origin"})).status_code == 303

@@ -3,6 +3,7 @@ signed exactly its value, and that publisher may publish its kind on its topic."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from pathlib import Path
@@ -158,6 +159,22 @@ async def test_au_01_a_rotated_key_is_valid_beside_the_old_one_until_the_old_one
     (keys.root / "forms-intake.jwk").unlink()
     keys.publish()
     checker = verifier(keys)
+    with pytest.raises(SignatureInvalid, match="not on the allow-list"):
+        await checker.verify(signed_by(old, SUBMISSION))
+
+
+async def test_au_01_a_key_removed_from_the_source_stops_verifying_once_the_keys_are_re_read(
+    keys: DevKeys,
+) -> None:
+    """The same verifier, no new key ever shown to it: the removal still takes effect when its
+    keys are older than `max_age_s`."""
+    source = JwksSource(str(keys.publishers_jwks), max_age_s=0.05)
+    checker = RecordVerifier(source, DEFAULT_ALLOW)
+    old = keys.signer("forms-intake")
+    assert await checker.verify(signed_by(old, SUBMISSION))
+    (keys.root / "forms-intake.jwk").unlink()
+    keys.publish()
+    await asyncio.sleep(0.1)
     with pytest.raises(SignatureInvalid, match="not on the allow-list"):
         await checker.verify(signed_by(old, SUBMISSION))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from schemas.errors import ContractError
-from services.caf_query.views import GrantView, Position, apply, check
+from services.caf_query.pages import STATUS_WORDS, STEP_WORDS
+from services.caf_query.views import STORY, GrantView, Position, Status, apply, check
 
 CAF = "781234567"
 
@@ -129,3 +130,8 @@ def test_an_event_applied_again_changes_nothing() -> None:
 def test_a_period_that_is_not_one_is_a_contract_error() -> None:
     with pytest.raises(ContractError):
         check([_fold(POSTED)], CAF, "Income", "1040", "sometime")
+
+
+def test_the_pages_have_words_for_every_status_and_every_step_of_a_story() -> None:
+    assert set(STATUS_WORDS) == set(get_args(Status))
+    assert set(STEP_WORDS) == STORY
