@@ -370,7 +370,11 @@ class Demo:
         form or a revocation took), and what one practitioner sees of theirs."""
         posted = [e for _, e in self.events if e["type"] == "AuthorizationPosted"]
         revoked = [e for _, e in self.events if e["type"] == "AuthorizationRevoked"]
-        questions = [(e, "POA" if e["form"] == "2848" else "TIA") for e in posted[:5]]
+        ended = {e["grant_id"] for _, e in self.events if e["type"] == "AuthorizationWithdrawn"}
+        questions = [
+            (e, "none" if e["grant_id"] in ended else "POA" if e["form"] == "2848" else "TIA")
+            for e in posted[:5]
+        ]
         questions += [(e, "none") for e in revoked[:2] if e.get("tax_matters")]
         questions = [(e, want) for e, want in questions if e["message_id"] in self.tins]
         if not questions:
@@ -393,7 +397,7 @@ class Demo:
                     f" {matter['form_number']} {matter['periods'][0]:<8}"
                     f" -> {answer.get('authorized')}"
                     f"{' (receives notices)' if answer.get('receives_notices') else ''}"
-                    f"   [{event['type'].removeprefix('Authorization').lower()}]"
+                    f"   [{_story(event, ended)}]"
                 )
             caf = questions[0][0]["caf_number"]
             token = self.keys.access_token(role="practitioner", subject="demo", caf_number=caf)
@@ -514,6 +518,13 @@ class Demo:
                 f"\npublish -> AuthorizationPosted over {len(ordered)} grants: "
                 f"p50 {statistics.median(ordered):.0f} ms, p99 {p99:.0f} ms"
             )
+
+
+def _story(event: dict[str, Any], withdrawn: set[str]) -> str:
+    """What happened to the grant the question is about, as the demo saw it."""
+    if event["type"] == "AuthorizationRevoked":
+        return "that year revoked by a newer form"
+    return "posted, then withdrawn" if event["grant_id"] in withdrawn else "posted"
 
 
 async def _until_answered(
