@@ -237,6 +237,9 @@ class StreamReader:
             committed = await admin.list_consumer_group_offsets(self._group_id, partitions=assigned)
         finally:
             await admin.close()
+        if not assigned:
+            msg = f"{topic} has no partitions (yet)"
+            raise PartitionsChangedError(msg)
         self._cache.restarted()  # reads begun before these offsets were taken are not kept
         consumer = AIOKafkaConsumer(
             **client_options(self._settings),
