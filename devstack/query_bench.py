@@ -100,7 +100,6 @@ def _stream(
     """`count` taxpayers, each with a posted grant for a range of years; one in five later has
     its first year revoked (MK-03)."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
-    now = dt.datetime.now(dt.UTC)
     taxpayers: list[Taxpayer] = []
     events: list[AuthorizationPosted | AuthorizationRevoked] = []
     for index in range(count):
@@ -108,50 +107,71 @@ def _stream(
         caf = f"07{rng.randint(0, 9_999_999):07d}"
         start = rng.randint(0, 2)
         years = YEARS[start : start + rng.randint(2, 3)]
-        common: dict[str, Any] = {
-            "taxpayer_ref": refs.ref(tin),
-            "tin_last4": tin[-4:],
-            "form": "2848",
-            "caf_number": caf,
-            "representative_name": "Avery Smith",
-            "occurred_at": now,
-        }
-        message = str(uuid.uuid4())
-        events.append(
-            AuthorizationPosted(
-                type="AuthorizationPosted",
-                event_id=str(uuid.uuid4()),
-                message_id=message,
-                grant_id=f"{message}:0",
-                stage="caf_poster",
-                authorization_id=message,
-                tax_matters=[_income(years)],
-                receive_notices=bool(index % 2),
-                received_at=now,
-                posted_at=now,
-                **common,
-            )
+        posted = _posted(
+            ref=refs.ref(tin),
+            tin=tin,
+            caf=caf,
+            name="Avery Smith",
+            years=years,
+            notices=bool(index % 2),
         )
+        events.append(posted)
         if index % 5 == 0:
             kept = years[1:]
             events.append(
                 AuthorizationRevoked(
+                    **posted.model_dump(include=set(_GRANT_FIELDS)),
                     type="AuthorizationRevoked",
                     event_id=str(uuid.uuid4()),
                     message_id=str(uuid.uuid4()),
-                    grant_id=f"{message}:0",
-                    stage="caf_poster",
-                    authorization_id=message,
                     tax_matters=[_income(years[:1])],
                     remaining_matters=[_income(kept)],
                     revoked_by=ReasonCode.REV_BY_TAXPAYER,
-                    **common,
                 )
             )
-            taxpayers.append(Taxpayer(tin, common["taxpayer_ref"], caf, kept, years[0]))
+            taxpayers.append(Taxpayer(tin, posted.taxpayer_ref, caf, kept, years[0]))
         else:
-            taxpayers.append(Taxpayer(tin, common["taxpayer_ref"], caf, years, None))
+            taxpayers.append(Taxpayer(tin, posted.taxpayer_ref, caf, years, None))
     return taxpayers, events
+
+
+# what a later event of the same grant repeats from its posting
+_GRANT_FIELDS = (
+    "grant_id",
+    "authorization_id",
+    "stage",
+    "taxpayer_ref",
+    "tin_last4",
+    "form",
+    "caf_number",
+    "representative_name",
+    "occurred_at",
+)
+
+
+def _posted(
+    *, ref: str, tin: str, caf: str, name: str, years: tuple[int, ...], notices: bool
+) -> AuthorizationPosted:
+    """A contract `AuthorizationPosted` of a new grant of `caf` on `years`, now."""
+    message, now = str(uuid.uuid4()), dt.datetime.now(dt.UTC)
+    return AuthorizationPosted(
+        type="AuthorizationPosted",
+        event_id=str(uuid.uuid4()),
+        message_id=message,
+        grant_id=f"{message}:0",
+        stage="caf_poster",
+        authorization_id=message,
+        taxpayer_ref=ref,
+        tin_last4=tin[-4:],
+        form="2848",
+        caf_number=caf,
+        representative_name=name,
+        occurred_at=now,
+        tax_matters=[_income(years)],
+        receive_notices=notices,
+        received_at=now,
+        posted_at=now,
+    )
 
 
 def _income(years: tuple[int, ...]) -> RecordedMatter:
@@ -310,24 +330,13 @@ class Churn:
     async def _run(self) -> None:
         while True:
             taxpayer = self._rng.choice(self._people)
-            message, now = str(uuid.uuid4()), dt.datetime.now(dt.UTC)
-            event = AuthorizationPosted(
-                type="AuthorizationPosted",
-                event_id=str(uuid.uuid4()),
-                message_id=message,
-                grant_id=f"{message}:0",
-                stage="caf_poster",
-                authorization_id=message,
-                taxpayer_ref=taxpayer.ref,
-                tin_last4=taxpayer.tin[-4:],
-                form="2848",
-                caf_number=f"08{self._rng.randint(0, 9_999_999):07d}",
-                representative_name="Blake Doe",
-                occurred_at=now,
-                tax_matters=[_income(YEARS)],
-                receive_notices=False,
-                received_at=now,
-                posted_at=now,
+            event = _posted(
+                ref=taxpayer.ref,
+                tin=taxpayer.tin,
+                caf=f"08{self._rng.randint(0, 9_999_999):07d}",
+                name="Blake Doe",
+                years=YEARS,
+                notices=False,
             )
             await self._producer.send(
                 self._settings.topic(topics.EVENTS),
