@@ -72,13 +72,15 @@ STEP_WORDS: dict[str, str] = {
 
 
 class PageSession:
-    """The signed-in caller of a page: the token in the session cookie, verified per request."""
+    """The signed-in caller of a page (the token in the session cookie, verified per request),
+    and the pages rendered for them."""
 
     def __init__(
         self, tokens: AccessTokens, clock: Callable[[], dt.datetime], *, secure_cookies: bool
     ) -> None:
         self._tokens = tokens
         self._clock = clock
+        self._templates = _environment()
         self.secure_cookies = secure_cookies
 
     async def caller(self, token: str | None) -> Principal | None:
@@ -87,8 +89,22 @@ class PageSession:
         verified = await self._tokens.verify(token, self._clock())
         return None if isinstance(verified, Refused) else verified
 
-    def today(self) -> dt.date:
-        return self._clock().date()
+    async def signed_in(self, request: Request, role: Role) -> Principal | Response:
+        """The caller, if signed in with `role`; else the sign-in page (not signed in) or the
+        refusal page (another role)."""
+        caller = await self.caller(request.cookies.get(COOKIE))
+        if caller is None:
+            return RedirectResponse("/ui", status_code=303, headers=HEADERS)
+        if caller.role != role:
+            return self.refused(f"{role}s")
+        return caller
+
+    def page(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        body = self._templates.get_template(name).render(**context)
+        return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+    def refused(self, wanted: str) -> HTMLResponse:
+        return self.page("refused.html", 403, title="Not available", wanted=wanted)
 
 
 def same_origin(request: Request) -> bool:
@@ -116,15 +132,18 @@ def _environment() -> Environment:
 
 def add_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
     """The pages under `/ui`, outside the OpenAPI document."""
-    templates = _environment()
+    _session_pages(api, session)
+    _history_pages(api, session, histories)
     stylesheet = (HERE / "static" / "site.css").read_bytes()
 
-    def page(name: str, status: int = 200, **context: object) -> HTMLResponse:
-        body = templates.get_template(name).render(**context)
-        return HTMLResponse(body, status_code=status, headers=HEADERS)
+    @api.get("/ui/site.css", include_in_schema=False)
+    async def site_css() -> Response:
+        return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "max-age=300"})
 
-    def refused(role_wanted: str) -> HTMLResponse:
-        return page("refused.html", 403, title="Not available", wanted=role_wanted)
+
+def _session_pages(api: FastAPI, session: PageSession) -> None:
+    """Signing in (a token into the session cookie) and out."""
+    page, refused = session.page, session.refused
 
     @api.get("/ui", include_in_schema=False)
     async def sign_in_page(request: Request) -> Response:
@@ -168,17 +187,19 @@ def add_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
         )
         return response
 
+
+def _history_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
+    """A practitioner's "My authorizations" and a taxpayer's "My authorization history"."""
+
     @api.get("/ui/practitioner", include_in_schema=False)
     async def practitioner_page(
         request: Request,
         status: Annotated[str, Query(max_length=30)] = "",
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response:
-        caller = await session.caller(request.cookies.get(COOKIE))
-        if caller is None:
-            return RedirectResponse("/ui", status_code=303, headers=HEADERS)
-        if caller.role != "practitioner":
-            return refused("practitioners")
+        caller = await session.signed_in(request, "practitioner")
+        if isinstance(caller, Response):
+            return caller
         chosen = (STATUSES[status],) if status in STATUSES else ()
         pending = await histories.of_practitioner(caller, PENDING, limit=200)
         listed = await histories.of_practitioner(caller, chosen, limit=25, cursor=cursor)
@@ -186,7 +207,7 @@ def add_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
         if listed.next_cursor is not None:
             query = {"cursor": listed.next_cursor} | ({"status": status} if chosen else {})
             following = "/ui/practitioner?" + urllib.parse.urlencode(query)
-        return page(
+        return session.page(
             "practitioner.html",
             title="My authorizations",
             caf_number=caller.caf_number,
@@ -199,21 +220,15 @@ def add_pages(api: FastAPI, session: PageSession, histories: Histories) -> None:
 
     @api.get("/ui/taxpayer", include_in_schema=False)
     async def taxpayer_page(request: Request) -> Response:
-        caller = await session.caller(request.cookies.get(COOKIE))
-        if caller is None:
-            return RedirectResponse("/ui", status_code=303, headers=HEADERS)
-        if caller.role != "taxpayer":
-            return refused("taxpayers")
+        caller = await session.signed_in(request, "taxpayer")
+        if isinstance(caller, Response):
+            return caller
         history = await histories.of_taxpayer(caller)
         awaiting: list[GrantOut] = [g for g in history.grants if g.can_approve]
-        return page(
+        return session.page(
             "taxpayer.html",
             title="My authorization history",
             tin_last4=(caller.tin or "")[-4:],
             awaiting=awaiting,
             history=history.grants,
         )
-
-    @api.get("/ui/site.css", include_in_schema=False)
-    async def site_css() -> Response:
-        return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "max-age=300"})
