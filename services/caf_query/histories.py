@@ -72,21 +72,10 @@ def grant_out(view: GrantView, today: dt.date) -> GrantOut:
         and view.request_id is not None
         and (view.expires_on is None or dt.date.fromisoformat(view.expires_on) >= today)
     )
-    return GrantOut(
-        grant_id=view.grant_id,
-        tin_last4=view.tin_last4,
-        form=view.form,
-        status=view.status,
-        caf_number=view.caf_number,
-        representative_name=view.representative_name,
-        authorization_id=view.authorization_id,
-        request_id=view.request_id,
-        expires_on=view.expires_on,
-        receive_notices=view.receive_notices,
-        matters=[MatterOut(**m.__dict__ | {"periods": list(m.periods)}) for m in view.matters],
-        story=[StepOut(**s.__dict__) for s in view.story],
-        can_approve=can_approve,
-    )
+    document = view.to_document()
+    for internal in ("taxpayer_ref", "position"):  # the pseudonym and the offset stay inside
+        del document[internal]
+    return GrantOut.model_validate(document | {"can_approve": can_approve})
 
 
 class TaxpayerLookup:
