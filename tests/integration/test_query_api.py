@@ -72,6 +72,7 @@ async def test_a_taxpayer_sees_their_history_with_the_request_they_can_still_app
     assert grants["m-1:0"]["matters"][0]["periods"] == ["2024", "2025"]
     assert grants["tpa-1"]["can_approve"] is True
     assert TIN not in response.text  # last four digits only
+    assert REF not in response.text  # nor the pseudonym
     assert grants["m-1:0"]["tin_last4"] == "6789"
 
 
