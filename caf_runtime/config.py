@@ -13,7 +13,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from caf_runtime.envelope import KeyRing, Sealer
-from caf_runtime.secrets import WeakKeyError, secret_map
+from caf_runtime.secrets import WeakKeyError, ref_keys, secret_map
+from schemas.ids import RefKeys
 
 
 class ServiceSettings(BaseSettings):
@@ -197,3 +198,24 @@ class ServiceSettings(BaseSettings):
     def table(self, name: str) -> str:
         """The deployed name of a logical table."""
         return f"{self.table_prefix}{name}"
+
+
+class TaxpayerRefSettings(ServiceSettings):
+    """Settings of a service that turns TINs into their taxpayer_ref (intake; the read side
+    looks TINs up by it): the key of every version, under the service's own prefix."""
+
+    taxpayer_ref_key: SecretStr = Field(
+        description="HMAC key that turns a TIN into its taxpayer_ref pseudonym (key version 1): "
+        "64 hex digits or base64 of 32 random bytes; no default. A weak key refuses to start.",
+    )
+    taxpayer_ref_layers: SecretStr | None = Field(
+        default=None,
+        description="The keys of versions 2, 3, ... added by rotations (JSON "
+        '`{"2": "<64 hex digits>"}`); the highest version is current. Every version up to it '
+        "must be present (docs/operations.md, 'Rotating the taxpayer_ref key').",
+    )
+
+    def ref_keys(self) -> RefKeys:
+        """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, prefix)

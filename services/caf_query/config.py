@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from caf_runtime.config import ServiceSettings
-from caf_runtime.secrets import ref_keys
-from schemas.ids import RefKeys
+from caf_runtime.config import TaxpayerRefSettings
 
 
-class QuerySettings(ServiceSettings):
+class QuerySettings(TaxpayerRefSettings):
     """caf_query settings; connection settings are inherited."""
 
     model_config = SettingsConfigDict(env_prefix="CAF_QUERY_", extra="ignore", frozen=True)
@@ -41,14 +39,3 @@ class QuerySettings(ServiceSettings):
         description="Issuers whose bearer tokens the API accepts, issuer -> JWKS file or URL "
         "(JSON). Empty: every request is 401.",
     )
-    taxpayer_ref_key: SecretStr = Field(
-        description="The key that turns a TIN into its taxpayer_ref (as intake's "
-        "INTAKE_TAXPAYER_REF_KEY): a TIN in a request is looked up by its ref, never kept.",
-    )
-    taxpayer_ref_layers: SecretStr | None = Field(
-        default=None, description="The keys of later versions (as INTAKE_TAXPAYER_REF_LAYERS)."
-    )
-
-    def ref_keys(self) -> RefKeys:
-        """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
-        return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, "CAF_QUERY_")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from caf_runtime.config import ServiceSettings
-from caf_runtime.secrets import WeakKeyError, ref_keys
-from schemas.ids import RefKeys
+from caf_runtime.config import TaxpayerRefSettings
+from caf_runtime.secrets import WeakKeyError
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(TaxpayerRefSettings):
     """intake settings; connection settings are inherited."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
@@ -42,16 +41,6 @@ class IntakeSettings(ServiceSettings):
         '(JSON, `{"https://secure-access.local": ".devstack/keys/secure-access.jwks"}`). '
         "Empty: every identity assertion fails its issuer check.",
     )
-    taxpayer_ref_key: SecretStr = Field(
-        description="HMAC key that turns a TIN into its taxpayer_ref pseudonym (key version 1): "
-        "64 hex digits or base64 of 32 random bytes; no default. A weak key refuses to start.",
-    )
-    taxpayer_ref_layers: SecretStr | None = Field(
-        default=None,
-        description="The keys of versions 2, 3, ... added by rotations (JSON "
-        '`{"2": "<64 hex digits>"}`); the highest version is current. Every version up to it '
-        "must be present (docs/operations.md, 'Rotating the taxpayer_ref key').",
-    )
 
     @model_validator(mode="after")
     def _keys_are_strong(self) -> IntakeSettings:
@@ -61,7 +50,3 @@ class IntakeSettings(ServiceSettings):
             msg = "CAF_ENVELOPE_KEYS is required: intake seals its dead letters and retries"
             raise WeakKeyError(msg)
         return self
-
-    def ref_keys(self) -> RefKeys:
-        """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
-        return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, "INTAKE_")
