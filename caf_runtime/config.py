@@ -219,3 +219,41 @@ class TaxpayerRefSettings(ServiceSettings):
         """The taxpayer_ref key of every version; `WeakKeyError` if one is weak or missing."""
         prefix = str(self.model_config.get("env_prefix", ""))
         return ref_keys(self.taxpayer_ref_key, self.taxpayer_ref_layers, prefix)
+
+
+class EvidenceSettings(ServiceSettings):
+    """Settings of a service that stores or reads signature evidence (ESSAR: the poster writes,
+    the read side reads): the bucket, its endpoint and the retention of its objects."""
+
+    s3_endpoint: str | None = Field(
+        default=None,
+        validation_alias="S3_ENDPOINT",
+        description="S3 endpoint URL (the local S3-compatible server); unset: AWS S3.",
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        validation_alias="S3_ACCESS_KEY_ID",
+        description="Access key of the evidence bucket; unset: the standard AWS credential chain "
+        "(the service's IAM role).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, validation_alias="S3_SECRET_ACCESS_KEY", description="Its secret."
+    )
+    evidence_bucket: str = Field(
+        default="caf-signature-evidence",
+        validation_alias="CAF_EVIDENCE_BUCKET",
+        description="Bucket of signature evidence objects, created with versioning and Object "
+        "Lock by provisioning (ES-03).",
+    )
+    evidence_retention_days: int = Field(
+        default=2557,
+        ge=1,
+        validation_alias="CAF_EVIDENCE_RETENTION_DAYS",
+        description="Object Lock retain-until of an evidence object, in days after its grant "
+        "posts (ES-03; 2557 = 7 years, the IRM retention of CAF documents).",
+    )
+    evidence_kms_key: str | None = Field(
+        default=None,
+        validation_alias="CAF_EVIDENCE_KMS_KEY",
+        description="KMS key (ARN) of SSE-KMS for evidence objects; unset: SSE-S3 (AES256).",
+    )

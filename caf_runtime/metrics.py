@@ -50,6 +50,11 @@ ASSIGNED_PARTITIONS = Gauge(
 EVENTS = Counter(
     "caf_events_total", "Outcome events published, by type and reason code.", ["type", "reason"]
 )
+EVIDENCE_WRITES = Counter(
+    "caf_evidence_writes_total",
+    "Signature evidence objects written to the evidence bucket (ES-03), by result.",
+    ["result"],
+)
 NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", ["template"])
 TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
 

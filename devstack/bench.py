@@ -429,7 +429,7 @@ async def run(args: argparse.Namespace) -> Report:
     # pipeline: the four services
     settings, env = _settings(stack, f"bench-{uuid.uuid4().hex[:6]}-")
     await stack.prepare(settings)  # topics, tables, ACLs of the prefix
-    fleet = Fleet(env, logs, identity=stack.kafka_identity)
+    fleet = Fleet(env, logs, identity=stack.service_identity)
     replicas = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
     pipeline = Pipeline("pipeline", settings, logs, stack.keys)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)

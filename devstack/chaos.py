@@ -51,6 +51,7 @@ from cafctl.reconcile import Report, expected, reconcile_deployment
 from cafctl.topics import follow
 from devstack.errors import StackError
 from devstack.fleet import SERVICES, Fleet, Replica, free_ports
+from devstack.objectstore import Ports
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Workload, signed_inbound, signed_registry
 from schemas import topics
@@ -111,7 +112,7 @@ class Run:
                 "CAF_GRACEFUL_TIMEOUT_S": "10",
             },
             logs / phase.name,
-            identity=stack.kafka_identity,
+            identity=stack.service_identity,
         )
         self.terminal: set[str] = set()
         self.last_progress = time.monotonic()
@@ -569,10 +570,11 @@ def clean(phases: list[Phase]) -> bool:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT"):
-        os.environ.pop(variable, None)  # this run restarts its own broker and database
+    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "DYNAMODB_ENDPOINT", "S3_ENDPOINT"):
+        os.environ.pop(variable, None)  # this run restarts its own broker, database and store
     root = Path(os.environ.get("CAF_CHAOS_DIR", PROJECT_ROOT / ".devstack" / "chaos"))
-    stack = Stack(root, *free_ports(3))
+    kafka_port, controller_port, dynamodb_port, *s3_ports = free_ports(11)
+    stack = Stack(root, kafka_port, controller_port, dynamodb_port, Ports(*s3_ports))
     if stack.kafka.process.pid() is None and stack.dynamodb.process.pid() is None:
         for leftover in (root / "kafka", root / "dynamodb"):  # topics and tables of past runs
             shutil.rmtree(leftover, ignore_errors=True)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from devstack import jars
+from devstack import jars, objectstore
 from devstack.errors import StackError
 from devstack.stack import Stack
 
@@ -14,7 +14,9 @@ from devstack.stack import Stack
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("fetch", help="resolve and cache the Kafka and DynamoDB Local jars")
+    commands.add_parser(
+        "fetch", help="resolve and cache the Kafka and DynamoDB Local jars; build SeaweedFS"
+    )
     commands.add_parser("up", help="start Kafka, DynamoDB Local and the services; provision")
     commands.add_parser("infra", help="start Kafka and DynamoDB Local and provision, no services")
     commands.add_parser("down", help="stop everything this stack started")
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             for profile in ("kafka", "dynamodb"):
                 print(f"{profile}: {jars.resolve(profile)}")
+            print(f"objectstore: {objectstore.build()}")
         elif args.command in {"up", "infra"}:
             _bring_up(stack, with_services=args.command == "up")
             print(f"ready in {time.monotonic() - started:.1f}s")

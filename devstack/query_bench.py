@@ -389,7 +389,7 @@ async def measure(
     token = keys.access_token(role="system", subject="bench", issued_at=dt.datetime.now(dt.UTC))
     started = time.monotonic()
     table_only = await _serve(
-        Fleet(env | {"CAF_QUERY_CACHE_ENTRIES": "0"}, logs, identity=stack.kafka_identity),
+        Fleet(env | {"CAF_QUERY_CACHE_ENTRIES": "0"}, logs, identity=stack.service_identity),
         Checker(token, people),
         how,
         lambda checker: _caught_up(checker, list(last.values()), started),
@@ -397,7 +397,7 @@ async def measure(
     )
     projected = time.monotonic() - started - table_only.seconds
     memory = await _serve(
-        Fleet(env, logs, identity=stack.kafka_identity),
+        Fleet(env, logs, identity=stack.service_identity),
         Checker(token, people),
         how,
         None,

@@ -1,9 +1,10 @@
-"""The whole local stack: Kafka, DynamoDB Local, provisioning and the four services.
+"""The whole local stack: Kafka, DynamoDB Local, the object store, provisioning and the services.
 
 State lives in one folder (`CAF_STACK_DIR`, default `.devstack/` in the project): each component's
 data, log and pid file. `up` is idempotent (what runs is left running) and `down` stops
-everything the folder's pid files name. When `KAFKA_BOOTSTRAP_SERVERS` or `DYNAMODB_ENDPOINT` is
-set, that component is taken as already running elsewhere and is neither started nor stopped.
+everything the folder's pid files name. When `KAFKA_BOOTSTRAP_SERVERS`, `DYNAMODB_ENDPOINT` or
+`S3_ENDPOINT` is set, that component is taken as already running elsewhere and is neither
+started nor stopped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 
 from caf_runtime.acls import all_acls, apply_acls, kafka_admin_config
 from caf_runtime.broker import client_options
-from caf_runtime.config import ServiceSettings
+from caf_runtime.config import EvidenceSettings, ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.evidence_bucket import ensure_bucket, s3_client
 from caf_runtime.provision import (
     ProvisionReport,
     ensure_tables,
@@ -34,6 +36,7 @@ from devstack.dynamodb import LOCAL_CREDENTIALS, DynamoDBLocal
 from devstack.errors import StackError
 from devstack.kafka import KafkaNode
 from devstack.keys import DevKeys
+from devstack.objectstore import ObjectStore, Ports
 from devstack.process import ManagedProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +67,7 @@ class Stack:
         default_factory=lambda: _port("CAF_KAFKA_CONTROLLER_PORT", 9093)
     )
     dynamodb_port: int = field(default_factory=lambda: _port("CAF_DYNAMODB_PORT", 8000))
+    s3_ports: Ports = field(default_factory=lambda: Ports.around(_port("CAF_S3_PORT", 8333)))
 
     @property
     def access(self) -> KafkaAccess:
@@ -90,6 +94,20 @@ class Stack:
     @property
     def dynamodb(self) -> DynamoDBLocal:
         return DynamoDBLocal(self.root / "dynamodb", self.dynamodb_port)
+
+    @property
+    def objectstore(self) -> ObjectStore:
+        """The S3-compatible server with Object Lock that keeps signature evidence (ES-03)."""
+        return ObjectStore(self.root / "objectstore", self.s3_ports)
+
+    @property
+    def external_s3(self) -> str | None:
+        configured = os.environ.get("S3_ENDPOINT")
+        return None if configured == self.objectstore.endpoint else configured
+
+    @property
+    def evidence_bucket(self) -> str:
+        return os.environ.get("CAF_EVIDENCE_BUCKET", "caf-signature-evidence")
 
     @property
     def external_kafka(self) -> str | None:
@@ -128,18 +146,23 @@ class Stack:
             env.update(LOCAL_CREDENTIALS)
         if self.secured:
             env.update(self.access.environment(principal))
+        if self.external_s3 is None:
+            env.update(self.objectstore.environment(principal))
         return env
 
     def service_environment(self, service: str) -> dict[str, str]:
         """The environment of one service process: its own principal (least privilege)."""
         return self.environment(SERVICE_PRINCIPALS[service])
 
-    def kafka_identity(self, service: str) -> dict[str, str]:
-        """Only the Kafka credentials of a service's principal (empty on an external cluster),
-        to lay over an environment made for another principal."""
-        if not self.secured:
-            return {}
-        return self.access.environment(SERVICE_PRINCIPALS[service])
+    def service_identity(self, service: str) -> dict[str, str]:
+        """Only the Kafka and object-store credentials of a service's principal (none for an
+        external cluster or store), to lay over an environment made for another principal."""
+        identity = {}
+        if self.secured:
+            identity.update(self.access.environment(SERVICE_PRINCIPALS[service]))
+        if self.external_s3 is None:
+            identity.update(self.objectstore.environment(SERVICE_PRINCIPALS[service]))
+        return identity
 
     def settings(self, prefix: str = "", principal: str = PROVISIONER) -> ServiceSettings:
         """Settings of a harness (bench, chaos, tests) on this stack with its own prefix,
@@ -157,6 +180,8 @@ class Stack:
     def start_infrastructure(self) -> None:
         if self.external_dynamodb is None:
             self.dynamodb.start()
+        if self.external_s3 is None:
+            self.objectstore.start()
         if self.external_kafka is None:
             self.kafka.start()
 
@@ -187,9 +212,20 @@ class Stack:
                 table_report = await ensure_tables(
                     client, TABLES, prefix=settings.table_prefix, kms_key=settings.table_kms_key
                 )
+            if self.external_s3 is None:
+                await self.ensure_evidence_bucket()
             return topic_report, table_report
 
         return asyncio.run(provision_all())
+
+    async def ensure_evidence_bucket(self) -> bool:
+        """The evidence bucket, with versioning and Object Lock, on this stack's object store."""
+        evidence = EvidenceSettings.model_validate(
+            self.objectstore.environment(PROVISIONER)
+            | {"CAF_EVIDENCE_BUCKET": self.evidence_bucket}
+        )
+        async with s3_client(evidence) as s3:
+            return await ensure_bucket(s3, evidence.evidence_bucket)
 
     def start_services(self, timeout: float = 60.0) -> None:
         for name, (module, port, port_variable) in SERVICES.items():
@@ -212,10 +248,13 @@ class Stack:
         self.start_services()
 
     def down(self) -> list[str]:
-        """Stop services first (they drain and commit), then Kafka, then DynamoDB Local."""
+        """Stop services first (they drain and commit), then Kafka, the object store, then
+        DynamoDB Local."""
         stopped = [name for name in SERVICES if self.service(name).stop()]
         if self.external_kafka is None and self.kafka.stop():
             stopped.append("kafka")
+        if self.external_s3 is None and self.objectstore.stop():
+            stopped.append("objectstore")
         if self.external_dynamodb is None and self.dynamodb.stop():
             stopped.append("dynamodb")
         return stopped
@@ -231,6 +270,11 @@ class Stack:
             f"external {self.external_dynamodb}"
             if self.external_dynamodb
             else _state(self.dynamodb.process, self.dynamodb.endpoint)
+        )
+        states["objectstore"] = (
+            f"external {self.external_s3}"
+            if self.external_s3
+            else _state(self.objectstore.process, self.objectstore.endpoint)
         )
         for name, (_, port, _) in SERVICES.items():
             where = f"http://127.0.0.1:{port}/readyz"

@@ -89,6 +89,11 @@ class RuleId(StrEnum):
     AU_02 = "AU-02"
     AU_03 = "AU-03"
     AU_04 = "AU-04"
+    ES_01 = "ES-01"
+    ES_02 = "ES-02"
+    ES_03 = "ES-03"
+    ES_04 = "ES-04"
+    ES_05 = "ES-05"
     DP_01 = "DP-01"
     DP_02 = "DP-02"
     DP_03 = "DP-03"
@@ -148,6 +153,7 @@ class ReasonCode(StrEnum):
     REJ_DESIG_MISMATCH = "REJ-DESIG-MISMATCH"
     REJ_FRAUD_REVIEW = "REJ-FRAUD-REVIEW"
     REJ_IDENTITY_ASSERTION = "REJ-IDENTITY-ASSERTION"
+    DELAY_EVIDENCE_UNSTORED = "DELAY-EVIDENCE-UNSTORED"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import OutboundModel, described
 from schemas.codes import ReasonCode, Rejection, RuleId
+from schemas.evidence import SignatureRef
 from schemas.ids import TAXPAYER_REF_PATTERN, event_id
 from schemas.inbound import FormType
 
@@ -124,6 +125,12 @@ class AuthorizationPosted(_Event):
         "When the authorization became ready to post.", "2026-11-20T14:03:00-05:00"
     )
     posted_at: AwareDatetime = described("When it was posted.", "2026-11-20T14:05:12+00:00")
+    signature_refs: list[SignatureRef] = described(
+        "ES-03/ES-04: where the evidence of each electronic signature of the act is kept "
+        "(empty for a paper form).",
+        [],
+        default_factory=list,
+    )
 
 
 class AuthorizationRejected(_WithReason):
@@ -195,6 +202,12 @@ class AuthorizationRevoked(_Event):
         "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0",
         default=None,
     )
+    signature_refs: list[SignatureRef] = described(
+        "ES-04: where the evidence of each electronic signature of the revocation is kept (empty "
+        "for a paper form, and for a grant superseded by a newer form).",
+        [],
+        default_factory=list,
+    )
 
 
 class AuthorizationWithdrawn(_Event):
@@ -213,6 +226,12 @@ class AuthorizationWithdrawn(_Event):
         [],
         default_factory=list,
     )
+    signature_refs: list[SignatureRef] = described(
+        "ES-03/ES-04: where the evidence of each electronic signature of the withdrawal is kept "
+        "(empty for a paper form).",
+        [],
+        default_factory=list,
+    )
 
 
 class CafNumberAssigned(_Event):
@@ -221,6 +240,17 @@ class CafNumberAssigned(_Event):
     type: Literal["CafNumberAssigned"] = described("Event type.", "CafNumberAssigned")
     caf_number: CafNumber = described("The new CAF number.", "030198765")
     representative_name: str = described("Who got it.", "Avery Smith")
+
+
+class PostingDelayed(_WithReason):
+    """ES-03: an electronically signed grant waits for its signature evidence to be stored past
+    the retry policy (not terminal): it posts when the object store takes the evidence."""
+
+    type: Literal["PostingDelayed"] = described("Event type.", "PostingDelayed")
+    waiting_since: AwareDatetime = described(
+        "When the grant first waited for its evidence.", "2026-11-20T14:03:00+00:00"
+    )
+    attempts: int = described("Attempts to store the evidence so far.", 4, ge=1)
 
 
 class SlaAtRisk(_Event):
@@ -250,6 +280,7 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     AuthorizationRevoked,
     AuthorizationWithdrawn,
     CafNumberAssigned,
+    PostingDelayed,
     SlaAtRisk,
     SlaBreached,
 )
@@ -274,6 +305,7 @@ Event = Annotated[
     | AuthorizationRevoked
     | AuthorizationWithdrawn
     | CafNumberAssigned
+    | PostingDelayed
     | SlaAtRisk
     | SlaBreached,
     Field(discriminator="type"),

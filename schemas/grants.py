@@ -20,6 +20,7 @@ from schemas.events import (
     Stage,
     refusal_event,
 )
+from schemas.evidence import SignatureEvidence
 from schemas.inbound import Channel, FormType
 from schemas.matters import Entry, Matter, Unit, expand_entries
 
@@ -127,6 +128,13 @@ class PostGrant(_Command):
         "2026-11-21T09:12:44-05:00",
         default=None,
     )
+    signature_evidence: list[SignatureEvidence] = described(
+        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
+        "them under Object Lock (ES-03, ES-04).",
+        [],
+        default_factory=list,
+        max_length=60,
+    )
 
 
 class WithdrawGrants(_Command):
@@ -140,6 +148,13 @@ class WithdrawGrants(_Command):
         "2026-11-21",
         default=None,
     )
+    signature_evidence: list[SignatureEvidence] = described(
+        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
+        "them under Object Lock (ES-03, ES-04).",
+        [],
+        default_factory=list,
+        max_length=60,
+    )
 
 
 class RevokeGrants(_Command):
@@ -150,6 +165,13 @@ class RevokeGrants(_Command):
     tax_matters: list[MatterSpec] | None = described("Matters; null = all.", None)
     signature_date: dt.date | None = described(
         "Day the taxpayer signed it: its revocation floor (RT-02).", "2026-11-21", default=None
+    )
+    signature_evidence: list[SignatureEvidence] = described(
+        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
+        "them under Object Lock (ES-03, ES-04).",
+        [],
+        default_factory=list,
+        max_length=60,
     )
 
 

@@ -1,16 +1,18 @@
 """Session-wide real infrastructure for integration and end-to-end tests.
 
 Where the broker and DynamoDB come from, in order:
-1. `KAFKA_BOOTSTRAP_SERVERS` and `DYNAMODB_ENDPOINT`, when set (an already running stack);
-2. testcontainers, when a Docker engine answers;
-3. otherwise the project's own local stack (`devstack`), on free ports in a temporary folder,
-   stopped when the session ends.
+1. `KAFKA_BOOTSTRAP_SERVERS` and `DYNAMODB_ENDPOINT`, when set (an already running stack; then
+   `S3_ENDPOINT` and its credentials name the object store too);
+2. testcontainers, when a Docker engine answers (the object store: the local SeaweedFS binary);
+3. otherwise the project's own local stack (`devstack`): Kafka, DynamoDB Local and SeaweedFS on
+   free ports in a temporary folder, stopped when the session ends.
 
 Tests isolate themselves with unique topic names, table prefixes and ids, never by cleaning up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
@@ -31,6 +33,7 @@ from devstack.access import PROVISIONER, SERVICE_PRINCIPALS
 from devstack.dynamodb import LOCAL_CREDENTIALS
 from devstack.fleet import free_ports
 from devstack.keys import DevKeys
+from devstack.objectstore import ObjectStore, Ports
 from devstack.stack import Stack
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ class Infrastructure:
     bootstrap_servers: str
     dynamodb_endpoint: str
     stack: Stack | None = None
+    objectstore: ObjectStore | None = None  # None: S3_ENDPOINT and its credentials are set
 
     @property
     def secured(self) -> bool:
@@ -62,6 +66,13 @@ class Infrastructure:
     def identity(self, principal: str) -> dict[str, str]:
         """The Kafka credentials of `principal` (none on an unsecured broker)."""
         return self.stack.access.environment(principal) if self.stack and self.secured else {}
+
+    def s3_identity(self, principal: str) -> dict[str, str]:
+        """S3_ENDPOINT and the object-store access key of `principal`."""
+        if self.objectstore is not None:
+            return self.objectstore.environment(principal)
+        names = ("S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+        return {name: os.environ[name] for name in names if name in os.environ}
 
     def settings(self, principal: str = PROVISIONER, **overrides: object) -> ServiceSettings:
         """Settings of a test, with its own prefixes, connecting as `principal` (default: the
@@ -83,6 +94,7 @@ class Infrastructure:
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
             **{key: os.environ.get(key, value) for key, value in LOCAL_CREDENTIALS.items()},
             **self.identity(principal),
+            **self.s3_identity(principal),
         }
 
     def client_properties(self, principal: str) -> Path | None:
@@ -93,9 +105,11 @@ class Infrastructure:
             f"{principal}.properties"
         )
 
-    def kafka_identity(self, service: str) -> dict[str, str]:
-        """A service process's own principal (`devstack.access.SERVICE_PRINCIPALS`)."""
-        return self.identity(SERVICE_PRINCIPALS[service])
+    def service_identity(self, service: str) -> dict[str, str]:
+        """A service process's own principal (`devstack.access.SERVICE_PRINCIPALS`): its Kafka
+        and object-store credentials."""
+        principal = SERVICE_PRINCIPALS[service]
+        return self.identity(principal) | self.s3_identity(principal)
 
     async def prepare(self, settings: ServiceSettings) -> None:
         """Topics and tables of the prefix of `settings`, and on a secured broker its ACLs."""
@@ -137,25 +151,30 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     endpoint = os.environ.get("DYNAMODB_ENDPOINT")
     if bootstrap and endpoint:
-        yield Infrastructure(bootstrap, endpoint)
+        yield Infrastructure(bootstrap, endpoint)  # S3_ENDPOINT, its credentials: from outside
     elif _docker_answers():
-        yield from _containers()
+        yield from _containers(tmp_path_factory)
     else:
-        kafka_port, controller_port, dynamodb_port = free_ports(3)
+        kafka_port, controller_port, dynamodb_port, *s3_ports = free_ports(11)
+        os.environ.pop("S3_ENDPOINT", None)  # this session's own object store
         stack = Stack(
             root=tmp_path_factory.mktemp("devstack"),
             kafka_port=kafka_port,
             kafka_controller_port=controller_port,
             dynamodb_port=dynamodb_port,
+            s3_ports=Ports(*s3_ports),
         )
         try:
             stack.start_infrastructure()
-            yield Infrastructure(stack.kafka.bootstrap_servers, stack.dynamodb.endpoint, stack)
+            asyncio.run(stack.ensure_evidence_bucket())
+            yield Infrastructure(
+                stack.kafka.bootstrap_servers, stack.dynamodb.endpoint, stack, stack.objectstore
+            )
         finally:
             stack.down()
 
 
-def _containers() -> Iterator[Infrastructure]:
+def _containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
     from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
     from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
@@ -166,7 +185,15 @@ def _containers() -> Iterator[Infrastructure]:
     ):
         wait_for_logs(dynamodb, "Initializing DynamoDB Local")
         endpoint = f"http://{dynamodb.get_container_host_ip()}:{dynamodb.get_exposed_port(8000)}"
-        yield Infrastructure(kafka.get_bootstrap_server(), endpoint)
+        # the object store runs from its cached binary, as in the local stack
+        stack = Stack(root=tmp_path_factory.mktemp("devstack"), s3_ports=Ports(*free_ports(8)))
+        objectstore = stack.objectstore
+        objectstore.start()
+        try:
+            asyncio.run(stack.ensure_evidence_bucket())
+            yield Infrastructure(kafka.get_bootstrap_server(), endpoint, None, objectstore)
+        finally:
+            objectstore.stop()
 
 
 @pytest.fixture

@@ -12,11 +12,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import BUSINESS_ZONE, Clock
+from caf_runtime.evidence_bucket import EvidenceStore, EvidenceUnavailable
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
@@ -24,11 +26,18 @@ from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
+from schemas.evidence import SignatureEvidence
 from schemas.grants import CloseRequest, PostGrant, ReviewHold, RevokeGrants, WithdrawGrants
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
-from services.caf_poster.outcomes import posting_outputs, purge_outputs, removal_outputs
+from services.caf_poster.outcomes import (
+    delayed_outputs,
+    posting_outputs,
+    purge_outputs,
+    removal_outputs,
+)
 from services.caf_poster.rules import (
+    EvidenceRetry,
     Posting,
     apply,
     decide_posting,
@@ -44,18 +53,29 @@ log = logging.getLogger(__name__)
 Publish = Callable[[list[Output]], Awaitable[None]]
 STUDENT_PURGE = "student_purge"
 DECIDE_HELD = "decide_held"
+AWAIT_EVIDENCE = "await_evidence"
+STORE_EVIDENCE = "store_evidence"
 
 
 class PosterHandler:
     """Applies grant commands to the CAF, one taxpayer at a time."""
 
     def __init__(
-        self, store: CafStore, publish: Publish, clock: Clock, reorder_window: timedelta
+        self,
+        store: CafStore,
+        publish: Publish,
+        clock: Clock,
+        reorder_window: timedelta,
+        *,
+        evidence: EvidenceStore,
+        evidence_retry: EvidenceRetry,
     ) -> None:
         self._store = store
         self._publish = publish
         self._clock = clock
         self._reorder_window = reorder_window
+        self._evidence = evidence
+        self._retry = evidence_retry
 
     async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
@@ -70,18 +90,24 @@ class PosterHandler:
         )
 
     async def fire(self, timer: Timer) -> Firing:
-        """PO-12: remove a student grant on its purge day; PO-03: decide a held approval. Both
-        under the CAF's version guard."""
-        if timer.kind == DECIDE_HELD:
+        """PO-12: remove a student grant on its purge day; PO-03: decide a held approval; ES-03:
+        try again to store a waiting grant's evidence, and post it once stored; ES-04: store a
+        removal's evidence. The CAF changes under its version guard."""
+        if timer.kind == STORE_EVIDENCE:
+            return await self._store_later(timer)
+        if timer.kind in {DECIDE_HELD, AWAIT_EVIDENCE}:
             command = decode_command(str(timer.payload["command"]).encode())
             if not isinstance(command, PostGrant):
                 return Firing([], [])
+            now = self._clock.now()
+            if not await self._stored(command.signature_evidence, now):
+                return self._still_waiting(command, timer.payload, now)
             located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
             command = command.model_copy(
                 update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
             )
             caf = located.caf
-            after, outputs, timers = await self._post(caf, command, self._clock.now())
+            after, outputs, timers = await self._post(caf, command, now)
             changes = self._store.delta(command.taxpayer_ref, caf, after)
             return Firing(outputs, [*changes, *(self._store.timers.schedule(t) for t in timers)])
         if timer.kind != STUDENT_PURGE:
@@ -111,6 +137,12 @@ class PosterHandler:
                 return None
             log.info("approval held for the reorder window", extra={"grant_id": key})
             return []
+        if isinstance(command, PostGrant) and not await self._stored(
+            command.signature_evidence, now
+        ):
+            # ES-03: no evidence stored, no posting; the grant waits and is tried again
+            waiting = self._waiting(command, attempt=1, since=now, now=now)
+            return [] if await self._store.hold(key, waiting) else None
         # the CAF where it lives now (after a key rotation: followed or moved), and the command
         # speaking of it by that ref
         located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
@@ -127,8 +159,15 @@ class PosterHandler:
                 else decide_withdrawal(caf, command)
             )
             after = apply(caf, removal)
-            outputs = removal_outputs(command, removal, now)
+            # ES-04: a removal does not wait for its evidence; a timer stores what fails now
+            retain_until = self._retry.retain_until(now)
+            refs = [e.ref(retain_until) for e in command.signature_evidence]
+            outputs = removal_outputs(command, removal, now, refs)
             timers = ()
+            if removal.rejection is None and not await self._stored(
+                command.signature_evidence, now
+            ):
+                timers = (self._store_evidence_timer(command, retain_until, 1, now),)
         result = await self._store.save(
             command.taxpayer_ref, caf, after, key, outputs, timers=timers
         )
@@ -142,6 +181,77 @@ class PosterHandler:
             extra={"grant_id": key, "taxpayer_ref": command.taxpayer_ref, "events": len(outputs)},
         )
         return outputs
+
+    async def _stored(self, evidence: list[SignatureEvidence], now: datetime) -> bool:
+        """ES-03, ES-04: the evidence objects are stored and locked (none: nothing to store)."""
+        if not evidence:
+            return True
+        try:
+            await self._evidence.store(evidence, self._retry.retain_until(now))
+        except EvidenceUnavailable as error:
+            log.warning("signature evidence not stored", extra={"error": str(error)})
+            return False
+        return True
+
+    def _waiting(
+        self, command: PostGrant, *, attempt: int, since: datetime, now: datetime
+    ) -> Timer:
+        """ES-03: the timer that tries again to store a waiting grant's evidence."""
+        return Timer(
+            f"evidence#{command.grant_id}#{attempt}",
+            self._retry.next_try(now, attempt),
+            AWAIT_EVIDENCE,
+            {"command": command.model_dump_json(), "attempt": attempt, "since": since.isoformat()},
+        )
+
+    def _still_waiting(self, command: PostGrant, payload: dict[str, Any], now: datetime) -> Firing:
+        """ES-03: the store refused again: try later; past the listed delays, say so once."""
+        attempt = int(payload.get("attempt", 0)) + 1
+        since = datetime.fromisoformat(str(payload["since"])) if "since" in payload else now
+        outputs = (
+            delayed_outputs(command, since=since, attempts=attempt, now=now)
+            if self._retry.announces_delay(attempt)
+            else []
+        )
+        next_timer = self._waiting(command, attempt=attempt, since=since, now=now)
+        return Firing(outputs, [self._store.timers.schedule(next_timer)])
+
+    def _store_evidence_timer(
+        self,
+        command: WithdrawGrants | RevokeGrants,
+        retain_until: datetime,
+        attempt: int,
+        now: datetime,
+    ) -> Timer:
+        return Timer(
+            f"store-evidence#{command.message_id}#{attempt}",
+            self._retry.next_try(now, attempt),
+            STORE_EVIDENCE,
+            {
+                "evidence": [e.model_dump(mode="json") for e in command.signature_evidence],
+                "retain_until": retain_until.isoformat(),
+                "attempt": attempt,
+                "message_id": command.message_id,
+            },
+        )
+
+    async def _store_later(self, timer: Timer) -> Firing:
+        """ES-04: store a removal's evidence; while the store refuses, try again later."""
+        evidence = [SignatureEvidence.model_validate(e) for e in timer.payload["evidence"]]
+        retain_until = datetime.fromisoformat(str(timer.payload["retain_until"]))
+        try:
+            await self._evidence.store(evidence, retain_until)
+        except EvidenceUnavailable:
+            now = self._clock.now()
+            attempt = int(timer.payload["attempt"]) + 1
+            next_timer = replace(
+                timer,
+                timer_id=f"store-evidence#{timer.payload['message_id']}#{attempt}",
+                due=self._retry.next_try(now, attempt),
+                payload={**timer.payload, "attempt": attempt},
+            )
+            return Firing([], [self._store.timers.schedule(next_timer)])
+        return Firing([], [])
 
     async def _post(
         self, caf: TaxpayerCaf, command: PostGrant, now: datetime
@@ -157,7 +267,14 @@ class PosterHandler:
                 posting,
                 grant=replace(posting.grant, caf_number=number, posted_at=now.isoformat()),
             )
-        outputs = posting_outputs(command, posting, now, caf_number_assigned=assigned)
+        retain_until = self._retry.retain_until(now)
+        outputs = posting_outputs(
+            command,
+            posting,
+            now,
+            caf_number_assigned=assigned,
+            signature_refs=[e.ref(retain_until) for e in command.signature_evidence],
+        )
         return apply(caf, posting), outputs, purge_timers(command, posting)
 
 
@@ -176,12 +293,23 @@ def purge_timers(command: PostGrant, posting: Posting) -> tuple[Timer, ...]:
 
 
 def register(
-    broker: KafkaBroker, settings: CafPosterSettings, store: CafStore, clock: Clock
+    broker: KafkaBroker,
+    settings: CafPosterSettings,
+    store: CafStore,
+    clock: Clock,
+    evidence: EvidenceStore,
 ) -> PosterHandler:
     """Attach the poster's subscriber to `broker`."""
 
     publish = functools.partial(publish_all, broker, settings)
-    handler = PosterHandler(store, publish, clock, timedelta(seconds=settings.reorder_window_s))
+    handler = PosterHandler(
+        store,
+        publish,
+        clock,
+        timedelta(seconds=settings.reorder_window_s),
+        evidence=evidence,
+        evidence_retry=settings.evidence_retry(),
+    )
 
     guard = Guard(
         broker,

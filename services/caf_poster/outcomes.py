@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from caf_runtime.outputs import Output
 from schemas import topics
-from schemas.codes import ReasonCode
+from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import (
     AuthorizationPosted,
     AuthorizationRevoked,
     AuthorizationWithdrawn,
     CafNumberAssigned,
     DroppedPeriod,
+    PostingDelayed,
     RecordedMatter,
 )
+from schemas.evidence import SignatureRef
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
 from schemas.matters import Matter
@@ -51,7 +53,9 @@ def _loss_event(
     loss: Loss,
     now: dt.datetime,
     revoked_by: ReasonCode | None,
+    *,
     superseded_by: str | None = None,
+    signature_refs: Sequence[SignatureRef] = (),
 ) -> Output:
     grant = loss.grant
     fields = {
@@ -62,6 +66,7 @@ def _loss_event(
         "representative_name": grant.representative_name,
         "tax_matters": recorded_matters(loss.matters),
         "remaining_matters": recorded_matters(loss.remaining),
+        "signature_refs": list(signature_refs),
     }
     if isinstance(command, PostGrant):
         fields["channel"] = command.channel  # CN-10: superseded by this form
@@ -93,9 +98,15 @@ def _loss_event(
 
 
 def posting_outputs(
-    command: PostGrant, posting: Posting, now: dt.datetime, *, caf_number_assigned: bool
+    command: PostGrant,
+    posting: Posting,
+    now: dt.datetime,
+    *,
+    caf_number_assigned: bool,
+    signature_refs: Sequence[SignatureRef] = (),
 ) -> list[Output]:
-    """Revocations (PO-05), the new CAF number (PO-08), then the posted event; or the refusal."""
+    """Revocations (PO-05), the new CAF number (PO-08), then the posted event with where its
+    signature evidence is kept (ES-03); or the refusal."""
     if posting.grant is None:
         if posting.rejection is None:
             return []  # already posted: its outcome was recorded when it was
@@ -150,6 +161,7 @@ def posting_outputs(
             "channel": command.channel,
             "received_at": command.received_at,
             "posted_at": now,
+            "signature_refs": list(signature_refs),
         },
         strict=False,
     )
@@ -158,14 +170,51 @@ def posting_outputs(
 
 
 def removal_outputs(
-    command: WithdrawGrants | RevokeGrants, removal: Removal, now: dt.datetime
+    command: WithdrawGrants | RevokeGrants,
+    removal: Removal,
+    now: dt.datetime,
+    signature_refs: Sequence[SignatureRef] = (),
 ) -> list[Output]:
-    """One withdrawn/revoked event per grant that lost matters (PO-09, PO-10), or the refusal."""
+    """One withdrawn/revoked event per grant that lost matters (PO-09, PO-10), with where the
+    act's signature evidence is kept (ES-04), or the refusal."""
     if removal.rejection is not None:
         event = refusal_of(command, removal.rejection, stage="caf_poster", occurred_at=now)
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
     revoked_by = ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
-    return [_loss_event(command, loss, now, revoked_by) for loss in removal.losses]
+    return [
+        _loss_event(command, loss, now, revoked_by, signature_refs=signature_refs)
+        for loss in removal.losses
+    ]
+
+
+EVIDENCE_DELAY = Rejection(
+    RuleId.ES_03,
+    ReasonCode.DELAY_EVIDENCE_UNSTORED,
+    "The signature evidence could not be stored yet; the authorization posts once it is.",
+)
+
+
+def delayed_outputs(
+    command: PostGrant, *, since: dt.datetime, attempts: int, now: dt.datetime
+) -> list[Output]:
+    """ES-03: the grant still waits for its evidence past the retry policy (not terminal)."""
+    event = PostingDelayed.model_validate(
+        {
+            **_common(command, now),
+            "type": "PostingDelayed",
+            "event_id": event_id("PostingDelayed", command.message_id, command.grant_id),
+            "grant_id": command.grant_id,
+            "caf_number": command.caf_number,
+            "representative_name": command.representative_name,
+            "reason_code": EVIDENCE_DELAY.code,
+            "reason": EVIDENCE_DELAY.reason,
+            "rule_id": EVIDENCE_DELAY.rule,
+            "waiting_since": since,
+            "attempts": attempts,
+        },
+        strict=False,
+    )
+    return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
 
 
 def purge_outputs(removal: Removal, taxpayer: dict[str, str], now: dt.datetime) -> list[Output]:

@@ -50,6 +50,26 @@ Retention = Literal["named", "all-legacy"]
 
 
 @dataclass(frozen=True)
+class EvidenceRetry:
+    """ES-03, ES-04: how long evidence is kept, and how a store that refuses it is tried again."""
+
+    retention: dt.timedelta
+    delays: tuple[dt.timedelta, ...]
+    every: dt.timedelta
+
+    def retain_until(self, posted_at: dt.datetime) -> dt.datetime:
+        return posted_at + self.retention
+
+    def next_try(self, now: dt.datetime, attempt: int) -> dt.datetime:
+        """When to try again after the `attempt`-th failed attempt (1-based)."""
+        return now + (self.delays[attempt - 1] if attempt <= len(self.delays) else self.every)
+
+    def announces_delay(self, attempt: int) -> bool:
+        """ES-03: `PostingDelayed` once, when the attempt after the last listed delay fails."""
+        return attempt == len(self.delays) + 1
+
+
+@dataclass(frozen=True)
 class Posting:
     """The decision on one grant: posted (`grant` set), refused (`rejection` set), or neither
     when the grant is already on the CAF."""

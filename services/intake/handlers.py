@@ -32,16 +32,26 @@ from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_inbound, readable_message_id
 from schemas.errors import ContractError
+from schemas.evidence import SignatureEvidence
 from schemas.inbound import (
     FormType,
     InboundMessage,
     Revocation,
+    Submission,
     TpaDecision,
     TpaRequest,
     Withdrawal,
 )
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
+from services.intake.evidence import (
+    Assurance,
+    SignedBy,
+    SigningRecord,
+    canonical_content,
+    evidence_object,
+    is_electronic,
+)
 from services.intake.identity import (
     Asserted,
     AssertionFailed,
@@ -129,6 +139,7 @@ class IntakeHandler:
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes], first_seen: datetime) -> None:
         signed = await self._verifier.verify(record, topics.INBOUND)  # also when parked
+        carrier = SigningRecord.of(record)
         raw = record.value or b""
         try:
             message = decode_inbound(raw)
@@ -144,7 +155,7 @@ class IntakeHandler:
             nonlocal attempts
             attempts += 1
             decision = await self._decide(
-                message, signed, first_seen, read_fingerprint=attempts > 1
+                message, signed, carrier, first_seen, read_fingerprint=attempts > 1
             )
             now = self._clock.now()
             result = await self._store.record(
@@ -177,23 +188,43 @@ class IntakeHandler:
         self,
         message: InboundMessage,
         signed: Signed,
+        carrier: SigningRecord,
         first_seen: datetime,
         *,
         read_fingerprint: bool,
     ) -> Decision:
         now = self._clock.now()
         if isinstance(message, TpaRequest):
-            return await self._decide_request(message, now)
+            return await self._decide_request(message, carrier, now)
         if isinstance(message, TpaDecision):
-            return await self._decide_decision(message, now, first_seen)
+            return await self._decide_decision(message, carrier, now, first_seen)
         if isinstance(message, Revocation):
-            return await self._decide_revocation(message, signed, now)
+            return await self._decide_revocation(message, signed, carrier, now)
         if isinstance(message, Withdrawal):
-            assessment = assess_withdrawal(message, business_day(now))
-            subject = self._subject(
-                message.message_id, assessment.normalized_tin, message.form, now
+            return self._decide_withdrawal(message, carrier, now)
+        return await self._decide_submission(
+            message, carrier, now, read_fingerprint=read_fingerprint
+        )
+
+    def _decide_withdrawal(
+        self, message: Withdrawal, carrier: SigningRecord, now: datetime
+    ) -> Decision:
+        assessment = assess_withdrawal(message, business_day(now))
+        subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
+        evidence = []
+        if is_electronic(message.signature) and assessment.rejection is None:
+            signed = SignedBy(
+                act="withdrawal",
+                role="representative",
+                signer={"caf_number": assessment.caf_numbers[0]},
+                signature=message.signature,
             )
-            return Decision(withdrawal_outputs(message, assessment, subject))
+            evidence = [self._evidence(signed, message, carrier)]
+        return Decision(withdrawal_outputs(message, assessment, subject, evidence))
+
+    async def _decide_submission(
+        self, message: Submission, carrier: SigningRecord, now: datetime, *, read_fingerprint: bool
+    ) -> Decision:
         assessment = assess_submission(
             message, business_day(now), self._settings.max_receipt_age_days
         )
@@ -204,10 +235,48 @@ class IntakeHandler:
             fingerprint = self._refs.digest(form_fingerprint(message, assessment.normalized_tin))
             owner = await self._store.fingerprint_owner(fingerprint) if read_fingerprint else None
             duplicate = owner is not None and owner != message.message_id
-        outputs = submission_outputs(message, assessment, subject, duplicate=duplicate)
+        taxpayer_signature = message.taxpayer.signature
+        taxpayer_evidence: list[SignatureEvidence] = []
+        if is_electronic(taxpayer_signature):
+            taxpayer_evidence = [
+                self._evidence(
+                    SignedBy(
+                        act="submission",
+                        role="taxpayer",
+                        signer={"taxpayer_ref": subject.taxpayer_ref},
+                        signature=taxpayer_signature,
+                    ),
+                    message,
+                    carrier,
+                )
+            ]
+
+        def evidence(index: int) -> list[SignatureEvidence]:
+            rep = message.representatives[index]
+            if not is_electronic(rep.signature):
+                return taxpayer_evidence
+            numbers = assessment.caf_numbers
+            signer = {"caf_number": numbers[index] if numbers else None, "position": index}
+            signed = SignedBy(
+                act="submission", role="representative", signer=signer, signature=rep.signature
+            )
+            own = self._evidence(signed, message, carrier)
+            return [*taxpayer_evidence, own]
+
+        outputs = submission_outputs(
+            message, assessment, subject, duplicate=duplicate, evidence=evidence
+        )
         return Decision(outputs, None if duplicate else fingerprint)
 
-    async def _decide_request(self, message: TpaRequest, now: datetime) -> Decision:
+    def _evidence(
+        self, signed: SignedBy, message: InboundMessage, carrier: SigningRecord
+    ) -> SignatureEvidence:
+        """ES-01: the sealed evidence object of one electronic signature of `message`."""
+        return evidence_object(signed, canonical_content(message), carrier, self._sealer)
+
+    async def _decide_request(
+        self, message: TpaRequest, carrier: SigningRecord, now: datetime
+    ) -> Decision:
         if await self._store.request(message.request_id) is not None:
             return Decision([])  # the same request again under another message id
         assessment = assess_tpa_request(
@@ -215,7 +284,23 @@ class IntakeHandler:
         )
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         expires_on = message.received_on + timedelta(days=self._settings.request_expiry_days)
-        outputs, grant = tpa_request_outputs(message, assessment, subject, expires_on)
+        rep, caf_numbers = message.representative, assessment.caf_numbers
+        outputs, grant = tpa_request_outputs(
+            message,
+            assessment,
+            subject,
+            expires_on,
+            lambda: self._evidence(
+                SignedBy(
+                    act="tpa_request",
+                    role="representative",
+                    signer={"caf_number": caf_numbers[0] if caf_numbers else None},
+                    signature=rep.signature,
+                ),
+                message,
+                carrier,
+            ),
+        )
         if grant is None:
             change = RequestChange(message.request_id, RequestState.DECIDED)
             return Decision(outputs, request=change)
@@ -241,7 +326,7 @@ class IntakeHandler:
         return Firing(expiry_outputs(known[1], now), [self._store.request_put(expired, now)])
 
     async def _decide_decision(
-        self, message: TpaDecision, now: datetime, first_seen: datetime
+        self, message: TpaDecision, carrier: SigningRecord, now: datetime, first_seen: datetime
     ) -> Decision:
         known = await self._store.request(message.request_id)
         state, request = known if known is not None else (None, None)
@@ -256,6 +341,7 @@ class IntakeHandler:
             return Decision([])
         closed = RequestChange(message.request_id, RequestState.DECIDED, from_pending=True)
         rejection = assess_tpa_decision(message, now)
+        verdict: Asserted | AssertionFailed | None = None
         if rejection is None:
             verdict = await self._asserted(
                 message.identity_assertion,
@@ -267,10 +353,19 @@ class IntakeHandler:
             rejection = verdict.rejection() if isinstance(verdict, AssertionFailed) else None
         if route is DecisionOutcome.DECLINE or rejection is not None:
             return Decision(closing_outputs(request, message, now, rejection), request=closed)
-        return Decision(approval_outputs(request, message, now), request=closed)
+        assert isinstance(verdict, Asserted)  # an approval without a refusal was asserted
+        signed = SignedBy(
+            act="tpa_approval",
+            role="taxpayer",
+            signer={"taxpayer_ref": request.taxpayer_ref},
+            signature=message.taxpayer_signature,
+            asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
+        )
+        evidence = self._evidence(signed, message, carrier)
+        return Decision(approval_outputs(request, message, now, evidence), request=closed)
 
     async def _decide_revocation(
-        self, message: Revocation, signed: Signed, now: datetime
+        self, message: Revocation, signed: Signed, carrier: SigningRecord, now: datetime
     ) -> Decision:
         assessment = assess_revocation(message, business_day(now))
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
@@ -285,6 +380,15 @@ class IntakeHandler:
             )
             if isinstance(verdict, AssertionFailed):
                 return Decision([rejection_event(subject, message.message_id, verdict.rejection())])
+            by = SignedBy(
+                act="revocation",
+                role="taxpayer",
+                signer={"taxpayer_ref": subject.taxpayer_ref},
+                signature=message.signature,
+                asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
+            )
+            evidence = self._evidence(by, message, carrier)
+            return Decision(revocation_outputs(message, assessment, subject, [evidence]))
         return Decision(revocation_outputs(message, assessment, subject))
 
     async def _asserted(

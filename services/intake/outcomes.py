@@ -7,6 +7,7 @@ or not processed) or a command on `caf.grants.accepted.v1`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,7 @@ from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import refusal_event
+from schemas.evidence import SignatureEvidence
 from schemas.grants import CloseRequest, MatterSpec, PostGrant, RevokeGrants, WithdrawGrants
 from schemas.ids import submission_grant_id
 from schemas.inbound import (
@@ -105,9 +107,16 @@ def _optional_matters(matters: list[TaxMatter] | None) -> list[MatterSpec] | Non
 
 
 def submission_outputs(
-    message: Submission, assessment: Assessment, subject: Subject, *, duplicate: bool
+    message: Submission,
+    assessment: Assessment,
+    subject: Subject,
+    *,
+    duplicate: bool,
+    evidence: Callable[[int], list[SignatureEvidence]] = lambda _: [],
 ) -> list[Output]:
-    """One output per representative: rejected, not processed (IN-03) or accepted."""
+    """One output per representative: rejected, not processed (IN-03) or accepted; an accepted
+    grant carries the evidence of the taxpayer's and its representative's e-signatures
+    (`evidence(index)`, asked only for accepted grants: ES-01)."""
     outputs: list[Output] = []
     taxpayer_date = message.taxpayer.signature.date if message.taxpayer.signature else None
     for index, rep in enumerate(message.representatives):
@@ -158,6 +167,7 @@ def submission_outputs(
                     first_time=caf_number is None,
                     ptin=_ptin(rep.ptin),
                     licence_key=_licence_key(rep.licence_number, rep.jurisdiction),
+                    signature_evidence=evidence(index),
                 ),
             )
         )
@@ -165,7 +175,10 @@ def submission_outputs(
 
 
 def withdrawal_outputs(
-    message: Withdrawal, assessment: Assessment, subject: Subject
+    message: Withdrawal,
+    assessment: Assessment,
+    subject: Subject,
+    evidence: Sequence[SignatureEvidence] = (),
 ) -> list[Output]:
     if assessment.rejection is not None or assessment.caf_numbers[0] is None:
         return [rejection_event(subject, message.message_id, assessment.rejection or SCHEMA)]
@@ -184,13 +197,17 @@ def withdrawal_outputs(
                 caf_number=assessment.caf_numbers[0],
                 tax_matters=_optional_matters(message.tax_matters),
                 signature_date=message.signature.date if message.signature else None,
+                signature_evidence=list(evidence),
             ),
         )
     ]
 
 
 def revocation_outputs(
-    message: Revocation, assessment: Assessment, subject: Subject
+    message: Revocation,
+    assessment: Assessment,
+    subject: Subject,
+    evidence: Sequence[SignatureEvidence] = (),
 ) -> list[Output]:
     if assessment.rejection is not None:
         return [rejection_event(subject, message.message_id, assessment.rejection)]
@@ -211,13 +228,18 @@ def revocation_outputs(
                 else None,
                 tax_matters=_optional_matters(message.tax_matters),
                 signature_date=message.signature.date if message.signature else None,
+                signature_evidence=list(evidence),
             ),
         )
     ]
 
 
 def tpa_request_outputs(
-    message: TpaRequest, assessment: Assessment, subject: Subject, expires_on: dt.date
+    message: TpaRequest,
+    assessment: Assessment,
+    subject: Subject,
+    expires_on: dt.date,
+    evidence: Callable[[], SignatureEvidence],
 ) -> tuple[list[Output], PostGrant | None]:
     """A rejected request ends here; an accepted one goes to the validator for review (its
     pending announcement) and leaves the grant its approval will post."""
@@ -257,15 +279,20 @@ def tpa_request_outputs(
         request_id=message.request_id,
         review=True,
         expires_on=expires_on,
+        signature_evidence=[evidence()],  # ES-01: the professional's checkbox signature
     )
     return [Output.of(topics.GRANTS_ACCEPTED, subject.taxpayer_ref, grant)], grant
 
 
-def approval_outputs(request: PostGrant, decision: TpaDecision, now: dt.datetime) -> list[Output]:
-    """The request's grant, signed by the taxpayer, on its way to the good-standing recheck."""
+def approval_outputs(
+    request: PostGrant, decision: TpaDecision, now: dt.datetime, evidence: SignatureEvidence
+) -> list[Output]:
+    """The request's grant, signed by the taxpayer, on its way to the good-standing recheck,
+    with the evidence of both signatures (ES-01)."""
     signature = decision.taxpayer_signature
     grant = request.model_copy(
         update={
+            "signature_evidence": [*request.signature_evidence, evidence],
             "review": False,
             "message_id": decision.message_id,
             "received_at": now,

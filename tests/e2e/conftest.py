@@ -311,7 +311,7 @@ async def pipeline(
             **getattr(request.module, "SERVICE_ENV", {}),
         },
         logs,
-        infra.kafka_identity,
+        infra.service_identity,
         getattr(request.module, "SERVICES", SERVICES),
     )
     try:

@@ -38,7 +38,7 @@ async def test_a_rolling_restart_of_every_service_loses_and_duplicates_nothing(
             "CAF_GRACEFUL_TIMEOUT_S": "10",
         },
         tmp_path,
-        identity=infra.kafka_identity,
+        identity=infra.service_identity,
     )
     first = await asyncio.gather(*(fleet.start(service) for service in SERVICES))
     workload = Workload(MESSAGES, seed=3, gap=60)

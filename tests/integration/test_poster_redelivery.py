@@ -19,6 +19,7 @@ from schemas.codec import encode
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import PosterHandler
 from services.caf_poster.store import CafStore
+from tests.evidence import RETRY, MemoryEvidence
 from tests.unit.builders import NOW, post_grant
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,14 @@ async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_noth
     """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
-    handler = PosterHandler(store, publisher, clock, dt.timedelta(minutes=2))
+    handler = PosterHandler(
+        store,
+        publisher,
+        clock,
+        dt.timedelta(minutes=2),
+        evidence=MemoryEvidence(),
+        evidence_retry=RETRY,
+    )
     grant = post_grant(caf_number=None, first_time=True, taxpayer_ref="b" * 32)
 
     await handler.on_command(record_of(grant))
@@ -102,7 +110,14 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 ) -> None:
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
-    handler = PosterHandler(store, publisher, clock, dt.timedelta(minutes=2))
+    handler = PosterHandler(
+        store,
+        publisher,
+        clock,
+        dt.timedelta(minutes=2),
+        evidence=MemoryEvidence(),
+        evidence_retry=RETRY,
+    )
     ref = "c" * 32
     first = post_grant(
         grant_id="old:0",
@@ -139,7 +154,14 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: CafStore) -> None:
     ref = "d" * 32
     publisher = CrashingPublisher()
-    handler = PosterHandler(store, publisher, FixedClock(NOW), dt.timedelta(minutes=2))
+    handler = PosterHandler(
+        store,
+        publisher,
+        FixedClock(NOW),
+        dt.timedelta(minutes=2),
+        evidence=MemoryEvidence(),
+        evidence_retry=RETRY,
+    )
     await handler.on_command(record_of(post_grant(taxpayer_ref=ref)))
     current = await store.load(ref)
     zombie_view = type(current)(version=current.version - 1, grants=(), groups={})
@@ -195,7 +217,14 @@ async def test_a_caf_written_before_period_units_reads_in_units_and_revokes_unit
         "2024-12",
     ]
     publisher = CrashingPublisher()
-    handler = PosterHandler(store, publisher, FixedClock(NOW), dt.timedelta(minutes=2))
+    handler = PosterHandler(
+        store,
+        publisher,
+        FixedClock(NOW),
+        dt.timedelta(minutes=2),
+        evidence=MemoryEvidence(),
+        evidence_retry=RETRY,
+    )
     newer = post_grant(taxpayer_ref=ref, taxpayer_signature_date=dt.date(2026, 11, 18))
     await handler.on_command(record_of(newer))
     [events] = publisher.published

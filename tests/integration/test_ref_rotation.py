@@ -25,6 +25,7 @@ from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import STUDENT_PURGE, PosterHandler
 from services.caf_poster.rules import apply, decide_posting
 from services.caf_poster.store import CafStore, SaveResult
+from tests.evidence import RETRY, MemoryEvidence
 from tests.integration.test_poster_redelivery import CrashingPublisher, FixedClock, record_of
 from tests.unit.builders import NOW, post_grant
 
@@ -55,7 +56,14 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Rig]:
     async with store.table:
         await ensure_tables(store.table.client, TABLES, prefix=settings.table_prefix)
         publisher = CrashingPublisher()
-        handler = PosterHandler(store, publisher, FixedClock(NOW), dt.timedelta(0))
+        handler = PosterHandler(
+            store,
+            publisher,
+            FixedClock(NOW),
+            dt.timedelta(0),
+            evidence=MemoryEvidence(),
+            evidence_retry=RETRY,
+        )
         yield Rig(poster_settings, store, handler, publisher)
 
 

@@ -54,7 +54,7 @@ async def test_a_service_process_becomes_ready_and_exits_cleanly_on_sigterm(
     env = {
         **os.environ,
         **infra.environment(),
-        **infra.kafka_identity(service),
+        **infra.service_identity(service),
         "CAF_TOPIC_PREFIX": settings.topic_prefix,
         "CAF_TABLE_PREFIX": settings.table_prefix,
         f"{service.upper()}_HEALTH_PORT": str(port),
@@ -108,7 +108,7 @@ async def test_a_batch_the_process_cannot_decode_makes_it_not_ready_then_not_liv
     env = {
         **os.environ,
         **infra.environment(),
-        **infra.kafka_identity("intake"),
+        **infra.service_identity("intake"),
         "PYTHONPATH": os.pathsep.join([str(broken.parent), os.environ.get("PYTHONPATH", "")]),
         "CAF_TOPIC_PREFIX": settings.topic_prefix,
         "CAF_TABLE_PREFIX": settings.table_prefix,

@@ -25,6 +25,7 @@ from services.caf_poster.store import CafStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register as register_intake
 from services.intake.store import IntakeStore
+from tests.evidence import MemoryEvidence
 from tests.service.fakes import FixedClock, probe
 from tests.service.test_downstream_services import FakeCafStore
 from tests.service.test_intake_service import FakeIntakeStore
@@ -106,7 +107,9 @@ async def test_mk_06_two_10000_period_commands_are_refused_without_holding_the_p
 ):
     settings = CafPosterSettings()
     broker = make_broker(settings, client_id="test")
-    register_poster(broker, settings, cast("CafStore", FakeCafStore()), FixedClock())
+    register_poster(
+        broker, settings, cast("CafStore", FakeCafStore()), FixedClock(), MemoryEvidence()
+    )
     seen = probe(broker, topics.EVENTS)
     matters = [
         MatterSpec(tax_type="Employment", form_number="941", periods=chunk)

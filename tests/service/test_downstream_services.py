@@ -27,6 +27,7 @@ from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
 from services.validator.store import Hold, HoldDecision, NumberGiven, ValidatorStore
+from tests.evidence import MemoryEvidence
 from tests.service.fakes import FakeLedger, FixedClock, probe
 from tests.signing import signed
 from tests.unit.builders import post_grant
@@ -341,7 +342,7 @@ async def test_the_poster_posts_assigns_a_caf_number_and_ignores_a_redelivery() 
     settings = CafPosterSettings()
     broker = make_broker(settings, client_id="test")
     store = FakeCafStore()
-    register_poster(broker, settings, cast("CafStore", store), FixedClock())
+    register_poster(broker, settings, cast("CafStore", store), FixedClock(), MemoryEvidence())
     seen = probe(broker, topics.EVENTS, topics.POSTER_DLQ)
     grant = post_grant(caf_number=None, first_time=True).model_dump_json().encode()
     async with TestKafkaBroker(broker) as test_broker:

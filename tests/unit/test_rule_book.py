@@ -13,7 +13,7 @@ from schemas.codes import ReasonCode, RuleId
 pytestmark = pytest.mark.unit
 
 RULE_BOOK = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
-CODE = re.compile(r"(?<![\w-])((?:REJ|NP|HOLD|EXP|PART|REV)-[A-Z0-9]+(?:-[A-Z0-9]+)*)")
+CODE = re.compile(r"(?<![\w-])((?:REJ|NP|HOLD|EXP|PART|REV|DELAY)-[A-Z0-9]+(?:-[A-Z0-9]+)*)")
 
 
 def table_rows() -> list[str]:
