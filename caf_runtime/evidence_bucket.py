@@ -82,6 +82,12 @@ class EvidenceStore(Protocol):
         ...
 
 
+class EvidenceReader(Protocol):
+    """What the read side needs of the evidence bucket."""
+
+    async def read(self, ref: SignatureRef | str) -> StoredEvidence | None: ...
+
+
 class EvidenceBucket:
     """The evidence bucket through aioboto3; `async with` opens and closes its client."""
 

@@ -150,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     rekeying.add_argument("--to-version", type=int, required=True)
     _operator_arguments(rekeying)
     _token_arguments(commands)
+    _signature_arguments(commands)
     follow = commands.add_parser("trace", help="everything about one message, grant or request")
     follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
     follow.add_argument("--operator", help="who reads (default: CAF_OPERATOR)")
@@ -159,6 +160,21 @@ def _parser() -> argparse.ArgumentParser:
         "the grants traced: an employee read, audited by the API",
     )
     return parser
+
+
+def _signature_arguments(commands: Any) -> None:
+    evidence = commands.add_parser(
+        "signatures", help="signature evidence (ESSAR): stored objects, hashed again"
+    ).add_subparsers(dest="action", required=True)
+    shown = evidence.add_parser(
+        "show",
+        help="each evidence object of a grant with its role, sha256, retain_until and verified "
+        "(an employee read through the API, audited)",
+    )
+    shown.add_argument("grant_id")
+    shown.add_argument("--operator", help="who reads (default: CAF_OPERATOR)")
+    shown.add_argument("--why", required=True, help="why (a case number); the API audits it")
+    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def _token_arguments(commands: Any) -> None:
@@ -191,6 +207,8 @@ def _token(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "token":
         return _token(args)
+    if args.command == "signatures":
+        return _signatures(args)
     settings = ServiceSettings()
     options = client_options(settings)
     if args.command == "reconcile":
@@ -282,7 +300,11 @@ async def _operate(
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            _table(rows, ["age_s", "grant_id", "form", "caf_number", "ready_at", "deadline"])
+            _table(
+                rows,
+                ["age_s", "grant_id", "form", "caf_number", "ready_at", "deadline"],
+                "no grant waiting to post",
+            )
         return 0
     if args.command == "practitioner" and args.action == "show":
         found = await operations.practitioner_records(settings, options, args.caf_number)
@@ -338,7 +360,11 @@ async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dic
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            _table(rows, ["id", "error_class", "original", "failed_at", "error_message"])
+            _table(
+                rows,
+                ["id", "error_class", "original", "failed_at", "error_message"],
+                "no dead letters",
+            )
         return 0
     operator = Operator.resolve(args.operator, args.why, "dlq replay")
     action = "dlq replay (dry run)" if args.dry_run else "dlq replay"
@@ -378,6 +404,26 @@ async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: b
     for name, state in summary["services"].items():
         print(f"{name:<12} {state}")
     return 0
+
+
+def _signatures(args: argparse.Namespace) -> int:
+    """ES-05: `signatures show GRANT_ID`; exit 1 when an object does not verify."""
+    read = _api_read(args)
+    assert read is not None  # --why is required
+    try:
+        found = read.signatures(args.grant_id)
+    except ApiRefusedError as error:
+        print(f"cafctl: {error}", file=sys.stderr)
+        return 2
+    rows = found["signatures"]
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not rows:
+        print(f"grant {args.grant_id} has no signature evidence (signed on paper)")
+    else:
+        columns = ["role", "act", "sha256", "retain_until", "lock_mode", "verified", "versions"]
+        _table(rows, columns)
+    return 0 if all(row["verified"] for row in rows) else 1
 
 
 def _api_read(args: argparse.Namespace) -> ReadSideRead | None:
@@ -489,9 +535,9 @@ def _print(as_json: bool, document: dict[str, Any]) -> None:
             print(f"{key:>16}: {value}")
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+def _table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing to show") -> None:
     if not rows:
-        print("no dead letters")
+        print(empty)
         return
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))

@@ -65,6 +65,12 @@ class ReadSideRead:
                     found.append({"at_ms": now_ms, "topic": TOPIC, "record": grant})
         return found
 
+    def signatures(self, grant_id: str) -> dict[str, Any]:
+        """ES-05: the grant's signature evidence, each object hashed again by the API."""
+        return self._post(
+            "/v1/employee/grant-signatures", {"grant_id": grant_id, "reason": self.why}
+        )
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(  # noqa: S310 - the operator's configured API
             f"{self.api.base_url}{path}",

@@ -18,6 +18,7 @@ same body whatever exists.
 # No `from __future__ import annotations`: FastAPI reads the dependencies in the handlers'
 # annotations at run time, and some of them are local to `create_api`.
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
+from caf_runtime.evidence_bucket import EvidenceReader, EvidenceUnavailable, StoredEvidence
 from caf_runtime.metrics import exposition
 from schemas.errors import ContractError
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
@@ -41,7 +43,7 @@ from services.caf_query.histories import (
 )
 from services.caf_query.pages import PageSession, add_pages
 from services.caf_query.store import QueryStore
-from services.caf_query.views import Status, check
+from services.caf_query.views import EvidenceRef, Status, check
 
 Audit = Callable[[Principal, str, str, str], Awaitable[None]]  # who, action, ref, why
 
@@ -115,17 +117,19 @@ def create_api(
     *,
     cache: ViewCache | None = None,
     secure_cookies: bool = True,
+    evidence: EvidenceReader,
 ) -> FastAPI:
     """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads.
     `cache` (none: every look-up reads the table) answers taxpayer look-ups from memory where it
     may. The web pages keep a signed-in token in a cookie, `Secure` unless `secure_cookies` is
-    off."""
+    off. `evidence` reads signature evidence back for an employee (ES-05)."""
     api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
     bearer = Bearer(tokens, clock)
     lookup = TaxpayerLookup(store, refs_of, cache or ViewCache(capacity=0, remembered=0))
     histories = Histories(store, lookup, clock)
     _check_route(api, bearer, lookup, audit)
     _history_routes(api, bearer=bearer, histories=histories, audit=audit)
+    _signature_route(api, bearer=bearer, store=store, evidence=evidence, audit=audit)
     add_pages(api, PageSession(tokens, clock, secure_cookies=secure_cookies), histories)
     _service_routes(api, store)
 
@@ -200,6 +204,75 @@ def _history_routes(api: FastAPI, *, bearer: Bearer, histories: Histories, audit
         ref, page = await histories.of_named_taxpayer(body)
         await audit(caller, "taxpayer-authorizations", ref, body.reason)
         return page
+
+
+class SignaturesRequest(StrictBody):
+    grant_id: str = Field(min_length=1, max_length=200, description="The grant.")
+    reason: str = Field(min_length=1, max_length=1000, description="Why (audited).")
+
+
+class SignatureOut(StrictBody):
+    role: str = Field(description="Who signed: taxpayer or representative.")
+    act: str = Field(description="The act signed (tpa_request, tpa_approval, submission, ...).")
+    key: str = Field(description="Object key in the evidence bucket (its content address).")
+    sha256: str = Field(description="SHA-256 of the object as recorded when it was posted.")
+    retain_until: dt.datetime | None = Field(
+        description="Object Lock retain-until of the stored original (null: not found)."
+    )
+    lock_mode: str | None = Field(description="COMPLIANCE for an evidence object.")
+    verified: bool = Field(
+        description="The object a read of its key returns now has the recorded SHA-256."
+    )
+    original_kept: bool = Field(
+        description="The original bytes are still stored (whatever was written over them)."
+    )
+    versions: int = Field(description="Versions stored at the key (1 unless written over).")
+
+
+class SignaturesOut(StrictBody):
+    grant_id: str
+    signatures: list[SignatureOut]
+
+
+def _signature_route(
+    api: FastAPI, *, bearer: Bearer, store: QueryStore, evidence: EvidenceReader, audit: Audit
+) -> None:
+    """ES-05: an employee reads a grant's signature evidence, hashed again (audited)."""
+
+    @api.post("/v1/employee/grant-signatures", response_model=SignaturesOut)
+    async def grant_signatures(
+        body: SignaturesRequest,
+        caller: Annotated[Principal, Depends(bearer.role("employee"))],
+    ) -> SignaturesOut:
+        ref = await store.owner(body.grant_id)
+        view = await store.grant(ref, body.grant_id) if ref else None
+        if ref is None or view is None:
+            raise HTTPException(404, "No such grant")
+        await audit(caller, "grant-signatures", ref, body.reason)
+        try:
+            stored = [await evidence.read(s.key) for s in view.signatures]
+        except EvidenceUnavailable as error:
+            raise HTTPException(503, "The evidence store does not answer") from error
+        return SignaturesOut(
+            grant_id=view.grant_id,
+            signatures=[
+                _signature_out(s, found) for s, found in zip(view.signatures, stored, strict=True)
+            ],
+        )
+
+
+def _signature_out(ref: EvidenceRef, found: StoredEvidence | None) -> SignatureOut:
+    return SignatureOut(
+        role=ref.role,
+        act=ref.act,
+        key=ref.key,
+        sha256=ref.sha256,
+        retain_until=found.retain_until if found else None,
+        lock_mode=found.lock_mode if found else None,
+        verified=found is not None and found.verified,
+        original_kept=found is not None and found.original_kept,
+        versions=found.versions if found else 0,
+    )
 
 
 def _service_routes(api: FastAPI, store: QueryStore) -> None:

@@ -15,6 +15,7 @@ from faststream import FastStream
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import Clock, make_clock
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.evidence_bucket import EvidenceBucket
 from caf_runtime.guard import Guard
 from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
@@ -73,6 +74,7 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
     guard.subscribe_retries(f"{settings.group_id}-redelivery")
     refs = settings.ref_keys()
     cache = ViewCache(settings.cache_entries, settings.cache_remembered)
+    evidence = EvidenceBucket(settings)
     api = create_api(
         store,
         AccessTokens.from_locations(settings.identity_providers),
@@ -81,12 +83,19 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
         clock.now,
         cache=cache,
         secure_cookies=settings.secure_cookies,
+        evidence=evidence,
     )
     server = ApiServer(api, settings.api_host, settings.api_port)
     return build_app(
         "caf_query",
         settings,
         broker,
-        resources=[store.table, ops, StreamReader(settings, settings.group_id, cache), server],
+        resources=[
+            store.table,
+            ops,
+            evidence,
+            StreamReader(settings, settings.group_id, cache),
+            server,
+        ],
         checks={"dynamodb": store.ping},
     )

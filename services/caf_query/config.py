@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from caf_runtime.config import TaxpayerRefSettings
+from caf_runtime.config import EvidenceSettings, TaxpayerRefSettings
 
 
-class QuerySettings(TaxpayerRefSettings):
+class QuerySettings(TaxpayerRefSettings, EvidenceSettings):
     """caf_query settings; connection settings are inherited."""
 
     model_config = SettingsConfigDict(env_prefix="CAF_QUERY_", extra="ignore", frozen=True)

@@ -73,7 +73,8 @@ def grant_out(view: GrantView, today: dt.date) -> GrantOut:
         and (view.expires_on is None or dt.date.fromisoformat(view.expires_on) >= today)
     )
     document = view.to_document()
-    for internal in ("taxpayer_ref", "position"):  # the pseudonym and the offset stay inside
+    # the pseudonym and the offset stay inside; signature evidence is an employee's (ES-05)
+    for internal in ("taxpayer_ref", "position", "signatures"):
         del document[internal]
     return GrantOut.model_validate(document | {"can_approve": can_approve})
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+from caf_runtime.evidence_bucket import EvidenceReader
 from caf_runtime.tokens import TrustedIssuers
 from services.caf_query.access import AccessTokens
 from services.caf_query.api import create_api
@@ -29,6 +30,7 @@ def document() -> dict[str, Any]:
         lambda _tin: (),
         no_audit,
         lambda: dt.datetime.now(dt.UTC),
+        evidence=cast("EvidenceReader", None),
     )
     return api.openapi()
 

@@ -3,7 +3,9 @@ its representative's CAF number, each with the view as of the last event applied
 
 - `TP#<taxpayer_ref>` / `GRANT#<grant_id>`: the taxpayer's history (and the check's input);
 - `CAF#<caf_number>` / `GRANT#<grant_id>`: the practitioner's view (grants not yet numbered have
-  none).
+  none);
+- `GRANT#<grant_id>` / `TAXPAYER`: whose grant it is (its `taxpayer_ref`), written with the
+  grant's first view, so an employee can find a grant's signature evidence by its id (ES-05).
 
 Both are written in one transaction, each on the condition that it holds an earlier event (its
 `partition`/`offset`), so redelivery and a rebuild from the earliest offset leave the same items.
@@ -31,6 +33,11 @@ class QueryStore:
     async def ping(self) -> bool:
         return await self.table.ping()
 
+    async def owner(self, grant_id: str) -> str | None:
+        """The taxpayer_ref of a grant, by its id."""
+        item = await self.table.get(f"GRANT#{grant_id}", "TAXPAYER")
+        return str(item["taxpayer_ref"]["S"]) if item else None
+
     async def grant(self, taxpayer_ref: str, grant_id: str) -> GrantView | None:
         item = await self.table.get(f"TP#{taxpayer_ref}", f"GRANT#{grant_id}")
         return _view(item) if item else None
@@ -41,6 +48,19 @@ class QueryStore:
         items = [self._put(f"TP#{view.taxpayer_ref}", view)]
         if view.caf_number:
             items.append(self._put(f"CAF#{view.caf_number}", view))
+        if before is None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            "pk": {"S": f"GRANT#{view.grant_id}"},
+                            "sk": {"S": "TAXPAYER"},
+                            "taxpayer_ref": {"S": view.taxpayer_ref},
+                        },
+                    }
+                }
+            )
         if before is not None and before.caf_number and before.caf_number != view.caf_number:
             items.append(
                 {

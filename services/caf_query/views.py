@@ -75,6 +75,18 @@ class CoveredMatter:
 
 
 @dataclass(frozen=True)
+class EvidenceRef:
+    """Where the evidence of one electronic signature of the grant's story is kept (ES-03,
+    ES-04): the act it signed, the signer's role, the object's key and SHA-256."""
+
+    role: str
+    act: str
+    key: str
+    sha256: str
+    retain_until: str
+
+
+@dataclass(frozen=True)
 class GrantView:
     """A grant as the read side knows it."""
 
@@ -92,6 +104,7 @@ class GrantView:
     matters: tuple[CoveredMatter, ...]
     story: tuple[Step, ...]
     position: Position
+    signatures: tuple[EvidenceRef, ...] = ()
 
     @property
     def in_effect(self) -> bool:
@@ -119,6 +132,7 @@ class GrantView:
                 ),
                 "story": tuple(Step(**step) for step in document["story"]),
                 "position": Position(**document["position"]),
+                "signatures": tuple(EvidenceRef(**s) for s in document.get("signatures", ())),
             }
         )
 
@@ -178,6 +192,10 @@ def apply(view: GrantView | None, event: dict[str, Any], at: Position) -> GrantV
         changes["status"] = _STATUS[kind]
         if kind == "AuthorizationPendingApproval":
             changes["expires_on"] = event.get("expires_on")
+    refs = [EvidenceRef(**r) for r in event.get("signature_refs", ())]
+    if refs:
+        known = {r.key for r in view.signatures}
+        changes["signatures"] = (*view.signatures, *(r for r in refs if r.key not in known))
     if kind == "AuthorizationPosted":
         changes["matters"] = _matters(event.get("tax_matters", []))
         changes["receive_notices"] = bool(event.get("receive_notices"))

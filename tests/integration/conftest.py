@@ -14,8 +14,9 @@ import pytest
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 
-from caf_runtime.config import ServiceSettings
+from caf_runtime.config import EvidenceSettings, ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.evidence_bucket import EvidenceBucket
 from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
@@ -26,7 +27,7 @@ from services.caf_query.api import create_api
 from services.caf_query.audit import EmployeeReads
 from services.caf_query.projector import Projector
 from services.caf_query.store import QueryStore
-from tests.conftest import unique
+from tests.conftest import Infrastructure, unique
 from tests.signing import keys
 
 if TYPE_CHECKING:
@@ -139,7 +140,9 @@ class ReadSide:
 
 
 @pytest.fixture
-async def read_side(settings: ServiceSettings, dynamodb: DynamoDBClient) -> AsyncIterator[ReadSide]:
+async def read_side(
+    infra: Infrastructure, settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> AsyncIterator[ReadSide]:
     settings = settings.model_copy(update={"table_prefix": unique("query-")})
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
     store, ops = QueryStore(settings), DynamoTable(settings, "ops")
@@ -149,11 +152,15 @@ async def read_side(settings: ServiceSettings, dynamodb: DynamoDBClient) -> Asyn
         audited.extend(outputs)
 
     tokens = AccessTokens.from_locations({ISSUER: str(keys().identity_jwks)})
-    api = create_api(store, tokens, REFS.refs, EmployeeReads(ops, publish), lambda: NOW)
+    evidence = EvidenceBucket(EvidenceSettings.model_validate(infra.s3_identity("query")))
+    api = create_api(
+        store, tokens, REFS.refs, EmployeeReads(ops, publish), lambda: NOW, evidence=evidence
+    )
     transport = httpx.ASGITransport(app=api)
     async with (
         store.table,
         ops,
+        evidence,
         httpx.AsyncClient(transport=transport, base_url="http://api") as client,
     ):
         side = ReadSide(settings, store, ops, client, audited, Projector(store), api)

@@ -7,7 +7,6 @@ a delete marker) reads `verified: false` while the locked original stays."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import boto3
 import pytest
@@ -49,7 +48,7 @@ def admin(infra: Infrastructure) -> object:
 
 
 @pytest.fixture
-async def bucket(infra: Infrastructure) -> AsyncIterator[str]:
+async def bucket(infra: Infrastructure) -> str:
     name = unique("evidence-")
     async with s3_client(evidence_settings(infra, "provisioner", name)) as client:
         assert await ensure_bucket(client, name)
@@ -102,7 +101,7 @@ async def test_the_store_refuses_to_delete_or_shorten_a_locked_version_even_for_
         )
 
 
-async def test_a_copy_written_over_the_key_or_a_delete_marker_reads_unverified_and_the_original_stays_es_05(
+async def test_a_copy_written_over_a_key_or_a_delete_marker_reads_unverified_original_kept_es_05(
     infra: Infrastructure, bucket: str
 ) -> None:
     evidence = taxpayer_evidence(offset=9)

@@ -3,18 +3,24 @@ what through the API (in process, with the development identity provider's token
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from caf_runtime.config import EvidenceSettings
+from caf_runtime.evidence_bucket import EvidenceBucket
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
 from services.caf_query.projector import Projector
 from services.caf_query.store import QueryStore
-from tests.conftest import unique
+from tests.conftest import Infrastructure, unique
+from tests.evidence_objects import taxpayer_evidence
 from tests.integration.conftest import (
     MINE,
+    NOW,
     REF,
     STREAM,
     THEIRS,
@@ -173,6 +179,7 @@ async def test_the_api_says_it_is_live_ready_and_exports_metrics(read_side: Read
         "/v1/taxpayers/me/authorizations",
         "/v1/practitioners/me/authorizations",
         "/v1/employee/taxpayer-authorizations",
+        "/v1/employee/grant-signatures",
     }
 
 
@@ -187,3 +194,48 @@ async def test_an_invalid_request_is_told_where_it_is_wrong_without_echoing_the_
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "taxpayer_tin"]
     assert "123456789" not in response.text
+
+
+async def test_an_employee_reads_a_grants_signature_evidence_hashed_again_and_audited_es_05(
+    infra: Infrastructure, read_side: ReadSide
+) -> None:
+    evidence = taxpayer_evidence(offset=int(uuid.uuid4().int % 1_000_000))
+    retain_until = NOW + dt.timedelta(days=2557)
+    poster = EvidenceSettings.model_validate(infra.s3_identity("poster"))
+    async with EvidenceBucket(poster) as bucket:
+        await bucket.store([evidence], retain_until)
+    ref = evidence.ref(retain_until).model_dump(mode="json")
+    grant = f"e-{uuid.uuid4().hex[:8]}:0"
+    posted = STREAM[0] | {"grant_id": grant, "signature_refs": [ref]}
+    await read_side.projector.on_event(record_at(1000, posted))
+    body = {"grant_id": grant, "reason": "dispute 2026-77"}
+
+    refused = await read_side.call(
+        "POST", "/v1/employee/grant-signatures", token("taxpayer", tin=TIN), body
+    )
+    answered = await read_side.call(
+        "POST", "/v1/employee/grant-signatures", token("employee"), body
+    )
+    unknown = await read_side.call(
+        "POST", "/v1/employee/grant-signatures", token("employee"), body | {"grant_id": "none"}
+    )
+    mine = await read_side.call(
+        "GET", "/v1/taxpayers/me/authorizations", token("taxpayer", tin=TIN)
+    )
+
+    assert refused.status_code == 403
+    assert unknown.status_code == 404
+    assert answered.status_code == 200
+    [signature] = answered.json()["signatures"]
+    assert signature["verified"] is True
+    assert signature["original_kept"] is True
+    assert signature["lock_mode"] == "COMPLIANCE"
+    assert (signature["role"], signature["act"], signature["sha256"]) == (
+        "taxpayer",
+        "submission",
+        evidence.sha256,
+    )
+    assert dt.datetime.fromisoformat(signature["retain_until"]) > NOW + dt.timedelta(days=2500)
+    [record] = [json.loads(o.value) for o in read_side.audited]
+    assert (record["action"], record["why"]) == ("read:grant-signatures", "dispute 2026-77")
+    assert "signatures" not in json.dumps(mine.json())  # a taxpayer's history shows no evidence
