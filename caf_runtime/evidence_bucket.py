@@ -2,10 +2,12 @@
 
 One object per evidence record, at its content address (`schemas.evidence.object_key`), written
 once: `If-None-Match: *` makes a second write of the same key a no-op (412), never a second
-version, and Object Lock in compliance mode (retain-until = posting + CAF_EVIDENCE_RETENTION_DAYS,
-7 years by default) makes the store itself refuse to delete or overwrite a version before then,
-whoever asks. Objects are encrypted at rest (SSE-KMS with CAF_EVIDENCE_KMS_KEY, else SSE-S3), and
-S3 checks each upload against the SHA-256 we send (`x-amz-checksum-sha256`).
+version; a second reference to it (another grant of the same form) only lengthens its lock when
+it names a later date. Object Lock in compliance mode (retain-until = posting +
+CAF_EVIDENCE_RETENTION_DAYS, 7 years by default) makes the store itself refuse to delete or
+shorten a version before then, whoever asks. Objects are encrypted at rest (SSE-KMS with
+CAF_EVIDENCE_KMS_KEY, else SSE-S3), and S3 checks each upload against the SHA-256 we send
+(`x-amz-checksum-sha256`).
 
 Reading re-computes the SHA-256 of the stored bytes and compares it with the content address
 (ES-05): a changed copy, wherever it came from, reads `verified: false`.
@@ -133,16 +135,31 @@ class EvidenceBucket:
                 request["SSEKMSKeyId"] = kms_key
             try:
                 await self.client.put_object(**request)
+                result = "stored"
             except ClientError as error:
-                if _code(error) in {"PreconditionFailed", "412"}:
-                    EVIDENCE_WRITES.labels(result="already_stored").inc()
-                    continue
-                EVIDENCE_WRITES.labels(result="failed").inc()
-                raise EvidenceUnavailable(_code(error)) from error
+                if _code(error) not in {"PreconditionFailed", "412"}:
+                    EVIDENCE_WRITES.labels(result="failed").inc()
+                    raise EvidenceUnavailable(_code(error)) from error
+                result = await self._extend_lock(item.key, retain_until)
             except (BotoCoreError, OSError) as error:
                 EVIDENCE_WRITES.labels(result="failed").inc()
                 raise EvidenceUnavailable(type(error).__name__) from error
-            EVIDENCE_WRITES.labels(result="stored").inc()
+            EVIDENCE_WRITES.labels(result=result).inc()
+
+    async def _extend_lock(self, key: str, retain_until: dt.datetime) -> str:
+        """An object already stored (another grant of the same form, a retry) stays locked at
+        least as long as the newest reference to it says: compliance mode lets a lock be
+        lengthened, never shortened."""
+        held = await self.client.get_object_retention(Bucket=self.name, Key=key)
+        until = held.get("Retention", {}).get("RetainUntilDate")
+        if until is not None and until >= retain_until:
+            return "already_stored"
+        await self.client.put_object_retention(
+            Bucket=self.name,
+            Key=key,
+            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until},
+        )
+        return "lock_extended"
 
     async def read(self, ref: SignatureRef | str) -> StoredEvidence | None:
         """ES-05: every version at a reference, hashed again; None when nothing was ever

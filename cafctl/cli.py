@@ -408,7 +408,7 @@ async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: b
 
 def _signatures(args: argparse.Namespace) -> int:
     """ES-05: `signatures show GRANT_ID`; exit 1 when an object does not verify."""
-    read = _api_read(args)
+    read = _api_read(args, "read signature evidence")
     assert read is not None  # --why is required
     try:
         found = read.signatures(args.grant_id)
@@ -426,12 +426,14 @@ def _signatures(args: argparse.Namespace) -> int:
     return 0 if all(row["verified"] for row in rows) else 1
 
 
-def _api_read(args: argparse.Namespace) -> ReadSideRead | None:
+def _api_read(
+    args: argparse.Namespace, action: str = "trace through the API"
+) -> ReadSideRead | None:
     """With `--why`, an audited employee read of the API: `CAFCTL_API_TOKEN`, or on the local
     stack a development employee token naming the operator."""
     if args.why is None:
         return None
-    operator = Operator.resolve(args.operator, args.why, "trace through the API")
+    operator = Operator.resolve(args.operator, args.why, action)
 
     def token() -> str:
         if given := os.environ.get("CAFCTL_API_TOKEN"):

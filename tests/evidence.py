@@ -31,7 +31,8 @@ class MemoryEvidence:
             raise EvidenceUnavailable("ServiceUnavailable")
         for item in evidence:
             self.writes += 1
-            self.objects.setdefault(item.key, (item.payload(), retain_until))
+            data, held = self.objects.get(item.key, (item.payload(), retain_until))
+            self.objects[item.key] = (data, max(held, retain_until))  # a lock only lengthens
 
 
 def _conforms(store: MemoryEvidence) -> EvidenceStore:

@@ -12,6 +12,7 @@ letters, retry rounds, decisions parked until their request arrives) are sealed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -93,6 +94,7 @@ Publish = Callable[[list[Output]], Awaitable[None]]
 EXPIRE_REQUEST = "expire_request"
 FIRST_SEEN = "first-seen"
 NOT_BEFORE = "not-before"
+SIGNED_RECORD = "signed-record"  # topic:partition:offset:timestamp of a parked decision
 
 
 @dataclass(frozen=True)
@@ -415,7 +417,12 @@ class IntakeHandler:
     ) -> None:
         """IN-21: park the decision on the retry topic; its consumer brings it back."""
         not_before = self._clock.now() + timedelta(seconds=self._settings.decision_retry_delay_s)
-        control = {FIRST_SEEN: first_seen.isoformat(), NOT_BEFORE: not_before.isoformat()}
+        control = {
+            FIRST_SEEN: first_seen.isoformat(),
+            NOT_BEFORE: not_before.isoformat(),
+            # ES-01: the evidence names the record that carried the decision, not its copy
+            SIGNED_RECORD: f"{record.topic}:{record.partition}:{record.offset}:{record.timestamp}",
+        }
         await self._publish([copy_of(record, topics.INBOUND_RETRY, control, self._sealer)])
         log.info("decision parked until its request arrives (IN-21)")
 
@@ -434,7 +441,7 @@ class IntakeHandler:
         window = timedelta(seconds=self._settings.decision_retry_window_s)
         seen = _instant(headers.get(FIRST_SEEN)) or now
         parked = opened(record, self._sealer) if is_sealed(headers) else record
-        await self._handle(parked, min(max(seen, now - window), now))
+        await self._handle(_as_carried(parked, headers), min(max(seen, now - window), now))
 
     def _subject(self, message_id: str, tin: str | None, form: object, now: datetime) -> Subject:
         readable: FormType | None = "2848" if form == "2848" else "8821" if form == "8821" else None
@@ -471,6 +478,25 @@ class IntakeHandler:
         await handle_once(
             self._store.ledger, message_id, decide_and_record, self._publish, decide_first=True
         )
+
+
+def _as_carried(
+    record: ConsumerRecord[bytes, bytes], headers: dict[str, str]
+) -> ConsumerRecord[bytes, bytes]:
+    """A parked decision as the record that first carried it (ES-01: its evidence names that
+    record); AU-03: read only on our own retry topic, and only our inbound topic is believed."""
+    topic, _, rest = headers.get(SIGNED_RECORD, "").partition(":")
+    fields = rest.split(":")
+    if (
+        not topic.endswith(topics.INBOUND)
+        or len(fields) != 3
+        or not all(f.isdigit() for f in fields)
+    ):
+        return record
+    partition, offset, timestamp = (int(f) for f in fields)
+    return dataclasses.replace(
+        record, topic=topic, partition=partition, offset=offset, timestamp=timestamp
+    )
 
 
 def _instant(text: str | None) -> datetime | None:

@@ -1,7 +1,9 @@
 """The files in deploy/ against real tools and schemas: kustomize builds both overlays, every
 object validates against the Kubernetes schemas (strict) or KEDA's CRD, the manifests agree with
 the code (consumer groups, topics, partition count, graceful timeout), promtool accepts and
-unit-tests the alert rules, and the dashboard and alerts only use metrics the code exports."""
+unit-tests the alert rules, the dashboard and alerts only use metrics the code exports, and the
+evidence bucket's configuration and IAM policies (deploy/aws) agree with the manifests and the
+code."""
 
 from __future__ import annotations
 
@@ -17,9 +19,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from caf_runtime.config import EvidenceSettings
 from caf_runtime.topology import KEYED_PARTITIONS
 from cafctl.status import GROUPS
+from devstack.objectstore import PRINCIPALS as OBJECT_STORE_PRINCIPALS
 from schemas import topics
+from schemas.evidence import KEY_PREFIX
+from services.caf_poster.config import CafPosterSettings
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +37,15 @@ CONSUMERS = {
     "validator": ("caf-validator", topics.GRANTS_ACCEPTED),
     "caf-poster": ("caf-poster", topics.GRANTS_VALIDATED),
     "notifier": ("caf-notifier", topics.EVENTS),
+}
+EVIDENCE_POLICIES = DEPLOY / "aws" / "evidence-bucket-policies.json"
+# what only the standard AWS credential chain (the pod's IAM role) may provide on Kubernetes
+AWS_KEY_SETTINGS = {
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 }
 
 
@@ -62,6 +77,46 @@ def keda_schema() -> dict[str, Any]:
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def evidence_policies() -> dict[str, Any]:
+    policies: dict[str, Any] = json.loads(EVIDENCE_POLICIES.read_text())
+    return policies
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements with Action and Resource as lists."""
+    assert policy["Version"] == "2012-10-17"
+    listed = []
+    for statement in policy["Statement"]:
+        as_lists = {
+            key: [value] if isinstance(value, str) else value
+            for key, value in statement.items()
+            if key in {"Action", "Resource"}
+        }
+        listed.append({**statement, **as_lists})
+    return listed
+
+
+def granted(policy: dict[str, Any], service: str) -> set[str]:
+    """The actions of `service` (`s3`, `kms`) that a role's policy allows."""
+    return {
+        action
+        for statement in statements(policy)
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+        if action.startswith(f"{service}:")
+    }
+
+
+def settings_from(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> CafPosterSettings:
+    """The poster's settings as its pod reads them: the ConfigMap's data as its environment
+    (envFrom), and nothing else that names the object store."""
+    for name in (*AWS_KEY_SETTINGS, "S3_ENDPOINT", "CAF_EVIDENCE_KMS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in config["data"].items():
+        monkeypatch.setenv(name, value)
+    return CafPosterSettings()
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
@@ -246,9 +301,16 @@ def test_the_dashboard_and_the_alerts_only_use_metrics_the_code_exports() -> Non
 def test_the_compose_file_wires_every_service_with_the_shared_settings() -> None:
     compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"kafka", "dynamodb", "provision", "prometheus", "grafana", "lag-exporter"} <= set(
-        services
-    )
+    assert {
+        "kafka",
+        "dynamodb",
+        "objectstore",
+        "evidence-bucket",
+        "provision",
+        "prometheus",
+        "grafana",
+        "lag-exporter",
+    } <= set(services)
     for name, module in (
         ("intake", "services.intake"),
         ("validator", "services.validator"),
@@ -261,3 +323,195 @@ def test_the_compose_file_wires_every_service_with_the_shared_settings() -> None
     mounted = [v.split(":")[0] for v in services["grafana"]["volumes"]]
     for source in mounted:
         assert (DEPLOY / "compose" / source).resolve().exists(), source
+
+
+def test_the_poster_may_only_write_evidence_once_and_the_read_side_only_read_it() -> None:
+    """ES-03, ES-05, least privilege: caf-poster's role writes an evidence object only with
+    If-None-Match (never a second version) and with its retention; caf-query's role only gets
+    and lists; neither deletes; the bucket policy refuses every principal a deletion, a bypass of
+    the lock, a write without If-None-Match and plain HTTP."""
+    policies = evidence_policies()
+    bucket = f"arn:aws:s3:::{policies['bucket']}"
+    objects = f"{bucket}/{KEY_PREFIX}*"  # the content addresses the poster writes
+    poster = policies["rolePolicies"]["caf-poster"]
+    query = policies["rolePolicies"]["caf-query"]
+
+    assert granted(poster, "s3") == {"s3:PutObject", "s3:PutObjectRetention", "s3:ListBucket"}
+    assert granted(poster, "kms") == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert granted(query, "s3") == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectRetention",
+        "s3:ListBucketVersions",
+    }
+    assert all(a.startswith(("s3:Get", "s3:List")) for a in granted(query, "s3"))
+    assert granted(query, "kms") == {"kms:Decrypt"}
+    for policy in (poster, query):
+        for statement in statements(policy):
+            assert statement["Effect"] == "Allow"
+            assert not [a for a in statement["Action"] if "*" in a or "Delete" in a]
+            assert "Bypass" not in json.dumps(statement["Action"])
+            for action in statement["Action"]:
+                if action in {"s3:ListBucket", "s3:ListBucketVersions"}:
+                    assert statement["Resource"] == [bucket], action
+                elif action.startswith("s3:"):
+                    assert statement["Resource"] == [objects], action
+    (put,) = [s for s in statements(poster) if "s3:PutObject" in s["Action"]]
+    assert put["Action"] == ["s3:PutObject"]
+    assert put["Condition"] == {"Null": {"s3:if-none-match": "false"}}  # If-None-Match: *
+    (listing,) = [s for s in statements(query) if "s3:ListBucketVersions" in s["Action"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{KEY_PREFIX}*"}}
+
+    bucket_policy = statements(policies["bucketPolicy"])
+    assert all(s["Effect"] == "Deny" and s["Principal"] == "*" for s in bucket_policy)
+    unconditional = {
+        a
+        for s in bucket_policy
+        if "Condition" not in s and f"{bucket}/*" in s["Resource"]
+        for a in s["Action"]
+    }
+    assert {"s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= unconditional
+    (unconditional_put,) = [s for s in bucket_policy if s["Action"] == ["s3:PutObject"]]
+    assert unconditional_put["Resource"] == [f"{bucket}/*"]
+    assert unconditional_put["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    (plain_http,) = [s for s in bucket_policy if "aws:SecureTransport" in json.dumps(s)]
+    assert plain_http["Action"] == ["s3:*"]
+    assert set(plain_http["Resource"]) == {bucket, f"{bucket}/*"}
+    assert plain_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_production_evidence_is_encrypted_under_its_kms_key_and_kept_seven_years(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prod overlay, the bucket's configuration and the roles' policies name one bucket and
+    one key; the bucket is made with Object Lock, COMPLIANCE for 2557 days by default as the
+    poster locks each object, SSE-KMS under that key, never public; the poster reads AWS S3
+    (no endpoint) as its IAM role (no key)."""
+    (config,) = of_kind(build("prod"), "ConfigMap").values()
+    policies = evidence_policies()
+    settings = settings_from(config, monkeypatch)
+    kms_key = config["data"]["CAF_EVIDENCE_KMS_KEY"]
+    assert kms_key.startswith("arn:aws:kms:")
+    assert settings.evidence_kms_key == kms_key == policies["kmsKey"]
+    assert settings.evidence_retention_days == 2557  # 7 years (ES-03)
+    assert settings.evidence_bucket == config["data"]["CAF_EVIDENCE_BUCKET"] == policies["bucket"]
+    assert settings.s3_endpoint is None  # AWS S3
+    assert settings.s3_access_key_id is None
+    assert settings.s3_secret_access_key is None
+
+    made = policies["bucketConfiguration"]
+    assert made["CreateBucket"] == {
+        "Bucket": settings.evidence_bucket,
+        "ObjectLockEnabledForBucket": True,
+    }
+    assert made["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert made["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2557}},
+    }
+    (encryption,) = made["ServerSideEncryptionConfiguration"]["Rules"]
+    assert encryption["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": kms_key,
+    }
+    blocks = made["PublicAccessBlockConfiguration"]
+    assert set(blocks) == {
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    }
+    assert all(blocks.values())
+    # the roles may use the key only as the alias the overlay names, only through S3
+    alias = kms_key.split(":", 5)[5]
+    for role, policy in policies["rolePolicies"].items():
+        (key_use,) = [s for s in statements(policy) if s["Action"][0].startswith("kms:")]
+        assert key_use["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": alias}, (
+            role
+        )
+        assert key_use["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3."), role
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_poster_and_the_read_side_take_the_evidence_settings_from_the_configmap(
+    overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every environment has a bucket of its own (S3 bucket names are global), and both
+    services that use it read its settings, valid, from caf-config."""
+    docs = build(overlay)
+    (config,) = of_kind(docs, "ConfigMap").values()
+    deployments = of_kind(docs, "Deployment")
+    for name in ("caf-poster", "caf-query"):
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert {"configMapRef": {"name": "caf-config"}} in container["envFrom"], name
+    settings = settings_from(config, monkeypatch)
+    assert settings.evidence_bucket == f"caf-{overlay}-signature-evidence"
+    assert settings.evidence_retry_s == [5.0, 30.0, 120.0]
+    assert settings.evidence_retry_every_s == 300.0
+    assert EvidenceSettings().evidence_bucket == settings.evidence_bucket  # the read side's too
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_no_s3_key_is_committed_and_the_evidence_services_use_their_iam_role(
+    overlay: str,
+) -> None:
+    """No Secret, no ConfigMap entry and no container variable carries an AWS or S3 access key
+    (the standard chain finds the pod's IAM role), no container points at another S3
+    endpoint, and nothing in deploy/k8s or deploy/aws looks like an AWS access key."""
+    docs = build(overlay)
+    assert not of_kind(docs, "Secret")
+    (config,) = of_kind(docs, "ConfigMap").values()
+    assert not AWS_KEY_SETTINGS & set(config["data"])
+    assert "S3_ENDPOINT" not in config["data"]
+    for kind in ("Deployment", "Job"):
+        for name, workload in of_kind(docs, kind).items():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
+                names = {e["name"] for e in container.get("env", [])}
+                assert not AWS_KEY_SETTINGS & names, name
+                assert "S3_ENDPOINT" not in names, name
+    access_key = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+    for path in [*(DEPLOY / "k8s").rglob("*.yaml"), EVIDENCE_POLICIES]:
+        text = path.read_text()
+        assert not access_key.search(text), path
+        assert "aws_secret_access_key" not in text.lower(), path
+
+
+def test_compose_keeps_evidence_in_an_object_store_with_one_key_per_service() -> None:
+    """The compose object store (SeaweedFS) gives each principal the actions `make up` gives it
+    (devstack/objectstore.py) and its own key; caf-poster and caf-query use theirs, no other
+    service has one, and every secret comes from the environment, not from the file."""
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    services = compose["services"]
+    store = services["objectstore"]
+    assert store["image"].startswith("chrislusf/seaweedfs:")
+    assert store["command"][:2] == ["server", "-s3"]
+    assert "-s3.port=8333" in store["command"]
+    assert store["environment"]["WEED_S3_SSE_KEY"].startswith("${")
+    (mounted,) = store["configs"]
+    assert f"-s3.config={mounted['target']}" in store["command"]
+    identities = json.loads(compose["configs"][mounted["source"]]["content"])["identities"]
+    keys = {}
+    for identity in identities:
+        assert identity["actions"] == OBJECT_STORE_PRINCIPALS[identity["name"]]
+        (credential,) = identity["credentials"]
+        assert credential["secretKey"].startswith("${"), identity["name"]
+        keys[identity["name"]] = credential["accessKey"]
+    assert set(keys) == {"provisioner", "poster", "query"}
+    assert len(set(keys.values())) == len(keys)
+
+    for service, principal in (
+        ("evidence-bucket", "provisioner"),
+        ("caf-poster", "poster"),
+        ("caf-query", "query"),
+    ):
+        env = services[service]["environment"]
+        assert env["S3_ENDPOINT"] == "http://objectstore:8333", service
+        assert env["S3_ACCESS_KEY_ID"] == keys[principal], service
+        assert env["S3_SECRET_ACCESS_KEY"].startswith("${"), service
+        assert env["CAF_EVIDENCE_BUCKET"] == "caf-signature-evidence", service
+    for service in ("caf-poster", "caf-query"):
+        depends = services[service]["depends_on"]
+        assert depends["evidence-bucket"] == {"condition": "service_completed_successfully"}
+        assert depends["provision"] == {"condition": "service_completed_successfully"}
+    for service in ("intake", "validator", "notifier", "lag-exporter", "provision"):
+        assert "S3_ACCESS_KEY_ID" not in services[service]["environment"], service
