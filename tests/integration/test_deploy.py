@@ -336,7 +336,12 @@ def test_the_poster_may_only_write_evidence_once_and_the_read_side_only_read_it(
     poster = policies["rolePolicies"]["caf-poster"]
     query = policies["rolePolicies"]["caf-query"]
 
-    assert granted(poster, "s3") == {"s3:PutObject", "s3:PutObjectRetention", "s3:ListBucket"}
+    assert granted(poster, "s3") == {
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+        "s3:GetObjectRetention",
+        "s3:ListBucket",
+    }
     assert granted(poster, "kms") == {"kms:GenerateDataKey", "kms:Decrypt"}
     assert granted(query, "s3") == {
         "s3:GetObject",
