@@ -8,8 +8,9 @@ On a stack of its own (`.devstack/chaos`, free ports, so the development stack i
 2. faults: publishes the same mix again (new prefix: fresh topics and tables) while a controller,
    every 3-7 s, kills one service process with SIGKILL and restarts it, pauses one with SIGSTOP
    for longer than the consumer session timeout while a second replica takes its partitions
-   (a zombie that comes back), scales one service to 3 processes and back, and once each restarts
-   the Kafka broker and DynamoDB Local (whose data stays on disk);
+   (a zombie that comes back), scales one service to 3 processes and back, and restarts the Kafka
+   broker and DynamoDB Local once each and the object store of signature evidence twice (their
+   data stays on disk; e-signed grants wait for the store, ES-03);
 3. waits until every expected outcome is there or nothing moves for a quiet period, and
    reconciles (lost, duplicates, duplicate notifications, dead letters);
 4. replay check: stops the poster and the notifier, resets their consumer groups to the earliest
@@ -49,15 +50,25 @@ from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
 from cafctl.reconcile import Report, expected, reconcile_deployment
 from cafctl.topics import follow
+from devstack.dynamodb import DynamoDBLocal
 from devstack.errors import StackError
 from devstack.fleet import SERVICES, Fleet, Replica, free_ports
-from devstack.objectstore import Ports
+from devstack.kafka import KafkaNode
+from devstack.objectstore import ObjectStore, Ports
 from devstack.stack import PROJECT_ROOT, Stack
 from devstack.workload import Workload, signed_inbound, signed_registry
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
 log = logging.getLogger("chaos")
+# When (share of the expected run time) each infrastructure restart happens; the object store of
+# signature evidence twice
+INFRASTRUCTURE_FAULTS = (
+    (0.2, "objectstore#1"),
+    (0.3, "kafka"),
+    (0.6, "dynamodb"),
+    (0.75, "objectstore#2"),
+)
 PRODUCER_START_LIMIT_S = 120.0  # longer than a broker restart may take (its start waits 90 s)
 SESSION_TIMEOUT_S = 10.0  # FastStream's consumer default (session_timeout_ms=10000)
 QUIET_S = 180.0  # longer than the last retry round (120 s): a late outcome is not a lost one
@@ -110,6 +121,10 @@ class Run:
                 "CAF_TABLE_PREFIX": prefix,
                 "CAF_LOG_LEVEL": "WARNING",
                 "CAF_GRACEFUL_TIMEOUT_S": "10",
+                # ES-03: grants waiting for the object store try again within seconds, not the
+                # production 5 s / 30 s / 120 s, so the run settles while it is timed
+                "CAF_POSTER_EVIDENCE_RETRY_S": "[1, 2, 5]",
+                "CAF_POSTER_EVIDENCE_RETRY_EVERY_S": "5",
             },
             logs / phase.name,
             identity=stack.service_identity,
@@ -268,15 +283,16 @@ class Controller:
             if done.is_set():
                 break
             elapsed = (time.monotonic() - started) / max(expected_s, 1.0)
-            if elapsed > 0.3 and "kafka" not in self.infrastructure_done:
-                await self._restart_infrastructure("kafka")
-            elif elapsed > 0.6 and "dynamodb" not in self.infrastructure_done:
-                await self._restart_infrastructure("dynamodb")
+            due = [f for at, f in INFRASTRUCTURE_FAULTS if elapsed > at]
+            pending = [f for f in due if f not in self.infrastructure_done]
+            if pending:
+                await self._restart_infrastructure(pending[0])
             else:
                 await self._service_fault()
         await asyncio.gather(*self.background)
-        for missing in {"kafka", "dynamodb"} - self.infrastructure_done:
-            await self._restart_infrastructure(missing)
+        for _, missing in INFRASTRUCTURE_FAULTS:
+            if missing not in self.infrastructure_done:
+                await self._restart_infrastructure(missing)
 
     async def _service_fault(self) -> None:
         free = [s for s in SERVICES if s not in self.busy]
@@ -352,10 +368,17 @@ class Controller:
         finally:
             self.busy.discard(service)
 
-    async def _restart_infrastructure(self, which: str) -> None:
-        self.infrastructure_done.add(which)
+    async def _restart_infrastructure(self, fault: str) -> None:
+        self.infrastructure_done.add(fault)
+        which = fault.partition("#")[0]
         self.run.phase.faults[f"{which}_restart"] += 1
-        component = self.run.stack.kafka if which == "kafka" else self.run.stack.dynamodb
+        stack = self.run.stack
+        components: dict[str, KafkaNode | DynamoDBLocal | ObjectStore] = {
+            "kafka": stack.kafka,
+            "dynamodb": stack.dynamodb,
+            "objectstore": stack.objectstore,
+        }
+        component = components[which]
         started = time.monotonic()
         await asyncio.to_thread(component.stop)
         await asyncio.to_thread(component.start)
@@ -576,7 +599,8 @@ async def _main(args: argparse.Namespace) -> int:
     kafka_port, controller_port, dynamodb_port, *s3_ports = free_ports(11)
     stack = Stack(root, kafka_port, controller_port, dynamodb_port, Ports(*s3_ports))
     if stack.kafka.process.pid() is None and stack.dynamodb.process.pid() is None:
-        for leftover in (root / "kafka", root / "dynamodb"):  # topics and tables of past runs
+        # topics, tables and evidence of past runs
+        for leftover in (root / "kafka", root / "dynamodb", root / "objectstore"):
             shutil.rmtree(leftover, ignore_errors=True)
     logs = root / "logs" / time.strftime("%Y%m%d-%H%M%S")
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
@@ -584,6 +608,7 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         # Inside the try: if Kafka fails to start, the DynamoDB Local started before it stops too.
         await asyncio.to_thread(stack.start_infrastructure)
+        await stack.ensure_evidence_bucket()
         if args.baseline:
             phases.append(await run_phase(stack, "baseline", args, logs, faults=False))
         if args.faults:
