@@ -393,7 +393,11 @@ async def _relays(
 
 def _infrastructure_pids(stack: Stack) -> dict[str, int]:
     pids = {}
-    for name, process in (("kafka", stack.kafka.process), ("dynamodb", stack.dynamodb.process)):
+    for name, process in (
+        ("kafka", stack.kafka.process),
+        ("dynamodb", stack.dynamodb.process),
+        ("objectstore", stack.objectstore.process),
+    ):
         pid = process.pid()
         if pid is not None:
             pids[name] = pid
@@ -405,6 +409,7 @@ class Report:
     """Everything one `make bench` run measured."""
 
     measurements: list[Measurement]
+    paper: Measurement  # the pipeline again, every form signed on paper: no evidence (ES-01)
     floor: FloorFigures
     codecs: list[CodecFigures]
     decision: decision_bench.DecisionFigures
@@ -444,8 +449,9 @@ async def run(args: argparse.Namespace) -> Report:
     await producer.stop()
     forms = [m for m in workload.messages if m.kind == "form"]
 
-    def fresh(count: int, seed: int) -> list[Message]:
-        """`count` clean forms of the mix (fresh ids, so each is new work)."""
+    def fresh(count: int, seed: int, *, method: str = "electronic") -> list[Message]:
+        """`count` clean forms of the mix (fresh ids, so each is new work), signed with
+        `method` by the taxpayer and every representative."""
         chosen = []
         for index in range(count):
             body = dict(forms[(index + seed * 7) % len(forms)].body)  # type: ignore[arg-type]
@@ -454,12 +460,26 @@ async def run(args: argparse.Namespace) -> Report:
             taxpayer["tin"] = (
                 f"{100 + index % 500:03d}-{10 + seed % 89:02d}-{1000 + index // 500:04d}"
             )
+            taxpayer["signature"] = {**taxpayer["signature"], "method": method}
             body["taxpayer"] = taxpayer
+            body["representatives"] = [
+                {**r, "signature": {**r["signature"], "method": method}} if "signature" in r else r
+                for r in body["representatives"]
+            ]
             chosen.append(Message(body["message_id"], body, "form"))
         return chosen
 
+    def on_paper(count: int, seed: int) -> list[Message]:
+        return fresh(count, seed + 1000, method="wet")
+
     try:
         results.append(await measure(pipeline, fresh, args))
+        # the same mix signed on paper: what signature evidence (ES-01 … ES-03) costs per grant
+        paper_run = Pipeline("pipeline, paper forms", settings, logs, stack.keys)
+        paper_run.pids, paper_run.metric_ports = pipeline.pids, pipeline.metric_ports
+        paper = await measure(
+            paper_run, on_paper, argparse.Namespace(**{**vars(args), "profile": False})
+        )
     finally:
         await fleet.stop_all()
         await _discard(settings, TOPICS)
@@ -469,7 +489,7 @@ async def run(args: argparse.Namespace) -> Report:
     checks = await query_bench.measure(stack, logs)
     # measure() runs its own event loop: in a thread, away from this one
     authenticity = await asyncio.to_thread(auth_bench.measure)
-    return Report(results, floor, codecs, decision_bench.measure(), authenticity, checks)
+    return Report(results, paper, floor, codecs, decision_bench.measure(), authenticity, checks)
 
 
 async def _floor(
@@ -565,6 +585,37 @@ CODEC_CHOICE = (
     " `caf_runtime/config.py`): CPU is what two cores run out of, and lz4 is the cheapest codec"
     " that still saves about a third of the bytes (README, 'Compression')."
 )
+
+
+def evidence_table(signed: Measurement, paper: Measurement, loads: list[int]) -> str:
+    """What signature evidence costs: the e-signed pipeline against the same mix on paper."""
+    signed_cpu, paper_cpu = sum(signed.cpu_per_1000.values()), sum(paper.cpu_per_1000.values())
+    lines = [
+        "| figure | e-signed (evidence stored) | paper (no evidence) | difference |",
+        "|---|---|---|---|",
+        f"| sustained throughput (grants/s) | {signed.sustained:.1f} | {paper.sustained:.1f} "
+        f"| {signed.sustained / max(paper.sustained, 1e-3) - 1:+.1%} |",
+        f"| CPU ms per grant, all processes | {signed_cpu:.1f} | {paper_cpu:.1f} "
+        f"| {signed_cpu - paper_cpu:+.1f} |",
+    ]
+    for name in ("intake", "caf_poster", "objectstore", "kafka"):
+        cpu_signed, cpu_paper = (
+            signed.cpu_per_1000.get(name, 0.0),
+            paper.cpu_per_1000.get(name, 0.0),
+        )
+        lines.append(
+            f"| CPU ms per grant, {name} | {cpu_signed:.1f} | {cpu_paper:.1f} "
+            f"| {cpu_signed - cpu_paper:+.1f} |"
+        )
+    for load in loads:
+        for quantile in ("p50", "p99"):
+            at_signed, at_paper = signed.latency.get(load), paper.latency.get(load)
+            if at_signed and at_paper:
+                lines.append(
+                    f"| {quantile} latency at {load} grants/s (ms) | {_ms(at_signed, quantile)} "
+                    f"| {_ms(at_paper, quantile)} | |"
+                )
+    return "\n".join(lines)
 
 
 def codec_table(figures: list[CodecFigures]) -> str:
@@ -768,10 +819,11 @@ def main() -> None:
     chart = args.output.with_suffix(".png")
     draw(report.measurements, args.loads, chart)
     codecs = codec_table(report.codecs)
+    evidence = evidence_table(report.measurements[1], report.paper, args.loads)
     decision = decision_bench.table(report.decision)
     authenticity = auth_bench.table(report.authenticity)
     checks = query_bench.table(report.checks)
-    print(rendered, codecs, decision, authenticity, checks, sep="\n\n")
+    print(rendered, evidence, codecs, decision, authenticity, checks, sep="\n\n")
     machine = _machine()
     facts = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     command = " ".join(["python -m devstack.bench", *sys.argv[1:]])
@@ -784,7 +836,13 @@ def main() -> None:
         " Local. Latency: broker timestamp of the outcome minus that of the inbound message, for"
         " the grants of clean forms; sustained throughput: drain rate of a burst.\n\n"
         f"![Latency by offered load; CPU per grant by process]({chart.name})\n\n"
-        f"{rendered}\n\n## Producer compression\n\n"
+        f"{rendered}\n\n## Signature evidence\n\n"
+        "The pipeline above runs the workload's forms as uploads signed electronically: intake"
+        " seals an evidence object per signature (ES-01, ES-02) and the poster stores each under"
+        " S3 Object Lock in the local SeaweedFS before it posts (ES-03). Side by side, on the same"
+        " services right after: the same mix signed on paper (`method: wet`), which leaves no"
+        " evidence.\n\n"
+        f"{evidence}\n\n## Producer compression\n\n"
         f"The relay chain again, {args.codec_messages} real forms per codec, with every producer"
         " (the bench's and the relays') compressing with it (`KAFKA_COMPRESSION`). CPU: relays"
         " and broker, per message carried across the four hops; bytes: the hop topics' log"

@@ -409,6 +409,36 @@ class Demo:
                 f"  practitioner {caf} sees {len(statuses)} grants"
                 f" ({', '.join(sorted(set(statuses)))}); in a browser: {API}/ui"
             )
+            await self._show_evidence(client, posted)
+
+    async def _show_evidence(self, client: httpx.AsyncClient, posted: list[dict[str, Any]]) -> None:
+        """ES-05: the signature evidence of an approved Tax Pro Account grant, read back from
+        the object store and hashed again (an employee read, audited)."""
+        tpa = [e for e in posted if e.get("channel") == "tpa" and e.get("signature_refs")]
+        if not tpa:
+            return
+        grant = tpa[0]["grant_id"]
+        token = self.keys.access_token(role="employee", subject="demo")
+        for _ in range(50):  # the read side follows the outcome stream a moment behind
+            answer = await client.post(
+                "/v1/employee/grant-signatures",
+                json={"grant_id": grant, "reason": "demo: show the signature evidence"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            if answer.status_code != 404:
+                break
+            await asyncio.sleep(0.3)
+        if answer.status_code != 200:
+            print(f"  signature evidence of {grant}: HTTP {answer.status_code}")
+            return
+        print(f"\nSignature evidence of TPA grant {grant} (POST /v1/employee/grant-signatures):")
+        for found in answer.json()["signatures"]:
+            print(
+                f"  {found['role']:<14} {found['act']:<13} sha256 {found['sha256'][:16]}…"
+                f" locked {found['lock_mode']} until {str(found['retain_until'])[:10]}"
+                f" verified={found['verified']}"
+            )
+        print(f"  (the same from the shell: cafctl signatures show {grant} --why CASE)")
 
     async def _publish(self, publishers: dict[str, CafPublisher], wave: list[Sent]) -> set[str]:
         """Publish each message signed by its portal (or its forger); the ids whose outcome
