@@ -1,9 +1,9 @@
 """The files in deploy/ against real tools and schemas: kustomize builds both overlays, every
 object validates against the Kubernetes schemas (strict) or KEDA's CRD, the manifests agree with
-the code (consumer groups, topics, partition count, graceful timeout), promtool accepts and
-unit-tests the alert rules, the dashboard and alerts only use metrics the code exports, and the
-evidence bucket's configuration and IAM policies (deploy/aws) agree with the manifests and the
-code."""
+the code (consumer groups, topics, partition count, graceful timeout), each process runs as a
+ServiceAccount and IAM role (IRSA) of its own, promtool accepts and unit-tests the alert rules,
+the dashboard and alerts only use metrics the code exports, and the evidence bucket's
+configuration and IAM policies (deploy/aws) agree with the manifests and the code."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ CONSUMERS = {
     "notifier": ("caf-notifier", topics.EVENTS),
 }
 EVIDENCE_POLICIES = DEPLOY / "aws" / "evidence-bucket-policies.json"
+# every process on Kubernetes, by the Deployment or Job that runs it
+PROCESSES = {
+    "intake",
+    "validator",
+    "caf-poster",
+    "notifier",
+    "caf-query",
+    "lag-exporter",
+    "caf-provision",
+}
+IRSA_ROLE = "eks.amazonaws.com/role-arn"  # the ServiceAccount's IAM role (EKS pod identity webhook)
 # what only the standard AWS credential chain (the pod's IAM role) may provide on Kubernetes
 AWS_KEY_SETTINGS = {
     "S3_ACCESS_KEY_ID",
@@ -262,6 +273,43 @@ def test_the_api_is_served_scaled_on_cpu_reachable_only_by_its_clients_and_keyed
     assert env["CAF_QUERY_TAXPAYER_REF_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "caf-secrets"
 
 
+def test_each_process_runs_as_its_own_service_account_with_its_own_iam_role() -> None:
+    """Least privilege on AWS: in each overlay every Deployment and Job runs as a ServiceAccount
+    of its own that the overlay declares (none left unused), mounts no Kubernetes API token, and
+    is bound (IRSA) to an IAM role of its own, caf-<env>-<ServiceAccount>; production's roles are
+    in the account of its KMS keys, and the evidence policies (deploy/aws) are attached to the
+    roles of caf-poster's and caf-query's ServiceAccounts, so no other pod gets them."""
+    policies = evidence_policies()
+    account = policies["kmsKey"].split(":")[4]
+    for overlay in ("dev", "prod"):
+        docs = build(overlay)
+        accounts = of_kind(docs, "ServiceAccount")
+        pods = {
+            name: workload["spec"]["template"]["spec"]
+            for kind in ("Deployment", "Job")
+            for name, workload in of_kind(docs, kind).items()
+        }
+        assert set(pods) >= PROCESSES, overlay
+        runs_as = {name: pod.get("serviceAccountName") for name, pod in pods.items()}
+        assert len(set(runs_as.values())) == len(pods), (overlay, runs_as)
+        assert set(runs_as.values()) == set(accounts), (overlay, runs_as)  # each one declared
+        roles = {}
+        for name, pod in pods.items():
+            service_account = accounts[runs_as[name]]
+            assert pod["automountServiceAccountToken"] is False, (overlay, name)
+            assert service_account["automountServiceAccountToken"] is False, (overlay, name)
+            role = service_account["metadata"].get("annotations", {}).get(IRSA_ROLE, "")
+            named = rf"arn:aws:iam::\d{{12}}:role/caf-{overlay}-{runs_as[name]}"
+            assert re.fullmatch(named, role), (overlay, name, role)
+            roles[name] = role
+        assert len(set(roles.values())) == len(roles), (overlay, roles)
+        if overlay == "prod":
+            assert {role.split(":")[4] for role in roles.values()} == {account}
+            for service in ("caf-poster", "caf-query"):
+                attached = policies["rolePolicies"][service]["role"]
+                assert roles[service] == f"arn:aws:iam::{account}:role/{attached}", service
+
+
 def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass() -> None:
     promtool = _tool("promtool")
     rules = DEPLOY / "prometheus"
@@ -333,8 +381,8 @@ def test_the_poster_may_only_write_evidence_once_and_the_read_side_only_read_it(
     policies = evidence_policies()
     bucket = f"arn:aws:s3:::{policies['bucket']}"
     objects = f"{bucket}/{KEY_PREFIX}*"  # the content addresses the poster writes
-    poster = policies["rolePolicies"]["caf-poster"]
-    query = policies["rolePolicies"]["caf-query"]
+    poster = policies["rolePolicies"]["caf-poster"]["policy"]
+    query = policies["rolePolicies"]["caf-query"]["policy"]
 
     assert granted(poster, "s3") == {
         "s3:PutObject",
@@ -429,8 +477,10 @@ def test_production_evidence_is_encrypted_under_its_kms_key_and_kept_seven_years
     assert all(blocks.values())
     # the roles may use the key only as the alias the overlay names, only through S3
     alias = kms_key.split(":", 5)[5]
-    for role, policy in policies["rolePolicies"].items():
-        (key_use,) = [s for s in statements(policy) if s["Action"][0].startswith("kms:")]
+    for role, attached in policies["rolePolicies"].items():
+        (key_use,) = [
+            s for s in statements(attached["policy"]) if s["Action"][0].startswith("kms:")
+        ]
         assert key_use["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": alias}, (
             role
         )
