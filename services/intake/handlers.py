@@ -238,32 +238,30 @@ class IntakeHandler:
             owner = await self._store.fingerprint_owner(fingerprint) if read_fingerprint else None
             duplicate = owner is not None and owner != message.message_id
         taxpayer_signature = message.taxpayer.signature
-        taxpayer_evidence: list[SignatureEvidence] = []
-        if is_electronic(taxpayer_signature):
-            taxpayer_evidence = [
-                self._evidence(
-                    SignedBy(
-                        act="submission",
-                        role="taxpayer",
-                        signer={"taxpayer_ref": subject.taxpayer_ref},
-                        signature=taxpayer_signature,
-                    ),
-                    message,
-                    carrier,
-                )
-            ]
+
+        @functools.cache
+        def taxpayer_evidence() -> tuple[SignatureEvidence, ...]:
+            """Sealed once, when the first accepted grant asks, and shared by every grant."""
+            if not is_electronic(taxpayer_signature):
+                return ()
+            signed = SignedBy(
+                act="submission",
+                role="taxpayer",
+                signer={"taxpayer_ref": subject.taxpayer_ref},
+                signature=taxpayer_signature,
+            )
+            return (self._evidence(signed, message, carrier),)
 
         def evidence(index: int) -> list[SignatureEvidence]:
             rep = message.representatives[index]
             if not is_electronic(rep.signature):
-                return taxpayer_evidence
+                return list(taxpayer_evidence())
             numbers = assessment.caf_numbers
             signer = {"caf_number": numbers[index] if numbers else None, "position": index}
             signed = SignedBy(
                 act="submission", role="representative", signer=signer, signature=rep.signature
             )
-            own = self._evidence(signed, message, carrier)
-            return [*taxpayer_evidence, own]
+            return [*taxpayer_evidence(), self._evidence(signed, message, carrier)]
 
         outputs = submission_outputs(
             message, assessment, subject, duplicate=duplicate, evidence=evidence
