@@ -1,6 +1,7 @@
 """A short fault-injection run inside the suite (`make chaos` runs the full one): kills, a
-paused zombie, scaling, a broker restart and a DynamoDB Local restart lose nothing, duplicate
-nothing, and reprocessing everything afterwards changes nothing."""
+paused zombie, scaling, a broker restart, a DynamoDB Local restart and two restarts of the object
+store of signature evidence lose nothing, duplicate nothing, and reprocessing everything
+afterwards changes nothing."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def test_a_short_fault_run_ends_with_nothing_lost_and_nothing_duplicated(
     assert report["grants_ok"] == run["grants_expected"]
     assert faults.get("kafka_restart") == 1
     assert faults.get("dynamodb_restart") == 1
+    assert faults.get("objectstore_restart") == 2  # e-signed grants wait for it (ES-03)
     assert faults.get("kill", 0) >= 1
     assert run["replay"]["caf_changes"] == 0
     assert run["replay"]["new_notifications"] == 0

@@ -62,16 +62,19 @@ async def test_stored_evidence_reads_back_verified_and_locked_in_compliance_mode
     evidence = taxpayer_evidence()
     async with EvidenceBucket(evidence_settings(infra, "poster", bucket)) as poster:
         await poster.store([evidence], RETAIN)
-        await poster.store([evidence], RETAIN + dt.timedelta(days=1))  # a redelivery: no-op
+        # a later reference (another grant of the form) lengthens the lock; an earlier one
+        # (a redelivery) leaves it
+        await poster.store([evidence], RETAIN + dt.timedelta(days=1))
+        await poster.store([evidence], RETAIN)
     async with EvidenceBucket(evidence_settings(infra, "query", bucket)) as reader:
         stored = await reader.read(evidence.ref(RETAIN))
     assert stored is not None
     assert stored.verified
     assert stored.original_kept
-    assert stored.versions == 1  # the second write did not add a version
+    assert stored.versions == 1  # the later writes did not add a version
     assert stored.lock_mode == "COMPLIANCE"
     assert stored.retain_until is not None
-    assert abs((stored.retain_until - RETAIN).total_seconds()) < 1
+    assert abs((stored.retain_until - RETAIN - dt.timedelta(days=1)).total_seconds()) < 1
     assert stored.data == evidence.payload()
 
 
