@@ -25,6 +25,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -33,6 +34,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from devstack import jars
 from devstack.errors import StackError
 from devstack.process import ManagedProcess
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MODULE = "github.com/seaweedfs/seaweedfs"
 VERSION = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53
@@ -207,7 +211,7 @@ class ObjectStore:
         )
         self.wait_ready(timeout)
 
-    def client(self, principal: str = "provisioner") -> object:
+    def client(self, principal: str = "provisioner") -> S3Client:
         cred = self.credentials()[principal]
         return boto3.client(
             "s3",
@@ -225,7 +229,7 @@ class ObjectStore:
 
     def answers(self) -> bool:
         try:
-            self.client().list_buckets()  # type: ignore[attr-defined]
+            self.client().list_buckets()
         except (BotoCoreError, ClientError, OSError):
             return False
         return True

@@ -7,6 +7,7 @@ a delete marker) reads `verified: false` while the locked original stays."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -23,6 +24,9 @@ from caf_runtime.evidence_bucket import (
 from tests.conftest import Infrastructure, unique
 from tests.evidence_objects import taxpayer_evidence
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 pytestmark = pytest.mark.integration
 
 RETAIN = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
@@ -34,7 +38,7 @@ def evidence_settings(infra: Infrastructure, principal: str, bucket: str) -> Evi
     )
 
 
-def admin(infra: Infrastructure) -> object:
+def admin(infra: Infrastructure) -> S3Client:
     """A plain boto3 client as the bucket's administrator (the provisioner)."""
     identity = infra.s3_identity("provisioner")
     return boto3.client(
@@ -85,18 +89,18 @@ async def test_the_store_refuses_to_delete_or_shorten_a_locked_version_even_for_
     async with EvidenceBucket(evidence_settings(infra, "poster", bucket)) as poster:
         await poster.store([evidence], RETAIN)
     s3 = admin(infra)
-    [version] = s3.list_object_versions(Bucket=bucket, Prefix=evidence.key)["Versions"]  # type: ignore[attr-defined]
+    [version] = s3.list_object_versions(Bucket=bucket, Prefix=evidence.key)["Versions"]
     with pytest.raises(ClientError, match="AccessDenied"):
-        s3.delete_object(Bucket=bucket, Key=evidence.key, VersionId=version["VersionId"])  # type: ignore[attr-defined]
+        s3.delete_object(Bucket=bucket, Key=evidence.key, VersionId=version["VersionId"])
     with pytest.raises(ClientError, match="AccessDenied"):
-        s3.delete_object(  # type: ignore[attr-defined]
+        s3.delete_object(
             Bucket=bucket,
             Key=evidence.key,
             VersionId=version["VersionId"],
             BypassGovernanceRetention=True,
         )
     with pytest.raises(ClientError, match="AccessDenied"):
-        s3.put_object_retention(  # type: ignore[attr-defined]
+        s3.put_object_retention(
             Bucket=bucket,
             Key=evidence.key,
             VersionId=version["VersionId"],
@@ -111,10 +115,10 @@ async def test_a_copy_written_over_a_key_or_a_delete_marker_reads_unverified_ori
     async with EvidenceBucket(evidence_settings(infra, "poster", bucket)) as poster:
         await poster.store([evidence], RETAIN)
     s3 = admin(infra)
-    s3.put_object(Bucket=bucket, Key=evidence.key, Body=b'{"format":"forged"}')  # type: ignore[attr-defined]
+    s3.put_object(Bucket=bucket, Key=evidence.key, Body=b'{"format":"forged"}')
     async with EvidenceBucket(evidence_settings(infra, "query", bucket)) as reader:
         changed = await reader.read(evidence.key)
-        s3.delete_object(Bucket=bucket, Key=evidence.key)  # type: ignore[attr-defined]
+        s3.delete_object(Bucket=bucket, Key=evidence.key)
         hidden = await reader.read(evidence.key)
     assert changed is not None
     assert hidden is not None
@@ -143,7 +147,7 @@ async def test_a_bucket_without_object_lock_is_refused_as_an_evidence_bucket(
     infra: Infrastructure,
 ) -> None:
     name = unique("plain-")
-    admin(infra).create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    admin(infra).create_bucket(Bucket=name)
     async with s3_client(evidence_settings(infra, "provisioner", name)) as client:
         with pytest.raises(RuntimeError, match="without Object Lock"):
             await ensure_bucket(client, name)
