@@ -30,6 +30,7 @@ from caf_client.signing import SIGNATURE_HEADER
 from caf_runtime.envelope import Sealer
 from schemas.evidence import FORMAT, SignatureEvidence, SignedAct, SignerRole
 from schemas.inbound import Signature
+from services.intake.identity import Asserted
 
 ELECTRONIC_METHODS = frozenset({"electronic", "checkbox"})
 CONTENT_FORMAT = "rfc8785-json"
@@ -109,6 +110,19 @@ class SignedBy:
     signer: Mapping[str, str | int | None]
     signature: Signature | None
     asserted: Assurance | None = None
+
+    @classmethod
+    def by_asserted_taxpayer(
+        cls, act: SignedAct, taxpayer_ref: str, signature: Signature | None, verdict: Asserted
+    ) -> SignedBy:
+        """A taxpayer's online act, with the identity assertion that verified (AU-02)."""
+        return cls(
+            act=act,
+            role="taxpayer",
+            signer={"taxpayer_ref": taxpayer_ref},
+            signature=signature,
+            asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
+        )
 
     @property
     def method(self) -> str:

@@ -46,7 +46,6 @@ from schemas.inbound import (
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
 from services.intake.evidence import (
-    Assurance,
     SignedBy,
     SigningRecord,
     canonical_content,
@@ -354,12 +353,8 @@ class IntakeHandler:
         if route is DecisionOutcome.DECLINE or rejection is not None:
             return Decision(closing_outputs(request, message, now, rejection), request=closed)
         assert isinstance(verdict, Asserted)  # an approval without a refusal was asserted
-        signed = SignedBy(
-            act="tpa_approval",
-            role="taxpayer",
-            signer={"taxpayer_ref": request.taxpayer_ref},
-            signature=message.taxpayer_signature,
-            asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
+        signed = SignedBy.by_asserted_taxpayer(
+            "tpa_approval", request.taxpayer_ref, message.taxpayer_signature, verdict
         )
         evidence = self._evidence(signed, message, carrier)
         return Decision(approval_outputs(request, message, now, evidence), request=closed)
@@ -380,12 +375,8 @@ class IntakeHandler:
             )
             if isinstance(verdict, AssertionFailed):
                 return Decision([rejection_event(subject, message.message_id, verdict.rejection())])
-            by = SignedBy(
-                act="revocation",
-                role="taxpayer",
-                signer={"taxpayer_ref": subject.taxpayer_ref},
-                signature=message.signature,
-                asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
+            by = SignedBy.by_asserted_taxpayer(
+                "revocation", subject.taxpayer_ref, message.signature, verdict
             )
             evidence = self._evidence(by, message, carrier)
             return Decision(revocation_outputs(message, assessment, subject, [evidence]))
