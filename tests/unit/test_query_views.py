@@ -135,3 +135,40 @@ def test_a_period_that_is_not_one_is_a_contract_error() -> None:
 def test_the_pages_have_words_for_every_status_and_every_step_of_a_story() -> None:
     assert set(STATUS_WORDS) == set(get_args(Status))
     assert set(STEP_WORDS) == STORY
+
+
+def _ref(key: str, act: str = "submission", role: str = "taxpayer") -> dict[str, Any]:
+    digest = key * 64
+    return {
+        "role": role,
+        "act": act,
+        "key": f"evidence/sha256/{digest}",
+        "sha256": digest,
+        "retain_until": "2033-11-20T14:05:12+00:00",
+    }
+
+
+def test_a_grant_keeps_the_signature_refs_of_its_posting_and_its_revocation_once_each_es_05() -> (
+    None
+):
+    posted = POSTED | {"signature_refs": [_ref("a"), _ref("b", role="representative")]}
+    revoked = _event(
+        "AuthorizationRevoked",
+        tax_matters=[_matter("2023")],
+        remaining_matters=[_matter("2024", "2025")],
+        revoked_by="REV-BY-TAXPAYER",
+        signature_refs=[_ref("c", act="revocation"), _ref("a")],
+    )
+    view = _fold(posted, revoked)
+    assert [(s.act, s.role, s.sha256[0]) for s in view.signatures] == [
+        ("submission", "taxpayer", "a"),
+        ("submission", "representative", "b"),
+        ("revocation", "taxpayer", "c"),
+    ]
+    assert GrantView.from_document(view.to_document()) == view
+
+
+def test_a_view_stored_before_signature_evidence_reads_with_none_es_05() -> None:
+    document = _fold(POSTED).to_document()
+    del document["signatures"]
+    assert GrantView.from_document(document).signatures == ()
