@@ -1,5 +1,5 @@
 # The project's commands. `make demo` and `make test` are the two that matter; both install what
-# they need into .venv first (Python 3.11+, Java 17+ and Maven 3.8+ must be on the machine).
+# they need into .venv first (Python 3.11+, Java 17+, Maven 3.8+ and Go 1.26+ must be on the machine).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -43,7 +43,7 @@ browser:
 
 tools: $(KUSTOMIZE) $(KEDA_CRD) promtool browser
 
-fetch: install            ## resolve and cache the Kafka and DynamoDB Local jars
+fetch: install            ## resolve and cache the Kafka and DynamoDB Local jars; build the object store (SeaweedFS)
 	$(PY) -m devstack fetch
 
 up: install               ## start Kafka, DynamoDB Local, provision, start the four services
