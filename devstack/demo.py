@@ -438,7 +438,7 @@ class Demo:
                 f" locked {found['lock_mode']} until {str(found['retain_until'])[:10]}"
                 f" verified={found['verified']}"
             )
-        print(f"  (the same from the shell: cafctl signatures show {grant} --why CASE)")
+        print(f"  (from the shell: cafctl signatures show {grant} --operator NAME --why CASE)")
 
     async def _publish(self, publishers: dict[str, CafPublisher], wave: list[Sent]) -> set[str]:
         """Publish each message signed by its portal (or its forger); the ids whose outcome
