@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# One attempt, short timeouts: a store that does not answer fails fast and the poster's durable
+# timers try again (ES-03); in-client retries would hold a timer round for every waiting grant.
 _CLIENT_CONFIG = Config(
-    retries={"max_attempts": 3, "mode": "standard"},
+    retries={"max_attempts": 1, "mode": "standard"},
     connect_timeout=2,
-    read_timeout=5,
+    read_timeout=3,
     s3={"addressing_style": "path"},
 )
 

@@ -23,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -228,11 +229,16 @@ class ObjectStore:
         )
 
     def answers(self) -> bool:
+        """The S3 gateway answers and the master has a volume server to write to (after a
+        restart the gateway answers seconds before a write can succeed)."""
         try:
             self.client().list_buckets()
-        except (BotoCoreError, ClientError, OSError):
+            url = f"http://127.0.0.1:{self.ports.master}/dir/assign"
+            with urllib.request.urlopen(url, timeout=3) as answer:
+                assigned = json.loads(answer.read())
+        except (BotoCoreError, ClientError, OSError, ValueError):
             return False
-        return True
+        return "fid" in assigned
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -166,8 +166,9 @@ async def test_while_the_object_store_is_down_e_signed_grants_wait_and_post_once
         assert all(pipeline.terminal_events(ref_of(ssn)) == [] for ssn in signed)
     finally:
         await asyncio.to_thread(store.start)
-    for ssn in signed:
-        [posted] = await pipeline.terminal(ref_of(ssn), 1)
+    for ssn in signed:  # the timers try every 2 s; a restarted store may take a while to write
+        await pipeline.until(lambda ssn=ssn: pipeline.terminal_events(ref_of(ssn)), limit_s=90)  # type: ignore[misc]
+        [posted] = pipeline.terminal_events(ref_of(ssn))
         assert posted["type"] == "AuthorizationPosted"
         [delayed] = [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "PostingDelayed"]
         assert delayed["reason_code"] == "DELAY-EVIDENCE-UNSTORED"
