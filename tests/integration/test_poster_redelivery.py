@@ -79,13 +79,9 @@ async def store(settings: ServiceSettings) -> Any:
         yield caf_store
 
 
-async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_nothing(
-    store: CafStore,
-) -> None:
-    """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
-    publisher = CrashingPublisher()
-    clock = FixedClock(NOW)
-    handler = PosterHandler(
+def poster(store: CafStore, publisher: Any, clock: FixedClock) -> PosterHandler:
+    """The poster's handler with a 2-minute reorder window and an evidence store that works."""
+    return PosterHandler(
         store,
         publisher,
         clock,
@@ -93,6 +89,15 @@ async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_noth
         evidence=MemoryEvidence(),
         evidence_retry=RETRY,
     )
+
+
+async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_nothing(
+    store: CafStore,
+) -> None:
+    """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
+    publisher = CrashingPublisher()
+    clock = FixedClock(NOW)
+    handler = poster(store, publisher, clock)
     grant = post_grant(caf_number=None, first_time=True, taxpayer_ref="b" * 32)
 
     await handler.on_command(record_of(grant))
@@ -110,14 +115,7 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 ) -> None:
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
-    handler = PosterHandler(
-        store,
-        publisher,
-        clock,
-        dt.timedelta(minutes=2),
-        evidence=MemoryEvidence(),
-        evidence_retry=RETRY,
-    )
+    handler = poster(store, publisher, clock)
     ref = "c" * 32
     first = post_grant(
         grant_id="old:0",
@@ -154,14 +152,7 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
 async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: CafStore) -> None:
     ref = "d" * 32
     publisher = CrashingPublisher()
-    handler = PosterHandler(
-        store,
-        publisher,
-        FixedClock(NOW),
-        dt.timedelta(minutes=2),
-        evidence=MemoryEvidence(),
-        evidence_retry=RETRY,
-    )
+    handler = poster(store, publisher, FixedClock(NOW))
     await handler.on_command(record_of(post_grant(taxpayer_ref=ref)))
     current = await store.load(ref)
     zombie_view = type(current)(version=current.version - 1, grants=(), groups={})
@@ -217,14 +208,7 @@ async def test_a_caf_written_before_period_units_reads_in_units_and_revokes_unit
         "2024-12",
     ]
     publisher = CrashingPublisher()
-    handler = PosterHandler(
-        store,
-        publisher,
-        FixedClock(NOW),
-        dt.timedelta(minutes=2),
-        evidence=MemoryEvidence(),
-        evidence_retry=RETRY,
-    )
+    handler = poster(store, publisher, FixedClock(NOW))
     newer = post_grant(taxpayer_ref=ref, taxpayer_signature_date=dt.date(2026, 11, 18))
     await handler.on_command(record_of(newer))
     [events] = publisher.published
