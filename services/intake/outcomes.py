@@ -138,40 +138,57 @@ def submission_outputs(
                 )
             )
             continue
-        outputs.append(
-            Output.of(
-                topics.GRANTS_ACCEPTED,
-                subject.taxpayer_ref,
-                PostGrant(
-                    action="post",
-                    message_id=message.message_id,
-                    taxpayer_ref=subject.taxpayer_ref,
-                    previous_taxpayer_ref=subject.previous_ref,
-                    tin_last4=subject.tin_last4,
-                    form=message.form,
-                    received_at=subject.now,
-                    grant_id=grant_id,
-                    authorization_id=message.message_id,
-                    group_position=index,
-                    channel=message.channel,
-                    received_on=message.received_on,
-                    taxpayer_signature_date=taxpayer_date,
-                    caf_number=caf_number,
-                    representative_name=rep.name or "",
-                    designation=(rep.designation or "").lower() or None,
-                    receive_notices=rep.receive_notices,
-                    tax_matters=_matters(message.tax_matters),
-                    specific_use=message.specific_use,
-                    retain_prior=message.retain_prior,
-                    retain=retention(message),
-                    first_time=caf_number is None,
-                    ptin=_ptin(rep.ptin),
-                    licence_key=_licence_key(rep.licence_number, rep.jurisdiction),
-                    signature_evidence=evidence(index),
-                ),
-            )
+        grant = _accepted_grant(
+            message,
+            subject,
+            index,
+            caf_number=caf_number,
+            signed_on=taxpayer_date,
+            evidence=evidence(index),
         )
+        outputs.append(Output.of(topics.GRANTS_ACCEPTED, subject.taxpayer_ref, grant))
     return outputs
+
+
+def _accepted_grant(
+    message: Submission,
+    subject: Subject,
+    index: int,
+    *,
+    caf_number: str | None,
+    signed_on: dt.date,
+    evidence: list[SignatureEvidence],
+) -> PostGrant:
+    """The grant of the `index`-th representative of an accepted form, with the evidence of
+    its e-signatures (ES-01)."""
+    rep = message.representatives[index]
+    return PostGrant(
+        action="post",
+        message_id=message.message_id,
+        taxpayer_ref=subject.taxpayer_ref,
+        previous_taxpayer_ref=subject.previous_ref,
+        tin_last4=subject.tin_last4,
+        form=message.form,
+        received_at=subject.now,
+        grant_id=submission_grant_id(message.message_id, index),
+        authorization_id=message.message_id,
+        group_position=index,
+        channel=message.channel,
+        received_on=message.received_on,
+        taxpayer_signature_date=signed_on,
+        caf_number=caf_number,
+        representative_name=rep.name or "",
+        designation=(rep.designation or "").lower() or None,
+        receive_notices=rep.receive_notices,
+        tax_matters=_matters(message.tax_matters),
+        specific_use=message.specific_use,
+        retain_prior=message.retain_prior,
+        retain=retention(message),
+        first_time=caf_number is None,
+        ptin=_ptin(rep.ptin),
+        licence_key=_licence_key(rep.licence_number, rep.jurisdiction),
+        signature_evidence=evidence,
+    )
 
 
 def withdrawal_outputs(
