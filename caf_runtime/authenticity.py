@@ -38,7 +38,16 @@ TAX_PRO_ACCOUNT: Final = "tax-pro-account"
 ONLINE_ACCOUNT: Final = "online-account"
 FORMS_INTAKE: Final = "forms-intake"
 REGISTRY_FEED: Final = "registry-feed"
-PUBLISHERS: Final = (TAX_PRO_ACCOUNT, ONLINE_ACCOUNT, FORMS_INTAKE, REGISTRY_FEED)
+BUSINESS_TAX_ACCOUNT: Final = "business-tax-account"
+ENTITY_FEED: Final = "entity-feed"
+PUBLISHERS: Final = (
+    TAX_PRO_ACCOUNT,
+    ONLINE_ACCOUNT,
+    FORMS_INTAKE,
+    REGISTRY_FEED,
+    BUSINESS_TAX_ACCOUNT,
+    ENTITY_FEED,
+)
 
 Allow = Mapping[str, Mapping[str, frozenset[str]]]
 # The contract's allow-list: topic -> message kind -> publishers that may sign it.
@@ -49,8 +58,14 @@ DEFAULT_ALLOW: Final[Allow] = {
         "tpa_decision": frozenset({ONLINE_ACCOUNT}),
         "withdrawal": frozenset({TAX_PRO_ACCOUNT, FORMS_INTAKE}),
         "revocation": frozenset({ONLINE_ACCOUNT, FORMS_INTAKE}),
+        # Designated Officials (DO-02 … DO-07): only Business Tax Account
+        "do_pin_request": frozenset({BUSINESS_TAX_ACCOUNT}),
+        "do_pin_redeem": frozenset({BUSINESS_TAX_ACCOUNT}),
+        "entity_user": frozenset({BUSINESS_TAX_ACCOUNT}),
+        "do_deactivate": frozenset({BUSINESS_TAX_ACCOUNT}),
     },
     topics.PRACTITIONERS: {ANY_KIND: frozenset({REGISTRY_FEED})},
+    topics.ENTITIES: {ANY_KIND: frozenset({ENTITY_FEED})},
 }
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.envelope import Sealer
 from caf_runtime.group_writer import GroupWriter
 from caf_runtime.outputs import Output, dump_outputs, load_outputs
 
@@ -37,7 +38,8 @@ class Ledger:
 
     With a `retention`, records carry `expires_at` (DynamoDB TTL) that far after they are
     written. "Published" marks of concurrent handlers are written together (group commit),
-    through `writer` when the store has other marks to batch with them.
+    through `writer` when the store has other marks to batch with them. With a `sealer`, the
+    outputs of a record that holds a secret output are stored sealed (and only then).
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class Ledger:
         retention: timedelta | None = None,
         clock: Clock | None = None,
         writer: GroupWriter | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self._table = table
+        self._sealer = sealer
         self._prefix = prefix
         self._retention = retention
         self._clock = clock or SystemClock()
@@ -63,7 +67,10 @@ class Ledger:
         if not item:
             return None
         state: State = "published" if item["state"].get("S") == "published" else "pending"
-        return Recorded(state, load_outputs(str(item["outputs"].get("S"))))
+        text = str(item["outputs"].get("S"))
+        if item.get("sealed", {}).get("BOOL"):
+            text = (self._sealer_or_refuse().open(text.encode()).value or b"").decode()
+        return Recorded(state, load_outputs(text))
 
     def put(self, key: str, outputs: list[Output]) -> TransactWriteItemTypeDef:
         """The transaction item that records `outputs` unless `key` is already recorded."""
@@ -81,15 +88,21 @@ class Ledger:
         await self._marks.put(self._item(key, "published", outputs))
 
     def _item(self, key: str, state: State, outputs: list[Output]) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            **self._key(key),
-            "state": {"S": state},
-            "outputs": {"S": dump_outputs(outputs)},
-        }
+        text = dump_outputs(outputs)
+        item: dict[str, Any] = {**self._key(key), "state": {"S": state}, "outputs": {"S": text}}
+        if any(output.secret for output in outputs):
+            sealed = self._sealer_or_refuse().seal(None, text.encode(), {})
+            item |= {"outputs": {"S": sealed.decode()}, "sealed": {"BOOL": True}}
         if self._retention is not None:
             expires_at = self._clock.now() + self._retention
             item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
         return item
+
+    def _sealer_or_refuse(self) -> Sealer:
+        if self._sealer is None:
+            msg = "a secret output is recorded only sealed, and this ledger has no sealer"
+            raise RuntimeError(msg)
+        return self._sealer
 
 
 async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) -> list[str] | None:

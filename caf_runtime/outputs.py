@@ -23,12 +23,16 @@ from schemas.codec import CONTENT_TYPE, encode
 
 @dataclass(frozen=True)
 class Output:
-    """One message to publish: topic (contract name), key, value bytes, extra headers."""
+    """One message to publish: topic (contract name), key, value bytes, extra headers.
+
+    `secret`: the value holds what may be written nowhere else (a Designated Official's PIN in
+    its CP311 letter): the ledger keeps such outputs only sealed (`caf_runtime.ledger`)."""
 
     topic: str
     key: str | None
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    secret: bool = False
 
     @classmethod
     def of(cls, topic: str, key: str | None, model: BaseModel) -> Output:
@@ -38,13 +42,20 @@ class Output:
 def dump_outputs(outputs: Sequence[Output]) -> str:
     """A compact text form of outputs, for storing with the state change."""
     return json.dumps(
-        [{"t": o.topic, "k": o.key, "v": o.value.decode(), "h": o.headers} for o in outputs],
+        [
+            {"t": o.topic, "k": o.key, "v": o.value.decode(), "h": o.headers}
+            | ({"s": True} if o.secret else {})
+            for o in outputs
+        ],
         separators=(",", ":"),
     )
 
 
 def load_outputs(text: str) -> list[Output]:
-    return [Output(o["t"], o["k"], o["v"].encode(), o["h"]) for o in json.loads(text)]
+    return [
+        Output(o["t"], o["k"], o["v"].encode(), o["h"], secret=bool(o.get("s")))
+        for o in json.loads(text)
+    ]
 
 
 async def publish_all(

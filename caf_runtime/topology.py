@@ -67,6 +67,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         topics.PRACTITIONERS,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     ),
+    # the entity records hold EINs, names and addresses of businesses: compacted, like the
+    # registry, so the latest record per entity stays (DO-01)
+    TopicSpec(
+        topics.ENTITIES,
+        config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+    ),
+    TopicSpec(topics.OFFICIALS, config=kept_for(NOTIFICATION_DAYS)),
     TopicSpec(topics.EVENTS, config=kept_for(None)),
     TopicSpec(topics.NOTIFICATIONS, config=kept_for(NOTIFICATION_DAYS)),
     TopicSpec(topics.GRANTS_ACCEPTED, config=kept_for(COMMAND_DAYS)),
@@ -113,10 +120,17 @@ ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 SERVICE_ROLES: tuple[Role, ...] = (
     Role(
         "intake",
-        reads=(topics.INBOUND, topics.INBOUND_RETRY, topics.INTAKE_RETRY),
+        reads=(
+            topics.INBOUND,
+            topics.INBOUND_RETRY,
+            topics.INTAKE_RETRY,
+            topics.ENTITIES,
+            topics.OFFICIALS,
+        ),
         writes=(
             topics.GRANTS_ACCEPTED,
             topics.EVENTS,
+            topics.NOTIFICATIONS,  # only the CP311 letter, the one place a PIN is (DO-04)
             topics.INBOUND_DLQ,
             topics.INBOUND_RETRY,
             topics.INTAKE_RETRY,
@@ -188,7 +202,13 @@ ROLES: tuple[Role, ...] = (
     Role(
         "operator",
         reads=ALL_TOPICS,
-        writes=(topics.INBOUND, topics.PRACTITIONERS, topics.REVIEWS, topics.AUDIT),
+        writes=(
+            topics.INBOUND,
+            topics.PRACTITIONERS,
+            topics.REVIEWS,
+            topics.OFFICIALS,
+            topics.AUDIT,
+        ),
         groups=("cafctl-", "caf-"),
         describe=ALL_TOPICS,
     ),
@@ -197,6 +217,7 @@ ROLES: tuple[Role, ...] = (
     # these ACLs, like the broker's own `admin`.)
     Role("portal", writes=(topics.INBOUND,)),
     Role("registry-feed", writes=(topics.PRACTITIONERS,)),
+    Role("entity-feed", writes=(topics.ENTITIES,)),
     # downstream systems read the outcome stream and the notifications
     Role(
         "downstream",
@@ -225,7 +246,9 @@ def replay_route(dead_letter_topic: str) -> ReplayRoute | None:
     for role in SERVICE_ROLES:
         if role.dead_letters != dead_letter_topic or role.retry is None:
             continue
-        if dead_letter_topic == topics.INBOUND_DLQ:
-            return ReplayRoute(topics.INBOUND, frozenset(role.reads))
+        if dead_letter_topic == topics.INBOUND_DLQ:  # feeds and operators' topics: not inbound
+            return ReplayRoute(
+                topics.INBOUND, frozenset(role.reads) - {topics.ENTITIES, topics.OFFICIALS}
+            )
         return ReplayRoute(role.retry, frozenset(role.reads) - {role.retry})
     return None

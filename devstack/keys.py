@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from joserfc.jwk import OKPKey
+from joserfc.jwk import KeySet, OKPKey
 
 from caf_client.identity import mint_access_token, mint_identity_assertion
+from caf_client.pins import load_public_keys, new_pin_key
 from caf_client.signing import Signer, load_private_key
 from caf_runtime.authenticity import (
+    BUSINESS_TAX_ACCOUNT,
+    ENTITY_FEED,
     FORMS_INTAKE,
     ONLINE_ACCOUNT,
     PUBLISHERS,
@@ -36,6 +39,7 @@ from caf_runtime.authenticity import (
 IDENTITY_PROVIDER: Final = "secure-access"
 REF_KEY: Final = "taxpayer-ref"
 ENVELOPE_KID: Final = "dev-envelope-1"
+PIN_KID: Final = "intake-pin-1"
 ISSUER: Final = "https://secure-access.local"
 # Who signs each kind in development (each is on the contract's allow-list for it).
 SIGNER_OF_KIND: Final[Mapping[str, str]] = {
@@ -45,6 +49,11 @@ SIGNER_OF_KIND: Final[Mapping[str, str]] = {
     "withdrawal": FORMS_INTAKE,
     "revocation": FORMS_INTAKE,
     "registry": REGISTRY_FEED,
+    "entity": ENTITY_FEED,
+    "do_pin_request": BUSINESS_TAX_ACCOUNT,
+    "do_pin_redeem": BUSINESS_TAX_ACCOUNT,
+    "entity_user": BUSINESS_TAX_ACCOUNT,
+    "do_deactivate": BUSINESS_TAX_ACCOUNT,
 }
 
 
@@ -62,6 +71,16 @@ class DevKeys:
     def identity_jwks(self) -> Path:
         return self.root / f"{IDENTITY_PROVIDER}.jwks"
 
+    @property
+    def pin_private(self) -> Path:
+        """Intake's PIN key pair (DO-05), a private JWKS (mode 0600)."""
+        return self.root / "intake-pin.private.jwks"
+
+    @property
+    def pin_public(self) -> Path:
+        """Its public half, what Business Tax Account seals a typed PIN to."""
+        return self.root / "intake-pin.jwks"
+
     def ensure(self) -> DevKeys:
         """Create the missing key pairs and write the public key sets again (idempotent)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -71,8 +90,18 @@ class DevKeys:
                 self.write_key(kid)
         for name in (REF_KEY, ENVELOPE_KID):
             self.secret(name)
+        if not self.pin_private.exists():
+            key = new_pin_key(PIN_KID)
+            descriptor = os.open(self.pin_private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                json.dump({"keys": [key.as_dict(private=True)]}, file)
+            _write_atomically(self.pin_public, {"keys": [key.as_dict(private=False)]})
         self.publish()
         return self
+
+    def pin_keys(self) -> KeySet:
+        """The public PIN keys a portal seals a typed PIN to (`caf_client.pins.seal_pin`)."""
+        return load_public_keys(self.pin_public)
 
     def secret(self, name: str) -> str:
         """The development secret `name` (32 random bytes as hex), made on first use."""
@@ -138,6 +167,7 @@ class DevKeys:
             "CAF_QUERY_IDENTITY_PROVIDERS": json.dumps({ISSUER: str(self.identity_jwks)}),
             "CAF_ENVELOPE_KEYS": json.dumps({ENVELOPE_KID: self.secret(ENVELOPE_KID)}),
             "CAF_ENVELOPE_KID": ENVELOPE_KID,
+            "INTAKE_PIN_KEYS": self.pin_private.read_text(),
         }
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from schemas.entities import EntityRecord
 from schemas.errors import ContractError, Problem
 from schemas.events import Event
 from schemas.grants import GrantCommand
@@ -26,6 +27,7 @@ INBOUND: TypeAdapter[InboundMessage] = TypeAdapter(InboundMessage)
 EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 PRACTITIONER: TypeAdapter[PractitionerRecord] = TypeAdapter(PractitionerRecord)
 NOTIFICATION: TypeAdapter[Notification] = TypeAdapter(Notification)
+ENTITY: TypeAdapter[EntityRecord] = TypeAdapter(EntityRecord)
 COMMAND: TypeAdapter[GrantCommand] = TypeAdapter(GrantCommand)
 
 
@@ -50,6 +52,12 @@ def decode_practitioner(raw: bytes) -> PractitionerRecord:
     """Decode a `caf.practitioners.v1` value (a tombstone is a null value, not decoded here)."""
     _json_object(raw)
     return _validate(PRACTITIONER, raw)
+
+
+def decode_entity(raw: bytes) -> EntityRecord:
+    """Decode a `caf.entities.v1` value (a tombstone is a null value, not decoded here)."""
+    _json_object(raw)
+    return _validate(ENTITY, raw)
 
 
 def decode_notification(raw: bytes) -> Notification:

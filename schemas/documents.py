@@ -16,8 +16,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from schemas import topics
+from schemas.entities import EntityRecord
 from schemas.events import EVENT_TYPES
-from schemas.inbound import Revocation, Submission, TpaDecision, TpaRequest, Withdrawal
+from schemas.inbound import (
+    DoDeactivation,
+    DoPinRedeem,
+    DoPinRequest,
+    EntityUserChange,
+    Revocation,
+    Submission,
+    TpaDecision,
+    TpaRequest,
+    Withdrawal,
+)
 from schemas.notifications import Notification
 from schemas.registry import PractitionerRecord
 
@@ -30,10 +41,15 @@ INBOUND_MODELS: tuple[type[BaseModel], ...] = (
     TpaDecision,
     Withdrawal,
     Revocation,
+    DoPinRequest,
+    DoPinRedeem,
+    EntityUserChange,
+    DoDeactivation,
 )
 PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
     *INBOUND_MODELS,
     PractitionerRecord,
+    EntityRecord,
     *EVENT_TYPES,
     Notification,
 )
@@ -83,6 +99,13 @@ CHANNELS: tuple[tuple[str, str, str, tuple[str, ...], dict[str, Any]], ...] = (
         "CAF number (9 digits)",
         "Compacted practitioner registry: latest record per CAF number; tombstone = removed.",
         ("PractitionerRecord",),
+        {"cleanup.policy": ["compact"]},
+    ),
+    (
+        topics.ENTITIES,
+        "entity_id (the entity system's pseudonym of the EIN)",
+        "Compacted business entity records: latest per entity; tombstone = closed.",
+        ("EntityRecord",),
         {"cleanup.policy": ["compact"]},
     ),
     (

@@ -8,7 +8,7 @@ is the keyed pseudonym and `tin_last4` the most of the TIN that is shown.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import AwareDatetime, Field
 
@@ -269,6 +269,106 @@ class SlaBreached(_Event):
     age_hours: float = described("Hours since ready.", 48.0, ge=0)
 
 
+OfficialAct = Literal["pin_request", "pin_redeem", "user_change", "deactivation"]
+OFFICIAL_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def _official_field(what: str) -> Any:
+    return described(
+        f"{what}: SHA-256 of the identity provider's issuer and subject, 32 hex digits "
+        "(docs/contract.md, 'Designated Officials').",
+        "5d41402abc4b2a76b9719d911017c592",
+        pattern=OFFICIAL_ID_PATTERN,
+    )
+
+
+class DesignatedOfficialPinIssued(_Event):
+    """DO-04: a CP311 PIN was mailed to the business's address of record. The PIN is not here:
+    only the letter on `caf.notifications.v1` carries it. `taxpayer_ref` is the business's."""
+
+    type: Literal["DesignatedOfficialPinIssued"] = described(
+        "Event type.", "DesignatedOfficialPinIssued"
+    )
+    official_id: str = _official_field("Who asked")
+    notice_on: dt.date = described("Date of the CP311 notice.", "2026-11-20")
+    expires_on: dt.date = described(
+        "Last day the PIN can be used (30 days from the notice).", "2026-12-20"
+    )
+    attempts_allowed: int = described("Wrong entries before the PIN locks.", 5, ge=1)
+
+
+class DesignatedOfficialActivated(_Event):
+    """DO-05: the requester redeemed the PIN and is now an active Designated Official."""
+
+    type: Literal["DesignatedOfficialActivated"] = described(
+        "Event type.", "DesignatedOfficialActivated"
+    )
+    official_id: str = _official_field("The new Designated Official")
+
+
+class DesignatedOfficialDeactivated(_Event):
+    """DO-07: a Designated Official was deactivated, by another one of the business or by an
+    IRS operator (audited)."""
+
+    type: Literal["DesignatedOfficialDeactivated"] = described(
+        "Event type.", "DesignatedOfficialDeactivated"
+    )
+    official_id: str = _official_field("The deactivated Designated Official")
+    by: Literal["official", "operator"] = described("Who deactivated them.", "official")
+    by_official_id: str | None = described(
+        "The Designated Official who did (null when an operator did).",
+        "7d793037a0760186574b0282f2f435e7",
+        default=None,
+        pattern=OFFICIAL_ID_PATTERN,
+    )
+
+
+class _EntityUserEvent(_Event):
+    user_id: str = _official_field("The authorized user")
+    by_official_id: str = _official_field("The Designated Official who acted")
+
+
+class EntityUserAdded(_EntityUserEvent):
+    """DO-06: an authorized user of the business was added by its Designated Official."""
+
+    type: Literal["EntityUserAdded"] = described("Event type.", "EntityUserAdded")
+
+
+class EntityUserRemoved(_EntityUserEvent):
+    """DO-06: an authorized user of the business was removed by its Designated Official."""
+
+    type: Literal["EntityUserRemoved"] = described("Event type.", "EntityUserRemoved")
+
+
+class DesignatedOfficialRefused(_WithReason):
+    """DO-01 … DO-08: a Designated Official act was refused (the reason code says why: unknown
+    business, title, re-request too soon, wrong, locked, expired or used PIN, not an official)."""
+
+    type: Literal["DesignatedOfficialRefused"] = described(
+        "Event type.", "DesignatedOfficialRefused"
+    )
+    act: OfficialAct = described("The act refused.", "pin_redeem")
+    official_id: str | None = described(
+        "Who acted, when their identity assertion was valid.",
+        "5d41402abc4b2a76b9719d911017c592",
+        default=None,
+        pattern=OFFICIAL_ID_PATTERN,
+    )
+    attempts_left: int | None = described(
+        "After a wrong PIN: wrong entries left before it locks.", 3, default=None, ge=0
+    )
+
+
+OFFICIAL_EVENTS: tuple[type[_Event], ...] = (
+    DesignatedOfficialPinIssued,
+    DesignatedOfficialActivated,
+    DesignatedOfficialDeactivated,
+    EntityUserAdded,
+    EntityUserRemoved,
+    DesignatedOfficialRefused,
+)
+
+
 EVENT_TYPES: tuple[type[_Event], ...] = (
     AuthorizationPendingApproval,
     AuthorizationPosted,
@@ -283,6 +383,7 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     PostingDelayed,
     SlaAtRisk,
     SlaBreached,
+    *OFFICIAL_EVENTS,
 )
 TERMINAL_TYPES = frozenset(
     {
@@ -307,7 +408,13 @@ Event = Annotated[
     | CafNumberAssigned
     | PostingDelayed
     | SlaAtRisk
-    | SlaBreached,
+    | SlaBreached
+    | DesignatedOfficialPinIssued
+    | DesignatedOfficialActivated
+    | DesignatedOfficialDeactivated
+    | EntityUserAdded
+    | EntityUserRemoved
+    | DesignatedOfficialRefused,
     Field(discriminator="type"),
 ]
 

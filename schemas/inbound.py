@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
@@ -313,8 +313,104 @@ class Revocation(_Inbound):
     )
 
 
+class IdentitySubject(InboundModel):
+    """A person as an allow-listed identity provider names them: its issuer and their subject."""
+
+    issuer: str = described("The identity provider.", "https://secure-access.local", max_length=256)
+    subject: str = described("Their subject at that provider.", "sa-7f3b21", max_length=256)
+
+
+def _assertion_field(act: str) -> Any:
+    return described(
+        f"The identity assertion of {act} (a JWT from an allow-listed identity provider, "
+        "`nonce` = `message_id`; AU-02).",
+        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
+        default=None,
+        max_length=8192,
+    )
+
+
+class DoPinRequest(_Inbound):
+    """A person with authority to bind a business asks to be its Designated Official (DO-02)."""
+
+    kind: Literal["do_pin_request"] = described("Message kind.", "do_pin_request")
+    entity: TaxpayerIdentity = described(
+        "The business (its EIN).", {"tin": "12-3456789", "tin_type": "EIN"}
+    )
+    title: FreeText | None = described(
+        "The requester's title at the business (DO-02's table).", "President", default=None
+    )
+    attests_authority: bool = described(
+        "The requester attests they can legally bind the business.", True, default=False
+    )
+    identity_assertion: str | None = _assertion_field("the requester")
+
+
+class DoPinRedeem(_Inbound):
+    """The requester enters the CP311 PIN in Business Tax Account (DO-05)."""
+
+    kind: Literal["do_pin_redeem"] = described("Message kind.", "do_pin_redeem")
+    entity: TaxpayerIdentity = described(
+        "The business (its EIN).", {"tin": "12-3456789", "tin_type": "EIN"}
+    )
+    sealed_pin: str | None = described(
+        "The PIN as typed, sealed by the portal to intake's PIN key (compact JWE, "
+        "ECDH-ES+A256KW / A256GCM): the PIN itself is never on a topic but the CP311 letter.",
+        "eyJhbGciOiJFQ0RILUVTK0EyNTZLVyIsImVuYyI6IkEyNTZHQ00ifQ...",
+        default=None,
+        max_length=4096,
+    )
+    identity_assertion: str | None = _assertion_field("the requester")
+
+
+class EntityUserChange(_Inbound):
+    """An active Designated Official adds or removes another authorized user (DO-06)."""
+
+    kind: Literal["entity_user"] = described("Message kind.", "entity_user")
+    entity: TaxpayerIdentity = described(
+        "The business (its EIN).", {"tin": "12-3456789", "tin_type": "EIN"}
+    )
+    action: Literal["add", "remove"] = described("What to do.", "add")
+    user: IdentitySubject = described(
+        "The authorized user.", {"issuer": "https://secure-access.local", "subject": "sa-91c0"}
+    )
+    identity_assertion: str | None = _assertion_field("the Designated Official")
+
+
+class DoDeactivation(_Inbound):
+    """Another active Designated Official of the business deactivates one (DO-07)."""
+
+    kind: Literal["do_deactivate"] = described("Message kind.", "do_deactivate")
+    entity: TaxpayerIdentity = described(
+        "The business (its EIN).", {"tin": "12-3456789", "tin_type": "EIN"}
+    )
+    official: IdentitySubject = described(
+        "The Designated Official to deactivate.",
+        {"issuer": "https://secure-access.local", "subject": "sa-7f3b21"},
+    )
+    identity_assertion: str | None = _assertion_field("the acting Designated Official")
+
+
+DO_KINDS = ("do_pin_request", "do_pin_redeem", "entity_user", "do_deactivate")
+OfficialMessage = DoPinRequest | DoPinRedeem | EntityUserChange | DoDeactivation
+
 InboundMessage = Annotated[
-    Submission | TpaRequest | TpaDecision | Withdrawal | Revocation,
+    Submission
+    | TpaRequest
+    | TpaDecision
+    | Withdrawal
+    | Revocation
+    | DoPinRequest
+    | DoPinRedeem
+    | EntityUserChange
+    | DoDeactivation,
     Field(discriminator="kind"),
 ]
-INBOUND_KINDS = ("submission", "tpa_request", "tpa_decision", "withdrawal", "revocation")
+INBOUND_KINDS = (
+    "submission",
+    "tpa_request",
+    "tpa_decision",
+    "withdrawal",
+    "revocation",
+    *DO_KINDS,
+)

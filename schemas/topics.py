@@ -12,6 +12,8 @@ INBOUND_DLQ: Final = "caf.inbound.dlq.v1"
 # Internal: Tax Pro Account decisions waiting for their request (IN-21).
 INBOUND_RETRY: Final = "caf.inbound.retry.v1"
 PRACTITIONERS: Final = "caf.practitioners.v1"
+# Compacted business entity records (Designated Officials, DO-01), keyed by entity_id.
+ENTITIES: Final = "caf.entities.v1"
 EVENTS: Final = "caf.events.v1"
 NOTIFICATIONS: Final = "caf.notifications.v1"
 GRANTS_ACCEPTED: Final = "caf.grants.accepted.v1"
@@ -32,5 +34,8 @@ QUERY_RETRY: Final = "caf.query.retry.v1"
 RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY, QUERY_RETRY)
 # Internal: operators' decisions on held grants (CN-09), written only by cafctl's principal.
 REVIEWS: Final = "caf.reviews.v1"
+# Internal: operators' deactivations of Designated Officials (DO-07), written only by cafctl's
+# principal and read by intake.
+OFFICIALS: Final = "caf.officials.v1"
 # Internal: every state-changing operator action, append-only and kept forever (AU-04).
 AUDIT: Final = "caf.audit.v1"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from caf_runtime.config import TaxpayerRefSettings
 from caf_runtime.secrets import WeakKeyError
+from services.intake.pins import PinVault
 
 
 class IntakeSettings(TaxpayerRefSettings):
@@ -42,6 +43,21 @@ class IntakeSettings(TaxpayerRefSettings):
         "Empty: every identity assertion fails its issuer check.",
     )
 
+    pin_keys: SecretStr = Field(
+        description="DO-05: intake's private PIN keys, a JWKS (JSON) of EC P-256 keys, the "
+        "current one first; portals seal a typed PIN to the public half (`caf_client.pins`). "
+        "Older keys stay until no sealed PIN of theirs can arrive.",
+    )
+    entities_group_id: str = Field(
+        default="caf-intake-entities",
+        description="Consumer group that applies caf.entities.v1 to intake's entity view.",
+    )
+    entity_wait_s: float = Field(
+        default=10.0,
+        description="How long a Designated Official act waits for the entity view to catch up "
+        "with the entity feed (DO-01).",
+    )
+
     @model_validator(mode="after")
     def _keys_are_strong(self) -> IntakeSettings:
         """Intake does not start on a weak or missing key (no plaintext may leave it)."""
@@ -49,4 +65,11 @@ class IntakeSettings(TaxpayerRefSettings):
         if self.sealer() is None:
             msg = "CAF_ENVELOPE_KEYS is required: intake seals its dead letters and retries"
             raise WeakKeyError(msg)
+        try:
+            self.pin_vault()
+        except ValueError as error:
+            raise WeakKeyError(f"INTAKE_PIN_KEYS: {error}") from None
         return self
+
+    def pin_vault(self) -> PinVault:
+        return PinVault.from_jwks(self.pin_keys.get_secret_value())

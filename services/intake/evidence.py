@@ -113,13 +113,23 @@ class SignedBy:
 
     @classmethod
     def by_asserted_taxpayer(
-        cls, act: SignedAct, taxpayer_ref: str, signature: Signature | None, verdict: Asserted
+        cls,
+        act: SignedAct,
+        taxpayer_ref: str,
+        signature: Signature | None,
+        verdict: Asserted,
+        *,
+        designated_official: str | None = None,
     ) -> SignedBy:
-        """A taxpayer's online act, with the identity assertion that verified (AU-02)."""
+        """A taxpayer's online act, with the identity assertion that verified (AU-02); for a
+        business, signed by its Designated Official (DO-08: their official id)."""
+        signer: dict[str, str | int | None] = {"taxpayer_ref": taxpayer_ref}
+        if designated_official is not None:
+            signer["designated_official"] = designated_official
         return cls(
             act=act,
             role="taxpayer",
-            signer={"taxpayer_ref": taxpayer_ref},
+            signer=signer,
             signature=signature,
             asserted=Assurance.asserted(verdict.issuer, verdict.subject, verdict.jti),
         )

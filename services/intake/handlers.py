@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -26,19 +27,26 @@ from faststream.kafka import KafkaBroker
 from caf_runtime.authenticity import ONLINE_ACCOUNT, RecordVerifier, Signed
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.envelope import Sealer, is_sealed
+from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.guard import Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
-from schemas.codec import decode_inbound, readable_message_id
+from schemas.codec import decode_entity, decode_inbound, readable_message_id
+from schemas.entities import DeactivateOfficial
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
 from schemas.inbound import (
+    DoDeactivation,
+    DoPinRedeem,
+    DoPinRequest,
+    EntityUserChange,
     FormType,
     InboundMessage,
     Revocation,
     Submission,
+    TaxpayerIdentity,
     TpaDecision,
     TpaRequest,
     Withdrawal,
@@ -58,6 +66,15 @@ from services.intake.identity import (
     Check,
     IdentityProviders,
 )
+from services.intake.official_acts import (
+    ActDecision,
+    Business,
+    OfficialDesk,
+    business_of,
+    entity_digest,
+    readable_ein,
+)
+from services.intake.officials import NOT_OFFICIAL_APPROVAL, EntityView, official_id
 from services.intake.outcomes import (
     SCHEMA,
     UNKNOWN_REQUEST,
@@ -71,6 +88,7 @@ from services.intake.outcomes import (
     tpa_request_outputs,
     withdrawal_outputs,
 )
+from services.intake.pins import PinVault
 from services.intake.rules import (
     assess_revocation,
     assess_submission,
@@ -104,6 +122,7 @@ class Decision:
     fingerprint: str | None = None
     request: RequestChange | None = None
     timer: Timer | None = None
+    writes: tuple[Any, ...] = ()  # Designated Official items (DO-01 … DO-07)
 
 
 class DecisionTooEarly(Exception):  # noqa: N818 - a signal, not a failure
@@ -123,6 +142,8 @@ class IntakeHandler:
         verifier: RecordVerifier,
         identities: IdentityProviders,
         sealer: Sealer,
+        vault: PinVault,
+        entities: FeedBarrier | None = None,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -132,6 +153,8 @@ class IntakeHandler:
         self._identities = identities
         self._sealer = sealer
         self._refs = settings.ref_keys()
+        self._entities = entities
+        self._officials = OfficialDesk(store, vault, self._assert_official)
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A record of `caf.inbound.v1`: only its publisher's signature makes it count (AU-01;
@@ -166,6 +189,7 @@ class IntakeHandler:
                 fingerprint=decision.fingerprint,
                 request=decision.request,
                 timer=decision.timer,
+                writes=decision.writes,
             )
             return decision.outputs if result is RecordResult.RECORDED else None
 
@@ -195,6 +219,11 @@ class IntakeHandler:
         read_fingerprint: bool,
     ) -> Decision:
         now = self._clock.now()
+        if isinstance(message, DoPinRequest | DoPinRedeem | EntityUserChange | DoDeactivation):
+            await self._caught_up(carrier)
+            business = await self._business(message.entity, message.message_id, now)
+            act = await self._officials.decide(message, business, now)
+            return Decision(act.outputs, writes=act.writes)
         if isinstance(message, TpaRequest):
             return await self._decide_request(message, carrier, now)
         if isinstance(message, TpaDecision):
@@ -278,8 +307,16 @@ class IntakeHandler:
     ) -> Decision:
         if await self._store.request(message.request_id) is not None:
             return Decision([])  # the same request again under another message id
+        entity = None
+        if message.taxpayer.tin_type == "EIN":  # DO-08: a business with an active official
+            await self._caught_up(carrier)
+            entity = await self._entity(message.taxpayer.tin, now)
+        represented = entity is not None and await self._store.has_active_official(entity.entity_id)
         assessment = assess_tpa_request(
-            message, business_day(now), self._settings.max_receipt_age_days
+            message,
+            business_day(now),
+            self._settings.max_receipt_age_days,
+            business_with_official=represented,
         )
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
         expires_on = message.received_on + timedelta(days=self._settings.request_expiry_days)
@@ -300,8 +337,9 @@ class IntakeHandler:
                 carrier,
             ),
         )
+        entity_id = entity.entity_id if entity is not None else None
         if grant is None:
-            change = RequestChange(message.request_id, RequestState.DECIDED)
+            change = RequestChange(message.request_id, RequestState.DECIDED, entity_id=entity_id)
             return Decision(outputs, request=change)
         expiry = Timer(
             timer_id=f"expire#{message.request_id}",
@@ -309,7 +347,7 @@ class IntakeHandler:
             kind=EXPIRE_REQUEST,
             payload={"request_id": message.request_id},
         )
-        change = RequestChange(message.request_id, RequestState.PENDING, grant)
+        change = RequestChange(message.request_id, RequestState.PENDING, grant, entity_id=entity_id)
         return Decision(outputs, request=change, timer=expiry)
 
     async def fire(self, timer: Timer) -> Firing:
@@ -318,17 +356,20 @@ class IntakeHandler:
             return Firing([], [])
         request_id = str(timer.payload["request_id"])
         known = await self._store.request(request_id)
-        if known is None or known[0] is not RequestState.PENDING or known[1] is None:
+        if known is None or known.state is not RequestState.PENDING or known.grant is None:
             return Firing([], [])  # decided in the meantime
         now = self._clock.now()
-        expired = RequestChange(request_id, RequestState.EXPIRED, from_pending=True)
-        return Firing(expiry_outputs(known[1], now), [self._store.request_put(expired, now)])
+        expired = RequestChange(
+            request_id, RequestState.EXPIRED, from_pending=True, entity_id=known.entity_id
+        )
+        return Firing(expiry_outputs(known.grant, now), [self._store.request_put(expired, now)])
 
     async def _decide_decision(
         self, message: TpaDecision, carrier: SigningRecord, now: datetime, first_seen: datetime
     ) -> Decision:
         known = await self._store.request(message.request_id)
-        state, request = known if known is not None else (None, None)
+        state, request = (known.state, known.grant) if known is not None else (None, None)
+        entity_id = known.entity_id if known is not None else None
         window = timedelta(seconds=self._settings.decision_retry_window_s)
         route = route_decision(message, state, first_seen=first_seen, now=now, retry_window=window)
         if route is DecisionOutcome.WAIT:
@@ -338,7 +379,9 @@ class IntakeHandler:
             return Decision([rejection_event(subject, message.request_id, UNKNOWN_REQUEST)])
         if route is DecisionOutcome.DROP or request is None:
             return Decision([])
-        closed = RequestChange(message.request_id, RequestState.DECIDED, from_pending=True)
+        closed = RequestChange(
+            message.request_id, RequestState.DECIDED, from_pending=True, entity_id=entity_id
+        )
         rejection = assess_tpa_decision(message, now)
         verdict: Asserted | AssertionFailed | None = None
         if rejection is None:
@@ -347,14 +390,26 @@ class IntakeHandler:
                 message.message_id,
                 nonce=message.request_id,
                 now=now,
-                taxpayer_matches=lambda tin: request.taxpayer_ref in self._refs.refs(tin),
+                # DO-08: a business's approval is its Designated Official's, checked below
+                taxpayer_matches=lambda tin: (
+                    entity_id is not None or request.taxpayer_ref in self._refs.refs(tin)
+                ),
             )
             rejection = verdict.rejection() if isinstance(verdict, AssertionFailed) else None
+        official = None
+        if rejection is None and entity_id is not None and isinstance(verdict, Asserted):
+            official = official_id(verdict.issuer, verdict.subject)
+            held = await self._store.official(entity_id, official)
+            rejection = None if held is not None and held.active else NOT_OFFICIAL_APPROVAL
         if route is DecisionOutcome.DECLINE or rejection is not None:
             return Decision(closing_outputs(request, message, now, rejection), request=closed)
         assert isinstance(verdict, Asserted)  # an approval without a refusal was asserted
         signed = SignedBy.by_asserted_taxpayer(
-            "tpa_approval", request.taxpayer_ref, message.taxpayer_signature, verdict
+            "tpa_approval",
+            request.taxpayer_ref,
+            message.taxpayer_signature,
+            verdict,
+            designated_official=official,
         )
         evidence = self._evidence(signed, message, carrier)
         return Decision(approval_outputs(request, message, now, evidence), request=closed)
@@ -381,6 +436,86 @@ class IntakeHandler:
             evidence = self._evidence(by, message, carrier)
             return Decision(revocation_outputs(message, assessment, subject, [evidence]))
         return Decision(revocation_outputs(message, assessment, subject))
+
+    async def _caught_up(self, carrier: SigningRecord) -> None:
+        """DO-01: judge a business only once the entity view holds every entity record
+        published before the message (bounded; then on the view as it is)."""
+        if self._entities is not None:
+            await self._entities.wait_until_applied(int(carrier.timestamp.timestamp() * 1000))
+
+    async def _entity(self, tin: str | None, now: datetime) -> EntityView | None:
+        ein = readable_ein(TaxpayerIdentity(tin=tin, tin_type="EIN"))
+        if ein is None:
+            return None
+        return await self._store.entity(entity_digest(self._refs.digest, ein))
+
+    async def _business(self, entity: TaxpayerIdentity, message_id: str, now: datetime) -> Business:
+        view = await self._entity(entity.tin, now) if entity.tin_type == "EIN" else None
+        return business_of(
+            entity,
+            ref=self._refs.ref,
+            message_ref=self._refs.message_ref(message_id),
+            view=view,
+        )
+
+    async def _assert_official(
+        self, token: str | None, message_id: str, now: datetime
+    ) -> Asserted | AssertionFailed:
+        """AU-02 for a Designated Official act: bound to the message, any person (who they
+        are is the assertion's issuer and subject, DO-02)."""
+        return await self._asserted(
+            token, message_id, nonce=message_id, now=now, taxpayer_matches=lambda _: True
+        )
+
+    async def on_entity_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """DO-01: an entity record counts only signed by the entity feed (AU-01; a tombstone's
+        signature is over its key). Intake keeps its type, status and pseudonyms, never its
+        EIN, name or address."""
+        await self._verifier.verify(record, topics.ENTITIES)
+        entity_id = (record.key or b"").decode(errors="replace")
+        at = (record.partition, record.offset)
+        if record.value is None:
+            applied = await self._store.apply_entity(entity_id, None, None, at)
+        else:
+            entity = decode_entity(record.value)
+            if entity.entity_id != entity_id:
+                msg = "an entity record published under another entity's key"
+                raise ValueError(msg)
+            ein = normalize_tin(entity.ein, "EIN")
+            view = EntityView(
+                entity_id=entity_id,
+                entity_type=entity.entity_type,
+                active=entity.status == "active",
+                taxpayer_ref=self._refs.ref(ein),
+                tin_last4=tin_last4(ein),
+            )
+            digest = entity_digest(self._refs.digest, ein)
+            applied = await self._store.apply_entity(entity_id, view, digest, at)
+        log.info(
+            "entity record applied" if applied else "older entity record ignored",
+            extra={"entity_id": entity_id, "tombstone": record.value is None},
+        )
+
+    async def on_official_operation(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """DO-07 by an operator: a `DeactivateOfficial` from cafctl (only its principal writes
+        `caf.officials.v1`), applied once (its `command_id` is its ledger key)."""
+        command = DeactivateOfficial.model_validate_json(record.value or b"")
+
+        async def decide_and_record() -> list[Output] | None:
+            now = self._clock.now()
+            act: ActDecision = await self._officials.operator_deactivation(command, now)
+            result = await self._store.record(
+                command.command_id, act.outputs, now, writes=act.writes
+            )
+            return act.outputs if result is RecordResult.RECORDED else None
+
+        await handle_once(
+            self._store.ledger,
+            command.command_id,
+            decide_and_record,
+            self._publish,
+            decide_first=True,
+        )
 
     async def _asserted(
         self,
@@ -518,9 +653,15 @@ def _readable_tin(document: dict[str, object]) -> str | None:
 
 
 def register(
-    broker: KafkaBroker, settings: IntakeSettings, store: IntakeStore, clock: Clock
+    broker: KafkaBroker,
+    settings: IntakeSettings,
+    store: IntakeStore,
+    clock: Clock,
+    entities: FeedBarrier | None = None,
 ) -> IntakeHandler:
-    """Attach the intake subscribers (inbound, and parked decisions) to `broker`."""
+    """Attach the intake subscribers (inbound, parked decisions, the entity feed and the
+    operators' Designated Official actions) to `broker`. Without `entities` (a unit of work
+    under a test broker), a business is judged on the entity view as it is."""
     publish = functools.partial(publish_all, broker, settings)
     sealer = settings.sealer()
     if sealer is None:  # IntakeSettings refuses to exist without one
@@ -534,6 +675,8 @@ def register(
         verifier=RecordVerifier.from_settings(settings),
         identities=IdentityProviders.from_locations(settings.identity_providers),
         sealer=sealer,
+        vault=settings.pin_vault(),
+        entities=entities,
     )
     guard = Guard(
         broker,
@@ -545,5 +688,9 @@ def register(
     )
     guard.subscribe(topics.INBOUND, settings.group_id, handler.handle)
     guard.subscribe(topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry)
+    guard.subscribe(topics.ENTITIES, settings.entities_group_id, handler.on_entity_record)
+    guard.subscribe(
+        topics.OFFICIALS, f"{settings.group_id}-officials", handler.on_official_operation
+    )
     guard.subscribe_retries(f"{settings.group_id}-redelivery")
     return handler

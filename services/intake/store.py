@@ -7,16 +7,26 @@
   grant its approval will post.
 - `JTI#<digest of issuer and jti>` / `ASSERTION`: the message that presented an identity
   assertion (AU-02 single use), kept a day past the assertion's expiry.
-All expire after the dedup retention (default 35 days) through DynamoDB TTL.
+All of these expire after the dedup retention (default 35 days) through DynamoDB TTL.
+
+Designated Officials (DO-01 … DO-08) are kept for good (no `expires_at`):
+- `ENT#<keyed digest of the EIN>` / `ENTITY`: the entity record's id, type and status (no EIN,
+  name or address), and `EID#<entity_id>` / `ENTITY`: that digest, for the feed's tombstones;
+- `DOE#<entity_id>` / `PIN#<official_id>`: the latest PIN of one requester for the business: its
+  argon2id hash (never the PIN), dates, attempts, state, and the earlier requests without hash;
+- `DOE#<entity_id>` / `DO#<official_id>`: a Designated Official, active or not;
+- `DOE#<entity_id>` / `USER#<user_id>`: an authorized user the Designated Official added.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from caf_runtime.clock import Clock
 from caf_runtime.dynamo import DynamoTable
@@ -24,9 +34,11 @@ from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, Timers
 from schemas.codec import decode_command
+from schemas.entities import BusinessType
 from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
 from services.intake.identity import CLOCK_SKEW, Asserted
+from services.intake.officials import EntityView, Official, PinRecord, PinState, pin_summary
 from services.intake.tpa_rules import RequestState
 
 if TYPE_CHECKING:
@@ -48,6 +60,26 @@ class RequestChange:
     state: RequestState
     grant: PostGrant | None = None
     from_pending: bool = False
+    entity_id: str | None = None  # a business's request (DO-08)
+
+
+@dataclass(frozen=True)
+class KnownRequest:
+    """A Tax Pro Account request as intake keeps it: its state, the grant its approval posts,
+    and for a business the entity whose Designated Official decides it (DO-08)."""
+
+    state: RequestState
+    grant: PostGrant | None
+    entity_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EntityFile:
+    """Everything intake keeps of one business's Designated Officials (no PIN, no hash)."""
+
+    officials: list[Official]
+    pins: list[dict[str, Any]]
+    users: list[dict[str, Any]]
 
 
 class IntakeStore:
@@ -56,7 +88,9 @@ class IntakeStore:
     def __init__(self, settings: IntakeSettings, clock: Clock) -> None:
         self.table = DynamoTable(settings, "intake")
         self._retention = timedelta(days=settings.dedup_retention_days)
-        self.ledger = Ledger(self.table, "MSG#", retention=self._retention, clock=clock)
+        self.ledger = Ledger(
+            self.table, "MSG#", retention=self._retention, clock=clock, sealer=settings.sealer()
+        )
         self.timers = Timers(self.table)
 
     async def ping(self) -> bool:
@@ -88,15 +122,17 @@ class IntakeStore:
             return False
         return True
 
-    async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
+    async def request(self, request_id: str) -> KnownRequest | None:
         """A Tax Pro Account request's state and the grant its approval posts, if known."""
         item = await self.table.get(f"REQ#{request_id}", "REQUEST")
         if not item:
             return None
         grant = item.get("grant", {}).get("S")
         command = decode_command(grant.encode()) if grant else None
-        return RequestState(item["state"].get("S")), (
-            command if isinstance(command, PostGrant) else None
+        return KnownRequest(
+            RequestState(item["state"].get("S")),
+            command if isinstance(command, PostGrant) else None,
+            item.get("entity_id", {}).get("S"),
         )
 
     async def record(
@@ -108,10 +144,12 @@ class IntakeStore:
         fingerprint: str | None = None,
         request: RequestChange | None = None,
         timer: Timer | None = None,
+        writes: tuple[TransactWriteItemTypeDef, ...] = (),
     ) -> RecordResult:
-        """Record the outputs (and claim the fingerprint, or change the request) at once."""
+        """Record the outputs (and claim the fingerprint, or change the request, or write the
+        Designated Official items `writes`) at once."""
         expires_at = now + self._retention
-        items = [self.ledger.put(message_id, outputs)]
+        items = [self.ledger.put(message_id, outputs), *writes]
         if request is not None:
             items.append(self._request_put(request, expires_at))
         if timer is not None:
@@ -151,6 +189,8 @@ class IntakeStore:
         }
         if change.grant is not None:
             item["grant"] = {"S": change.grant.model_dump_json()}
+        if change.entity_id is not None:
+            item["entity_id"] = {"S": change.entity_id}
         put: dict[str, Any] = {"TableName": self.table.name, "Item": item}
         if change.from_pending:
             put["ConditionExpression"] = "#state = :pending"
@@ -159,3 +199,189 @@ class IntakeStore:
         else:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         return {"Put": put}  # type: ignore[typeddict-item]
+
+    # Designated Officials (DO-01 … DO-08)
+
+    async def apply_entity(
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+    ) -> bool:
+        """DO-01: an entity record as intake keeps it (None = the feed's tombstone: the entity
+        is closed) unless a later one of the same key is stored already. `digest` is the
+        EIN's keyed digest (None for a tombstone: it is found by the entity id)."""
+        partition, offset = at
+        view = known
+        if view is None:
+            closing = await self.entity_by_id(entity_id)
+            if closing is None:
+                return False  # a tombstone of an entity never applied
+            view = dataclasses.replace(closing, active=False)
+            digest = await self._digest_of(entity_id)
+        fields = {
+            "entity_id": {"S": entity_id},
+            "entity_type": {"S": view.entity_type},
+            "status": {"S": "active" if view.active else "closed"},
+            "taxpayer_ref": {"S": view.taxpayer_ref},
+            "tin_last4": {"S": view.tin_last4},
+            "digest": {"S": digest or ""},
+            "source_partition": {"N": str(partition)},
+            "source_offset": {"N": str(offset)},
+        }
+        newer = {
+            "ConditionExpression": "attribute_not_exists(pk) OR source_offset < :offset",
+            "ExpressionAttributeValues": {":offset": {"N": str(offset)}},
+        }
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": {"pk": {"S": pk}, "sk": {"S": "ENTITY"}, **fields},
+                    **newer,
+                }
+            }
+            for pk in (f"ENT#{digest}", f"EID#{entity_id}")
+        ]
+        return await transact(self.table, items) is None
+
+    async def _digest_of(self, entity_id: str) -> str:
+        item = await self.table.get(f"EID#{entity_id}", "ENTITY")
+        return str(item["digest"]["S"]) if item else ""
+
+    async def entity(self, digest: str) -> EntityView | None:
+        """The entity whose EIN has this keyed digest, if the feed named it."""
+        item = await self.table.get(f"ENT#{digest}", "ENTITY")
+        return _entity(item) if item else None
+
+    async def entity_by_id(self, entity_id: str) -> EntityView | None:
+        """The entity with this record id (an operator's or the feed's tombstone's way in)."""
+        item = await self.table.get(f"EID#{entity_id}", "ENTITY")
+        return _entity(item) if item else None
+
+    async def pin(self, entity_id: str, official: str) -> PinRecord | None:
+        """The latest PIN this requester asked for this business."""
+        item = await self.table.get(f"DOE#{entity_id}", f"PIN#{official}")
+        return _pin(item) if item else None
+
+    def pin_put(self, entity_id: str, pin: PinRecord) -> Any:
+        """The transaction item of a new PIN or of a PIN's new state, with the requester's
+        earlier requests (without hash); conditional on the version read, so two entries of one
+        PIN cannot both count (DO-05)."""
+        item = {
+            "pk": {"S": f"DOE#{entity_id}"},
+            "sk": {"S": f"PIN#{pin.official_id}"},
+            "pin_hash": {"S": pin.pin_hash},
+            "requested_at": {"S": pin.requested_at.isoformat()},
+            "notice_on": {"S": pin.notice_on.isoformat()},
+            "expires_on": {"S": pin.expires_on.isoformat()},
+            "attempts": {"N": str(pin.attempts)},
+            "state": {"S": pin.state.value},
+            "version": {"N": str(pin.version)},
+            "message_id": {"S": pin.message_id},
+            "history": {"S": json.dumps([dict(h) for h in pin.history])},
+        }
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk) OR version = :seen",
+                "ExpressionAttributeValues": {":seen": {"N": str(pin.version - 1)}},
+            }
+        }
+
+    async def official(self, entity_id: str, official: str) -> Official | None:
+        item = await self.table.get(f"DOE#{entity_id}", f"DO#{official}")
+        return _official(item) if item else None
+
+    async def has_active_official(self, entity_id: str) -> bool:
+        return any(o.active for o in (await self.entity_file(entity_id)).officials)
+
+    def official_put(
+        self, entity_id: str, official: Official, *, by: str | None = None, at: datetime
+    ) -> Any:
+        """The transaction item of a Designated Official activated or deactivated (`by` whom:
+        an official id, or `operator:<name>`)."""
+        item: dict[str, Any] = {
+            "pk": {"S": f"DOE#{entity_id}"},
+            "sk": {"S": f"DO#{official.official_id}"},
+            "state": {"S": "active" if official.active else "inactive"},
+            "activated_at": {"S": official.activated_at.isoformat()},
+        }
+        if not official.active:
+            item |= {"deactivated_at": {"S": at.isoformat()}, "deactivated_by": {"S": by or ""}}
+        return {"Put": {"TableName": self.table.name, "Item": item}}
+
+    def user_write(self, entity_id: str, user_id: str, *, add: bool, by: str, at: datetime) -> Any:
+        """The transaction item that adds (or removes) an authorized user of the business."""
+        key = {"pk": {"S": f"DOE#{entity_id}"}, "sk": {"S": f"USER#{user_id}"}}
+        if not add:
+            return {"Delete": {"TableName": self.table.name, "Key": key}}
+        item = key | {"added_by": {"S": by}, "added_at": {"S": at.isoformat()}}
+        return {"Put": {"TableName": self.table.name, "Item": item}}
+
+    async def entity_file(self, entity_id: str) -> EntityFile:
+        """The business's Designated Officials, PIN requests (without hashes) and users."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table.name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"DOE#{entity_id}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = await self.table.client.query(**query)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        officials: list[Official] = []
+        pins: list[dict[str, Any]] = []
+        users: list[dict[str, Any]] = []
+        for item in items:
+            kind, _, ident = item["sk"]["S"].partition("#")
+            if kind == "DO":
+                officials.append(_official(item))
+            elif kind == "PIN":
+                pin = _pin(item)
+                pins.extend({"official_id": ident, **h} for h in pin.history)
+                pins.append({"official_id": ident, **pin_summary(pin)})
+            elif kind == "USER":
+                users.append(
+                    {
+                        "user_id": ident,
+                        "added_by": item["added_by"]["S"],
+                        "added_at": item["added_at"]["S"],
+                    }
+                )
+        return EntityFile(officials, pins, users)
+
+
+def _entity(item: dict[str, Any]) -> EntityView:
+    return EntityView(
+        entity_id=item["entity_id"]["S"],
+        entity_type=cast("BusinessType", item["entity_type"]["S"]),
+        active=item["status"]["S"] == "active",
+        taxpayer_ref=item["taxpayer_ref"]["S"],
+        tin_last4=item["tin_last4"]["S"],
+    )
+
+
+def _pin(item: dict[str, Any]) -> PinRecord:
+    return PinRecord(
+        official_id=item["sk"]["S"].removeprefix("PIN#"),
+        pin_hash=item["pin_hash"]["S"],
+        requested_at=datetime.fromisoformat(item["requested_at"]["S"]),
+        notice_on=date.fromisoformat(item["notice_on"]["S"]),
+        expires_on=date.fromisoformat(item["expires_on"]["S"]),
+        attempts=int(item["attempts"]["N"]),
+        state=PinState(item["state"]["S"]),
+        version=int(item["version"]["N"]),
+        message_id=item["message_id"]["S"],
+        history=tuple(json.loads(item["history"]["S"])) if "history" in item else (),
+    )
+
+
+def _official(item: dict[str, Any]) -> Official:
+    return Official(
+        official_id=item["sk"]["S"].removeprefix("DO#"),
+        active=item["state"]["S"] == "active",
+        activated_at=datetime.fromisoformat(item["activated_at"]["S"]),
+    )

@@ -60,9 +60,12 @@ def assured(signature: Signature | None) -> bool:
     )
 
 
-def _taxpayer_eligible(message: TpaRequest) -> bool:
-    """IN-19: an individual (SSN or ITIN) living in the 50 states or DC."""
+def _taxpayer_eligible(message: TpaRequest, *, business_with_official: bool) -> bool:
+    """IN-19 as amended by DO-08: an individual (SSN or ITIN) living in the 50 states or DC,
+    or a business (EIN) known to the entity records with an active Designated Official."""
     taxpayer = message.taxpayer
+    if taxpayer.tin_type == "EIN":
+        return business_with_official
     address = taxpayer.address
     return (
         taxpayer.tin_type in {"SSN", "ITIN"}
@@ -100,9 +103,14 @@ def _matters_eligible(message: TpaRequest) -> bool:
 
 
 def assess_tpa_request(
-    message: TpaRequest, today: dt.date, max_age_days: int = MAX_RECEIPT_AGE_DAYS
+    message: TpaRequest,
+    today: dt.date,
+    max_age_days: int = MAX_RECEIPT_AGE_DAYS,
+    *,
+    business_with_official: bool = False,
 ) -> Assessment:
-    """The verdict on a Tax Pro Account request (one grant: its request id)."""
+    """The verdict on a Tax Pro Account request (one grant: its request id).
+    `business_with_official`: the taxpayer is a business with an active Designated Official."""
     tin, rejection = check_identity(message.taxpayer)
     rejection = rejection or check_receipt_date(message.received_on, today, max_age_days)
     if rejection is not None:
@@ -128,11 +136,12 @@ def assess_tpa_request(
             ),
         ),
         (
-            not _taxpayer_eligible(message),
+            not _taxpayer_eligible(message, business_with_official=business_with_official),
             _reject(
                 RuleId.IN_19,
                 ReasonCode.REJ_TPA_TP_INELIGIBLE,
-                "Online requests are for individual taxpayers in the 50 states and DC.",
+                "Online requests are for individual taxpayers in the 50 states and DC, and for "
+                "businesses with an active Designated Official.",
             ),
         ),
         (

@@ -7,10 +7,10 @@ from faststream import FastStream
 
 from caf_runtime.broker import client_options, make_broker
 from caf_runtime.clock import Clock, make_clock
+from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from schemas import topics
-from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register
 from services.validator.store import ValidatorStore
@@ -20,7 +20,7 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
     settings = settings or ValidatorSettings()
     broker = make_broker(settings, client_id="caf-validator")
     store = ValidatorStore(settings)
-    barrier = RegistryBarrier(
+    barrier = FeedBarrier(
         client_options(settings),
         settings.topic(topics.PRACTITIONERS),
         settings.registry_group_id,

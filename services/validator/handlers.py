@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 
 from caf_runtime.authenticity import RecordVerifier
 from caf_runtime.clock import Clock
+from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
@@ -42,7 +43,6 @@ from schemas.grants import CloseRequest, GrantCommand, PostGrant, ReviewHold, re
 from schemas.ids import event_id
 from schemas.registry import PractitionerRecord
 from schemas.values import normalize_caf_number
-from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.rules import assess_grant
 from services.validator.store import HoldDecision, NumberGiven, Sighting, ValidatorStore
@@ -61,7 +61,7 @@ class ValidatorHandler:
         store: ValidatorStore,
         publish: Publish,
         clock: Clock,
-        barrier: RegistryBarrier,
+        barrier: FeedBarrier,
         velocity_limit: int,
         *,
         verifier: RecordVerifier,
@@ -440,7 +440,7 @@ def register(
     settings: ValidatorSettings,
     store: ValidatorStore,
     clock: Clock,
-    barrier: RegistryBarrier,
+    barrier: FeedBarrier,
 ) -> ValidatorHandler:
     """Attach the validator's two subscribers to `broker`."""
 

@@ -194,7 +194,12 @@ def test_no_key_is_committed_and_intake_takes_its_keys_from_the_cluster_secret(
     assert not of_kind(docs, "Secret"), "keys come from the cluster's secret manager, not git"
     intake = of_kind(docs, "Deployment")["intake"]["spec"]["template"]["spec"]
     env = {e["name"]: e for e in intake["containers"][0]["env"]}
-    for name in ("INTAKE_TAXPAYER_REF_KEY", "CAF_ENVELOPE_KEYS", "INTAKE_TAXPAYER_REF_LAYERS"):
+    for name in (
+        "INTAKE_TAXPAYER_REF_KEY",
+        "CAF_ENVELOPE_KEYS",
+        "INTAKE_TAXPAYER_REF_LAYERS",
+        "INTAKE_PIN_KEYS",
+    ):
         assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "caf-secrets"
     (config,) = of_kind(docs, "ConfigMap").values()
     assert config["data"]["CAF_ENVELOPE_KID"]

@@ -12,6 +12,7 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from caf_runtime.broker import make_broker
+from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.grants import PostGrant, ReviewHold
@@ -23,7 +24,6 @@ from services.caf_poster.store import CafStore, Located, SaveResult
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import register as register_notifier
 from services.notifier.store import NotifierStore
-from services.validator.barrier import RegistryBarrier
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
 from services.validator.store import Hold, HoldDecision, NumberGiven, ValidatorStore
@@ -144,7 +144,7 @@ def validator(velocity_limit: int = 25) -> tuple[Any, FakeValidatorStore, Any]:
         settings,
         cast("ValidatorStore", store),
         FixedClock(),
-        cast("RegistryBarrier", NoWaitBarrier()),
+        cast("FeedBarrier", NoWaitBarrier()),
     )
     seen = probe(broker, topics.GRANTS_VALIDATED, topics.EVENTS, topics.VALIDATOR_DLQ)
     return broker, store, seen

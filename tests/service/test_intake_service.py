@@ -15,12 +15,10 @@ from caf_runtime.broker import make_broker
 from caf_runtime.clock import SystemClock
 from caf_runtime.outputs import Output
 from schemas import topics
-from schemas.grants import PostGrant
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
 from services.intake.identity import Asserted
-from services.intake.store import IntakeStore, RecordResult, RequestChange
-from services.intake.tpa_rules import RequestState
+from services.intake.store import IntakeStore, KnownRequest, RecordResult, RequestChange
 from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
 from tests.signing import signed
 from tests.unit.builders import submission
@@ -35,7 +33,7 @@ class FakeIntakeStore:
     def __init__(self) -> None:
         self.ledger = FakeLedger()
         self.fingerprints: dict[str, str] = {}
-        self.requests: dict[str, tuple[RequestState, PostGrant | None]] = {}
+        self.requests: dict[str, KnownRequest] = {}
         self.assertions: dict[tuple[str, str], str] = {}
 
     async def fingerprint_owner(self, fingerprint: str) -> str | None:
@@ -45,8 +43,11 @@ class FakeIntakeStore:
         owner = self.assertions.setdefault((asserted.issuer, asserted.jti), message_id)
         return owner == message_id
 
-    async def request(self, request_id: str) -> tuple[RequestState, PostGrant | None] | None:
+    async def request(self, request_id: str) -> KnownRequest | None:
         return self.requests.get(request_id)
+
+    async def entity(self, digest: str) -> None:
+        return None  # no business is known here (the e2e tests cover Designated Officials)
 
     async def record(
         self,
@@ -57,6 +58,7 @@ class FakeIntakeStore:
         fingerprint: str | None = None,
         request: RequestChange | None = None,
         timer: Any = None,
+        writes: tuple[Any, ...] = (),
     ) -> RecordResult:
         # one transaction, like the real store: nothing is written when a condition fails
         if message_id in self.ledger.items:
@@ -67,8 +69,9 @@ class FakeIntakeStore:
         if fingerprint is not None:
             self.fingerprints[fingerprint] = message_id
         if request is not None:
-            grant = request.grant or self.requests.get(request.request_id, (None, None))[1]
-            self.requests[request.request_id] = (request.state, grant)
+            known = self.requests.get(request.request_id)
+            grant = request.grant or (known.grant if known else None)
+            self.requests[request.request_id] = KnownRequest(request.state, grant)
         return RecordResult.RECORDED
 
 

@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from schemas.codec import (
+    decode_entity,
     decode_inbound,
     decode_notification,
     decode_practitioner,
@@ -32,6 +33,8 @@ def decode_example(document: dict[str, Any]) -> BaseModel:
         return decode_inbound(raw)
     if "status_code" in document:
         return decode_practitioner(raw)
+    if "ein" in document:
+        return decode_entity(raw)
     return decode_notification(raw)
 
 
@@ -43,8 +46,9 @@ def schema_for(model: BaseModel) -> dict[str, Any]:
 EXAMPLES = contract_examples()
 
 
-def test_the_contract_has_the_seven_examples_this_suite_expects() -> None:
-    assert len(EXAMPLES) == 7
+def test_the_contract_has_the_twelve_examples_this_suite_expects() -> None:
+    """Seven of the form flow, the entity record and four Designated Official messages."""
+    assert len(EXAMPLES) == 12
 
 
 @pytest.mark.parametrize("document", EXAMPLES, ids=lambda d: d.get("kind", "record"))

@@ -1,9 +1,10 @@
-"""Registry catch-up: a grant is judged only after the registry view holds every registry record
-published before it (so "a registry update takes effect for grants that arrive after it").
+"""Feed catch-up: a message is judged only after a compacted feed's view holds every feed record
+published before it (so "a registry update takes effect for grants that arrive after it"). The
+validator waits on the practitioner registry, intake on the entity records (DO-01).
 
-The view is caught up when the registry consumer group's committed offsets reach the topic's end
+The view is caught up when the feed's consumer group's committed offsets reach the topic's end
 offsets; its handler commits only after the record is stored, and the group may be spread over
-several validator replicas, so the check reads the group's offsets rather than local state.
+several replicas, so the check reads the group's offsets rather than local state.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Check:
-    """One reading of the registry group's offsets: caught up or not, begun when."""
+    """One reading of the feed group's offsets: caught up or not, begun when."""
 
     caught_up: bool
     began_ms: int
 
 
-class RegistryBarrier:
-    """Waits (bounded) until the registry view has applied the feed up to now."""
+class FeedBarrier:
+    """Waits (bounded) until a feed's view has applied the feed up to now."""
 
     def __init__(
         self, client_options: dict[str, Any], topic: str, group_id: str, wait_s: float
@@ -46,7 +47,7 @@ class RegistryBarrier:
         self._partitions: list[TopicPartition] = []
         self._check: asyncio.Task[Check] | None = None
 
-    async def __aenter__(self) -> RegistryBarrier:
+    async def __aenter__(self) -> FeedBarrier:
         self._admin = AIOKafkaAdminClient(**self._options)
         self._consumer = AIOKafkaConsumer(**self._options)
         await self._admin.start()
@@ -72,7 +73,10 @@ class RegistryBarrier:
             if check.caught_up and published_before_ms <= check.began_ms:
                 return True
             if not check.caught_up and time.monotonic() > deadline:
-                log.warning("registry view behind the feed; judging on the view as it is")
+                log.warning(
+                    "feed view behind the feed; judging on the view as it is",
+                    extra={"topic": self._topic},
+                )
                 return False
             if not check.caught_up:
                 await asyncio.sleep(0.05)
@@ -91,7 +95,7 @@ class RegistryBarrier:
 
     async def _caught_up(self) -> bool:
         if self._admin is None or self._consumer is None:
-            msg = "the registry barrier is used before it was opened"
+            msg = "the feed barrier is used before it was opened"
             raise RuntimeError(msg)
         if not self._partitions:
             self._partitions = await topic_partitions(self._admin, self._topic)

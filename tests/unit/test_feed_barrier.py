@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.validator.barrier import RegistryBarrier
+from caf_runtime.feed_barrier import FeedBarrier
 
 
-class _Counted(RegistryBarrier):
+class _Counted(FeedBarrier):
     """A barrier whose offset reading is counted and answers `behind` times 'not yet'."""
 
     def __init__(self, behind: int = 0) -> None:
