@@ -131,3 +131,10 @@ def message_ref(message_id: str, key: bytes) -> str:
 def keyed_digest(text: str, key: bytes) -> str:
     """A keyed digest of content that may contain a TIN (e.g. a form fingerprint), safe to store."""
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def official_id(issuer: str, subject: str) -> str:
+    """Who a person is across the records of Designated Officials (DO-01 … DO-08): SHA-256 of
+    their identity provider and subject, 32 hex digits. Subjects are the provider's opaque ids,
+    not a TIN or a name; the read side derives the same id from a caller's token."""
+    return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:32]

@@ -5,7 +5,8 @@ A token is a JWT from an allow-listed identity provider (issuer → its JWKS), a
 their `role`:
 
 - `taxpayer`, with their `tin`: sees only their own records (the TIN is turned into the
-  `taxpayer_ref` the records are kept under, and never kept);
+  `taxpayer_ref` the records are kept under, and never kept), and those of a business whose
+  active Designated Official they are (by their issuer and subject, DO-08);
 - `practitioner`, with their `caf_number`: sees only grants naming that number;
 - `employee`: may read any taxpayer's records, each read audited with a reason;
 - `system`: a downstream system, which may ask the check and nothing else.

@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
@@ -33,6 +33,7 @@ from schemas.errors import ContractError
 from services.caf_query.access import AccessTokens, Principal, Refused, Role
 from services.caf_query.cache import ViewCache
 from services.caf_query.histories import (
+    BusinessList,
     Clock,
     GrantPage,
     Histories,
@@ -186,6 +187,22 @@ def _history_routes(api: FastAPI, *, bearer: Bearer, histories: Histories, audit
         caller: Annotated[Principal, Depends(role("taxpayer"))],
     ) -> GrantPage:
         return await histories.of_taxpayer(caller)
+
+    @api.get("/v1/officials/me/businesses", response_model=BusinessList)
+    async def my_businesses(
+        caller: Annotated[Principal, Depends(role("taxpayer"))],
+    ) -> BusinessList:
+        """The businesses the signed-in person is an active Designated Official of (DO-08)."""
+        return await histories.businesses(caller)
+
+    @api.get("/v1/officials/me/businesses/{business_ref}/authorizations", response_model=GrantPage)
+    async def business_history(
+        business_ref: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9.]+$")],
+        caller: Annotated[Principal, Depends(role("taxpayer"))],
+    ) -> GrantPage:
+        """A business's authorizations and pending requests, for its active Designated
+        Official (DO-08)."""
+        return await histories.of_business(caller, business_ref)
 
     @api.get("/v1/practitioners/me/authorizations", response_model=GrantPage)
     async def my_grants(

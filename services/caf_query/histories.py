@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.ids import official_id
 from services.caf_query.access import Principal
 from services.caf_query.cache import ViewCache
 from services.caf_query.store import QueryStore
@@ -59,6 +60,16 @@ class GrantOut(StrictBody):
     matters: list[MatterOut]
     story: list[StepOut]
     can_approve: bool = Field(description="A pending request the taxpayer can still decide.")
+
+
+class BusinessOut(StrictBody):
+    business_ref: str = Field(description="The business's pseudonym: names it in the next call.")
+    tin_last4: str = Field(description="Last four digits of its EIN.")
+    since: str = Field(description="When the caller became its Designated Official.")
+
+
+class BusinessList(StrictBody):
+    businesses: list[BusinessOut]
 
 
 class GrantPage(StrictBody):
@@ -139,6 +150,26 @@ class Histories:
         if cursor is not None:
             chosen = [g for g in chosen if g.grant_id > cursor]
         return self._page(chosen, limit=limit)
+
+    async def businesses(self, caller: Principal) -> BusinessList:
+        """DO-08: the businesses the caller is an active Designated Official of."""
+        held = await self._store.businesses_of(official_id(caller.issuer, caller.subject))
+        return BusinessList(
+            businesses=[
+                BusinessOut(business_ref=b.taxpayer_ref, tin_last4=b.tin_last4, since=b.since)
+                for b in sorted(held, key=lambda b: b.since)
+                if b.active
+            ]
+        )
+
+    async def of_business(self, caller: Principal, business_ref: str) -> GrantPage:
+        """DO-08: a business's authorizations and pending requests, for its active Designated
+        Official only (anyone else: 404, which does not say whether the business exists)."""
+        held = await self._store.businesses_of(official_id(caller.issuer, caller.subject))
+        if not any(b.active and b.taxpayer_ref == business_ref for b in held):
+            raise HTTPException(404, "Not found")
+        _, grants = await self._lookup.grants(TaxpayerNamed(taxpayer_ref=business_ref))
+        return self._page(_ordered(grants), limit=None)
 
     async def of_named_taxpayer(self, named: TaxpayerNamed) -> tuple[str, GrantPage]:
         """Any taxpayer's history (an employee's search; the caller audits it): their ref and

@@ -5,7 +5,10 @@ its representative's CAF number, each with the view as of the last event applied
 - `CAF#<caf_number>` / `GRANT#<grant_id>`: the practitioner's view (grants not yet numbered have
   none);
 - `GRANT#<grant_id>` / `TAXPAYER`: whose grant it is (its `taxpayer_ref`), written with the
-  grant's first view, so an employee can find a grant's signature evidence by its id (ES-05).
+  grant's first view, so an employee can find a grant's signature evidence by its id (ES-05);
+- `OFFICIAL#<official_id>` / `BUSINESS#<taxpayer_ref>`: a Designated Official of a business,
+  active or not, as of the last `DesignatedOfficialActivated` / `Deactivated` (DO-08: whom the
+  history API shows a business's grants).
 
 Both are written in one transaction, each on the condition that it holds an earlier event (its
 `partition`/`offset`), so redelivery and a rebuild from the earliest offset leave the same items.
@@ -14,14 +17,25 @@ Both are written in one transaction, each on the condition that it holds an earl
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
-from services.caf_query.views import GrantView
+from services.caf_query.views import GrantView, Position
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+@dataclass(frozen=True)
+class Represented:
+    """A business a Designated Official acts for (or did)."""
+
+    taxpayer_ref: str
+    tin_last4: str
+    active: bool
+    since: str
 
 
 class QueryStore:
@@ -95,6 +109,52 @@ class QueryStore:
                 },
             }
         }
+
+    async def save_official(self, official_id: str, business: Represented, at: Position) -> bool:
+        """A Designated Official activated or deactivated; False when a later event about
+        them is stored already (their events share the business's partition)."""
+        failed = await self.table.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": {
+                            "pk": {"S": f"OFFICIAL#{official_id}"},
+                            "sk": {"S": f"BUSINESS#{business.taxpayer_ref}"},
+                            "tin_last4": {"S": business.tin_last4},
+                            "active": {"BOOL": business.active},
+                            "since": {"S": business.since},
+                            "offset": {"N": str(at.offset)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR #offset < :offset",
+                        "ExpressionAttributeNames": {"#offset": "offset"},
+                        "ExpressionAttributeValues": {":offset": {"N": str(at.offset)}},
+                    }
+                }
+            ]
+        )
+        return failed is None
+
+    async def businesses_of(self, official_id: str) -> list[Represented]:
+        """Every business the person is (or was) a Designated Official of."""
+        found: list[Represented] = []
+        paginator = self.table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"OFFICIAL#{official_id}"}},
+            ConsistentRead=True,
+        ):
+            found.extend(
+                Represented(
+                    taxpayer_ref=item["sk"]["S"].removeprefix("BUSINESS#"),
+                    tin_last4=item["tin_last4"]["S"],
+                    active=item["active"]["BOOL"],
+                    since=item["since"]["S"],
+                )
+                for item in page.get("Items", [])
+            )
+        return found
 
     async def of_taxpayer(self, taxpayer_ref: str) -> list[GrantView]:
         """Every grant of the taxpayer, as stored."""

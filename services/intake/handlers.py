@@ -37,6 +37,7 @@ from schemas.codec import decode_entity, decode_inbound, readable_message_id
 from schemas.entities import DeactivateOfficial
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
+from schemas.ids import official_id
 from schemas.inbound import (
     DoDeactivation,
     DoPinRedeem,
@@ -74,7 +75,7 @@ from services.intake.official_acts import (
     entity_digest,
     readable_ein,
 )
-from services.intake.officials import NOT_OFFICIAL_APPROVAL, EntityView, official_id
+from services.intake.officials import NOT_OFFICIAL_APPROVAL, EntityView
 from services.intake.outcomes import (
     SCHEMA,
     UNKNOWN_REQUEST,

@@ -33,7 +33,7 @@ from schemas.events import (
     EntityUserRemoved,
     OfficialAct,
 )
-from schemas.ids import event_id, notification_id
+from schemas.ids import event_id, notification_id, official_id
 from schemas.inbound import (
     DoDeactivation,
     DoPinRedeem,
@@ -56,7 +56,6 @@ from services.intake.officials import (
     Redemption,
     assess_pin_request,
     may_deactivate,
-    official_id,
     pin_expires_on,
     redeem,
     redeemable,

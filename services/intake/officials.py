@@ -10,7 +10,6 @@ record, the latest PIN of this requester, whether the entered PIN matches its ha
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,12 +59,6 @@ def normalized_title(title: str | None) -> str:
     """A title as the table compares it: lower case, words only ("Vice-President" ==
     "vice president")."""
     return " ".join(re.sub(r"[^a-z ]", " ", (title or "").lower()).split())
-
-
-def official_id(issuer: str, subject: str) -> str:
-    """Who a person is across our records: SHA-256 of their identity provider and subject
-    (32 hex digits). Subjects are the provider's opaque ids, not a TIN or a name."""
-    return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:32]
 
 
 def _reject(rule: RuleId, code: ReasonCode, reason: str) -> Rejection:

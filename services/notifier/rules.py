@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from schemas.codes import SUSPICIOUS
+from schemas.codes import SUSPICIOUS, ReasonCode
 from schemas.events import (
     AuthorizationDeclined,
     AuthorizationExpired,
@@ -19,6 +19,12 @@ from schemas.events import (
     AuthorizationRevoked,
     AuthorizationWithdrawn,
     CafNumberAssigned,
+    DesignatedOfficialActivated,
+    DesignatedOfficialDeactivated,
+    DesignatedOfficialPinIssued,
+    DesignatedOfficialRefused,
+    EntityUserAdded,
+    EntityUserRemoved,
     Event,
     RecordedMatter,
     SlaAtRisk,
@@ -118,8 +124,102 @@ def _is_tpa_grant(event: Event) -> bool:
     return event.grant_id != event.message_id and ":" not in event.grant_id
 
 
+IRS_BUSINESS_PHONE = "800-829-4933"
+BUSINESS_CHANNEL = "business_tax_account"
+OfficialEvent = (
+    DesignatedOfficialPinIssued
+    | DesignatedOfficialActivated
+    | DesignatedOfficialDeactivated
+    | EntityUserAdded
+    | EntityUserRemoved
+    | DesignatedOfficialRefused
+)
+# DO-05: the refusals that may mean someone else is trying: the business hears of them by mail
+_BY_MAIL = frozenset({ReasonCode.REJ_DO_PIN_LOCKED, ReasonCode.REJ_DO_PIN_USED})
+_REFUSAL_TEMPLATES = {
+    ReasonCode.REJ_DO_PIN_LOCKED: "do_pin_locked",
+    ReasonCode.REJ_DO_PIN_EXPIRED: "do_pin_expired",
+    ReasonCode.REJ_DO_PIN_USED: "do_pin_used",
+}
+
+
+def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notification]:
+    """DO-04 … DO-07: what a business hears of its Designated Officials. A new or removed
+    official goes by mail to the address of record (the business learns of it even if the
+    person is not who they claim); a locked or reused PIN too; everything else through Business
+    Tax Account. A PIN's letter is intake's (the only place the PIN is): nothing here."""
+    business = f"the business with EIN ending {event.tin_last4}"
+    drafts: list[tuple[str, str, str, str]] = []  # template, channel, subject, body
+    if isinstance(event, DesignatedOfficialActivated):
+        drafts.append(
+            (
+                "do_activated",
+                "mail",
+                "A Designated Official was activated for your business",
+                f"A person redeemed the CP311 PIN for {business} and can now act for it online "
+                f"as its Designated Official. If nobody at the business asked for this, call "
+                f"{IRS_BUSINESS_PHONE}.",
+            )
+        )
+    elif isinstance(event, DesignatedOfficialDeactivated):
+        who = "another Designated Official" if event.by == "official" else "the IRS"
+        drafts.append(
+            (
+                "do_deactivated",
+                "mail",
+                "A Designated Official was deactivated",
+                f"A Designated Official of {business} was deactivated by {who}.",
+            )
+        )
+    elif isinstance(event, EntityUserAdded | EntityUserRemoved):
+        verb = "added" if isinstance(event, EntityUserAdded) else "removed"
+        drafts.append(
+            (
+                f"entity_user_{verb}",
+                BUSINESS_CHANNEL,
+                f"An authorized user was {verb}",
+                f"Your Designated Official {verb} an authorized user of {business}.",
+            )
+        )
+    elif isinstance(event, DesignatedOfficialRefused) and event.tin_last4:
+        left = (
+            f" {event.attempts_left} wrong entries are left before it locks."
+            if event.attempts_left
+            else ""
+        )
+        drafts.append(
+            (
+                _REFUSAL_TEMPLATES.get(event.reason_code, "do_refused"),
+                "mail" if event.reason_code in _BY_MAIL else BUSINESS_CHANNEL,
+                "A Designated Official request was refused",
+                f"A request for {business} was refused: {clean(event.reason, MAX_REASON)}{left}",
+            )
+        )
+    return [
+        Notification(
+            notification_id=notification_id(event.event_id, "taxpayer", event.taxpayer_ref),
+            event_id=event.event_id,
+            recipient="taxpayer",
+            recipient_ref=event.taxpayer_ref,
+            template=template,
+            channel=channel,
+            created_at=now,
+            subject=subject,
+            body=body,
+        )
+        for template, channel, subject, body in drafts
+    ]
+
+
 def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
     """Every alert `event` causes; ids are deterministic per (event, recipient) (NO-08)."""
+    if isinstance(event, OfficialEvent):
+        return official_notifications(event, now)
+    return _authorization_notifications(event, now)
+
+
+def _authorization_notifications(event: Event, now: dt.datetime) -> list[Notification]:
+    """The alerts of a grant's story (NO-01 … NO-07)."""
     drafts: list[tuple[Recipient, str, str, str, str]] = []  # recipient, ref, template, subj, body
     taxpayer: tuple[Recipient, str] = ("taxpayer", event.taxpayer_ref)
     representative: tuple[Recipient, str] = ("representative", _representative_ref(event))
