@@ -28,6 +28,11 @@ TPA_DESIGNATIONS = frozenset("abcgr")
 MIN_ASSURANCE = 2
 MATTER_YEARS_BACK = 20
 TPA_OTHER_MATTERS = frozenset({CIVIL_PENALTY, "8857", SHARED_RESPONSIBILITY})  # CN-08
+# DO-08: a business's online request covers its own returns: income (corporation, S
+# corporation, partnership, trust and estate), employment, and civil penalties
+TPA_BUSINESS_MATTERS = frozenset(
+    {"1120", "1120S", "1065", "1041", "941", "940", "944", CIVIL_PENALTY}
+)
 SRP_FIRST_YEAR = 2014
 CLOCK_SKEW = dt.timedelta(minutes=5)  # TB-02
 
@@ -78,14 +83,16 @@ def _taxpayer_eligible(message: TpaRequest, *, business_with_official: bool) -> 
 
 def _matters_eligible(message: TpaRequest) -> bool:
     """IN-20 as amended by CN-08: Form 1040 income tax for calendar years, civil penalties by
-    quarter or year, Form 8857, or the Shared Responsibility Payment from 2014; no period older
-    than 20 years."""
+    quarter or year, Form 8857, or the Shared Responsibility Payment from 2014; for a business
+    (DO-08) its income, employment and civil penalty returns; no period older than 20 years."""
     oldest = message.received_on.year - MATTER_YEARS_BACK
+    business = message.taxpayer.tin_type == "EIN"
     for matter in message.tax_matters:
         kind = " ".join((matter.tax_type or "").lower().split())
         key = matter_key(matter.tax_type or "", matter.form_number or "")
-        income = key == "1040" and kind in {"income", "income tax"}
-        if not income and key not in TPA_OTHER_MATTERS:
+        income = key == "1040" and kind in {"income", "income tax"} and not business
+        allowed = TPA_BUSINESS_MATTERS if business else TPA_OTHER_MATTERS
+        if not income and key not in allowed:
             return False
         for text in matter.periods or ():
             try:
