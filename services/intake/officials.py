@@ -57,8 +57,9 @@ BINDING_TITLES: Mapping[BusinessType, frozenset[str]] = MappingProxyType(
 
 def normalized_title(title: str | None) -> str:
     """A title as the table compares it: lower case, words only ("Vice-President" ==
-    "vice president")."""
-    return " ".join(re.sub(r"[^a-z ]", " ", (title or "").lower()).split())
+    "vice president", "C.E.O." == "ceo")."""
+    text = re.sub(r"[.'\u2019]", "", (title or "").lower())
+    return " ".join(re.sub(r"[^a-z ]", " ", text).split())
 
 
 def _reject(rule: RuleId, code: ReasonCode, reason: str) -> Rejection:
@@ -258,6 +259,8 @@ class Official:
     official_id: str
     active: bool
     activated_at: dt.datetime
+    deactivated_at: dt.datetime | None = None  # as read back, once inactive
+    deactivated_by: str | None = None  # an official id, or `operator:<name>`
 
 
 def may_deactivate(acting: Official | None, target: Official | None) -> Rejection | None:

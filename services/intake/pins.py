@@ -53,9 +53,13 @@ class PinVault:
     @classmethod
     def from_jwks(cls, document: str, hasher: PasswordHasher | None = None) -> PinVault:
         """From the private JWKS in configuration (EC P-256 keys, by kid)."""
-        keys = KeySet.import_key_set(json.loads(document))
-        if not keys.keys or not all(key.is_private for key in keys.keys):
-            msg = "INTAKE_PIN_KEYS must hold private keys"
+        try:
+            keys = KeySet.import_key_set(json.loads(document))
+        except (ValueError, KeyError, TypeError, JoseError) as error:
+            msg = f"INTAKE_PIN_KEYS is not a JWKS: {type(error).__name__}"
+            raise ValueError(msg) from error
+        if not keys.keys or not all(key.key_type == "EC" and key.is_private for key in keys.keys):
+            msg = "INTAKE_PIN_KEYS must hold private EC keys"
             raise ValueError(msg)
         return cls(keys, hasher or PasswordHasher())
 

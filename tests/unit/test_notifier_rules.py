@@ -257,3 +257,114 @@ def test_the_taxpayer_fraud_alert_is_always_sent_within_the_size_limit(
     assert "123-45-6789" not in note.body
     if len(", ".join(periods)) > MAX_MATTERS:  # what does not fit is counted, not dropped
         assert "more periods" in note.body
+
+
+# Designated Officials -------------------------------------------------------------------------
+
+OFFICIAL = "5d41402abc4b2a76b9719d911017c592"
+OTHER_OFFICIAL = "7d793037a0760186574b0282f2f435e7"
+
+
+def official_event(type_: str, **fields: Any) -> Event:
+    return event(type_, form=None, caf_number=None, representative_name=None, **fields)
+
+
+def letters(e: Event) -> list[tuple[str, str, str]]:
+    return [(n.recipient, n.template, n.channel) for n in notifications_for(e, NOW)]
+
+
+def test_do_05_an_activation_is_told_to_the_business_by_mail_at_its_address_of_record() -> None:
+    activated = official_event("DesignatedOfficialActivated", official_id=OFFICIAL)
+    assert letters(activated) == [("taxpayer", "do_activated", "mail")]
+    (notice,) = notifications_for(activated, NOW)
+    assert "EIN ending 6789" in notice.body
+    assert "800-829-4933" in notice.body
+
+
+@pytest.mark.parametrize(
+    ("by", "by_official_id", "who"),
+    [("official", OTHER_OFFICIAL, "another Designated Official"), ("operator", None, "the IRS")],
+)
+def test_do_07_a_deactivation_is_told_by_mail_and_says_who_did_it(
+    by: str, by_official_id: str | None, who: str
+) -> None:
+    deactivated = official_event(
+        "DesignatedOfficialDeactivated",
+        official_id=OFFICIAL,
+        by=by,
+        by_official_id=by_official_id,
+    )
+    assert letters(deactivated) == [("taxpayer", "do_deactivated", "mail")]
+    assert notifications_for(deactivated, NOW)[0].body.endswith(f"deactivated by {who}.")
+
+
+@pytest.mark.parametrize(
+    ("type_", "template"),
+    [("EntityUserAdded", "entity_user_added"), ("EntityUserRemoved", "entity_user_removed")],
+)
+def test_do_06_authorized_users_are_announced_in_business_tax_account(
+    type_: str, template: str
+) -> None:
+    changed = official_event(type_, user_id=OTHER_OFFICIAL, by_official_id=OFFICIAL)
+    assert letters(changed) == [("taxpayer", template, "business_tax_account")]
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "template", "channel"),
+    [
+        ("REJ-DO-PIN-LOCKED", "DO-05", "do_pin_locked", "mail"),
+        ("REJ-DO-PIN-USED", "DO-05", "do_pin_used", "mail"),
+        ("REJ-DO-PIN-EXPIRED", "DO-05", "do_pin_expired", "business_tax_account"),
+        ("REJ-DO-PIN-WRONG", "DO-05", "do_refused", "business_tax_account"),
+        ("REJ-DO-NOT-OFFICIAL", "DO-06", "do_refused", "business_tax_account"),
+    ],
+)
+def test_do_05_a_locked_or_reused_pin_goes_by_mail_and_other_refusals_online(
+    code: str, rule: str, template: str, channel: str
+) -> None:
+    refused = official_event(
+        "DesignatedOfficialRefused",
+        act="pin_redeem",
+        official_id=OFFICIAL,
+        reason_code=code,
+        reason="Refused.",
+        rule_id=rule,
+    )
+    assert letters(refused) == [("taxpayer", template, channel)]
+
+
+def test_do_05_a_wrong_pin_says_how_many_entries_are_left() -> None:
+    refused = official_event(
+        "DesignatedOfficialRefused",
+        act="pin_redeem",
+        official_id=OFFICIAL,
+        reason_code="REJ-DO-PIN-WRONG",
+        reason="The PIN is not the one mailed.",
+        rule_id="DO-05",
+        attempts_left=3,
+    )
+    assert "3 wrong entries are left" in notifications_for(refused, NOW)[0].body
+
+
+def test_do_01_a_refusal_for_a_business_nobody_knows_notifies_nobody() -> None:
+    unknown = official_event(
+        "DesignatedOfficialRefused",
+        act="pin_request",
+        tin_last4="",
+        reason_code="REJ-ENTITY-UNKNOWN",
+        reason="Unknown business.",
+        rule_id="DO-01",
+    )
+    assert notifications_for(unknown, NOW) == []
+
+
+def test_do_04_the_pin_is_not_in_any_notice_the_notifier_makes() -> None:
+    """The CP311 letter with the PIN is intake's; the notifier has nothing to add."""
+    issued = official_event(
+        "DesignatedOfficialPinIssued",
+        official_id=OFFICIAL,
+        notice_on="2026-11-20",
+        expires_on="2026-12-20",
+        attempts_allowed=5,
+    )
+    assert notifications_for(issued, NOW) == []
