@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from caf_client.connection import KafkaConnection
 from caf_client.signing import Signer
 from schemas import topics
+from schemas.entities import EntityRecord
 from schemas.inbound import TpaDecision, TpaRequest
 from schemas.registry import PractitionerRecord
 
@@ -74,6 +75,18 @@ def signed_registry_record(
     value = None if record is None else encode_message(record)
     return SignedRecord(
         topics.PRACTITIONERS, key, value, signer.headers(value if value is not None else key)
+    )
+
+
+def signed_entity_record(
+    signer: Signer, entity_id: str, record: EntityRecord | dict[str, Any] | None
+) -> SignedRecord:
+    """An entity record of `caf.entities.v1` (or, with None, the tombstone that closes
+    `entity_id`), signed like a registry record."""
+    key = entity_id.encode()
+    value = None if record is None else encode_message(record)
+    return SignedRecord(
+        topics.ENTITIES, key, value, signer.headers(value if value is not None else key)
     )
 
 
@@ -144,6 +157,12 @@ class CafPublisher:
     ) -> Published:
         """Publish (or with None, remove) one practitioner on the registry topic."""
         return await self.send(signed_registry_record(self._signer, caf_number, record))
+
+    async def publish_entity(
+        self, entity_id: str, record: EntityRecord | dict[str, Any] | None
+    ) -> Published:
+        """Publish (or with None, close) one business on the entity topic (DO-01)."""
+        return await self.send(signed_entity_record(self._signer, entity_id, record))
 
     async def send(self, record: SignedRecord) -> Published:
         """Send a record built by `signed_record` / `signed_registry_record` (or by hand)."""

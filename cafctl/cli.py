@@ -13,6 +13,8 @@
   cafctl trace <message_id | grant_id | request_id | event_id> [--why TEXT] [--json]
   cafctl holds list [--all] [--json]
   cafctl holds release|refuse <grant_id> OPERATOR
+  cafctl officials show <entity_id> [--json]
+  cafctl officials deactivate <entity_id> <official_id> OPERATOR [--json]
   cafctl audit [--limit N] [--json]
   cafctl rekey --to-version N OPERATOR   (the new version's key in CAF_REKEY_LAYER_KEY)
 
@@ -50,7 +52,7 @@ from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
-from cafctl import dlq, holds, operations
+from cafctl import dlq, holds, officials, operations
 from cafctl.audit import Audit, Operator, audit_trail
 from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
@@ -130,18 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     _operator_arguments(submit)
     trail = commands.add_parser("audit", help="the latest operator actions, newest first")
     trail.add_argument("--limit", type=int, default=50)
-    holds = commands.add_parser(
-        "holds", help="grants held by VA-07 for review (CN-09)"
-    ).add_subparsers(dest="action", required=True)
-    held = holds.add_parser("list", help="grants waiting for a decision")
-    held.add_argument("--all", action="store_true", help="decided ones too, with who and why")
-    for decision, text in (
-        ("release", "send a held grant on to the poster"),
-        ("refuse", "end a held grant: rejected REJ-FRAUD-REVIEW"),
-    ):
-        act = holds.add_parser(decision, help=text)
-        act.add_argument("grant_id")
-        _operator_arguments(act)
+    _hold_arguments(commands)
+    _official_arguments(commands)
     rekeying = commands.add_parser(
         "rekey",
         help="move the CAF records of taxpayer_ref key version N-1 to version N (the layer key "
@@ -160,6 +152,39 @@ def _parser() -> argparse.ArgumentParser:
         "the grants traced: an employee read, audited by the API",
     )
     return parser
+
+
+def _hold_arguments(commands: Any) -> None:
+    holds = commands.add_parser(
+        "holds", help="grants held by VA-07 for review (CN-09)"
+    ).add_subparsers(dest="action", required=True)
+    held = holds.add_parser("list", help="grants waiting for a decision")
+    held.add_argument("--all", action="store_true", help="decided ones too, with who and why")
+    for decision, text in (
+        ("release", "send a held grant on to the poster"),
+        ("refuse", "end a held grant: rejected REJ-FRAUD-REVIEW"),
+    ):
+        act = holds.add_parser(decision, help=text)
+        act.add_argument("grant_id")
+        _operator_arguments(act)
+
+
+def _official_arguments(commands: Any) -> None:
+    officials = commands.add_parser(
+        "officials", help="a business's Designated Officials (DO-07)"
+    ).add_subparsers(dest="action", required=True)
+    shown = officials.add_parser(
+        "show", help="its officials, PIN requests (never a PIN) and authorized users"
+    )
+    shown.add_argument("entity_id")
+    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    ending = officials.add_parser(
+        "deactivate", help="deactivate an active Designated Official of the business"
+    )
+    ending.add_argument("entity_id")
+    ending.add_argument("official_id")
+    _operator_arguments(ending)
+    ending.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def _signature_arguments(commands: Any) -> None:
@@ -225,6 +250,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await _dlq(args, settings, options)
     if args.command == "holds":
         return await _holds(args, settings)
+    if args.command == "officials":
+        return await _officials(args, settings)
     if args.command == "rekey":
         return await _rekey(args, settings)
     return await _operate(args, settings, options)
@@ -289,6 +316,44 @@ async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
     if outcome.status == "held":
         return 3  # not applied within the wait: look again with `holds list --all`
     return 0 if outcome.status == f"{args.action}d" else 4  # another operator decided first
+
+
+async def _officials(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    """DO-07: show a business's Designated Officials; deactivate one (audited)."""
+    if args.action == "show":
+        found = await officials.entity_file(settings, args.entity_id)
+        if found is None:
+            print(f"cafctl: no business {args.entity_id!r} is known to intake", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(found, indent=2))
+        else:
+            _entity_file_tables(found)
+        return 0
+    operator = Operator.resolve(args.operator, args.why, "officials deactivate")
+    target = f"{args.entity_id}/{args.official_id}"
+    async with Audit(settings).action(operator, "officials deactivate", target) as entry:
+        entry.before = {"active": True}
+        outcome = await officials.deactivate(
+            settings, args.entity_id, args.official_id, operator=operator.name, why=operator.why
+        )
+        entry.after = asdict(outcome)
+    _print(args.json, asdict(outcome))
+    return 0 if outcome.state == "inactive" else 3  # 3: not applied within the wait
+
+
+def _entity_file_tables(found: dict[str, Any]) -> None:
+    print(f"business {found['entity_id']}: {found['entity_type']}, {found['status']}")
+    print()
+    columns = ["official_id", "active", "activated_at"]
+    if any(not row["active"] for row in found["officials"]):
+        columns += ["deactivated_at", "deactivated_by"]
+    rows = [dict.fromkeys(columns, "") | row for row in found["officials"]]
+    _table(rows, columns, "no Designated Officials")
+    print()
+    _table(found["pins"], list(officials.PIN_COLUMNS), "no PIN requests")
+    print()
+    _table(found["users"], ["user_id", "added_by", "added_at"], "no authorized users")
 
 
 async def _operate(

@@ -9,7 +9,9 @@ the publisher SDK (`caf_client`), signed with the development key of its portal,
 carries the taxpayer's identity assertion from the development identity provider. Two forgeries
 show what the processor refuses: a form signed by a key nobody listed (AU-01, dead letter) and an
 approval proven by another taxpayer's login (AU-02, rejected). It prints one line per grant with
-its outcome and the notifications it caused, and the publish → posted latency.
+its outcome and the notifications it caused, and the publish → posted latency. Last, a business
+gets its Designated Official through the CP311 PIN and approves a Tax Pro Account request
+(`devstack/demo_business.py`).
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from joserfc.jwk import OKPKey
 
 from caf_client import CafPublisher, KafkaConnection, SignedRecord, Signer
-from caf_runtime.authenticity import REGISTRY_FEED
+from caf_runtime.authenticity import ENTITY_FEED, REGISTRY_FEED
 from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
+from devstack.demo_business import BusinessDemo
 from devstack.keys import SIGNER_OF_KIND, DevKeys
 from devstack.stack import Stack
 from schemas import topics
@@ -336,7 +339,7 @@ class Demo:
                 kid: await portals.enter_async_context(
                     CafPublisher(
                         signer,
-                        self.connections("registry-feed" if kid == REGISTRY_FEED else "portal"),
+                        self.connections(kid if kid in {REGISTRY_FEED, ENTITY_FEED} else "portal"),
                         topic_prefix=self.settings.topic_prefix,
                     )
                 )
@@ -358,11 +361,17 @@ class Demo:
                     expected = await self._publish(publishers, wave)
                     await self._wait_for(expected)
                 await asyncio.sleep(1.0)  # let the notifier catch up with the last events
+                self._print()
+                await self._ask_the_api()
+                business = BusinessDemo(
+                    self.keys,
+                    publishers,
+                    lambda: ([e for _, e in self.events], self.notifications),
+                )
+                await business.run(next(iter(PRACTITIONERS)), API)
             finally:
                 collector.cancel()
                 await asyncio.gather(collector, return_exceptions=True)
-        self._print()
-        await self._ask_the_api()
         return 0
 
     async def _ask_the_api(self) -> None:

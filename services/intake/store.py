@@ -249,17 +249,17 @@ class IntakeStore:
     async def entity(self, digest: str) -> EntityView | None:
         """The entity whose EIN has this keyed digest, if the feed named it."""
         item = await self.table.get(f"ENT#{digest}", "ENTITY")
-        return _entity(item) if item else None
+        return entity_from_item(item) if item else None
 
     async def entity_by_id(self, entity_id: str) -> EntityView | None:
         """The entity with this record id (an operator's or the feed's tombstone's way in)."""
         item = await self.table.get(f"EID#{entity_id}", "ENTITY")
-        return _entity(item) if item else None
+        return entity_from_item(item) if item else None
 
     async def pin(self, entity_id: str, official: str) -> PinRecord | None:
         """The latest PIN this requester asked for this business."""
         item = await self.table.get(f"DOE#{entity_id}", f"PIN#{official}")
-        return _pin(item) if item else None
+        return pin_from_item(item) if item else None
 
     def pin_put(self, entity_id: str, pin: PinRecord) -> Any:
         """The transaction item of a new PIN or of a PIN's new state, with the requester's
@@ -289,7 +289,7 @@ class IntakeStore:
 
     async def official(self, entity_id: str, official: str) -> Official | None:
         item = await self.table.get(f"DOE#{entity_id}", f"DO#{official}")
-        return _official(item) if item else None
+        return official_from_item(item) if item else None
 
     async def has_active_official(self, entity_id: str) -> bool:
         return any(o.active for o in (await self.entity_file(entity_id)).officials)
@@ -319,42 +319,49 @@ class IntakeStore:
 
     async def entity_file(self, entity_id: str) -> EntityFile:
         """The business's Designated Officials, PIN requests (without hashes) and users."""
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "TableName": self.table.name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"DOE#{entity_id}"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = await self.table.client.query(**query)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        officials: list[Official] = []
-        pins: list[dict[str, Any]] = []
-        users: list[dict[str, Any]] = []
-        for item in items:
-            kind, _, ident = item["sk"]["S"].partition("#")
-            if kind == "DO":
-                officials.append(_official(item))
-            elif kind == "PIN":
-                pin = _pin(item)
-                pins.extend({"official_id": ident, **h} for h in pin.history)
-                pins.append({"official_id": ident, **pin_summary(pin)})
-            elif kind == "USER":
-                users.append(
-                    {
-                        "user_id": ident,
-                        "added_by": item["added_by"]["S"],
-                        "added_at": item["added_at"]["S"],
-                    }
-                )
-        return EntityFile(officials, pins, users)
+        return await read_entity_file(self.table, entity_id)
 
 
-def _entity(item: dict[str, Any]) -> EntityView:
+async def read_entity_file(table: DynamoTable, entity_id: str) -> EntityFile:
+    """The business's Designated Officials, PIN requests (without hashes: `pin_summary`) and
+    users, from the intake table (also cafctl's way in, which holds no intake secrets)."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"DOE#{entity_id}"}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = await table.client.query(**query)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    officials: list[Official] = []
+    pins: list[dict[str, Any]] = []
+    users: list[dict[str, Any]] = []
+    for item in items:
+        kind, _, ident = item["sk"]["S"].partition("#")
+        if kind == "DO":
+            officials.append(official_from_item(item))
+        elif kind == "PIN":
+            pin = pin_from_item(item)
+            pins.extend({"official_id": ident, **h} for h in pin.history)
+            pins.append({"official_id": ident, **pin_summary(pin)})
+        elif kind == "USER":
+            users.append(
+                {
+                    "user_id": ident,
+                    "added_by": item["added_by"]["S"],
+                    "added_at": item["added_at"]["S"],
+                }
+            )
+    return EntityFile(officials, pins, users)
+
+
+def entity_from_item(item: dict[str, Any]) -> EntityView:
+    """An `ENT#` or `EID#` item as the entity view (no EIN, name or address are kept)."""
     return EntityView(
         entity_id=item["entity_id"]["S"],
         entity_type=cast("BusinessType", item["entity_type"]["S"]),
@@ -364,7 +371,8 @@ def _entity(item: dict[str, Any]) -> EntityView:
     )
 
 
-def _pin(item: dict[str, Any]) -> PinRecord:
+def pin_from_item(item: dict[str, Any]) -> PinRecord:
+    """A `PIN#` item (its hash included: show it only through `pin_summary`)."""
     return PinRecord(
         official_id=item["sk"]["S"].removeprefix("PIN#"),
         pin_hash=item["pin_hash"]["S"],
@@ -379,9 +387,13 @@ def _pin(item: dict[str, Any]) -> PinRecord:
     )
 
 
-def _official(item: dict[str, Any]) -> Official:
+def official_from_item(item: dict[str, Any]) -> Official:
+    """A `DO#` item: the Designated Official, and once inactive when and by whom."""
+    deactivated_at = item.get("deactivated_at", {}).get("S")
     return Official(
         official_id=item["sk"]["S"].removeprefix("DO#"),
         active=item["state"]["S"] == "active",
         activated_at=datetime.fromisoformat(item["activated_at"]["S"]),
+        deactivated_at=datetime.fromisoformat(deactivated_at) if deactivated_at else None,
+        deactivated_by=item.get("deactivated_by", {}).get("S"),
     )
