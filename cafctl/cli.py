@@ -24,6 +24,9 @@ Records published by `submit` and `practitioner set` are signed (AU-01): `--key`
 or `--keys` a folder of `<kid>.jwk` files, one per publisher (default CAF_SIGNING_KEYS, else the
 local stack's `.devstack/keys`).
 
+Exit status: 0 done, 1 bad input or not found, 3 `officials deactivate` not applied within
+its wait, 4 another operator or official decided first (`holds`, `officials deactivate`).
+
 Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
 DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
 """
@@ -333,13 +336,15 @@ async def _officials(args: argparse.Namespace, settings: ServiceSettings) -> int
     operator = Operator.resolve(args.operator, args.why, "officials deactivate")
     target = f"{args.entity_id}/{args.official_id}"
     async with Audit(settings).action(operator, "officials deactivate", target) as entry:
-        entry.before = {"active": True}
         outcome = await officials.deactivate(
             settings, args.entity_id, args.official_id, operator=operator.name, why=operator.why
         )
+        entry.before = {"state": "active"}  # `deactivate` refuses any other
         entry.after = asdict(outcome)
     _print(args.json, asdict(outcome))
-    return 0 if outcome.state == "inactive" else 3  # 3: not applied within the wait
+    if outcome.state != "inactive":
+        return 3  # not applied within the wait
+    return 0 if outcome.deactivated_by == f"operator:{operator.name}" else 4  # someone was first
 
 
 def _entity_file_tables(found: dict[str, Any]) -> None:

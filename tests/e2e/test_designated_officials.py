@@ -25,9 +25,11 @@ from caf_runtime.topology import TABLES, TOPICS
 from devstack.keys import ISSUER
 from schemas import topics
 from schemas.ids import official_id
+from schemas.values import EIN_PREFIXES
 from tests.conftest import unique
 from tests.e2e.conftest import SERVICES as PIPELINE
 from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, unique_caf
+from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
 from tests.e2e.test_tax_pro_account import ASSURED, decision, send
 from tests.signing import keys, signed_headers
 
@@ -38,7 +40,9 @@ PIN_IN_LETTER = re.compile(r"PIN is ([2-9A-Z]{5}-[2-9A-Z]{5})")
 
 
 def random_ein() -> str:
-    return f"{random.randint(10, 99)}-{random.randint(1000000, 9999999)}"
+    """An EIN with a prefix the IRS assigns (others are refused as invalid TINs)."""
+    prefix = random.choice(sorted(p for p in EIN_PREFIXES if p >= 10))
+    return f"{prefix}-{random.randint(1000000, 9999999)}"
 
 
 def business_ref(ein: str) -> str:
@@ -312,6 +316,67 @@ async def the_read_side_shows_the_business_to_its_official(
         else:
             raise AssertionError("the business's posted grant is not shown to its official")
         assert (await client.get(page, headers=bearer(stranger))).status_code == 404
+
+
+async def test_an_operator_sees_a_business_file_without_its_pin_and_deactivates_an_official(
+    pipeline: Pipeline,
+) -> None:
+    """DO-07 and AU-04 through cafctl: `officials show` lists the official and the PIN request
+    (never the PIN or its hash); `officials deactivate` is applied by intake, announced with
+    `by: operator`, audited, and refused the second time."""
+    ein, person = random_ein(), Person()
+    entity_id = await publish_entity(pipeline, ein)
+    _, pin = await request_pin(pipeline, ein, person)
+    assert (await redeem(pipeline, ein, person, pin))["type"] == "DesignatedOfficialActivated"
+
+    status, shown = await cafctl(pipeline, "officials", "show", entity_id)
+    assert status == 0, shown
+    assert (shown["entity_id"], shown["entity_type"], shown["status"]) == (
+        entity_id,
+        "corporation",
+        "active",
+    )
+    [official] = shown["officials"]
+    assert (official["official_id"], official["active"]) == (person.official_id, True)
+    [requested] = shown["pins"]
+    assert (requested["official_id"], requested["state"]) == (person.official_id, "redeemed")
+    text = json.dumps(shown)
+    for secret in (pin, pin.replace("-", ""), "argon2", ein, ein.replace("-", "")):
+        assert secret not in text
+
+    status, unknown = await cafctl(pipeline, "officials", "show", "ent-nobody")
+    assert (status, unknown) == (1, None)
+
+    status, outcome_ = await cafctl(
+        pipeline, "officials", "deactivate", entity_id, person.official_id, *AS_OPERATOR
+    )
+    assert status == 0, outcome_
+    assert (outcome_["state"], outcome_["deactivated_by"]) == ("inactive", "operator:dana")
+    [announced] = await pipeline.until(
+        lambda: [
+            e
+            for e in pipeline.events(business_ref(ein))
+            if e["type"] == "DesignatedOfficialDeactivated"
+        ]
+    )
+    assert (announced["official_id"], announced["by"], announced["by_official_id"]) == (
+        person.official_id,
+        "operator",
+        None,
+    )
+    status, again = await cafctl(
+        pipeline, "officials", "deactivate", entity_id, person.official_id, *AS_OPERATOR
+    )
+    assert (status, again) == (1, None)  # already inactive: refused before anything is sent
+
+    status, trail = await cafctl(pipeline, "audit", "--limit", "20")
+    assert status == 0
+    mine = [r for r in trail if r["target"] == f"{entity_id}/{person.official_id}"]
+    assert [(r["action"], r["operator"], r["outcome"]) for r in mine] == [
+        ("officials deactivate", "dana", "failed: ValueError"),
+        ("officials deactivate", "dana", "done"),
+    ]
+    assert mine[1]["after"]["command_id"] == outcome_["command_id"]
 
 
 async def test_a_pin_is_on_no_topic_but_its_letter_and_in_no_table_or_log(
