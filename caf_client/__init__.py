@@ -2,8 +2,8 @@
 
 - `Signer` signs a record value with a publisher key (detached JWS, the `caf-signature` header).
 - `CafPublisher` builds contract messages from the `schemas` models, signs them, keys them as the
-  contract says and publishes them to `caf.inbound.v1`, `caf.practitioners.v1` or
-  `caf.entities.v1`.
+  contract says and publishes them to `caf.inbound.v1`, `caf.practitioners.v1`,
+  `caf.entities.v1` or `caf.protected.v1`.
 - `seal_pin` seals a Designated Official's typed PIN to intake's PIN key (Business Tax Account).
 - `EventStream` reads `caf.events.v1` as typed events.
 - `mint_identity_assertion` issues the identity assertion of a taxpayer's act, for an identity

@@ -22,6 +22,7 @@ from caf_client.signing import Signer
 from schemas import topics
 from schemas.entities import EntityRecord
 from schemas.inbound import TpaDecision, TpaRequest
+from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
 CONTENT_TYPE = ("content-type", b"application/json")
@@ -87,6 +88,18 @@ def signed_entity_record(
     value = None if record is None else encode_message(record)
     return SignedRecord(
         topics.ENTITIES, key, value, signer.headers(value if value is not None else key)
+    )
+
+
+def signed_protection_record(
+    signer: Signer, taxpayer_ref: str, record: ProtectionRecord | dict[str, Any] | None
+) -> SignedRecord:
+    """An IP PIN program record of `caf.protected.v1` (or, with None, the tombstone that ends
+    the protection of `taxpayer_ref`), signed like a registry record. Never an IP PIN."""
+    key = taxpayer_ref.encode()
+    value = None if record is None else encode_message(record)
+    return SignedRecord(
+        topics.PROTECTED, key, value, signer.headers(value if value is not None else key)
     )
 
 
@@ -163,6 +176,12 @@ class CafPublisher:
     ) -> Published:
         """Publish (or with None, close) one business on the entity topic (DO-01)."""
         return await self.send(signed_entity_record(self._signer, entity_id, record))
+
+    async def publish_protection(
+        self, taxpayer_ref: str, record: ProtectionRecord | dict[str, Any] | None
+    ) -> Published:
+        """Publish (or with None, end) one taxpayer's IP PIN program membership (PT-01)."""
+        return await self.send(signed_protection_record(self._signer, taxpayer_ref, record))
 
     async def send(self, record: SignedRecord) -> Published:
         """Send a record built by `signed_record` / `signed_registry_record` (or by hand)."""

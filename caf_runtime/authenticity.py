@@ -40,6 +40,7 @@ FORMS_INTAKE: Final = "forms-intake"
 REGISTRY_FEED: Final = "registry-feed"
 BUSINESS_TAX_ACCOUNT: Final = "business-tax-account"
 ENTITY_FEED: Final = "entity-feed"
+IP_PIN_FEED: Final = "ip-pin-feed"
 PUBLISHERS: Final = (
     TAX_PRO_ACCOUNT,
     ONLINE_ACCOUNT,
@@ -47,6 +48,7 @@ PUBLISHERS: Final = (
     REGISTRY_FEED,
     BUSINESS_TAX_ACCOUNT,
     ENTITY_FEED,
+    IP_PIN_FEED,
 )
 
 Allow = Mapping[str, Mapping[str, frozenset[str]]]
@@ -63,9 +65,12 @@ DEFAULT_ALLOW: Final[Allow] = {
         "do_pin_redeem": frozenset({BUSINESS_TAX_ACCOUNT}),
         "entity_user": frozenset({BUSINESS_TAX_ACCOUNT}),
         "do_deactivate": frozenset({BUSINESS_TAX_ACCOUNT}),
+        # protected taxpayers answer a held authorization in Online Account (PT-03)
+        "protected_confirmation": frozenset({ONLINE_ACCOUNT}),
     },
     topics.PRACTITIONERS: {ANY_KIND: frozenset({REGISTRY_FEED})},
     topics.ENTITIES: {ANY_KIND: frozenset({ENTITY_FEED})},
+    topics.PROTECTED: {ANY_KIND: frozenset({IP_PIN_FEED})},
 }
 
 

@@ -73,6 +73,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         topics.ENTITIES,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     ),
+    # IP PIN program membership by taxpayer_ref (year and basis, never a PIN): compacted (PT-01)
+    TopicSpec(
+        topics.PROTECTED,
+        config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+    ),
     TopicSpec(topics.OFFICIALS, config=kept_for(NOTIFICATION_DAYS)),
     TopicSpec(topics.EVENTS, config=kept_for(None)),
     TopicSpec(topics.NOTIFICATIONS, config=kept_for(NOTIFICATION_DAYS)),
@@ -144,6 +149,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
         "validator",
         reads=(
             topics.PRACTITIONERS,
+            topics.PROTECTED,
             topics.GRANTS_ACCEPTED,
             topics.REVIEWS,
             topics.EVENTS,
@@ -218,6 +224,7 @@ ROLES: tuple[Role, ...] = (
     Role("portal", writes=(topics.INBOUND,)),
     Role("registry-feed", writes=(topics.PRACTITIONERS,)),
     Role("entity-feed", writes=(topics.ENTITIES,)),
+    Role("ip-pin-feed", writes=(topics.PROTECTED,)),
     # downstream systems read the outcome stream and the notifications
     Role(
         "downstream",

@@ -3,12 +3,13 @@
 Reads `caf.inbound.v1`, `caf.events.v1`, `caf.notifications.v1`, the dead-letter topics and the
 CAF table, and counts, for the grants the inputs imply:
 - ok: exactly one distinct terminal event (a re-published event carries the same id);
-- waiting for the taxpayer: a Tax Pro Account request announced pending, not decided yet;
+- waiting for the taxpayer: a Tax Pro Account request announced pending, or a protected
+  taxpayer's grant held for their confirmation (PT-01), not decided yet;
 - held for review: a grant VA-07 held (CN-09) that no operator decided yet;
 - lost: none otherwise; duplicated: more than one distinct terminal event;
 - withdrawals and revocations: at least one Withdrawn/Revoked event, or one Rejected;
 - the CAF: every posted grant stored once, nothing stored that was not posted;
-- notifications: more than one distinct notification for one (event, recipient).
+- notifications: more than one distinct notification for one (event, recipient, channel).
 Repeated message ids count once (IN-02). Undecodable inputs are dead letters.
 """
 
@@ -119,7 +120,10 @@ def reconcile(
         if event.get("type") == "AuthorizationPendingApproval":
             pending.add(event["grant_id"])
         if event.get("type") == "AuthorizationHeld":
-            held.add(event["grant_id"])
+            if event.get("reason_code") == "HOLD-TAXPAYER-CONFIRMATION":
+                pending.add(event["grant_id"])  # PT-01: the taxpayer's answer, like a TPA
+            else:
+                held.add(event["grant_id"])
         if event.get("type") in TERMINAL_TYPES:
             terminal[event["grant_id"]].add(event["event_id"])
         if event.get("type") in REMOVAL_OUTCOMES:
@@ -147,14 +151,16 @@ def reconcile(
 
 
 def duplicate_notifications(notifications: list[ConsumerRecord[bytes, bytes]]) -> list[str]:
-    """(event, recipient) pairs with more than one distinct notification (NO-08)."""
-    sent: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    """(event, recipient, channel) with more than one distinct notification (NO-08; a notice
+    that goes both by mail and online, PT-01, is one per channel)."""
+    sent: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for note in _json(notifications):
-        sent[(note["event_id"], note["recipient"], note["recipient_ref"])].add(
-            note["notification_id"]
-        )
+        where = (note["event_id"], note["recipient"], note["recipient_ref"], note["channel"])
+        sent[where].add(note["notification_id"])
     return sorted(
-        f"{event}/{recipient}" for (event, recipient, _), ids in sent.items() if len(ids) > 1
+        f"{event}/{recipient}/{channel}"
+        for (event, recipient, _, channel), ids in sent.items()
+        if len(ids) > 1
     )
 
 

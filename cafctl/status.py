@@ -22,12 +22,15 @@ from cafctl.read_side import ReadSideApi, ReadSideRead
 from cafctl.topics import read_topic
 from schemas import topics
 
-# Consumer groups of the four services (their defaults) and what each reads.
+# Consumer groups of the services (their defaults) and what each reads.
 GROUPS: dict[str, tuple[str, ...]] = {
     "caf-intake": (topics.INBOUND,),
     "caf-intake-retry": (topics.INBOUND_RETRY,),
+    "caf-intake-entities": (topics.ENTITIES,),
+    "caf-intake-officials": (topics.OFFICIALS,),
     "caf-validator": (topics.GRANTS_ACCEPTED,),
     "caf-validator-registry": (topics.PRACTITIONERS,),
+    "caf-validator-protected": (topics.PROTECTED,),
     "caf-validator-sla": (topics.EVENTS,),
     "caf-validator-reviews": (topics.REVIEWS,),
     "caf-poster": (topics.GRANTS_VALIDATED,),

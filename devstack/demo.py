@@ -33,11 +33,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from joserfc.jwk import OKPKey
 
 from caf_client import CafPublisher, KafkaConnection, SignedRecord, Signer
-from caf_runtime.authenticity import ENTITY_FEED, REGISTRY_FEED
+from caf_runtime.authenticity import ENTITY_FEED, IP_PIN_FEED, REGISTRY_FEED
 from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from devstack.demo_business import BusinessDemo
+from devstack.demo_protected import ProtectedDemo
 from devstack.keys import SIGNER_OF_KIND, DevKeys
 from devstack.stack import Stack
 from schemas import topics
@@ -339,7 +340,9 @@ class Demo:
                 kid: await portals.enter_async_context(
                     CafPublisher(
                         signer,
-                        self.connections(kid if kid in {REGISTRY_FEED, ENTITY_FEED} else "portal"),
+                        self.connections(
+                            kid if kid in {REGISTRY_FEED, ENTITY_FEED, IP_PIN_FEED} else "portal"
+                        ),
                         topic_prefix=self.settings.topic_prefix,
                     )
                 )
@@ -369,6 +372,17 @@ class Demo:
                     lambda: ([e for _, e in self.events], self.notifications),
                 )
                 await business.run(next(iter(PRACTITIONERS)), API)
+                protected = ProtectedDemo(
+                    self.keys,
+                    publishers,
+                    lambda: ([e for _, e in self.events], self.notifications),
+                )
+                caf, (name, _) = next(iter(PRACTITIONERS.items()))
+                await protected.run(
+                    _form(
+                        tin(90), "Casey Shield", [{"caf_number": caf, "name": name}], channel="mail"
+                    )
+                )
             finally:
                 collector.cancel()
                 await asyncio.gather(collector, return_exceptions=True)

@@ -29,6 +29,7 @@ from caf_runtime.authenticity import (
     BUSINESS_TAX_ACCOUNT,
     ENTITY_FEED,
     FORMS_INTAKE,
+    IP_PIN_FEED,
     ONLINE_ACCOUNT,
     PUBLISHERS,
     REGISTRY_FEED,
@@ -54,6 +55,8 @@ SIGNER_OF_KIND: Final[Mapping[str, str]] = {
     "do_pin_redeem": BUSINESS_TAX_ACCOUNT,
     "entity_user": BUSINESS_TAX_ACCOUNT,
     "do_deactivate": BUSINESS_TAX_ACCOUNT,
+    "protection": IP_PIN_FEED,
+    "protected_confirmation": ONLINE_ACCOUNT,
 }
 
 

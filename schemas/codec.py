@@ -16,6 +16,7 @@ from schemas.events import Event
 from schemas.grants import GrantCommand
 from schemas.inbound import INBOUND_KINDS, InboundMessage, identifier
 from schemas.notifications import Notification
+from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
 MAX_MESSAGE_BYTES = 1_048_576
@@ -29,6 +30,7 @@ PRACTITIONER: TypeAdapter[PractitionerRecord] = TypeAdapter(PractitionerRecord)
 NOTIFICATION: TypeAdapter[Notification] = TypeAdapter(Notification)
 ENTITY: TypeAdapter[EntityRecord] = TypeAdapter(EntityRecord)
 COMMAND: TypeAdapter[GrantCommand] = TypeAdapter(GrantCommand)
+PROTECTION: TypeAdapter[ProtectionRecord] = TypeAdapter(ProtectionRecord)
 
 
 def decode_inbound(raw: bytes) -> InboundMessage:
@@ -58,6 +60,12 @@ def decode_entity(raw: bytes) -> EntityRecord:
     """Decode a `caf.entities.v1` value (a tombstone is a null value, not decoded here)."""
     _json_object(raw)
     return _validate(ENTITY, raw)
+
+
+def decode_protection(raw: bytes) -> ProtectionRecord:
+    """Decode a `caf.protected.v1` value (a tombstone is a null value, not decoded here)."""
+    _json_object(raw)
+    return _validate(PROTECTION, raw)
 
 
 def decode_notification(raw: bytes) -> Notification:

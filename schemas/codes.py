@@ -107,6 +107,11 @@ class RuleId(StrEnum):
     DO_06 = "DO-06"
     DO_07 = "DO-07"
     DO_08 = "DO-08"
+    PT_01 = "PT-01"
+    PT_02 = "PT-02"
+    PT_03 = "PT-03"
+    PT_04 = "PT-04"
+    PT_05 = "PT-05"
 
 
 class ReasonCode(StrEnum):
@@ -171,6 +176,11 @@ class ReasonCode(StrEnum):
     REJ_DO_PIN_EXPIRED = "REJ-DO-PIN-EXPIRED"
     REJ_DO_PIN_USED = "REJ-DO-PIN-USED"
     REJ_DO_NOT_OFFICIAL = "REJ-DO-NOT-OFFICIAL"
+    HOLD_TAXPAYER_CONFIRMATION = "HOLD-TAXPAYER-CONFIRMATION"
+    REJ_PT_REFUSED = "REJ-PT-REFUSED"
+    REJ_PT_NOT_CONFIRMED = "REJ-PT-NOT-CONFIRMED"
+    REJ_PT_NOT_HELD = "REJ-PT-NOT-HELD"
+    REJ_IP_PIN_COLLECTED = "REJ-IP-PIN-COLLECTED"
 
 
 @dataclass(frozen=True)

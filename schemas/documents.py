@@ -23,6 +23,7 @@ from schemas.inbound import (
     DoPinRedeem,
     DoPinRequest,
     EntityUserChange,
+    ProtectedConfirmation,
     Revocation,
     Submission,
     TpaDecision,
@@ -30,6 +31,7 @@ from schemas.inbound import (
     Withdrawal,
 )
 from schemas.notifications import Notification
+from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
 GENERATED = Path(__file__).resolve().parent / "generated"
@@ -45,11 +47,13 @@ INBOUND_MODELS: tuple[type[BaseModel], ...] = (
     DoPinRedeem,
     EntityUserChange,
     DoDeactivation,
+    ProtectedConfirmation,
 )
 PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
     *INBOUND_MODELS,
     PractitionerRecord,
     EntityRecord,
+    ProtectionRecord,
     *EVENT_TYPES,
     Notification,
 )
@@ -106,6 +110,14 @@ CHANNELS: tuple[tuple[str, str, str, tuple[str, ...], dict[str, Any]], ...] = (
         "entity_id (the entity system's pseudonym of the EIN)",
         "Compacted business entity records: latest per entity; tombstone = closed.",
         ("EntityRecord",),
+        {"cleanup.policy": ["compact"]},
+    ),
+    (
+        topics.PROTECTED,
+        "taxpayer_ref",
+        "Compacted IP PIN program membership (never a PIN): latest per taxpayer; tombstone = "
+        "no longer protected.",
+        ("ProtectionRecord",),
         {"cleanup.policy": ["compact"]},
     ),
     (

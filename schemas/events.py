@@ -148,10 +148,19 @@ class AuthorizationNotProcessed(_WithReason):
 
 
 class AuthorizationHeld(_WithReason):
-    """The grant is parked for an operator's review (CN-09; not terminal): released, it goes on
-    to the poster; refused, it ends `rejected` `REJ-FRAUD-REVIEW`. SLA timers keep running."""
+    """The grant is parked (not terminal). `HOLD-VELOCITY` (CN-09): for an operator's review;
+    released, it goes on to the poster; refused, it ends `rejected` `REJ-FRAUD-REVIEW`; SLA
+    timers keep running. `HOLD-TAXPAYER-CONFIRMATION` (PT-01, PT-02): for the protected
+    taxpayer's own confirmation in Online Account by `confirm_by`; confirmed, it goes on to the
+    poster (its posting deadlines start then); refused or unanswered, it ends `rejected`."""
 
     type: Literal["AuthorizationHeld"] = described("Event type.", "AuthorizationHeld")
+    confirm_by: dt.date | None = described(
+        "For a taxpayer's confirmation: the last day to answer (30 days after the hold, New "
+        "York calendar).",
+        "2026-12-20",
+        default=None,
+    )
 
 
 class AuthorizationDeclined(_Event):
@@ -430,9 +439,10 @@ def held_event(
     grant_id: str,
     caf_number: str | None,
     representative_name: str | None,
+    confirm_by: dt.date | None = None,
 ) -> AuthorizationHeld:
-    """CN-09: the grant is parked for review with the hold's rule and reason."""
-    return _reasoned(
+    """CN-09, PT-01, PT-02: the grant is parked with the hold's rule and reason."""
+    held = _reasoned(
         AuthorizationHeld,
         rejection,
         stage="validator",
@@ -445,6 +455,7 @@ def held_event(
         caf_number=caf_number,
         representative_name=representative_name,
     )
+    return held.model_copy(update={"confirm_by": confirm_by}) if confirm_by else held
 
 
 def refusal_event(

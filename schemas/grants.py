@@ -211,8 +211,34 @@ class ReviewHold(_Command):
     )
 
 
+class ConfirmHeld(InboundModel):
+    """A protected taxpayer's answer to an authorization held for their confirmation (PT-03),
+    from intake once their identity assertion verified (its TIN is the held grant's taxpayer's:
+    the validator checks the `taxpayer_ref`). Keyed by `taxpayer_ref`, like the held grant."""
+
+    action: Literal["confirm"] = described("Command.", "confirm")
+    message_id: str = described("The taxpayer's `protected_confirmation` message.", "pc-0001")
+    taxpayer_ref: str = described("Keyed TIN pseudonym.", "9f2c4e1a7b3d5f60a1b2c3d4e5f60718")
+    previous_taxpayer_ref: str | None = described(
+        "During a taxpayer_ref key rotation: the same taxpayer's ref of the previous version.",
+        None,
+        default=None,
+    )
+    tin_last4: str = described("Last four TIN digits.", "6789")
+    grant_id: str = described("The held grant.", "7b0c9a52:0")
+    decision: Literal["confirm", "refuse"] = described("The taxpayer's answer.", "confirm")
+    answered_at: AwareDatetime = described(
+        "When intake accepted the answer.", "2026-11-22T15:00:00+00:00"
+    )
+    assertion_jti: str | None = described(
+        "The verified identity assertion's `jti` (signature evidence of the answer).",
+        "b8e1f0c2",
+        default=None,
+    )
+
+
 GrantCommand = Annotated[
-    PostGrant | WithdrawGrants | RevokeGrants | CloseRequest | ReviewHold,
+    PostGrant | WithdrawGrants | RevokeGrants | CloseRequest | ReviewHold | ConfirmHeld,
     Field(discriminator="action"),
 ]
 

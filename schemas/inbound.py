@@ -391,6 +391,27 @@ class DoDeactivation(_Inbound):
     identity_assertion: str | None = _assertion_field("the acting Designated Official")
 
 
+class ProtectedConfirmation(_Inbound):
+    """A protected taxpayer confirms or refuses, in Online Account, an authorization held for
+    their confirmation (PT-03)."""
+
+    kind: Literal["protected_confirmation"] = described("Message kind.", "protected_confirmation")
+    grant_id: MessageId = described(
+        "The held grant (from the notice: `AuthorizationHeld.grant_id`).", "7b0c9a52:0"
+    )
+    taxpayer: TaxpayerIdentity = described(
+        "The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"}
+    )
+    decision: Literal["confirm", "refuse"] = described("The taxpayer's answer.", "confirm")
+    identity_assertion: str | None = described(
+        "The taxpayer's identity assertion (a JWT from an allow-listed identity provider, "
+        "`nonce` = `grant_id`; AU-02). Required: an answer without one is refused.",
+        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
+        default=None,
+        max_length=8192,
+    )
+
+
 DO_KINDS = ("do_pin_request", "do_pin_redeem", "entity_user", "do_deactivate")
 OfficialMessage = DoPinRequest | DoPinRedeem | EntityUserChange | DoDeactivation
 
@@ -403,7 +424,8 @@ InboundMessage = Annotated[
     | DoPinRequest
     | DoPinRedeem
     | EntityUserChange
-    | DoDeactivation,
+    | DoDeactivation
+    | ProtectedConfirmation,
     Field(discriminator="kind"),
 ]
 INBOUND_KINDS = (
@@ -413,4 +435,5 @@ INBOUND_KINDS = (
     "withdrawal",
     "revocation",
     *DO_KINDS,
+    "protected_confirmation",
 )

@@ -16,7 +16,8 @@ class Notification(OutboundModel):
     """One alert to one recipient about one event; bodies show at most the last 4 TIN digits."""
 
     notification_id: str = described(
-        "Deterministic: one per (event_id, recipient).", "c7a1f3e2-0d5b-5e4f-8a9b-1c2d3e4f5a6b"
+        "Deterministic: one per (event_id, recipient, channel).",
+        "c7a1f3e2-0d5b-5e4f-8a9b-1c2d3e4f5a6b",
     )
     event_id: str = described("The event it is about.", "0b6f1d1e-8a53-5f0e-9d56-2f5d0c9a6e11")
     recipient: Recipient = described("Kind of recipient.", "taxpayer")

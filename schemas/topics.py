@@ -14,6 +14,8 @@ INBOUND_RETRY: Final = "caf.inbound.retry.v1"
 PRACTITIONERS: Final = "caf.practitioners.v1"
 # Compacted business entity records (Designated Officials, DO-01), keyed by entity_id.
 ENTITIES: Final = "caf.entities.v1"
+# Compacted IP PIN program membership (protected taxpayers, PT-01), keyed by taxpayer_ref.
+PROTECTED: Final = "caf.protected.v1"
 EVENTS: Final = "caf.events.v1"
 NOTIFICATIONS: Final = "caf.notifications.v1"
 GRANTS_ACCEPTED: Final = "caf.grants.accepted.v1"

@@ -27,7 +27,14 @@ from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
-from schemas.grants import CloseRequest, PostGrant, ReviewHold, RevokeGrants, WithdrawGrants
+from schemas.grants import (
+    CloseRequest,
+    ConfirmHeld,
+    PostGrant,
+    ReviewHold,
+    RevokeGrants,
+    WithdrawGrants,
+)
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.outcomes import (
@@ -79,7 +86,7 @@ class PosterHandler:
 
     async def on_command(self, record: ConsumerRecord[bytes, bytes]) -> None:
         command = decode_command(record.value or b"")
-        if isinstance(command, CloseRequest | ReviewHold) or (
+        if isinstance(command, CloseRequest | ReviewHold | ConfirmHeld) or (
             isinstance(command, PostGrant) and command.review
         ):
             msg = f"{command.action} commands end at the validator, not the poster"

@@ -37,6 +37,7 @@ from schemas.codec import decode_entity, decode_inbound, readable_message_id
 from schemas.entities import DeactivateOfficial
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
+from schemas.grants import ConfirmHeld
 from schemas.ids import official_id
 from schemas.inbound import (
     DoDeactivation,
@@ -45,6 +46,7 @@ from schemas.inbound import (
     EntityUserChange,
     FormType,
     InboundMessage,
+    ProtectedConfirmation,
     Revocation,
     Submission,
     TaxpayerIdentity,
@@ -67,6 +69,7 @@ from services.intake.identity import (
     Check,
     IdentityProviders,
 )
+from services.intake.ip_pin import carried_ip_pin
 from services.intake.official_acts import (
     ActDecision,
     Business,
@@ -77,6 +80,7 @@ from services.intake.official_acts import (
 )
 from services.intake.officials import NOT_OFFICIAL_APPROVAL, EntityView
 from services.intake.outcomes import (
+    IP_PIN_COLLECTED,
     SCHEMA,
     UNKNOWN_REQUEST,
     Subject,
@@ -94,6 +98,7 @@ from services.intake.rules import (
     assess_revocation,
     assess_submission,
     assess_withdrawal,
+    check_identity,
     form_fingerprint,
 )
 from services.intake.store import IntakeStore, RecordResult, RequestChange
@@ -166,6 +171,10 @@ class IntakeHandler:
         signed = await self._verifier.verify(record, topics.INBOUND)  # also when parked
         carrier = SigningRecord.of(record)
         raw = record.value or b""
+        where = carried_ip_pin(raw)
+        if where is not None:
+            await self._ip_pin_refused(record, raw, where)
+            return
         try:
             message = decode_inbound(raw)
         except ContractError as error:
@@ -233,6 +242,8 @@ class IntakeHandler:
             return await self._decide_revocation(message, signed, carrier, now)
         if isinstance(message, Withdrawal):
             return self._decide_withdrawal(message, carrier, now)
+        if isinstance(message, ProtectedConfirmation):
+            return await self._decide_confirmation(message, now)
         return await self._decide_submission(
             message, carrier, now, read_fingerprint=read_fingerprint
         )
@@ -437,6 +448,66 @@ class IntakeHandler:
             evidence = self._evidence(by, message, carrier)
             return Decision(revocation_outputs(message, assessment, subject, [evidence]))
         return Decision(revocation_outputs(message, assessment, subject))
+
+    async def _decide_confirmation(self, message: ProtectedConfirmation, now: datetime) -> Decision:
+        """PT-03: a protected taxpayer's answer counts only with their own identity assertion
+        (AU-02, `nonce` = the held grant's id, its TIN the message's); the validator, which
+        holds the grant, checks that it is this taxpayer's and still held."""
+        tin, refused = check_identity(message.taxpayer)
+        subject = self._subject(message.message_id, tin, None, now)
+        if refused is not None or tin is None:
+            return Decision([rejection_event(subject, message.message_id, refused or SCHEMA)])
+        verdict = await self._asserted(
+            message.identity_assertion,
+            message.message_id,
+            nonce=message.grant_id,
+            now=now,
+            taxpayer_matches=lambda asserted: asserted == tin,
+        )
+        if isinstance(verdict, AssertionFailed):
+            return Decision([rejection_event(subject, message.message_id, verdict.rejection())])
+        answer = ConfirmHeld(
+            action="confirm",
+            message_id=message.message_id,
+            taxpayer_ref=subject.taxpayer_ref,
+            previous_taxpayer_ref=subject.previous_ref,
+            tin_last4=subject.tin_last4,
+            grant_id=message.grant_id,
+            decision=message.decision,
+            answered_at=now,
+            assertion_jti=verdict.jti,
+        )
+        return Decision([Output.of(topics.GRANTS_ACCEPTED, subject.taxpayer_ref, answer)])
+
+    async def _ip_pin_refused(
+        self, record: ConsumerRecord[bytes, bytes], raw: bytes, where: str
+    ) -> None:
+        """PT-05: refused, and nothing of it kept. With a readable message id: `rejected`
+        `REJ-IP-PIN-COLLECTED` (the portal learns why); without one, a dead letter whose body is
+        withheld (its error headers say why; there is nothing to replay)."""
+        log.warning("message carrying an IP PIN refused (PT-05)", extra={"field": where})
+        message_id = readable_message_id(raw)
+        if message_id is None:
+            withheld = dataclasses.replace(record, value=b"", serialized_value_size=0)
+            error = ContractError.single(
+                "ip_pin", "ip_pin_collected", "the message carries an IP PIN (body withheld)"
+            )
+            await self._publish(
+                [dead_letter(withheld, topics.INBOUND_DLQ, error, 1, sealer=self._sealer)]
+            )
+            return
+
+        async def decide_and_record() -> list[Output] | None:
+            document = _loose_json(raw)
+            now = self._clock.now()
+            subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
+            decided = [rejection_event(subject, message_id, IP_PIN_COLLECTED)]
+            result = await self._store.record(message_id, decided, now)
+            return decided if result is RecordResult.RECORDED else None
+
+        await handle_once(
+            self._store.ledger, message_id, decide_and_record, self._publish, decide_first=True
+        )
 
     async def _caught_up(self, carrier: SigningRecord) -> None:
         """DO-01: judge a business only once the entity view holds every entity record

@@ -41,6 +41,12 @@ UNKNOWN_REQUEST = Rejection(
 SCHEMA = Rejection(
     RuleId.IN_01, ReasonCode.REJ_SCHEMA, "The message does not follow the published format."
 )
+IP_PIN_COLLECTED = Rejection(
+    RuleId.PT_05,
+    ReasonCode.REJ_IP_PIN_COLLECTED,
+    "The message carries an IP PIN. The IRS never asks for one: a portal must not collect it. "
+    "Nothing of the message was kept.",
+)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """The notifier's pure decisions: which alerts an event causes, to whom, in plain words
-(docs/rules.md §4, NO-01 … NO-08). Bodies show at most the last four TIN digits.
+(docs/rules.md §4, NO-01 … NO-08; §12, PT-01 … PT-05). Bodies show at most the last four TIN
+digits; every notice to a taxpayer says the IRS never asks for an IP PIN, and no notice writes
+six digits next to the words "IP PIN" (PT-05).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import NamedTuple
 
+from schemas.base import MAX_TEXT
 from schemas.codes import SUSPICIOUS, ReasonCode
 from schemas.events import (
     AuthorizationDeclined,
@@ -27,7 +31,6 @@ from schemas.events import (
     EntityUserRemoved,
     Event,
     RecordedMatter,
-    SlaAtRisk,
     SlaBreached,
 )
 from schemas.ids import notification_id
@@ -44,6 +47,29 @@ FORM_NAMES = {
     "2848": "power of attorney (Form 2848)",
     "8821": "tax information authorization (Form 8821)",
 }
+# PT-05: said in every notice to a taxpayer, after the body
+IP_PIN_WARNING = (
+    "The IRS will never ask you for your IP PIN; do not give it to anyone who asks for it."
+)
+# PT-05: six digits standing alone next to the words "IP PIN" (as `intake/ip_pin.py` reads them)
+IP_PIN_TEXT = re.compile(r"\bip[\s_.-]{0,3}pin\b\D{0,20}(?<!\d)\d{6}(?!\d)", re.IGNORECASE)
+# PT-03, PT-04: a protected taxpayer refused, or never confirmed, an authorization naming a
+# practitioner: like NO-06's `SUSPICIOUS`, the practitioner is alerted (and the SREs too)
+PROTECTED_REFUSALS = frozenset({ReasonCode.REJ_PT_REFUSED, ReasonCode.REJ_PT_NOT_CONFIRMED})
+
+
+class Draft(NamedTuple):
+    """One notice before it is made a `Notification`. `channel` None: the recipient's channel
+    for the event (CN-10). `qualifier`: set on a further notice of one event to the same
+    recipient (PT-01's second channel, PT-03's fraud alert), so its id differs (NO-08)."""
+
+    recipient: Recipient
+    ref: str
+    template: str
+    subject: str
+    body: str
+    channel: str | None = None
+    qualifier: str = ""
 
 
 def _channel(event: Event, recipient: Recipient) -> str:
@@ -149,36 +175,40 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
     person is not who they claim); a locked or reused PIN too; everything else through Business
     Tax Account. A PIN's letter is intake's (the only place the PIN is): nothing here."""
     business = f"the business with EIN ending {event.tin_last4}"
-    drafts: list[tuple[str, str, str, str]] = []  # template, channel, subject, body
+    to_business = _taxpayer(event)
+    drafts: list[Draft] = []
     if isinstance(event, DesignatedOfficialActivated):
         drafts.append(
-            (
+            Draft(
+                *to_business,
                 "do_activated",
-                "mail",
                 "A Designated Official was activated for your business",
                 f"A person redeemed the CP311 PIN for {business} and can now act for it online "
                 f"as its Designated Official. If nobody at the business asked for this, call "
                 f"{IRS_BUSINESS_PHONE}.",
+                channel="mail",
             )
         )
     elif isinstance(event, DesignatedOfficialDeactivated):
         who = "another Designated Official" if event.by == "official" else "the IRS"
         drafts.append(
-            (
+            Draft(
+                *to_business,
                 "do_deactivated",
-                "mail",
                 "A Designated Official was deactivated",
                 f"A Designated Official of {business} was deactivated by {who}.",
+                channel="mail",
             )
         )
     elif isinstance(event, EntityUserAdded | EntityUserRemoved):
         verb = "added" if isinstance(event, EntityUserAdded) else "removed"
         drafts.append(
-            (
+            Draft(
+                *to_business,
                 f"entity_user_{verb}",
-                BUSINESS_CHANNEL,
                 f"An authorized user was {verb}",
                 f"Your Designated Official {verb} an authorized user of {business}.",
+                channel=BUSINESS_CHANNEL,
             )
         )
     elif isinstance(event, DesignatedOfficialRefused) and event.tin_last4:
@@ -188,45 +218,32 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
             else ""
         )
         drafts.append(
-            (
+            Draft(
+                *to_business,
                 _REFUSAL_TEMPLATES.get(event.reason_code, "do_refused"),
-                "mail" if event.reason_code in _BY_MAIL else BUSINESS_CHANNEL,
                 "A Designated Official request was refused",
                 f"A request for {business} was refused: {clean(event.reason, MAX_REASON)}{left}",
+                channel="mail" if event.reason_code in _BY_MAIL else BUSINESS_CHANNEL,
             )
         )
-    return [
-        Notification(
-            notification_id=notification_id(event.event_id, "taxpayer", event.taxpayer_ref),
-            event_id=event.event_id,
-            recipient="taxpayer",
-            recipient_ref=event.taxpayer_ref,
-            template=template,
-            channel=channel,
-            created_at=now,
-            subject=subject,
-            body=body,
-        )
-        for template, channel, subject, body in drafts
-    ]
+    return _notifications(event, drafts, now)
 
 
 def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
-    """Every alert `event` causes; ids are deterministic per (event, recipient) (NO-08)."""
+    """Every alert `event` causes; ids are deterministic per (event, recipient) (NO-08), and a
+    further notice of one event to the same recipient has an id of its own (PT-01, PT-03)."""
     if isinstance(event, OfficialEvent):
         return official_notifications(event, now)
-    return _authorization_notifications(event, now)
+    return _notifications(event, _authorization_drafts(event), now)
 
 
-def _authorization_notifications(event: Event, now: dt.datetime) -> list[Notification]:
-    """The alerts of a grant's story (NO-01 … NO-07)."""
-    drafts: list[tuple[Recipient, str, str, str, str]] = []  # recipient, ref, template, subj, body
-    taxpayer: tuple[Recipient, str] = ("taxpayer", event.taxpayer_ref)
-    representative: tuple[Recipient, str] = ("representative", _representative_ref(event))
+def _authorization_drafts(event: Event) -> list[Draft]:
+    """The alerts of a grant's story (NO-01 … NO-07, PT-01 … PT-05)."""
+    drafts: list[Draft] = []
     if isinstance(event, AuthorizationPendingApproval):
         drafts.append(
-            (
-                *taxpayer,
+            Draft(
+                *_taxpayer(event),
                 "authorization_pending_approval",
                 "A tax professional asked for authorization",
                 f"{_who(event)} asked for a {_form(event)} on your account. Approve or "
@@ -235,8 +252,8 @@ def _authorization_notifications(event: Event, now: dt.datetime) -> list[Notific
         )
     elif isinstance(event, AuthorizationPosted):
         drafts.append(
-            (
-                *taxpayer,
+            Draft(
+                *_taxpayer(event),
                 "authorization_posted",
                 "A representative now has access to your tax information",
                 f"{_who(event)} now holds a {_form(event)} for you (TIN ending "
@@ -245,97 +262,225 @@ def _authorization_notifications(event: Event, now: dt.datetime) -> list[Notific
             )
         )
     elif isinstance(event, AuthorizationRevoked | AuthorizationWithdrawn):
-        verb = "revoked" if isinstance(event, AuthorizationRevoked) else "withdrawn"
-        what = _matters(event.tax_matters)
-        drafts.append(
-            (
-                *taxpayer,
-                f"authorization_{verb}",
-                f"An authorization was {verb}",
-                f"The {_form(event)} of {_who(event)} on your account was {verb} for: {what}.",
-            )
-        )
-        drafts.append(
-            (
-                *representative,
-                f"authorization_{verb}",
-                f"An authorization was {verb}",
-                f"Your {_form(event)} for {_tin(event)} was {verb} for: {what}.",
-            )
-        )
+        drafts.extend(_ended_drafts(event))
     elif isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
-        outcome = "rejected" if isinstance(event, AuthorizationRejected) else "not processed"
-        body = f"The {_form(event)} for {_tin(event)} was {outcome}: {_reason(event)}"
-        revocation_by_taxpayer = event.grant_id == event.message_id and event.caf_number is None
-        if revocation_by_taxpayer or _is_tpa_grant(event):
-            drafts.append((*taxpayer, "authorization_refused", f"Your request was {outcome}", body))
-        if event.reason_code in SUSPICIOUS:  # NO-06, to the practitioner of the CAF number
-            drafts.append(
-                (
-                    *representative,
-                    "suspicious_activity",
-                    "Unusual activity on your CAF number",
-                    f"{body} If this request was not yours, call {IRS_PHONE}.",
-                )
-            )
-        elif not revocation_by_taxpayer:
-            drafts.append(
-                (*representative, "authorization_refused", f"An authorization was {outcome}", body)
-            )
-    elif isinstance(event, AuthorizationHeld):  # CN-09, NO-06: held for an operator's review
-        drafts.append(
-            (
-                *representative,
-                "suspicious_activity",
-                "Unusual activity on your CAF number",
-                f"The {_form(event)} for {_tin(event)} is held for review: {_reason(event)} "
-                f"If these requests were not yours, call {IRS_PHONE}.",
-            )
-        )
+        drafts.extend(_refusal_drafts(event))
+    elif isinstance(event, AuthorizationHeld):
+        drafts.extend(_held_drafts(event))
     elif isinstance(event, AuthorizationDeclined | AuthorizationExpired):
         state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
         drafts.append(
-            (
-                *representative,
+            Draft(
+                *_representative(event),
                 f"authorization_{state}",
                 f"Your request was {state}",
                 f"Your request {clean(event.request_id, 64)} for {_tin(event)} was {state}.",
             )
         )
-    elif isinstance(event, CafNumberAssigned):
+    else:
+        drafts.extend(_operational_drafts(event))
+    return drafts
+
+
+def _ended_drafts(event: AuthorizationRevoked | AuthorizationWithdrawn) -> list[Draft]:
+    """NO-03: the taxpayer and the representative hear of a revocation or withdrawal."""
+    verb = "revoked" if isinstance(event, AuthorizationRevoked) else "withdrawn"
+    what = _matters(event.tax_matters)
+    return [
+        Draft(
+            *_taxpayer(event),
+            f"authorization_{verb}",
+            f"An authorization was {verb}",
+            f"The {_form(event)} of {_who(event)} on your account was {verb} for: {what}.",
+        ),
+        Draft(
+            *_representative(event),
+            f"authorization_{verb}",
+            f"An authorization was {verb}",
+            f"Your {_form(event)} for {_tin(event)} was {verb} for: {what}.",
+        ),
+    ]
+
+
+def _refusal_drafts(event: AuthorizationRejected | AuthorizationNotProcessed) -> list[Draft]:
+    """NO-04 to the representative (and the taxpayer of a TPA grant or of a revocation);
+    NO-06 instead for a `SUSPICIOUS` code; PT-03, PT-04: alerts besides."""
+    drafts: list[Draft] = []
+    outcome = "rejected" if isinstance(event, AuthorizationRejected) else "not processed"
+    body = f"The {_form(event)} for {_tin(event)} was {outcome}: {_reason(event)}"
+    revocation_by_taxpayer = event.grant_id == event.message_id and event.caf_number is None
+    if revocation_by_taxpayer or _is_tpa_grant(event):
         drafts.append(
-            (
-                *representative,
+            Draft(*_taxpayer(event), "authorization_refused", f"Your request was {outcome}", body)
+        )
+    if event.reason_code in SUSPICIOUS | PROTECTED_REFUSALS:  # NO-06, to the CAF number's
+        drafts.append(_fraud_alert(event, body))  # practitioner (PT-03, PT-04 too)
+    elif not revocation_by_taxpayer:
+        drafts.append(
+            Draft(
+                *_representative(event),
+                "authorization_refused",
+                f"An authorization was {outcome}",
+                body,
+            )
+        )
+    if event.reason_code in PROTECTED_REFUSALS:
+        drafts.extend(_protected_refusal_drafts(event, body))
+    return drafts
+
+
+def _fraud_alert(
+    event: Event, facts: str, requests: str = "this request was", qualifier: str = ""
+) -> Draft:
+    """NO-06: the practitioner of the CAF number is told of unusual activity on it, and whom
+    to call if the `requests` were not theirs."""
+    return Draft(
+        *_representative(event),
+        "suspicious_activity",
+        "Unusual activity on your CAF number",
+        f"{facts} If {requests} not yours, call {IRS_PHONE}.",
+        qualifier=qualifier,
+    )
+
+
+def _held_drafts(event: AuthorizationHeld) -> list[Draft]:
+    """PT-01, PT-02: held for the protected taxpayer's confirmation; otherwise CN-09, NO-06:
+    held for an operator's review, a suspicious-activity alert to the practitioner."""
+    if event.reason_code == ReasonCode.HOLD_TAXPAYER_CONFIRMATION:
+        return _protected_hold_drafts(event)
+    return [
+        _fraud_alert(
+            event,
+            f"The {_form(event)} for {_tin(event)} is held for review: {_reason(event)}",
+            "these requests were",
+        )
+    ]
+
+
+def _operational_drafts(event: Event) -> list[Draft]:
+    """NO-05: a new CAF number; NO-07: a breached posting deadline. `SlaAtRisk` is an SRE
+    dashboard concern (a metric), not an alert; `PostingDelayed` alerts nobody."""
+    if isinstance(event, CafNumberAssigned):
+        return [
+            Draft(
+                *_representative(event),
                 "caf_number_assigned",
                 "Your new CAF number (CP547)",
                 f"{_who(event)}, you were assigned CAF number "
                 f"{event.caf_number}. Use it on all future authorizations.",
             )
-        )
-    elif isinstance(event, SlaBreached):
-        drafts.append(
-            (
+        ]
+    if isinstance(event, SlaBreached):
+        return [
+            Draft(
                 "sre",
                 "sre",
                 "sla_breached",
                 "Posting deadline breached",
-                f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after it "
-                f"became ready at {event.ready_at.isoformat()}.",
+                f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after "
+                f"it became ready at {event.ready_at.isoformat()}.",
             )
-        )
-    elif isinstance(event, SlaAtRisk):
-        pass  # an SRE dashboard concern (metric), not an alert
+        ]
+    return []
+
+
+# Protected taxpayers (PT-01 … PT-05) ---------------------------------------------------------
+
+
+def _protected_hold_drafts(event: AuthorizationHeld) -> list[Draft]:
+    """PT-01, PT-02: the taxpayer is asked to confirm or refuse, by mail (at the address of
+    record) and in Online Account; the representative learns that the authorization waits,
+    and nothing of why (the taxpayer's protection is theirs)."""
+    by = f"by {event.confirm_by.isoformat()}" if event.confirm_by else "within 30 days"
+    caf = f" (CAF number {event.caf_number})" if event.caf_number else ""
+    named = clean(event.representative_name or "", MAX_NAME) or "a representative"
+    yours = f" for you (TIN ending {event.tin_last4})" if event.tin_last4 else ""
+    subject = "Confirm or refuse an authorization on your account"
+    body = (
+        f"We received a {_form(event)}{yours} naming {named}{caf}. It is held because you are "
+        f"protected by the IP PIN program: confirm or refuse it in your Online Account {by}. "
+        f"If you do nothing, it will not take effect."
+    )
+    template = "protected_confirmation_requested"
+    return [
+        Draft(*_taxpayer(event), template, subject, body, channel=CHANNELS["taxpayer"]),
+        Draft(*_taxpayer(event), template, subject, body, channel="mail", qualifier="mail"),
+        Draft(
+            *_representative(event),
+            "authorization_awaiting_taxpayer",
+            "An authorization awaits the taxpayer's confirmation",
+            f"Your {_form(event)} for {_tin(event)} awaits the taxpayer's confirmation, due "
+            f"{by}. It takes effect only if the taxpayer confirms it.",
+        ),
+    ]
+
+
+def _protected_refusal_drafts(
+    event: AuthorizationRejected | AuthorizationNotProcessed, body: str
+) -> list[Draft]:
+    """PT-03, PT-04: the practitioner of the CAF number is warned instead of told of a plain
+    refusal (like NO-06: someone may have filed in their name, `_refusal_drafts`), and the SREs
+    are alerted."""
+    del body  # the practitioner's alert carries it
+    refused = event.reason_code == ReasonCode.REJ_PT_REFUSED
+    state = "refused by the taxpayer" if refused else "not confirmed by the taxpayer in time"
+    names = f"CAF number {event.caf_number}" if event.caf_number else "no CAF number"
+    return [
+        Draft(
+            "sre",
+            "sre",
+            "protected_authorization_refused",
+            f"A protected taxpayer's authorization was {'refused' if refused else 'not confirmed'}",
+            f"Grant {clean(event.grant_id, 64)} of a taxpayer protected by the IP PIN program "
+            f"was {state} ({event.rule_id}, {event.reason_code}); it names {names}. Possible "
+            f"identity theft: review the practitioner's other authorizations.",
+        ),
+    ]
+
+
+def _without_ip_pin(text: str) -> str:
+    """PT-05: `text` with the digits of any six-digit number next to "IP PIN" masked (the same
+    length, so a notice that fitted still fits); masking may bring a later number within
+    reach, hence the loop (each turn masks six digits)."""
+    while found := IP_PIN_TEXT.search(text):
+        text = f"{text[: found.end() - 6]}******{text[found.end() :]}"
+    return text
+
+
+def _with_warning(body: str) -> str:
+    """PT-05: a taxpayer's notice ends with the IP PIN warning; the body before it is cut to
+    leave room for it, so the notice stays within the size limit."""
+    room = MAX_TEXT - len(IP_PIN_WARNING) - 1
+    if len(body) > room:
+        body = body[: room - 1].rstrip() + "…"
+    return f"{body} {IP_PIN_WARNING}"
+
+
+def _notifications(event: Event, drafts: list[Draft], now: dt.datetime) -> list[Notification]:
+    """The drafts as notifications (NO-08): an id per (event, recipient), and per qualifier
+    when one event tells one recipient twice. The qualifier joins the name the id is derived
+    from as `schemas.ids.event_id`'s qualifiers do."""
     return [
         Notification(
-            notification_id=notification_id(event.event_id, recipient, ref),
+            notification_id=notification_id(
+                event.event_id, d.recipient, f"{d.ref}\x1f{d.qualifier}" if d.qualifier else d.ref
+            ),
             event_id=event.event_id,
-            recipient=recipient,
-            recipient_ref=ref,
-            template=template,
-            channel=_channel(event, recipient),
+            recipient=d.recipient,
+            recipient_ref=d.ref,
+            template=d.template,
+            channel=d.channel or _channel(event, d.recipient),
             created_at=now,
-            subject=subject,
-            body=body,
+            subject=_without_ip_pin(d.subject),
+            body=_without_ip_pin(_with_warning(d.body) if d.recipient == "taxpayer" else d.body),
         )
-        for recipient, ref, template, subject, body in drafts
+        for d in drafts
     ]
+
+
+def _taxpayer(event: Event) -> tuple[Recipient, str]:
+    return ("taxpayer", event.taxpayer_ref)
+
+
+def _representative(event: Event) -> tuple[Recipient, str]:
+    return ("representative", _representative_ref(event))

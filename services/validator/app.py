@@ -26,13 +26,19 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
         settings.registry_group_id,
         settings.registry_wait_s,
     )
+    protected = FeedBarrier(
+        client_options(settings),
+        settings.topic(topics.PROTECTED),
+        settings.protected_group_id,
+        settings.registry_wait_s,
+    )
     clock = clock or make_clock(settings.clock_offset_file)
-    handler = register(broker, settings, store, clock, barrier)
+    handler = register(broker, settings, store, clock, barrier, protected)
     timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
     return build_app(
         "validator",
         settings,
         broker,
-        resources=[store.table, barrier, timers],
+        resources=[store.table, barrier, protected, timers],
         checks={"dynamodb": store.ping},
     )

@@ -18,6 +18,10 @@ class ValidatorSettings(ServiceSettings):
         default="caf-validator-registry",
         description="Consumer group that applies caf.practitioners.v1 to the registry view.",
     )
+    protected_group_id: str = Field(
+        default="caf-validator-protected",
+        description="Consumer group that applies caf.protected.v1 to the IP PIN program view.",
+    )
     health_port: int = Field(default=8082, description="Port of /healthz and /readyz.")
     velocity_limit: int = Field(
         default=25, description="VA-07: new grants for distinct taxpayers per CAF number per hour."

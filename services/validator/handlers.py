@@ -1,6 +1,7 @@
 """Validator handlers.
 
-Consumes `caf.practitioners.v1` (into the registry view) and `caf.grants.accepted.v1`. Emits
+Consumes `caf.practitioners.v1` (into the registry view), `caf.protected.v1` (into the IP PIN
+program view) and `caf.grants.accepted.v1`. Emits
 `caf.grants.validated.v1` (grants in good standing, withdrawals and revocations passed through)
 and rejections / holds on `caf.events.v1`. Undecodable records go to `caf.validator.dlq.v1`.
 """
@@ -19,14 +20,14 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.authenticity import RecordVerifier
-from caf_runtime.clock import Clock
+from caf_runtime.clock import Clock, business_day
 from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
-from schemas.codec import decode_command, decode_practitioner
+from schemas.codec import decode_command, decode_practitioner, decode_protection, encode
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import (
     TERMINAL_TYPES,
@@ -38,14 +39,37 @@ from schemas.events import (
     SlaAtRisk,
     SlaBreached,
     held_event,
+    refusal_event,
 )
-from schemas.grants import CloseRequest, GrantCommand, PostGrant, ReviewHold, refusal_of
+from schemas.grants import (
+    CloseRequest,
+    ConfirmHeld,
+    GrantCommand,
+    PostGrant,
+    ReviewHold,
+    refusal_of,
+)
 from schemas.ids import event_id
 from schemas.registry import PractitionerRecord
 from schemas.values import normalize_caf_number
 from services.validator.config import ValidatorSettings
+from services.validator.protection import (
+    NOT_CONFIRMED,
+    NOT_HELD,
+    REFUSED_BY_TAXPAYER,
+    confirm_by,
+    confirmation_due,
+    taxpayer_hold,
+)
 from services.validator.rules import assess_grant
-from services.validator.store import HoldDecision, NumberGiven, Sighting, ValidatorStore
+from services.validator.store import (
+    Answer,
+    HoldDecision,
+    NumberGiven,
+    Sighting,
+    TaxpayerHold,
+    ValidatorStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +89,10 @@ class ValidatorHandler:
         velocity_limit: int,
         *,
         verifier: RecordVerifier,
+        protected: FeedBarrier | None = None,
     ) -> None:
         self._verifier = verifier
+        self._protected = protected
         self._store = store
         self._publish = publish
         self._clock = clock
@@ -91,6 +117,24 @@ class ValidatorHandler:
             extra={"caf_number": key, "tombstone": record.value is None},
         )
 
+    async def on_protection_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """PT-01: an IP PIN program record counts only signed by the IP PIN feed (AU-01); it
+        names the program year and basis, never a PIN."""
+        await self._verifier.verify(record, topics.PROTECTED)
+        key = (record.key or b"").decode(errors="replace")
+        kept = None
+        if record.value is not None:
+            protection = decode_protection(record.value)
+            if protection.taxpayer_ref != key:
+                msg = "a protection record published under another taxpayer's key"
+                raise ValueError(msg)
+            kept = encode(protection)  # its own fields only: nothing else a feed added (PT-05)
+        applied = await self._store.apply_protection(key, kept, record.partition, record.offset)
+        log.info(
+            "protection record applied" if applied else "older protection record ignored",
+            extra={"tombstone": record.value is None},
+        )
+
     async def on_grant(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A command from intake. An operator's review never comes this way (AU-04: it has its
         own topic, which only the operator's principal writes): one here is dead-lettered."""
@@ -113,14 +157,15 @@ class ValidatorHandler:
 
         async def decide_and_record() -> list[Output] | None:
             decided = await self._decide(command, record.timestamp)
-            timers = sla_timers(command, decided.outputs)
             recorded = await self._store.record(
                 key,
                 decided.outputs,
                 decided.velocity,
-                timers,
+                (*sla_timers(command, decided), *decided.timers),
                 hold=decided.hold,
                 review=decided.review,
+                taxpayer_hold=decided.taxpayer_hold,
+                answer=decided.answer,
             )
             return decided.outputs if recorded else None
 
@@ -133,6 +178,8 @@ class ValidatorHandler:
             return Decided(await self._close(command))
         if isinstance(command, ReviewHold):
             return await self._review(command)
+        if isinstance(command, ConfirmHeld):
+            return await self._answer(command)
         if not isinstance(command, PostGrant):
             return Decided([Output.of(topics.GRANTS_VALIDATED, command.taxpayer_ref, command)])
         if (
@@ -155,6 +202,13 @@ class ValidatorHandler:
         rejection = assess_grant(command, practitioner, others, self._velocity_limit)
         now = self._clock.now()
         seen = Sighting(number, command.taxpayer_ref, command.received_at) if number else None
+        if (rejection is None or rejection.rule == RuleId.VA_07) and not command.review:
+            if self._protected is not None:
+                await self._protected.wait_until_applied(published_ms)
+            protection = await self._store.protection(command.taxpayer_ref)
+            held_for = taxpayer_hold(command, protection, practitioner, business_day(now))
+            if held_for is not None:  # PT-01, PT-02: the taxpayer's say comes before velocity
+                return await self._hold_for_taxpayer(command, practitioner, held_for, seen)
         if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
             parked = await self._numbered(command, practitioner)  # CN-09: held for review
             held = held_event(
@@ -208,6 +262,76 @@ class ValidatorHandler:
             extra={"grant_id": command.grant_id, "decision": command.decision},
         )
         return Decided([output], review=decision)
+
+    async def _hold_for_taxpayer(
+        self,
+        command: PostGrant,
+        practitioner: PractitionerRecord | None,
+        hold: Rejection,
+        seen: Sighting | None,
+    ) -> Decided:
+        """PT-01, PT-02: park the grant (numbered, as it would post) until its taxpayer answers
+        or the 30th New York day after today ends; its posting deadlines start at release."""
+        parked = await self._numbered(command, practitioner)
+        now = self._clock.now()
+        last_day = confirm_by(business_day(now))
+        held = held_event(
+            hold,
+            occurred_at=now,
+            taxpayer_ref=command.taxpayer_ref,
+            tin_last4=command.tin_last4,
+            form=command.form,
+            message_id=command.message_id,
+            grant_id=command.grant_id,
+            caf_number=parked.caf_number,
+            representative_name=command.representative_name,
+            confirm_by=last_day,
+        )
+        expiry = Timer(
+            timer_id=f"{CONFIRM}#{command.grant_id}",
+            due=confirmation_due(last_day),
+            kind=CONFIRM,
+            payload={"grant_id": command.grant_id},
+        )
+        return Decided(
+            [Output.of(topics.EVENTS, command.taxpayer_ref, held)],
+            seen,
+            taxpayer_hold=TaxpayerHold(command.grant_id, parked, "held", last_day.isoformat()),
+            timers=(expiry,),
+        )
+
+    async def _answer(self, command: ConfirmHeld) -> Decided:
+        """PT-03: the protected taxpayer confirms (on to the poster; its posting deadlines start
+        now) or refuses (`rejected` `REJ-PT-REFUSED`) a grant held for them. An answer for a
+        grant not held for that taxpayer, or no longer held, is refused `REJ-PT-NOT-HELD`."""
+        hold = await self._store.held_for_taxpayer(command.grant_id)
+        now = self._clock.now()
+        mine = hold is not None and hold.command.taxpayer_ref in {
+            command.taxpayer_ref,
+            command.previous_taxpayer_ref,
+        }
+        if hold is None or not mine or hold.status != "held":
+            refused = refusal_event(
+                NOT_HELD,
+                stage="validator",
+                occurred_at=now,
+                taxpayer_ref=command.taxpayer_ref,
+                tin_last4=command.tin_last4,
+                form=hold.command.form if hold is not None and mine else None,
+                message_id=command.message_id,
+                grant_id=command.message_id,
+                caf_number=None,
+                representative_name=None,
+            )
+            return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, refused)])
+        parked = hold.command
+        if command.decision == "confirm":
+            answer = Answer(command.grant_id, "confirmed", now, command.message_id)
+            released = Output.of(topics.GRANTS_VALIDATED, parked.taxpayer_ref, parked)
+            return Decided([released], answer=answer, timers=(sla_start(parked, now),))
+        answer = Answer(command.grant_id, "refused", now, command.message_id)
+        event = refusal_of(parked, REFUSED_BY_TAXPAYER, stage="validator", occurred_at=now)
+        return Decided([Output.of(topics.EVENTS, parked.taxpayer_ref, event)], answer=answer)
 
     async def _registry_record(self, command: PostGrant) -> PractitionerRecord | None:
         """The record of the grant's CAF number; for a first-time representative, the one
@@ -276,13 +400,27 @@ class ValidatorHandler:
 
     async def fire(self, timer: Timer) -> Firing:
         """A posting deadline passed: say so, unless the grant already ended; at 24 h, the 48 h
-        deadline is scheduled with the claim (a grant that ended by then never gets one)."""
+        deadline is scheduled with the claim (a grant that ended by then never gets one). A
+        taxpayer hold's last day ended: the grant ends unconfirmed (PT-04)."""
+        if timer.kind == CONFIRM:
+            return await self._unconfirmed(str(timer.payload["grant_id"]))
         if timer.kind != SLA or await self._store.ended(str(timer.payload["grant_id"])):
             return Firing([], [])
         event = sla_event(timer.payload, self._clock.now())
         later = next_deadline(timer)
         changes = [self._store.timers.schedule(later, once=False)] if later else []
         return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], changes)
+
+    async def _unconfirmed(self, grant_id: str) -> Firing:
+        """PT-04: still held at the end of its last day: `rejected` `REJ-PT-NOT-CONFIRMED`,
+        written with the claim on condition it is still held (an answer that won stays)."""
+        hold = await self._store.held_for_taxpayer(grant_id)
+        if hold is None or hold.status != "held":
+            return Firing([], [])
+        now = self._clock.now()
+        event = refusal_of(hold.command, NOT_CONFIRMED, stage="validator", occurred_at=now)
+        ended = self._store.answered(Answer(grant_id, "expired", now))
+        return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], [ended])
 
     async def _request_refused(self, request_id: str) -> bool:
         review = await self._store.ledger.recorded(f"review#{request_id}")
@@ -328,16 +466,26 @@ class ValidatorHandler:
 
 SLA_HOURS = (24, 48)
 SLA = "sla"
+CONFIRM = "confirm"
 
 
-def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...]:
-    """PO-11: a grant sent on to the poster (or held for review, CN-09) is ready to post; its
-    deadlines start now. One timer, for the first deadline (24 h): its firing schedules the
-    next (`next_deadline`), so a grant that ends in time costs one timer item, not two."""
-    if not isinstance(command, PostGrant) or not any(
-        o.topic == topics.GRANTS_VALIDATED or b'"AuthorizationHeld"' in o.value for o in outputs
+def sla_timers(command: GrantCommand, decided: Decided) -> tuple[Timer, ...]:
+    """PO-11: a grant sent on to the poster (or held for an operator's review, CN-09) is ready
+    to post; its deadlines start when intake accepted it. One timer, for the first deadline
+    (24 h): its firing schedules the next (`next_deadline`), so a grant that ends in time costs
+    one timer item, not two. A grant held for its taxpayer (PT-01) is not ready: its deadlines
+    start when the taxpayer confirms it (`sla_start`)."""
+    if not isinstance(command, PostGrant):
+        return ()
+    if decided.hold is None and not any(
+        o.topic == topics.GRANTS_VALIDATED for o in decided.outputs
     ):
         return ()
+    return (sla_start(command, command.received_at),)
+
+
+def sla_start(command: PostGrant, ready_at: datetime) -> Timer:
+    """PO-11: the first posting deadline of a grant ready to post since `ready_at`."""
     payload = {
         "grant_id": command.grant_id,
         "message_id": command.message_id,
@@ -345,9 +493,9 @@ def sla_timers(command: GrantCommand, outputs: list[Output]) -> tuple[Timer, ...
         "tin_last4": command.tin_last4,
         "form": command.form,
         "caf_number": command.caf_number,
-        "ready_at": command.received_at.isoformat(),
+        "ready_at": ready_at.isoformat(),
     }
-    return (_deadline(payload, SLA_HOURS[0]),)
+    return _deadline(payload, SLA_HOURS[0])
 
 
 def next_deadline(timer: Timer) -> Timer | None:
@@ -425,6 +573,9 @@ class Decided:
     velocity: Sighting | None = None
     hold: PostGrant | None = None
     review: HoldDecision | None = None
+    taxpayer_hold: TaxpayerHold | None = None  # PT-01, PT-02: parked for its taxpayer
+    answer: Answer | None = None  # PT-03: the taxpayer's answer ends the hold
+    timers: tuple[Timer, ...] = ()  # besides the posting deadlines of `sla_timers`
 
 
 def _ledger_key(command: GrantCommand) -> str:
@@ -435,14 +586,16 @@ def _ledger_key(command: GrantCommand) -> str:
     return command.message_id
 
 
-def register(
+def register(  # noqa: PLR0917 - the composition root's pieces, each named once
     broker: KafkaBroker,
     settings: ValidatorSettings,
     store: ValidatorStore,
     clock: Clock,
     barrier: FeedBarrier,
+    protected: FeedBarrier | None = None,
 ) -> ValidatorHandler:
-    """Attach the validator's two subscribers to `broker`."""
+    """Attach the validator's subscribers to `broker`. Without `protected` (a unit of work
+    under a test broker), a grant is judged on the IP PIN program view as it is."""
 
     publish = functools.partial(publish_all, broker, settings)
     handler = ValidatorHandler(
@@ -452,6 +605,7 @@ def register(
         barrier,
         settings.velocity_limit,
         verifier=RecordVerifier.from_settings(settings),
+        protected=protected,
     )
 
     guard = Guard(
@@ -462,6 +616,7 @@ def register(
         dependencies=store.ping,
     )
     guard.subscribe(topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record)
+    guard.subscribe(topics.PROTECTED, settings.protected_group_id, handler.on_protection_record)
     guard.subscribe(topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant)
     guard.subscribe(topics.REVIEWS, f"{settings.group_id}-reviews", handler.on_review)
     guard.subscribe(topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome)

@@ -12,6 +12,11 @@
   so the representative's next form passes VA-04 and any record from the feed replaces it.
 - `HOLDS` / `<grant_id>`: grants parked by VA-07 for an operator (CN-09), with the command to
   release, the status (`held`, `released`, `refused`) and who decided when and why.
+- `PROT#<taxpayer_ref>` / `REC`: the IP PIN program view (PT-01): the membership record (year
+  and basis, never a PIN) or a tombstone, with the offset it came from (newer wins).
+- `CONFIRM` / `<grant_id>`: grants held for a protected taxpayer's confirmation (PT-01 … PT-04),
+  with the command to release, the last day to answer and the status (`held`, `confirmed`,
+  `refused`, `expired`); each has a `confirm#<grant_id>` timer for the end of its last day.
 - `VEL#<caf>` / `<seen_at, UTC ISO>#TP#<taxpayer_ref>`: a grant named the CAF number for that
   taxpayer then (VA-07 velocity window). Time-ordered, so the window is one range of the
   partition whatever the practitioner's history; each expires (`expires_at`, TTL) a day after
@@ -35,8 +40,9 @@ from caf_runtime.group_writer import GroupWriter
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, Timers
-from schemas.codec import decode_practitioner
+from schemas.codec import decode_practitioner, decode_protection
 from schemas.grants import PostGrant
+from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
 if TYPE_CHECKING:
@@ -99,6 +105,29 @@ class Hold:
     why: str | None = None
 
 
+@dataclass(frozen=True)
+class TaxpayerHold:
+    """PT-01, PT-02: a grant parked for the protected taxpayer's confirmation."""
+
+    grant_id: str
+    command: PostGrant
+    status: str  # held, confirmed, refused, expired
+    confirm_by: str  # ISO date: the last New York day to answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    """PT-03, PT-04: what ended a taxpayer hold (the condition: it was still held)."""
+
+    grant_id: str
+    status: Literal["confirmed", "refused", "expired"]
+    at: datetime
+    message_id: str | None = None  # the taxpayer's answer; None when it expired
+
+
+CONFIRM_PK = "CONFIRM"
+
+
 def _hold(item: Mapping[str, Any]) -> Hold:
     def text(name: str) -> str | None:
         value = item.get(name)
@@ -132,6 +161,35 @@ class ValidatorStore:
         if not item or "record" not in item:
             return None
         return decode_practitioner(item["record"]["S"].encode())
+
+    async def protection(self, taxpayer_ref: str) -> ProtectionRecord | None:
+        """PT-01: the taxpayer's IP PIN program membership, if the feed has one."""
+        item = await self.table.get(f"PROT#{taxpayer_ref}", "REC")
+        if not item or "record" not in item:
+            return None
+        return decode_protection(item["record"]["S"].encode())
+
+    async def apply_protection(
+        self, taxpayer_ref: str, record: bytes | None, partition: int, offset: int
+    ) -> bool:
+        """Store a membership record (None = tombstone) unless a newer one is already there."""
+        item = {
+            "pk": {"S": f"PROT#{taxpayer_ref}"},
+            "sk": {"S": "REC"},
+            "source_partition": {"N": str(partition)},
+            "source_offset": {"N": str(offset)},
+        }
+        if record is not None:
+            item["record"] = {"S": record.decode()}
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk) OR source_offset < :offset",
+                "ExpressionAttributeValues": {":offset": {"N": str(offset)}},
+            }
+        }
+        return await transact(self.table, [put]) is None
 
     async def apply_registry(
         self, caf_number: str, record: bytes | None, partition: int, offset: int
@@ -277,11 +335,17 @@ class ValidatorStore:
         *,
         hold: PostGrant | None = None,
         review: HoldDecision | None = None,
+        taxpayer_hold: TaxpayerHold | None = None,
+        answer: Answer | None = None,
     ) -> bool:
         """Record the outputs with what the decision changes (the velocity sighting, the
-        timers, a grant parked for review, an operator's decision on one) atomically; False if
-        already recorded, or the held grant was decided meanwhile."""
+        timers, a grant parked for review or for its taxpayer, a decision on one) atomically;
+        False if already recorded, or the held grant was decided meanwhile."""
         items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
+        if taxpayer_hold is not None:
+            items.append(self._parked_for_taxpayer(taxpayer_hold))
+        if answer is not None:
+            items.append(self.answered(answer))
         if velocity is not None:
             items.append(self._sighting(velocity))
         if hold is not None:
@@ -339,6 +403,57 @@ class ValidatorStore:
                 },
             }
         }
+
+    def _parked_for_taxpayer(self, hold: TaxpayerHold) -> TransactWriteItemTypeDef:
+        """PT-01, PT-02: the grant held for its taxpayer, once."""
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": CONFIRM_PK},
+                    "sk": {"S": hold.grant_id},
+                    "command": {"S": hold.command.model_dump_json()},
+                    "status": {"S": hold.status},
+                    "confirm_by": {"S": hold.confirm_by},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def answered(self, answer: Answer) -> TransactWriteItemTypeDef:
+        """PT-03, PT-04: a taxpayer hold ends, only if it is still held (the first answer, or
+        the expiry, wins)."""
+        values: dict[str, Any] = {
+            ":status": {"S": answer.status},
+            ":at": {"S": answer.at.isoformat()},
+            ":held": {"S": "held"},
+        }
+        update = "SET #status = :status, answered_at = :at"
+        if answer.message_id is not None:
+            update += ", answer_message_id = :message"
+            values[":message"] = {"S": answer.message_id}
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": {"pk": {"S": CONFIRM_PK}, "sk": {"S": answer.grant_id}},
+                "UpdateExpression": update,
+                "ConditionExpression": "#status = :held",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    async def held_for_taxpayer(self, grant_id: str) -> TaxpayerHold | None:
+        """PT-01 … PT-04: a grant held for its protected taxpayer, and what became of it."""
+        item = await self.table.get(CONFIRM_PK, grant_id)
+        if item is None:
+            return None
+        return TaxpayerHold(
+            grant_id=grant_id,
+            command=PostGrant.model_validate_json(str(item["command"].get("S"))),
+            status=str(item["status"].get("S")),
+            confirm_by=str(item["confirm_by"].get("S")),
+        )
 
     async def held(self, grant_id: str) -> Hold | None:
         """A grant parked by VA-07 (CN-09), with its status and who decided it."""

@@ -16,6 +16,7 @@ from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.grants import PostGrant, ReviewHold
+from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
@@ -26,7 +27,14 @@ from services.notifier.handlers import register as register_notifier
 from services.notifier.store import NotifierStore
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
-from services.validator.store import Hold, HoldDecision, NumberGiven, ValidatorStore
+from services.validator.store import (
+    Answer,
+    Hold,
+    HoldDecision,
+    NumberGiven,
+    TaxpayerHold,
+    ValidatorStore,
+)
 from tests.evidence import MemoryEvidence
 from tests.service.fakes import FakeLedger, FixedClock, probe
 from tests.signing import signed
@@ -54,6 +62,32 @@ class FakeValidatorStore:
         self.given: dict[str, tuple[str, str]] = {}
         self.sightings: dict[str, set[str]] = {}
         self.parked: dict[str, Hold] = {}
+        self.protected: dict[str, bytes | None] = {}
+        self.for_taxpayer: dict[str, TaxpayerHold] = {}
+        self.timers: list[Any] = []
+
+    async def protection(self, taxpayer_ref: str) -> ProtectionRecord | None:
+        raw = self.protected.get(taxpayer_ref)
+        return ProtectionRecord.model_validate_json(raw) if raw else None
+
+    async def apply_protection(
+        self, taxpayer_ref: str, record: bytes | None, partition: int, offset: int
+    ) -> bool:
+        self.protected[taxpayer_ref] = record
+        return True
+
+    async def held_for_taxpayer(self, grant_id: str) -> TaxpayerHold | None:
+        return self.for_taxpayer.get(grant_id)
+
+    def answered(self, answer: Answer) -> Any:
+        return {"answer": answer}
+
+    def apply_answer(self, answer: Answer) -> bool:
+        held = self.for_taxpayer.get(answer.grant_id)
+        if held is None or held.status != "held":
+            return False
+        self.for_taxpayer[answer.grant_id] = replace(held, status=answer.status)
+        return True
 
     async def practitioner(self, caf_number: str) -> PractitionerRecord | None:
         raw = self.registry.get(caf_number)
@@ -102,11 +136,20 @@ class FakeValidatorStore:
         *,
         hold: PostGrant | None = None,
         review: HoldDecision | None = None,
+        taxpayer_hold: TaxpayerHold | None = None,
+        answer: Answer | None = None,
     ) -> bool:
         if review is not None and self.parked[review.grant_id].status != "held":
             return False
+        if answer is not None and self.for_taxpayer[answer.grant_id].status != "held":
+            return False
         if not self.ledger.claim(key, outputs):
             return False
+        self.timers.extend(timers)
+        if taxpayer_hold is not None:
+            self.for_taxpayer[taxpayer_hold.grant_id] = taxpayer_hold
+        if answer is not None:
+            self.apply_answer(answer)
         if velocity is not None:
             self.sightings.setdefault(velocity.caf_number, set()).add(velocity.taxpayer_ref)
         if hold is not None:

@@ -20,8 +20,8 @@ from services.intake.handlers import register
 from services.intake.identity import Asserted
 from services.intake.store import IntakeStore, KnownRequest, RecordResult, RequestChange
 from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
-from tests.signing import signed
-from tests.unit.builders import submission
+from tests.signing import assertion, signed
+from tests.unit.builders import NOW, submission
 
 pytestmark = pytest.mark.service
 
@@ -93,6 +93,10 @@ async def publish_inbound(test_broker: KafkaBroker, value: bytes, key: bytes) ->
 
 def as_bytes(message: BaseModel) -> bytes:
     return message.model_dump_json().encode()
+
+
+def as_document(message: BaseModel) -> dict[str, Any]:
+    return dict(json.loads(message.model_dump_json()))
 
 
 async def test_an_accepted_form_becomes_one_grant_per_representative() -> None:
@@ -197,3 +201,103 @@ async def test_au_03_a_first_seen_header_from_outside_is_ignored() -> None:
     assert abs((first_seen - dt.datetime.now(dt.UTC)).total_seconds()) < 30
     [(event, _)] = seen[topics.EVENTS]
     assert json.loads(event)["reason_code"] == "REJ-UNKNOWN-REQUEST"
+
+
+def confirmation(tin: str = "123-45-6789", **changes: Any) -> dict[str, Any]:
+    """A protected taxpayer's answer in Online Account (PT-03), with their assertion."""
+    document: dict[str, Any] = {
+        "kind": "protected_confirmation",
+        "schema_version": 1,
+        "message_id": "pc-1",
+        "sent_at": "2026-11-20T13:59:00-05:00",
+        "grant_id": "m-9:0",
+        "taxpayer": {"tin": tin, "tin_type": "SSN"},
+        "decision": "confirm",
+        "identity_assertion": assertion(
+            tin="123-45-6789", nonce="m-9:0", issued_at=NOW, subject="user-7", jti="jti-pc"
+        ),
+    }
+    return document | changes
+
+
+async def test_pt_03_a_protected_taxpayers_answer_goes_to_the_validator_by_their_ref() -> None:
+    """PT-03 with AU-02: the assertion verified, the answer travels as a command keyed by the
+    taxpayer's ref, without their TIN."""
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_inbound(test_broker, json.dumps(confirmation()).encode(), b"pc-1")
+    [(value, _)] = seen[topics.GRANTS_ACCEPTED]
+    command = json.loads(value)
+    assert (command["action"], command["grant_id"], command["decision"]) == (
+        "confirm",
+        "m-9:0",
+        "confirm",
+    )
+    assert command["assertion_jti"] == "jti-pc"
+    assert "123456789" not in value.decode()
+    assert "123-45-6789" not in value.decode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "check"),
+    [
+        ({"identity_assertion": None}, "REJ-IDENTITY-ASSERTION"),
+        ({"taxpayer": {"tin": "234-56-7890", "tin_type": "SSN"}}, "REJ-IDENTITY-ASSERTION"),
+        ({"grant_id": "m-8:0"}, "REJ-IDENTITY-ASSERTION"),  # its nonce is another grant's
+    ],
+)
+async def test_pt_03_an_answer_without_the_taxpayers_own_assertion_is_refused(
+    changes: dict[str, Any], check: str
+) -> None:
+    """PT-03 with AU-02: no assertion, another taxpayer's, or one made for another grant."""
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_inbound(test_broker, json.dumps(confirmation(**changes)).encode(), b"pc-1")
+    [(value, _)] = seen[topics.EVENTS]
+    assert json.loads(value)["reason_code"] == check
+    assert topics.GRANTS_ACCEPTED not in seen
+
+
+@pytest.mark.parametrize(
+    "carrying",
+    [
+        {"ip_pin": "123456"},
+        {"taxpayer": {"tin": "123-45-6789", "tin_type": "SSN", "ipPin": "123456"}},
+        {"notes": "taxpayer's IP PIN: 123456"},
+    ],
+)
+async def test_pt_05_a_message_carrying_an_ip_pin_is_refused_and_nothing_of_it_kept(
+    carrying: dict[str, Any],
+) -> None:
+    """PT-05: rejected REJ-IP-PIN-COLLECTED; no grant, no dead letter, no evidence."""
+    broker, store, seen = wired()
+    document = as_document(submission()) | carrying
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_inbound(test_broker, json.dumps(document).encode(), b"m-1")
+    [(value, _)] = seen[topics.EVENTS]
+    event = json.loads(value)
+    assert (event["rule_id"], event["reason_code"], event["grant_id"]) == (
+        "PT-05",
+        "REJ-IP-PIN-COLLECTED",
+        "m-1",
+    )
+    assert topics.GRANTS_ACCEPTED not in seen
+    assert topics.INBOUND_DLQ not in seen
+    assert "123456" not in json.dumps(
+        [o.value.decode() for recorded in store.ledger.items.values() for o in recorded.outputs]
+    )
+
+
+async def test_pt_05_an_ip_pin_without_a_readable_message_id_is_a_dead_letter_without_body() -> (
+    None
+):
+    """PT-05: a clear outcome (a dead letter with error headers) that keeps nothing of it."""
+    broker, _, seen = wired()
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_inbound(test_broker, b'{"ip_pin": "123456"', b"k")
+    [(value, headers)] = seen[topics.INBOUND_DLQ]
+    assert headers["error-class"] == "ContractError"
+    assert "ip_pin_collected" in headers["error-message"]
+    sealer = IntakeSettings.model_validate({}).sealer()
+    assert sealer is not None
+    assert b"123456" not in (sealer.open(value).value or b"")

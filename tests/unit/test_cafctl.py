@@ -24,9 +24,15 @@ def record(value: Any) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord("t", 0, 0, 0, 0, None, raw, None, 0, len(raw), [])
 
 
-def event(type_: str, grant_id: str, event_id: str, message_id: str = "m-1") -> Any:
+def event(type_: str, grant_id: str, event_id: str, message_id: str = "m-1", **fields: Any) -> Any:
     return record(
-        {"type": type_, "grant_id": grant_id, "event_id": event_id, "message_id": message_id}
+        {
+            "type": type_,
+            "grant_id": grant_id,
+            "event_id": event_id,
+            "message_id": message_id,
+            **fields,
+        }
     )
 
 
@@ -69,15 +75,37 @@ def test_a_withdrawal_needs_an_outcome_naming_its_message() -> None:
     assert reconcile(inbound, done, [], 0, []).clean
 
 
-def test_two_distinct_notifications_for_one_event_and_recipient_are_duplicates() -> None:
+def note(notification_id: str, channel: str = "online_account") -> Any:
+    return record(
+        {
+            "event_id": "e1",
+            "recipient": "taxpayer",
+            "recipient_ref": "r",
+            "channel": channel,
+            "notification_id": notification_id,
+        }
+    )
+
+
+def test_two_distinct_notifications_for_one_event_recipient_and_channel_are_duplicates() -> None:
     """NO-08."""
-    notes = [
-        record(
-            {"event_id": "e1", "recipient": "taxpayer", "recipient_ref": "r", "notification_id": n}
-        )
-        for n in ("n1", "n1", "n2")
-    ]
-    assert reconcile([], [], notes, 0, []).duplicate_notifications == ["e1/taxpayer"]
+    notes = [note(n) for n in ("n1", "n1", "n2")]
+    assert reconcile([], [], notes, 0, []).duplicate_notifications == ["e1/taxpayer/online_account"]
+
+
+def test_one_notice_by_mail_and_one_online_for_the_same_event_are_not_duplicates() -> None:
+    """PT-01 asks a protected taxpayer both ways."""
+    notes = [note("n1", "mail"), note("n2", "online_account")]
+    assert reconcile([], [], notes, 0, []).duplicate_notifications == []
+
+
+def test_a_grant_held_for_its_taxpayer_is_waiting_for_them_not_lost() -> None:
+    """PT-01: like a pending Tax Pro Account request."""
+    inbound = [record(submission().model_dump_json().encode())]
+    held = [event("AuthorizationHeld", "m-1:0", "e1", reason_code="HOLD-TAXPAYER-CONFIRMATION")]
+    report = reconcile(inbound, held, [], 0, [])
+    assert report.waiting_for_taxpayer == ["m-1:0"]
+    assert report.held_for_review == []
 
 
 def test_dlq_show_masks_by_field_a_tin_to_its_last_four_and_names_and_unknown_fields_wholly() -> (

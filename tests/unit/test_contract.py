@@ -16,6 +16,7 @@ from schemas.codec import (
     decode_inbound,
     decode_notification,
     decode_practitioner,
+    decode_protection,
     encode,
 )
 from schemas.documents import PUBLIC_MODELS, REGENERATE, rendered
@@ -35,6 +36,8 @@ def decode_example(document: dict[str, Any]) -> BaseModel:
         return decode_practitioner(raw)
     if "ein" in document:
         return decode_entity(raw)
+    if "basis" in document:
+        return decode_protection(raw)
     return decode_notification(raw)
 
 
@@ -46,9 +49,9 @@ def schema_for(model: BaseModel) -> dict[str, Any]:
 EXAMPLES = contract_examples()
 
 
-def test_the_contract_has_the_twelve_examples_this_suite_expects() -> None:
+def test_the_contract_has_the_fourteen_examples_this_suite_expects() -> None:
     """Seven of the form flow, the entity record and four Designated Official messages."""
-    assert len(EXAMPLES) == 12
+    assert len(EXAMPLES) == 14
 
 
 @pytest.mark.parametrize("document", EXAMPLES, ids=lambda d: d.get("kind", "record"))

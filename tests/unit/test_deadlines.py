@@ -11,14 +11,14 @@ from schemas import topics
 from schemas.codec import decode_command
 from schemas.grants import CloseRequest
 from services.intake.outcomes import expiry_outputs
-from services.validator.handlers import next_deadline, sla_event, sla_timers
+from services.validator.handlers import Decided, next_deadline, sla_event, sla_start, sla_timers
 from tests.unit.builders import NOW, post_grant
 
 pytestmark = pytest.mark.unit
 
 
-def forwarded(grant: object) -> list[Output]:
-    return [Output(topics.GRANTS_VALIDATED, "k", b"{}")]
+def forwarded(grant: object) -> Decided:
+    return Decided([Output(topics.GRANTS_VALIDATED, "k", b"{}")])
 
 
 def test_po_11_a_grant_sent_to_the_poster_gets_deadlines_at_24_and_48_hours() -> None:
@@ -37,7 +37,24 @@ def test_po_11_a_grant_sent_to_the_poster_gets_deadlines_at_24_and_48_hours() ->
 
 def test_po_11_a_refused_grant_has_no_deadline() -> None:
     """PO-11: only grants ready to post."""
-    assert sla_timers(post_grant(), [Output(topics.EVENTS, "k", b"{}")]) == ()
+    assert sla_timers(post_grant(), Decided([Output(topics.EVENTS, "k", b"{}")])) == ()
+
+
+def test_pt_01_a_grant_held_for_its_taxpayer_has_no_deadline_until_confirmed() -> None:
+    """PO-11 with PT-01: held for the taxpayer is not ready to post; confirmed, it is."""
+    grant = post_grant()
+    held = Decided([Output(topics.EVENTS, "k", b"{}")], taxpayer_hold=None, timers=())
+    assert sla_timers(grant, held) == ()
+    confirmed_at = NOW + dt.timedelta(days=3)
+    first = sla_start(grant, confirmed_at)
+    assert first.due == confirmed_at + dt.timedelta(hours=24)
+
+
+def test_cn_09_a_grant_held_for_an_operator_keeps_its_deadlines() -> None:
+    """PO-11 with CN-09: SLA timers keep running from receipt."""
+    grant = post_grant()
+    [first] = sla_timers(grant, Decided([Output(topics.EVENTS, "k", b"{}")], hold=grant))
+    assert first.due == grant.received_at + dt.timedelta(hours=24)
 
 
 def test_po_11_the_deadline_events_say_at_risk_then_breached_with_the_age() -> None:

@@ -11,13 +11,22 @@ from hypothesis import strategies as st
 
 from schemas.base import MAX_TEXT
 from schemas.codec import EVENT
-from schemas.events import Event
-from services.notifier.rules import IRS_PHONE, MAX_MATTERS, notifications_for
+from schemas.codes import ReasonCode
+from schemas.events import EVENT_TYPES, Event
+from schemas.ids import notification_id
+from services.notifier.rules import (
+    IP_PIN_WARNING,
+    IRS_PHONE,
+    MAX_MATTERS,
+    MAX_NAME,
+    notifications_for,
+)
 from tests.unit.builders import NOW
 
 pytestmark = pytest.mark.unit
 
 TIN = "123456789"
+CAF = "030112345"
 
 
 def event(type_: str, **fields: Any) -> Event:
@@ -295,7 +304,8 @@ def test_do_07_a_deactivation_is_told_by_mail_and_says_who_did_it(
         by_official_id=by_official_id,
     )
     assert letters(deactivated) == [("taxpayer", "do_deactivated", "mail")]
-    assert notifications_for(deactivated, NOW)[0].body.endswith(f"deactivated by {who}.")
+    body = notifications_for(deactivated, NOW)[0].body
+    assert body.endswith(f"deactivated by {who}. {IP_PIN_WARNING}")  # PT-05: to a taxpayer
 
 
 @pytest.mark.parametrize(
@@ -368,3 +378,283 @@ def test_do_04_the_pin_is_not_in_any_notice_the_notifier_makes() -> None:
         attempts_allowed=5,
     )
     assert notifications_for(issued, NOW) == []
+
+
+# Protected taxpayers (IP PIN program) -------------------------------------------------------
+
+IP_PIN_NUMBER = re.compile(r"\bip[\s_.-]{0,3}pin\b\D{0,20}(?<!\d)\d{6}(?!\d)", re.IGNORECASE)
+
+
+def held_for_taxpayer(**fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "reason_code": "HOLD-TAXPAYER-CONFIRMATION",
+        "reason": "The taxpayer is protected by the IP PIN program; it waits for them.",
+        "rule_id": "PT-01",
+        "stage": "validator",
+        "confirm_by": "2026-12-20",
+    }
+    values.update(fields)
+    return event("AuthorizationHeld", **values)
+
+
+def test_pt_01_a_held_protected_authorization_asks_the_taxpayer_by_mail_and_online() -> None:
+    """PT-01: two notices to the taxpayer, one per channel, each with an id of its own; they
+    name the representative and the form, say why it is held, how and by when to answer, what
+    doing nothing means, and that the IRS never asks for an IP PIN."""
+    held = held_for_taxpayer()
+    notes = [n for n in notifications_for(held, NOW) if n.recipient == "taxpayer"]
+    assert sorted(n.channel for n in notes) == ["mail", "online_account"]
+    assert {(n.recipient_ref, n.template) for n in notes} == {
+        ("a" * 32, "protected_confirmation_requested")
+    }
+    assert len({n.notification_id for n in notes}) == 2
+    assert [n.notification_id for n in notes] == [
+        n.notification_id for n in notifications_for(held, NOW) if n.recipient == "taxpayer"
+    ]
+    for note in notes:
+        assert "Avery Smith (CAF number 030112345)" in note.body
+        assert "power of attorney (Form 2848)" in note.body
+        assert "protected by the IP PIN program" in note.body
+        assert "confirm or refuse it in your Online Account by 2026-12-20" in note.body
+        assert "If you do nothing, it will not take effect." in note.body
+        assert note.body.endswith(IP_PIN_WARNING)
+        assert TIN not in note.body
+
+
+def test_pt_02_a_held_8821_naming_an_unregistered_designee_names_no_caf_number() -> None:
+    """PT-02: the designee has no CAF number; the taxpayer is still asked on both channels
+    and the designee is addressed through the grant."""
+    held = held_for_taxpayer(rule_id="PT-02", form="8821", caf_number=None)
+    assert sorted(sent(held)) == [
+        ("representative", "grant:m-1:0", "authorization_awaiting_taxpayer"),
+        ("taxpayer", "a" * 32, "protected_confirmation_requested"),
+        ("taxpayer", "a" * 32, "protected_confirmation_requested"),
+    ]
+    [note, *_] = [n for n in notifications_for(held, NOW) if n.recipient == "taxpayer"]
+    assert "tax information authorization (Form 8821)" in note.body
+    assert "naming Avery Smith." in note.body
+    assert "CAF number" not in note.body
+
+
+def test_pt_01_the_representative_learns_only_that_the_authorization_awaits_the_taxpayer() -> None:
+    """PT-01: no refusal and no fraud alert; the last four TIN digits and the due date, as
+    other representative notices show, and nothing of the taxpayer's protection."""
+    [note] = [n for n in notifications_for(held_for_taxpayer(), NOW) if n.recipient != "taxpayer"]
+    assert (note.recipient, note.recipient_ref) == ("representative", "030112345")
+    assert (note.template, note.channel) == ("authorization_awaiting_taxpayer", "tax_pro_account")
+    assert note.body == (
+        "Your power of attorney (Form 2848) for the taxpayer with TIN ending 6789 awaits the "
+        "taxpayer's confirmation, due by 2026-12-20. It takes effect only if the taxpayer "
+        "confirms it."
+    )
+    assert "IP PIN" not in note.body
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "state"),
+    [
+        ("REJ-PT-REFUSED", "PT-03", "refused by the taxpayer"),
+        ("REJ-PT-NOT-CONFIRMED", "PT-04", "not confirmed by the taxpayer in time"),
+    ],
+)
+def test_pt_03_pt_04_a_refused_or_unconfirmed_authorization_alerts_the_practitioner_and_sres(
+    code: str, rule: str, state: str
+) -> None:
+    """PT-03, PT-04: a NO-06 fraud alert to the practitioner of the CAF number instead of the
+    plain NO-04 refusal (one notice per event, recipient and channel), and an alert to the
+    SREs; every id distinct."""
+    refused = event(
+        "AuthorizationRejected", stage="validator", reason_code=code, reason="Ended.", rule_id=rule
+    )
+    notes = notifications_for(refused, NOW)
+    assert sent(refused) == [
+        ("representative", "030112345", "suspicious_activity"),
+        ("sre", "sre", "protected_authorization_refused"),
+    ]
+    assert len({n.notification_id for n in notes}) == 2
+    alert, sre = notes
+    assert "was rejected: Ended." in alert.body
+    assert alert.body.endswith(f"If this request was not yours, call {IRS_PHONE}.")
+    assert (alert.channel, sre.channel) == ("tax_pro_account", "sre_alerts")
+    assert state in sre.body
+    assert "CAF number 030112345" in sre.body
+    assert "6789" not in sre.body
+
+
+def test_pt_03_a_refused_tpa_grant_also_tells_the_taxpayer_with_the_warning() -> None:
+    """PT-03 with NO-04: the taxpayer of a TPA grant hears of its end as before."""
+    refused = event(
+        "AuthorizationRejected",
+        grant_id="tpa-9",
+        reason_code="REJ-PT-REFUSED",
+        reason="Refused.",
+        rule_id="PT-03",
+    )
+    recipients = sorted(r for r, _, _ in sent(refused))
+    assert recipients == ["representative", "sre", "taxpayer"]
+    [note] = [n for n in notifications_for(refused, NOW) if n.recipient == "taxpayer"]
+    assert note.body.endswith(IP_PIN_WARNING)
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"), [("REJ-PT-NOT-HELD", "PT-03"), ("REJ-IP-PIN-COLLECTED", "PT-05")]
+)
+def test_pt_03_pt_05_a_refused_answer_or_ip_pin_message_tells_only_its_taxpayer(
+    code: str, rule: str
+) -> None:
+    """PT-03 (an answer for nothing held) and PT-05 (a message carrying an IP PIN) name the
+    message as the grant and no representative: the taxpayer hears of it (NO-04), warned."""
+    refused = event(
+        "AuthorizationRejected",
+        grant_id="pc-1",
+        message_id="pc-1",
+        caf_number=None,
+        representative_name=None,
+        reason_code=code,
+        reason="The IRS never asks for an IP PIN.",
+        rule_id=rule,
+    )
+    [note] = notifications_for(refused, NOW)
+    assert (note.recipient, note.template) == ("taxpayer", "authorization_refused")
+    assert note.body.endswith(IP_PIN_WARNING)
+
+
+def test_cn_09_a_velocity_hold_is_unchanged_by_protected_taxpayers() -> None:
+    """CN-09 / NO-06: `HOLD-VELOCITY` still gives one suspicious-activity alert, with the id of
+    (event, representative) and the same words; nothing to the taxpayer."""
+    held = event(
+        "AuthorizationHeld",
+        reason_code="HOLD-VELOCITY",
+        reason="Held.",
+        rule_id="VA-07",
+        stage="validator",
+    )
+    [note] = notifications_for(held, NOW)
+    assert note.notification_id == notification_id("e-AuthorizationHeld", "representative", CAF)
+    assert (note.template, note.channel) == ("suspicious_activity", "tax_pro_account")
+    assert note.body == (
+        "The power of attorney (Form 2848) for the taxpayer with TIN ending 6789 is held for "
+        f"review: Held. If these requests were not yours, call {IRS_PHONE}."
+    )
+
+
+def test_pt_05_six_digits_next_to_ip_pin_in_free_text_are_masked() -> None:
+    """PT-05: a name writing an IP PIN, or cut to six digits next to the words, is masked."""
+    for name in ("Avery IP PIN: 493817", "a" * 65 + " IP PIN 12345678"):
+        assert len(name) <= MAX_NAME + 1
+        for note in notifications_for(held_for_taxpayer(representative_name=name), NOW):
+            assert not IP_PIN_NUMBER.search(note.body)
+    [note, *_] = notifications_for(held_for_taxpayer(representative_name="IP PIN 493817"), NOW)
+    assert "IP PIN ******" in note.body
+
+
+HOSTILE = FREE_TEXT | st.sampled_from(
+    [
+        "IP PIN: 123456",
+        "ip_pin 654321",
+        "Ip-Pin is 123456 and 654321",
+        "your IP PIN 1234567",
+        "x" * 60 + " IP PIN 12345678",
+        "IP PIN " + "1" * 6 + "\n" + "2" * 6,
+    ]
+)
+REASONED = {
+    "AuthorizationRejected": [c.value for c in ReasonCode if not c.startswith(("NP-", "HOLD-"))],
+    "AuthorizationNotProcessed": [c.value for c in ReasonCode if c.startswith("NP-")],
+    "AuthorizationHeld": ["HOLD-VELOCITY", "HOLD-TAXPAYER-CONFIRMATION"],
+    "PostingDelayed": ["DELAY-EVIDENCE-UNSTORED"],
+    "DesignatedOfficialRefused": [c.value for c in ReasonCode if c.startswith("REJ-DO-")],
+}
+
+
+def any_event(type_: str, text: str, code: str, grant: tuple[str, str, str | None]) -> Event:
+    """An event of `type_` with `text` in every free-text field it has."""
+    message_id, grant_id, caf = grant
+    matters = [{"tax_type": text, "form_number": "1040", "periods": ["2024", "2025-06"]}]
+    reasoned = {"reason_code": code, "reason": text, "rule_id": "VA-01"}
+    extra: dict[str, dict[str, Any]] = {
+        "AuthorizationPendingApproval": {"request_id": text, "expires_on": "2026-12-20"},
+        "AuthorizationPosted": {
+            "authorization_id": "m-1",
+            "tax_matters": matters,
+            "receive_notices": True,
+            "received_at": NOW.isoformat(),
+            "posted_at": NOW.isoformat(),
+            "channel": "mail",
+        },
+        "AuthorizationRejected": reasoned,
+        "AuthorizationNotProcessed": reasoned,
+        "AuthorizationHeld": {**reasoned, "confirm_by": "2026-12-20"},
+        "AuthorizationDeclined": {"request_id": text},
+        "AuthorizationExpired": {"request_id": text},
+        "AuthorizationRevoked": {
+            "authorization_id": "m-0",
+            "tax_matters": matters,
+            "revoked_by": "REV-BY-TAXPAYER",
+        },
+        "AuthorizationWithdrawn": {"authorization_id": "m-0", "tax_matters": matters},
+        "CafNumberAssigned": {"caf_number": "900000001"},
+        "PostingDelayed": {**reasoned, "waiting_since": NOW.isoformat(), "attempts": 4},
+        "SlaAtRisk": {"ready_at": NOW.isoformat(), "age_hours": 24.0},
+        "SlaBreached": {"ready_at": NOW.isoformat(), "age_hours": 48.0},
+    }
+    official: dict[str, dict[str, Any]] = {
+        "DesignatedOfficialPinIssued": {
+            "official_id": OFFICIAL,
+            "notice_on": "2026-11-20",
+            "expires_on": "2026-12-20",
+            "attempts_allowed": 5,
+        },
+        "DesignatedOfficialActivated": {"official_id": OFFICIAL},
+        "DesignatedOfficialDeactivated": {"official_id": OFFICIAL, "by": "operator"},
+        "EntityUserAdded": {"user_id": OTHER_OFFICIAL, "by_official_id": OFFICIAL},
+        "EntityUserRemoved": {"user_id": OTHER_OFFICIAL, "by_official_id": OFFICIAL},
+        "DesignatedOfficialRefused": {
+            **reasoned,
+            "act": "pin_redeem",
+            "official_id": OFFICIAL,
+            "attempts_left": 2,
+        },
+    }
+    if type_ in official:
+        return official_event(type_, **official[type_])
+    fields = {"message_id": message_id, "grant_id": grant_id, "caf_number": caf}
+    return event(type_, **{**fields, "representative_name": text, **extra[type_]})
+
+
+@st.composite
+def events_of_every_type(draw: st.DrawFn) -> Event:
+    type_ = draw(st.sampled_from([t.__name__ for t in EVENT_TYPES]))
+    code = draw(st.sampled_from(REASONED.get(type_, ["REJ-SCHEMA"])))
+    grant = draw(
+        st.sampled_from(
+            [
+                ("m-1", "m-1:0", CAF),  # a form's grant
+                ("m-1", "m-1:0", None),  # a form's grant for an unregistered designee
+                ("r-1", "r-1", None),  # a revocation, or an answer, by the taxpayer
+                ("t-1", "tpa-9", CAF),  # a Tax Pro Account grant
+            ]
+        )
+    )
+    return any_event(type_, draw(HOSTILE), code, grant)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events_of_every_type())
+def test_pt_05_no_notice_of_any_event_writes_an_ip_pin_and_every_taxpayer_is_warned(
+    e: Event,
+) -> None:
+    """PT-05, NO-08: for every event type, whatever its free text says, no subject or body
+    writes six digits next to "IP PIN"; every notice to a taxpayer ends with the warning and
+    stays within the size limit; ids are distinct and deterministic."""
+    notes = notifications_for(e, NOW)
+    for note in notes:
+        assert not IP_PIN_NUMBER.search(note.subject)
+        assert not IP_PIN_NUMBER.search(note.body)
+        assert len(note.body) <= MAX_TEXT
+        if note.recipient == "taxpayer":
+            assert note.body.endswith(IP_PIN_WARNING)
+    assert len({n.notification_id for n in notes}) == len(notes)
+    assert [n.notification_id for n in notes] == [
+        n.notification_id for n in notifications_for(e, NOW)
+    ]
