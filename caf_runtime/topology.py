@@ -88,6 +88,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(topics.POSTER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
     TopicSpec(topics.NOTIFIER_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
     TopicSpec(topics.QUERY_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.MONITOR_DLQ, config=kept_for(DEAD_LETTER_DAYS)),
+    TopicSpec(topics.STATEMENTS, config=kept_for(NOTIFICATION_DAYS)),
     *(TopicSpec(name, config=kept_for(RETRY_DAYS)) for name in topics.RETRY_TOPICS),
     # append-only and kept forever: the operators' audit trail (AU-04)
     TopicSpec(topics.AUDIT, partitions=1, config=kept_for(None)),
@@ -100,6 +102,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("notifier", ttl_attribute="expires_at"),
     TableSpec("ops"),  # the audit trail; operator tools: which dead letters were replayed
     TableSpec("query"),  # the read side's views of every grant
+    TableSpec("monitor", ttl_attribute="expires_at"),  # CAF-number counts (MN-01 … MN-05)
 )
 
 
@@ -182,6 +185,22 @@ SERVICE_ROLES: tuple[Role, ...] = (
         dead_letters=topics.NOTIFIER_DLQ,
         retry=topics.NOTIFIER_RETRY,
     ),
+    # the misuse monitor: counts per CAF number from the outcome stream, raises suspicions on
+    # it, sends the annual review statements
+    Role(
+        "monitor",
+        reads=(topics.EVENTS, topics.STATEMENTS, topics.MONITOR_RETRY),
+        writes=(
+            topics.EVENTS,
+            topics.NOTIFICATIONS,
+            topics.MONITOR_DLQ,
+            topics.MONITOR_RETRY,
+            topics.AUDIT,
+        ),
+        groups=("caf-monitor",),
+        dead_letters=topics.MONITOR_DLQ,
+        retry=topics.MONITOR_RETRY,
+    ),
     # the read side: folds the outcome stream into its views; audits employee reads
     Role(
         "query",
@@ -213,6 +232,7 @@ ROLES: tuple[Role, ...] = (
             topics.PRACTITIONERS,
             topics.REVIEWS,
             topics.OFFICIALS,
+            topics.STATEMENTS,
             topics.AUDIT,
         ),
         groups=("cafctl-", "caf-"),

@@ -15,6 +15,9 @@
   cafctl holds release|refuse <grant_id> OPERATOR
   cafctl officials show <entity_id> [--json]
   cafctl officials deactivate <entity_id> <official_id> OPERATOR [--json]
+  cafctl misuse list | show <caf_number> [--json]
+  cafctl misuse hold <caf_number> [--key JWK] OPERATOR [--json]
+  cafctl statements send [--caf CAF_NUMBER ...] OPERATOR [--json]
   cafctl audit [--limit N] [--json]
   cafctl rekey --to-version N OPERATOR   (the new version's key in CAF_REKEY_LAYER_KEY)
 
@@ -55,7 +58,7 @@ from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
-from cafctl import dlq, holds, officials, operations
+from cafctl import dlq, holds, misuse, officials, operations
 from cafctl.audit import Audit, Operator, audit_trail
 from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
@@ -137,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     trail.add_argument("--limit", type=int, default=50)
     _hold_arguments(commands)
     _official_arguments(commands)
+    _misuse_arguments(commands)
     rekeying = commands.add_parser(
         "rekey",
         help="move the CAF records of taxpayer_ref key version N-1 to version N (the layer key "
@@ -188,6 +192,33 @@ def _official_arguments(commands: Any) -> None:
     ending.add_argument("official_id")
     _operator_arguments(ending)
     ending.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+
+def _misuse_arguments(commands: Any) -> None:
+    misuse = commands.add_parser(
+        "misuse", help="suspected misuse of CAF numbers (MN-01 … MN-06)"
+    ).add_subparsers(dest="action", required=True)
+    listed = misuse.add_parser("list", help="every suspicion raised, newest day first")
+    listed.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    shown = misuse.add_parser("show", help="one CAF number's suspicions with their evidence")
+    shown.add_argument("caf_number")
+    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    held = misuse.add_parser(
+        "hold", help="mark the number pending review (status P: VA-02 refuses its grants)"
+    )
+    held.add_argument("caf_number")
+    held.add_argument("--key", type=Path, help="the registry feed's private JWK")
+    _operator_arguments(held)
+    held.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    statements = commands.add_parser(
+        "statements", help="annual review statements of practitioners (MN-07)"
+    ).add_subparsers(dest="action", required=True)
+    send = statements.add_parser(
+        "send", help="send the statements now (every practitioner with active grants, or these)"
+    )
+    send.add_argument("--caf", action="append", dest="caf_numbers", metavar="CAF_NUMBER")
+    _operator_arguments(send)
+    send.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def _signature_arguments(commands: Any) -> None:
@@ -255,6 +286,8 @@ async def _run(args: argparse.Namespace) -> int:
         return await _holds(args, settings)
     if args.command == "officials":
         return await _officials(args, settings)
+    if args.command in {"misuse", "statements"}:
+        return await _misuse(args, settings, options)
     if args.command == "rekey":
         return await _rekey(args, settings)
     return await _operate(args, settings, options)
@@ -345,6 +378,56 @@ async def _officials(args: argparse.Namespace, settings: ServiceSettings) -> int
     if outcome.state != "inactive":
         return 3  # not applied within the wait
     return 0 if outcome.deactivated_by == f"operator:{operator.name}" else 4  # someone was first
+
+
+async def _misuse(
+    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
+) -> int:
+    """MN-06, MN-07: list and show suspicions; hold a number; send the statements (audited)."""
+    if args.command == "statements":
+        operator = Operator.resolve(args.operator, args.why, "statements send")
+        target = ",".join(args.caf_numbers or ["all"])
+        async with Audit(settings).action(operator, "statements send", target) as entry:
+            run = await misuse.statement_run(settings, operator.name, args.caf_numbers)
+            entry.after = {"command_id": run.command_id}
+        _print(args.json, {"command_id": run.command_id, "caf_numbers": run.caf_numbers})
+        return 0
+    if args.action in {"list", "show"}:
+        found = await misuse.cases(settings, getattr(args, "caf_number", None))
+        rows = [case.row() for case in found]
+        if args.action == "show":
+            rows = [case.row() | {"evidence": case.evidence} for case in found]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            columns = [*found[0].row()] if found else ["caf_number"]
+            _table([case.row() for case in found], columns, "no suspected misuse")
+        return 0 if found or args.action == "list" else 1
+    return await _misuse_hold(args, settings, options)
+
+
+async def _misuse_hold(
+    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
+) -> int:
+    """MN-06: the number pending review, through the registry feed (signed), audited."""
+    operator = Operator.resolve(args.operator, args.why, "misuse hold")
+    before = await operations.practitioner_records(settings, options, args.caf_number)
+    current = before["registry_feed"] or before["validator_view"]
+    if current is None:
+        print(f"cafctl: no registry record of CAF number {args.caf_number}", file=sys.stderr)
+        return 1
+    key, value = operations.practitioner_message(misuse.pending_review(current))
+    signer = _signers(args.key, None)("registry")
+    async with Audit(settings).action(operator, "misuse hold", args.caf_number) as entry:
+        entry.before = {"status_code": current.get("status_code", "")}
+        await _publish(settings, topics.PRACTITIONERS, [(key, value, signer)])
+        await misuse.mark_cases(
+            settings, await misuse.cases(settings, args.caf_number), operator.name
+        )
+        status = await misuse.applied_status(settings, args.caf_number, wait_s=30.0)
+        entry.after = {"status_code": misuse.PENDING_REVIEW, "validator_view": status}
+    _print(args.json, {"caf_number": args.caf_number, "status_code": status})
+    return 0 if status == misuse.PENDING_REVIEW else 3  # 3: not applied within the wait
 
 
 def _entity_file_tables(found: dict[str, Any]) -> None:

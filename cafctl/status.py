@@ -41,12 +41,16 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "caf-notifier-redelivery": (topics.NOTIFIER_RETRY,),
     "caf-query": (topics.EVENTS,),
     "caf-query-redelivery": (topics.QUERY_RETRY,),
+    "caf-monitor": (topics.EVENTS,),
+    "caf-monitor-statements": (topics.STATEMENTS,),
+    "caf-monitor-redelivery": (topics.MONITOR_RETRY,),
 }
 LOCAL_HEALTH = {
     "intake": "http://127.0.0.1:8081/readyz",
     "validator": "http://127.0.0.1:8082/readyz",
     "caf_poster": "http://127.0.0.1:8083/readyz",
     "notifier": "http://127.0.0.1:8084/readyz",
+    "monitor": "http://127.0.0.1:8087/readyz",
 }
 
 

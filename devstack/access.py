@@ -44,6 +44,7 @@ SERVICE_PRINCIPALS: Final = {
     "notifier": "notifier",
     "lag_exporter": "lag-exporter",
     "caf_query": "query",
+    "monitor": "monitor",
 }
 
 

@@ -48,6 +48,7 @@ SERVICES: Mapping[str, tuple[str, int, str]] = {
     "notifier": ("services.notifier", 8084, "NOTIFIER_HEALTH_PORT"),
     "lag_exporter": ("cafctl.lag_exporter", 8085, "CAF_LAG_EXPORTER_PORT"),
     "caf_query": ("services.caf_query", 8086, "CAF_QUERY_HEALTH_PORT"),  # API on 8090
+    "monitor": ("services.monitor", 8087, "MONITOR_HEALTH_PORT"),
 }
 
 

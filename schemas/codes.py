@@ -112,6 +112,13 @@ class RuleId(StrEnum):
     PT_03 = "PT-03"
     PT_04 = "PT-04"
     PT_05 = "PT-05"
+    MN_01 = "MN-01"
+    MN_02 = "MN-02"
+    MN_03 = "MN-03"
+    MN_04 = "MN-04"
+    MN_05 = "MN-05"
+    MN_06 = "MN-06"
+    MN_07 = "MN-07"
 
 
 class ReasonCode(StrEnum):

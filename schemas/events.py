@@ -18,7 +18,7 @@ from schemas.evidence import SignatureRef
 from schemas.ids import TAXPAYER_REF_PATTERN, event_id
 from schemas.inbound import FormType
 
-Stage = Literal["intake", "validator", "caf_poster"]
+Stage = Literal["intake", "validator", "caf_poster", "monitor"]
 CafNumber = Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 
 
@@ -251,6 +251,60 @@ class CafNumberAssigned(_Event):
     representative_name: str = described("Who got it.", "Avery Smith")
 
 
+MisuseSignal = Literal[
+    "burst", "transcript_share", "refusals", "taxpayer_revocations", "first_use_burst"
+]
+
+
+class MisuseEvidence(OutboundModel):
+    """What the monitor counted for one CAF number over the signal's window."""
+
+    window_hours: int = described("How far back the counts reach.", 24, ge=1)
+    new_grants: int = described("Grants naming the number (posted or held).", 31, ge=0)
+    distinct_taxpayers: int = described("Distinct taxpayers among them.", 30, ge=0)
+    form_8821: int = described("How many were 8821s.", 29, ge=0)
+    refusals: int = described(
+        "Refusals for a name that does not match or a number not in good standing.", 0, ge=0
+    )
+    taxpayer_revocations: int = described(
+        "Revocations by the taxpayer of a grant younger than 30 days.", 0, ge=0
+    )
+    baseline_per_day: float | None = described(
+        "The number's own daily average of new grants over the 30 days before today.",
+        1.5,
+        default=None,
+    )
+    idle_days: int | None = described(
+        "Days without a grant before this one (first use after a long idle period).",
+        None,
+        default=None,
+    )
+
+
+class CafMisuseSuspected(_Event):
+    """MN-01 … MN-05: the monitor suspects misuse of a CAF number (not about the taxpayer of the
+    event that tipped it: `taxpayer_ref`, `message_id` and `grant_id` name that event for
+    tracing, `tin_last4` is empty). At most one per number, rule and New York day."""
+
+    type: Literal["CafMisuseSuspected"] = described("Event type.", "CafMisuseSuspected")
+    caf_number: CafNumber = described("The CAF number.", "030112345")
+    rule_id: RuleId = described("The anomaly rule (docs/rules.md §13).", "MN-01")
+    signal: MisuseSignal = described("Which kind of anomaly.", "burst")
+    observed: float = described("The figure that crossed the threshold.", 30)
+    threshold: float = described("The threshold it crossed.", 20)
+    evidence: MisuseEvidence = described(
+        "The counts behind it.",
+        {
+            "window_hours": 24,
+            "new_grants": 31,
+            "distinct_taxpayers": 30,
+            "form_8821": 29,
+            "refusals": 0,
+            "taxpayer_revocations": 0,
+        },
+    )
+
+
 class PostingDelayed(_WithReason):
     """ES-03: an electronically signed grant waits for its signature evidence to be stored past
     the retry policy (not terminal): it posts when the object store takes the evidence."""
@@ -393,6 +447,7 @@ EVENT_TYPES: tuple[type[_Event], ...] = (
     SlaAtRisk,
     SlaBreached,
     *OFFICIAL_EVENTS,
+    CafMisuseSuspected,
 )
 TERMINAL_TYPES = frozenset(
     {
@@ -423,7 +478,8 @@ Event = Annotated[
     | DesignatedOfficialDeactivated
     | EntityUserAdded
     | EntityUserRemoved
-    | DesignatedOfficialRefused,
+    | DesignatedOfficialRefused
+    | CafMisuseSuspected,
     Field(discriminator="type"),
 ]
 

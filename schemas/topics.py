@@ -25,7 +25,15 @@ VALIDATOR_DLQ: Final = "caf.validator.dlq.v1"
 POSTER_DLQ: Final = "caf.poster.dlq.v1"
 NOTIFIER_DLQ: Final = "caf.notifier.dlq.v1"
 QUERY_DLQ: Final = "caf.query.dlq.v1"
-DEAD_LETTER_TOPICS: Final = (INBOUND_DLQ, VALIDATOR_DLQ, POSTER_DLQ, NOTIFIER_DLQ, QUERY_DLQ)
+MONITOR_DLQ: Final = "caf.monitor.dlq.v1"
+DEAD_LETTER_TOPICS: Final = (
+    INBOUND_DLQ,
+    VALIDATOR_DLQ,
+    POSTER_DLQ,
+    NOTIFIER_DLQ,
+    QUERY_DLQ,
+    MONITOR_DLQ,
+)
 # Internal: messages whose handling kept failing transiently, waiting for another round
 # (`caf_runtime.guard`); after the last round they go to the consumer's dead-letter topic.
 INTAKE_RETRY: Final = "caf.intake.retry.v1"
@@ -33,11 +41,22 @@ VALIDATOR_RETRY: Final = "caf.validator.retry.v1"
 POSTER_RETRY: Final = "caf.poster.retry.v1"
 NOTIFIER_RETRY: Final = "caf.notifier.retry.v1"
 QUERY_RETRY: Final = "caf.query.retry.v1"
-RETRY_TOPICS: Final = (INTAKE_RETRY, VALIDATOR_RETRY, POSTER_RETRY, NOTIFIER_RETRY, QUERY_RETRY)
+MONITOR_RETRY: Final = "caf.monitor.retry.v1"
+RETRY_TOPICS: Final = (
+    INTAKE_RETRY,
+    VALIDATOR_RETRY,
+    POSTER_RETRY,
+    NOTIFIER_RETRY,
+    QUERY_RETRY,
+    MONITOR_RETRY,
+)
 # Internal: operators' decisions on held grants (CN-09), written only by cafctl's principal.
 REVIEWS: Final = "caf.reviews.v1"
 # Internal: operators' deactivations of Designated Officials (DO-07), written only by cafctl's
 # principal and read by intake.
 OFFICIALS: Final = "caf.officials.v1"
+# Internal: operators' requests of the annual review statements (cafctl statements send), read
+# by the monitor.
+STATEMENTS: Final = "caf.statements.v1"
 # Internal: every state-changing operator action, append-only and kept forever (AU-04).
 AUDIT: Final = "caf.audit.v1"

@@ -1,7 +1,7 @@
 """The notifier's pure decisions: which alerts an event causes, to whom, in plain words
-(docs/rules.md §4, NO-01 … NO-08; §12, PT-01 … PT-05). Bodies show at most the last four TIN
-digits; every notice to a taxpayer says the IRS never asks for an IP PIN, and no notice writes
-six digits next to the words "IP PIN" (PT-05).
+(docs/rules.md §4, NO-01 … NO-08; §12, PT-01 … PT-05; §13, MN-01 … MN-05). Bodies show at most
+the last four TIN digits; every notice to a taxpayer says the IRS never asks for an IP PIN, and no
+notice writes six digits next to the words "IP PIN" (PT-05).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from schemas.events import (
     AuthorizationRejected,
     AuthorizationRevoked,
     AuthorizationWithdrawn,
+    CafMisuseSuspected,
     CafNumberAssigned,
     DesignatedOfficialActivated,
     DesignatedOfficialDeactivated,
@@ -234,6 +235,8 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
     further notice of one event to the same recipient has an id of its own (PT-01, PT-03)."""
     if isinstance(event, OfficialEvent):
         return official_notifications(event, now)
+    if isinstance(event, CafMisuseSuspected):
+        return _notifications(event, _misuse_drafts(event), now)
     return _notifications(event, _authorization_drafts(event), now)
 
 
@@ -382,6 +385,112 @@ def _operational_drafts(event: Event) -> list[Draft]:
             )
         ]
     return []
+
+
+# Suspected misuse of a CAF number (MN-01 … MN-05) -------------------------------------------
+
+# The room the observation takes in a notice (its numbers are unbounded); the rest is fixed text
+MAX_OBSERVATION = 600
+MISUSE_HOLD_COMMAND = "cafctl misuse hold"
+
+
+def _misuse_drafts(event: CafMisuseSuspected) -> list[Draft]:
+    """MN-01 … MN-05: the practitioner of the CAF number is told what was seen, that the IRS is
+    reviewing it, what to do and whom to call; the SREs get the rule, figures and counts. The
+    taxpayer of the event that tipped the monitor is never told (the event is not about them),
+    and no notice names them: nothing of `taxpayer_ref`, `tin_last4`, `grant_id` or the name
+    on the form that tipped it is written."""
+    caf = event.caf_number
+    seen = clean(_misuse_seen(event), MAX_OBSERVATION)
+    return [
+        Draft(
+            "representative",
+            caf,
+            "caf_misuse_suspected",
+            "Unusual activity on your CAF number",
+            f"We saw unusual activity on your CAF number: {seen}. The IRS is reviewing it. "
+            f"Please review the Power of Attorney and tax information authorization "
+            f"submissions (Forms 2848 and 8821) made with your CAF number, and withdraw those "
+            f"for clients you no longer represent. If these authorizations were not yours, call "
+            f"{IRS_PHONE}.",
+        ),
+        Draft(
+            "sre",
+            "sre",
+            "caf_misuse_suspected",
+            f"Suspected misuse of CAF number {caf} ({event.rule_id})",
+            f"CAF number {caf}: {event.rule_id} {event.signal}, "
+            f"{clean(_misuse_figures(event), MAX_OBSERVATION)}. An operator can mark the number "
+            f"pending review with `{MISUSE_HOLD_COMMAND} {caf}`.",
+        ),
+    ]
+
+
+def _misuse_seen(event: CafMisuseSuspected) -> str:
+    """What the monitor saw, in plain words, per signal."""
+    ev = event.evidence
+    window = _window(ev.window_hours)
+    grants = f"{_count(ev.new_grants, 'new authorization')} for "
+    grants += f"{_count(ev.distinct_taxpayers, 'different taxpayer')} in {window}"
+    if event.signal == "burst":
+        usual = "0" if ev.baseline_per_day is None else _figure(ev.baseline_per_day, 1)
+        return grants + (f", against your usual {usual} a day" if usual != "0" else "")
+    if event.signal == "transcript_share":
+        return (
+            f"{ev.form_8821:,} of {_count(ev.new_grants, 'new authorization')} in {window} "
+            f"{_were(ev.form_8821)} tax information authorizations (Form 8821), which give "
+            f"access to tax transcripts"
+        )
+    if event.signal == "refusals":
+        return (
+            f"{_count(ev.refusals, 'authorization')} naming your CAF number "
+            f"{_were(ev.refusals)} refused in {window} because the name did not match your CAF "
+            f"record or the number was not in good standing"
+        )
+    if event.signal == "taxpayer_revocations":
+        return (
+            f"in {window}, {_count(ev.taxpayer_revocations, 'authorization')} given to you "
+            f"{_were(ev.taxpayer_revocations)} revoked by the taxpayer less than 30 days after "
+            f"being given"
+        )
+    since = (
+        f"after {_count(ev.idle_days, 'day')} without any"
+        if ev.idle_days is not None
+        else "right after it was assigned"
+    )
+    return f"{grants}, the first use of your CAF number {since}"
+
+
+def _misuse_figures(event: CafMisuseSuspected) -> str:
+    """The figure, its threshold and the evidence, for the SREs."""
+    ev = event.evidence
+    usual = "none" if ev.baseline_per_day is None else f"{_figure(ev.baseline_per_day)}/day"
+    idle = "" if ev.idle_days is None else f", idle {ev.idle_days:,} days before"
+    return (
+        f"observed {_figure(event.observed)} against threshold {_figure(event.threshold)}. "
+        f"Over {ev.window_hours:,} h: {ev.new_grants:,} new grants, {ev.distinct_taxpayers:,} "
+        f"distinct taxpayers, {ev.form_8821:,} Form 8821, {ev.refusals:,} refusals (name "
+        f"mismatch or not in good standing), {ev.taxpayer_revocations:,} taxpayer revocations "
+        f"of grants under 30 days; baseline {usual}{idle}"
+    )
+
+
+def _window(hours: int) -> str:
+    return _count(hours // 24, "day") if hours > 24 and hours % 24 == 0 else _count(hours, "hour")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
+def _figure(x: float, places: int = 3) -> str:
+    """`x` in plain digits: no trailing zeros, thousands grouped (no long digit runs)."""
+    text = f"{x:,.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # Protected taxpayers (PT-01 … PT-05) ---------------------------------------------------------

@@ -37,6 +37,7 @@ CONSUMERS = {
     "validator": ("caf-validator", topics.GRANTS_ACCEPTED),
     "caf-poster": ("caf-poster", topics.GRANTS_VALIDATED),
     "notifier": ("caf-notifier", topics.EVENTS),
+    "monitor": ("caf-monitor", topics.EVENTS),
 }
 EVIDENCE_POLICIES = DEPLOY / "aws" / "evidence-bucket-policies.json"
 # every process on Kubernetes, by the Deployment or Job that runs it
@@ -45,6 +46,7 @@ PROCESSES = {
     "validator",
     "caf-poster",
     "notifier",
+    "monitor",
     "caf-query",
     "lag-exporter",
     "caf-provision",
@@ -171,6 +173,10 @@ def test_each_consumer_is_probed_drained_protected_and_scaled_on_its_own_lag(
     for name, (group, topic) in CONSUMERS.items():
         pod = deployments[name]["spec"]["template"]["spec"]
         container = pod["containers"][0]
+        health_port = config["data"][f"{name.upper().replace('-', '_')}_HEALTH_PORT"]
+        assert container["ports"] == [{"name": "http", "containerPort": int(health_port)}], name
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == health_port, name
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["resources"]["limits"]
@@ -226,8 +232,11 @@ def test_each_process_has_its_own_kafka_principal_and_the_signed_topics_readers_
     publishers' keys mounted from `caf-trust` (AU-01)."""
     docs = build("prod")
     secrets = {}
+    keyed = set()
     for name, deployment in of_kind(docs, "Deployment").items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
+        if "caf-secrets" in json.dumps(container):
+            keyed.add(name)
         refs = {
             e["valueFrom"]["secretKeyRef"]["name"]
             for e in container.get("env", [])
@@ -242,9 +251,11 @@ def test_each_process_has_its_own_kafka_principal_and_the_signed_topics_readers_
         "validator": {"caf-kafka-validator"},
         "caf-poster": {"caf-kafka-poster"},
         "notifier": {"caf-kafka-notifier"},
+        "monitor": {"caf-kafka-monitor"},
         "lag-exporter": {"caf-kafka-lag-exporter"},
         "caf-query": {"caf-kafka-query"},
     }
+    assert keyed == {"intake", "caf-query"}  # the taxpayer_ref key; envelope keys: intake's
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
@@ -327,7 +338,12 @@ def test_promtool_accepts_the_alert_rules_and_their_unit_tests_pass() -> None:
 
 def _exported_metric_names() -> set[str]:
     names = set()
-    for source in (ROOT / "caf_runtime" / "metrics.py", ROOT / "cafctl" / "lag_exporter.py"):
+    sources = [
+        ROOT / "caf_runtime" / "metrics.py",
+        ROOT / "cafctl" / "lag_exporter.py",
+        *sorted((ROOT / "services").glob("*/metrics.py")),  # a service's own, e.g. the monitor's
+    ]
+    for source in sources:
         names |= set(re.findall(r'"(caf_[a-z_]+)"', source.read_text()))
     return names | {"up"}
 
@@ -349,6 +365,8 @@ def test_the_dashboard_and_the_alerts_only_use_metrics_the_code_exports() -> Non
     assert _used_metric_names(dashboard_exprs) <= exported
     assert _used_metric_names(alert_exprs) <= exported
     assert {"caf_consumer_lag_seconds", "caf_events_total"} <= _used_metric_names(alert_exprs)
+    assert "caf_misuse_suspected_total" in _used_metric_names(alert_exprs)
+    assert "caf_misuse_suspected_total" in _used_metric_names(dashboard_exprs)
 
 
 def test_the_compose_file_wires_every_service_with_the_shared_settings() -> None:
@@ -369,6 +387,7 @@ def test_the_compose_file_wires_every_service_with_the_shared_settings() -> None
         ("validator", "services.validator"),
         ("caf-poster", "services.caf_poster"),
         ("notifier", "services.notifier"),
+        ("monitor", "services.monitor"),
         ("caf-query", "services.caf_query"),
     ):
         assert services[name]["command"] == ["python", "-m", module]
@@ -573,5 +592,5 @@ def test_compose_keeps_evidence_in_an_object_store_with_one_key_per_service() ->
         depends = services[service]["depends_on"]
         assert depends["evidence-bucket"] == {"condition": "service_completed_successfully"}
         assert depends["provision"] == {"condition": "service_completed_successfully"}
-    for service in ("intake", "validator", "notifier", "lag-exporter", "provision"):
+    for service in ("intake", "validator", "notifier", "monitor", "lag-exporter", "provision"):
         assert "S3_ACCESS_KEY_ID" not in services[service]["environment"], service

@@ -1,4 +1,4 @@
-"""Notifier rules NO-01 … NO-08 (docs/rules.md §4)."""
+"""Notifier rules NO-01 … NO-08 (docs/rules.md §4), PT-01 … PT-05 (§12), MN-01 … MN-05 (§13)."""
 
 from __future__ import annotations
 
@@ -548,6 +548,204 @@ def test_pt_05_six_digits_next_to_ip_pin_in_free_text_are_masked() -> None:
     assert "IP PIN ******" in note.body
 
 
+# Suspected misuse of a CAF number (MN-01 … MN-05) -------------------------------------------
+
+EVIDENCE: dict[str, Any] = {
+    "window_hours": 24,
+    "new_grants": 31,
+    "distinct_taxpayers": 30,
+    "form_8821": 29,
+    "refusals": 0,
+    "taxpayer_revocations": 0,
+    "baseline_per_day": 1.5,
+}
+
+
+def misuse_fields(
+    rule: str, signal: str, evidence: dict[str, Any], observed: float = 30, threshold: float = 20
+) -> dict[str, Any]:
+    """A `CafMisuseSuspected`'s own fields; the tipping event's taxpayer is named only for
+    tracing, and its TIN is not there at all."""
+    return {
+        "caf_number": CAF,
+        "tin_last4": "",
+        "stage": "caf_poster",
+        "rule_id": rule,
+        "signal": signal,
+        "observed": observed,
+        "threshold": threshold,
+        "evidence": evidence,
+    }
+
+
+def misuse(rule: str, signal: str, evidence: dict[str, Any], **fields: Any) -> Event:
+    return event("CafMisuseSuspected", **{**misuse_fields(rule, signal, evidence), **fields})
+
+
+MISUSE_CASES = [
+    pytest.param(
+        "MN-01",
+        "burst",
+        EVIDENCE,
+        "31 new authorizations for 30 different taxpayers in 24 hours, against your usual 1.5 "
+        "a day",
+        id="MN-01-burst",
+    ),
+    pytest.param(
+        "MN-02",
+        "transcript_share",
+        {**EVIDENCE, "window_hours": 168, "baseline_per_day": None},
+        "29 of 31 new authorizations in 7 days were tax information authorizations (Form 8821)",
+        id="MN-02-transcript-share",
+    ),
+    pytest.param(
+        "MN-03",
+        "refusals",
+        {**EVIDENCE, "window_hours": 168, "refusals": 6},
+        "6 authorizations naming your CAF number were refused in 7 days because the name did "
+        "not match your CAF record or the number was not in good standing",
+        id="MN-03-refusals",
+    ),
+    pytest.param(
+        "MN-04",
+        "taxpayer_revocations",
+        {**EVIDENCE, "window_hours": 720, "taxpayer_revocations": 3},
+        "in 30 days, 3 authorizations given to you were revoked by the taxpayer less than 30 "
+        "days after being given",
+        id="MN-04-taxpayer-revocations",
+    ),
+    pytest.param(
+        "MN-05",
+        "first_use_burst",
+        {**EVIDENCE, "new_grants": 12, "distinct_taxpayers": 12, "idle_days": 400},
+        "12 new authorizations for 12 different taxpayers in 24 hours, the first use of your "
+        "CAF number after 400 days without any",
+        id="MN-05-first-use-after-idle",
+    ),
+    pytest.param(
+        "MN-05",
+        "first_use_burst",
+        {**EVIDENCE, "new_grants": 1, "distinct_taxpayers": 1, "baseline_per_day": None},
+        "1 new authorization for 1 different taxpayer in 24 hours, the first use of your CAF "
+        "number right after it was assigned",
+        id="MN-05-first-use-after-assignment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "signal", "evidence", "seen"), MISUSE_CASES)
+def test_mn_01_a_suspected_misuse_alerts_the_practitioner_and_the_sres_and_never_the_taxpayer(
+    rule: str, signal: str, evidence: dict[str, Any], seen: str
+) -> None:
+    """MN-01 … MN-05: the practitioner of the CAF number is told in plain words what was seen,
+    that the IRS is reviewing it, what to do and whom to call; the SREs get the rule, signal,
+    figures, counts and the command to hold the number. The taxpayer of the event that tipped
+    the monitor is neither told nor named; each recipient's id is its own and deterministic."""
+    suspected = misuse(rule, signal, evidence, taxpayer_ref="b" * 32, tin_last4="")
+    notes = notifications_for(suspected, NOW)
+    assert sent(suspected) == [
+        ("representative", CAF, "caf_misuse_suspected"),
+        ("sre", "sre", "caf_misuse_suspected"),
+    ]
+    practitioner, sre = notes
+    assert (practitioner.channel, sre.channel) == ("tax_pro_account", "sre_alerts")
+    assert [n.notification_id for n in notes] == [
+        notification_id("e-CafMisuseSuspected", "representative", CAF),
+        notification_id("e-CafMisuseSuspected", "sre", "sre"),
+    ]
+    assert [n.notification_id for n in notes] == [
+        n.notification_id for n in notifications_for(suspected, NOW)
+    ]
+    assert practitioner.subject == "Unusual activity on your CAF number"
+    assert seen in practitioner.body
+    assert "The IRS is reviewing it." in practitioner.body
+    assert "Power of Attorney" in practitioner.body
+    assert "withdraw those for clients you no longer represent" in practitioner.body
+    assert practitioner.body.endswith(f"If these authorizations were not yours, call {IRS_PHONE}.")
+    assert f"CAF number {CAF}: {rule} {signal}, observed 30 against threshold 20." in sre.body
+    assert f"{evidence['new_grants']} new grants" in sre.body
+    assert f"{evidence['distinct_taxpayers']} distinct taxpayers" in sre.body
+    assert f"{evidence['refusals']} refusals" in sre.body
+    assert f"{evidence['taxpayer_revocations']} taxpayer revocations" in sre.body
+    assert sre.body.endswith(f"`cafctl misuse hold {CAF}`.")
+    assert sre.subject == f"Suspected misuse of CAF number {CAF} ({rule})"
+    for note in notes:
+        assert "b" * 32 not in note.body + note.subject
+        assert TIN not in note.body
+        assert "6789" not in note.body
+        assert "Avery Smith" not in note.body
+        assert "m-1" not in note.body
+        assert IP_PIN_WARNING not in note.body
+        assert len(note.body) <= MAX_TEXT
+
+
+def test_mn_01_a_burst_without_history_names_no_usual_rate() -> None:
+    """MN-01: a number with no grants in the 30 days before has no usual rate to compare."""
+    burst = misuse("MN-01", "burst", {**EVIDENCE, "baseline_per_day": None})
+    practitioner, sre = notifications_for(burst, NOW)
+    assert "different taxpayers in 24 hours. The IRS is reviewing it." in practitioner.body
+    assert "your usual" not in practitioner.body
+    assert "baseline none" in sre.body
+
+
+def test_mn_02_the_sre_alert_gives_the_share_and_its_threshold() -> None:
+    """MN-02: the observed share of 8821s and the threshold it crossed, as figures."""
+    share = misuse(
+        "MN-02",
+        "transcript_share",
+        {**EVIDENCE, "window_hours": 168},
+        observed=0.935,
+        threshold=0.8,
+    )
+    _, sre = notifications_for(share, NOW)
+    assert "observed 0.935 against threshold 0.8." in sre.body
+    assert "Over 168 h: 31 new grants, 30 distinct taxpayers, 29 Form 8821," in sre.body
+    assert "baseline 1.5/day" in sre.body
+
+
+SIGNAL_RULES = {
+    "burst": "MN-01",
+    "transcript_share": "MN-02",
+    "refusals": "MN-03",
+    "taxpayer_revocations": "MN-04",
+    "first_use_burst": "MN-05",
+}
+COUNT = st.integers(min_value=0, max_value=10**60)
+FIGURE = st.floats(allow_nan=False, allow_infinity=False, min_value=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    signal=st.sampled_from(sorted(SIGNAL_RULES)),
+    counts=st.fixed_dictionaries(
+        {
+            "window_hours": st.integers(min_value=1, max_value=10**60),
+            "new_grants": COUNT,
+            "distinct_taxpayers": COUNT,
+            "form_8821": COUNT,
+            "refusals": COUNT,
+            "taxpayer_revocations": COUNT,
+            "baseline_per_day": st.none() | FIGURE,
+            "idle_days": st.none() | COUNT,
+        }
+    ),
+    observed=FIGURE,
+    threshold=FIGURE,
+)
+def test_mn_01_mn_05_any_counts_give_both_alerts_within_the_size_limit(
+    signal: str, counts: dict[str, Any], observed: float, threshold: float
+) -> None:
+    """MN-01 … MN-05: however large the counts, both alerts are made, fit the size limit and
+    keep what matters most: the number to call, and the command to hold the number."""
+    suspected = misuse(SIGNAL_RULES[signal], signal, counts, observed=observed, threshold=threshold)
+    practitioner, sre = notifications_for(suspected, NOW)
+    for note in (practitioner, sre):
+        assert len(note.body) <= MAX_TEXT
+        assert not IP_PIN_NUMBER.search(note.body)
+    assert practitioner.body.endswith(f"call {IRS_PHONE}.")
+    assert sre.body.endswith(f"`cafctl misuse hold {CAF}`.")
+
+
 HOSTILE = FREE_TEXT | st.sampled_from(
     [
         "IP PIN: 123456",
@@ -597,6 +795,7 @@ def any_event(type_: str, text: str, code: str, grant: tuple[str, str, str | Non
         "PostingDelayed": {**reasoned, "waiting_since": NOW.isoformat(), "attempts": 4},
         "SlaAtRisk": {"ready_at": NOW.isoformat(), "age_hours": 24.0},
         "SlaBreached": {"ready_at": NOW.isoformat(), "age_hours": 48.0},
+        "CafMisuseSuspected": misuse_fields("MN-01", "burst", EVIDENCE),
     }
     official: dict[str, dict[str, Any]] = {
         "DesignatedOfficialPinIssued": {
@@ -648,6 +847,8 @@ def test_pt_05_no_notice_of_any_event_writes_an_ip_pin_and_every_taxpayer_is_war
     writes six digits next to "IP PIN"; every notice to a taxpayer ends with the warning and
     stays within the size limit; ids are distinct and deterministic."""
     notes = notifications_for(e, NOW)
+    if e.type == "CafMisuseSuspected":  # MN-01 … MN-05: never told to the taxpayer
+        assert "taxpayer" not in {n.recipient for n in notes}
     for note in notes:
         assert not IP_PIN_NUMBER.search(note.subject)
         assert not IP_PIN_NUMBER.search(note.body)

@@ -35,6 +35,7 @@ ALIASES = {
     "validator/": "services/validator/",
     "poster/": "services/caf_poster/",
     "notifier/": "services/notifier/",
+    "monitor/": "services/monitor/",
 }
 
 

@@ -1,0 +1,1 @@
+"""The CAF-number misuse monitor (rules MN-01 … MN-07)."""
