@@ -68,6 +68,15 @@ class Signer:
     def from_file(cls, path: str | Path) -> Signer:
         return cls(load_private_key(path))
 
+    @classmethod
+    def from_jwk(cls, text: str) -> Signer:
+        """From a private JWK given as JSON text (a secret in configuration)."""
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            msg = "a JWK is a JSON object"
+            raise ValueError(msg)
+        return cls(_import(document))
+
     @property
     def kid(self) -> str:
         return str(self._protected["kid"])

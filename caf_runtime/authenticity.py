@@ -41,6 +41,7 @@ REGISTRY_FEED: Final = "registry-feed"
 BUSINESS_TAX_ACCOUNT: Final = "business-tax-account"
 ENTITY_FEED: Final = "entity-feed"
 IP_PIN_FEED: Final = "ip-pin-feed"
+CAF_API: Final = "caf-api"  # the authorization API: a practitioner's withdrawal (MN-07)
 PUBLISHERS: Final = (
     TAX_PRO_ACCOUNT,
     ONLINE_ACCOUNT,
@@ -49,6 +50,7 @@ PUBLISHERS: Final = (
     BUSINESS_TAX_ACCOUNT,
     ENTITY_FEED,
     IP_PIN_FEED,
+    CAF_API,
 )
 
 Allow = Mapping[str, Mapping[str, frozenset[str]]]
@@ -58,7 +60,7 @@ DEFAULT_ALLOW: Final[Allow] = {
         "submission": frozenset({FORMS_INTAKE}),
         "tpa_request": frozenset({TAX_PRO_ACCOUNT}),
         "tpa_decision": frozenset({ONLINE_ACCOUNT}),
-        "withdrawal": frozenset({TAX_PRO_ACCOUNT, FORMS_INTAKE}),
+        "withdrawal": frozenset({TAX_PRO_ACCOUNT, FORMS_INTAKE, CAF_API}),
         "revocation": frozenset({ONLINE_ACCOUNT, FORMS_INTAKE}),
         # Designated Officials (DO-02 … DO-07): only Business Tax Account
         "do_pin_request": frozenset({BUSINESS_TAX_ACCOUNT}),

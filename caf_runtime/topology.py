@@ -205,7 +205,8 @@ SERVICE_ROLES: tuple[Role, ...] = (
     Role(
         "query",
         reads=(topics.EVENTS, topics.QUERY_RETRY),
-        writes=(topics.QUERY_DLQ, topics.QUERY_RETRY, topics.AUDIT),
+        # caf.inbound.v1: a practitioner's withdrawal through the API, signed `caf-api` (MN-07)
+        writes=(topics.INBOUND, topics.QUERY_DLQ, topics.QUERY_RETRY, topics.AUDIT),
         groups=("caf-query",),
         dead_letters=topics.QUERY_DLQ,
         retry=topics.QUERY_RETRY,

@@ -27,6 +27,7 @@ from caf_client.pins import load_public_keys, new_pin_key
 from caf_client.signing import Signer, load_private_key
 from caf_runtime.authenticity import (
     BUSINESS_TAX_ACCOUNT,
+    CAF_API,
     ENTITY_FEED,
     FORMS_INTAKE,
     IP_PIN_FEED,
@@ -171,6 +172,8 @@ class DevKeys:
             "CAF_ENVELOPE_KEYS": json.dumps({ENVELOPE_KID: self.secret(ENVELOPE_KID)}),
             "CAF_ENVELOPE_KID": ENVELOPE_KID,
             "INTAKE_PIN_KEYS": self.pin_private.read_text(),
+            # the authorization API signs a practitioner's withdrawal (MN-07)
+            "CAF_QUERY_SIGNING_KEY": (self.root / f"{CAF_API}.jwk").read_text(),
         }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas.base import InboundModel, described
+from schemas.ids import TAXPAYER_REF_PATTERN
 from schemas.values import has_tin_like_number
 
 FormType = Literal["2848", "8821"]
@@ -107,6 +108,20 @@ class TaxpayerIdentity(InboundModel):
 
     tin: str | None = described("Taxpayer identification number.", "123-45-6789", default=None)
     tin_type: TinTypeField | None = described("Kind of TIN.", "SSN", default=None)
+    ref: str | None = described(
+        "Only in a withdrawal published by `caf-api` (a practitioner withdrawing through the "
+        "authorization API, which never holds a TIN): the taxpayer's `taxpayer_ref` instead of "
+        "the TIN.",
+        None,
+        default=None,
+        pattern=TAXPAYER_REF_PATTERN,
+    )
+    tin_last4: str | None = described(
+        "With `ref`: the TIN's last four digits, for the notices.",
+        None,
+        default=None,
+        pattern=r"^[0-9]{4}$",
+    )
 
 
 class Representative(InboundModel):

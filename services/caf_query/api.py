@@ -9,6 +9,8 @@
   filterable by status, paginated.
 - `POST /v1/employee/taxpayer-authorizations`: an employee's search by taxpayer, with a reason,
   audited.
+- `POST /v1/practitioners/me/withdrawals`: a practitioner withdraws from one of their active
+  grants (MN-07); it goes through intake like any other withdrawal.
 
 TINs travel only in request bodies (never in a URL) and appear in responses only as their last
 four digits. A missing or invalid token is 401 and a token of the wrong role 403, both with the
@@ -45,6 +47,7 @@ from services.caf_query.histories import (
 from services.caf_query.pages import PageSession, add_pages
 from services.caf_query.store import QueryStore
 from services.caf_query.views import EvidenceRef, Status, check
+from services.caf_query.withdrawals import Withdrawals
 
 Audit = Callable[[Principal, str, str, str], Awaitable[None]]  # who, action, ref, why
 
@@ -119,11 +122,13 @@ def create_api(
     cache: ViewCache | None = None,
     secure_cookies: bool = True,
     evidence: EvidenceReader,
+    withdrawals: Withdrawals | None = None,
 ) -> FastAPI:
     """The API over `store`; `refs_of` pseudonymises a TIN, `audit` records employee reads.
     `cache` (none: every look-up reads the table) answers taxpayer look-ups from memory where it
     may. The web pages keep a signed-in token in a cookie, `Secure` unless `secure_cookies` is
-    off. `evidence` reads signature evidence back for an employee (ES-05)."""
+    off. `evidence` reads signature evidence back for an employee (ES-05). `withdrawals` (none:
+    503) publishes a practitioner's withdrawal (MN-07)."""
     api = FastAPI(title="CAF authorization API", version="1", description=__doc__)
     bearer = Bearer(tokens, clock)
     lookup = TaxpayerLookup(store, refs_of, cache or ViewCache(capacity=0, remembered=0))
@@ -131,6 +136,7 @@ def create_api(
     _check_route(api, bearer, lookup, audit)
     _history_routes(api, bearer=bearer, histories=histories, audit=audit)
     _signature_route(api, bearer=bearer, store=store, evidence=evidence, audit=audit)
+    _withdrawal_route(api, bearer=bearer, store=store, withdrawals=withdrawals)
     add_pages(api, PageSession(tokens, clock, secure_cookies=secure_cookies), histories)
     _service_routes(api, store)
 
@@ -276,6 +282,40 @@ def _signature_route(
                 _signature_out(s, found) for s, found in zip(view.signatures, stored, strict=True)
             ],
         )
+
+
+class WithdrawalRequest(StrictBody):
+    grant_id: str = Field(min_length=1, max_length=200, description="The grant to withdraw from.")
+
+
+class WithdrawalAccepted(StrictBody):
+    message_id: str = Field(description="The withdrawal's message id: its outcome names it.")
+    grant_id: str
+    status: Literal["submitted"] = "submitted"
+
+
+def _withdrawal_route(
+    api: FastAPI, *, bearer: Bearer, store: QueryStore, withdrawals: Withdrawals | None
+) -> None:
+    """MN-07: a practitioner withdraws from one of their active grants."""
+
+    @api.post(
+        "/v1/practitioners/me/withdrawals", response_model=WithdrawalAccepted, status_code=202
+    )
+    async def withdraw(
+        body: WithdrawalRequest,
+        caller: Annotated[Principal, Depends(bearer.role("practitioner"))],
+    ) -> WithdrawalAccepted:
+        """Submitted, not done: the outcome (`AuthorizationWithdrawn` or a rejection) follows
+        on the outcome stream and in `GET /v1/practitioners/me/authorizations`."""
+        if withdrawals is None:
+            raise HTTPException(503, "Withdrawals through the API are not configured")
+        ref = await store.owner(body.grant_id)
+        view = await store.grant(ref, body.grant_id) if ref else None
+        if view is None or view.caf_number != caller.caf_number or not view.in_effect:
+            raise HTTPException(404, "No grant of yours in effect by that id")
+        message_id = await withdrawals.submit(str(caller.caf_number), view)
+        return WithdrawalAccepted(message_id=message_id, grant_id=view.grant_id)
 
 
 def _signature_out(ref: EvidenceRef, found: StoredEvidence | None) -> SignatureOut:

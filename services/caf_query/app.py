@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from faststream import FastStream
 
+from caf_client.signing import Signer
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import Clock, make_clock
 from caf_runtime.dynamo import DynamoTable
@@ -27,6 +28,7 @@ from services.caf_query.cache import StreamReader, ViewCache
 from services.caf_query.config import QuerySettings
 from services.caf_query.projector import Projector
 from services.caf_query.store import QueryStore
+from services.caf_query.withdrawals import Withdrawals
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,21 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
     refs = settings.ref_keys()
     cache = ViewCache(settings.cache_entries, settings.cache_remembered)
     evidence = EvidenceBucket(settings)
+    withdrawals = None
+    if settings.signing_key is not None and settings.signing_key.get_secret_value().strip():
+
+        async def send(
+            topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+        ) -> None:
+            await broker.publish(
+                value,
+                topic=settings.topic(topic),
+                key=key,
+                headers={name: raw.decode() for name, raw in headers},
+            )
+
+        signer = Signer.from_jwk(settings.signing_key.get_secret_value())
+        withdrawals = Withdrawals(signer, send, clock.now)
     api = create_api(
         store,
         AccessTokens.from_locations(settings.identity_providers),
@@ -84,6 +101,7 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
         cache=cache,
         secure_cookies=settings.secure_cookies,
         evidence=evidence,
+        withdrawals=withdrawals,
     )
     server = ApiServer(api, settings.api_host, settings.api_port)
     return build_app(

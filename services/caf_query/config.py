@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from caf_runtime.config import EvidenceSettings, TaxpayerRefSettings
@@ -33,6 +33,12 @@ class QuerySettings(TaxpayerRefSettings, EvidenceSettings):
         default=True,
         description="Mark the web pages' session cookie Secure (sent over HTTPS only); off only "
         "where the API is served over plain HTTP on loopback.",
+    )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="The authorization API's private publisher key (a JWK, kid `caf-api`), "
+        "with which a practitioner's withdrawal is signed (MN-07). Unset: withdrawals through "
+        "the API answer 503.",
     )
     identity_providers: dict[str, str] = Field(
         default_factory=dict,

@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
-from caf_runtime.authenticity import ONLINE_ACCOUNT, RecordVerifier, Signed
+from caf_runtime.authenticity import CAF_API, ONLINE_ACCOUNT, RecordVerifier, Signed
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.envelope import Sealer, is_sealed
 from caf_runtime.feed_barrier import FeedBarrier
@@ -241,7 +241,7 @@ class IntakeHandler:
         if isinstance(message, Revocation):
             return await self._decide_revocation(message, signed, carrier, now)
         if isinstance(message, Withdrawal):
-            return self._decide_withdrawal(message, carrier, now)
+            return self._decide_withdrawal(message, signed, carrier, now)
         if isinstance(message, ProtectedConfirmation):
             return await self._decide_confirmation(message, now)
         return await self._decide_submission(
@@ -249,19 +249,26 @@ class IntakeHandler:
         )
 
     def _decide_withdrawal(
-        self, message: Withdrawal, carrier: SigningRecord, now: datetime
+        self, message: Withdrawal, signed: Signed, carrier: SigningRecord, now: datetime
     ) -> Decision:
-        assessment = assess_withdrawal(message, business_day(now))
+        from_api = signed.publisher == CAF_API
+        assessment = assess_withdrawal(message, business_day(now), from_api=from_api)
         subject = self._subject(message.message_id, assessment.normalized_tin, message.form, now)
+        taxpayer = message.taxpayer
+        if from_api and assessment.rejection is None and taxpayer.ref and taxpayer.tin_last4:
+            # MN-07: the API names the taxpayer by the ref its views hold (the current version)
+            subject = Subject(
+                taxpayer.ref, taxpayer.tin_last4, message.message_id, message.form, now
+            )
         evidence = []
         if is_electronic(message.signature) and assessment.rejection is None:
-            signed = SignedBy(
+            by = SignedBy(
                 act="withdrawal",
                 role="representative",
                 signer={"caf_number": assessment.caf_numbers[0]},
                 signature=message.signature,
             )
-            evidence = [self._evidence(signed, message, carrier)]
+            evidence = [self._evidence(by, message, carrier)]
         return Decision(withdrawal_outputs(message, assessment, subject, evidence))
 
     async def _decide_submission(

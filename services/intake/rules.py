@@ -322,9 +322,13 @@ def assess_submission(
     return Assessment(tin, None, tuple(verdicts), tuple(caf_numbers))
 
 
-def assess_withdrawal(message: Withdrawal, today: dt.date) -> Assessment:
-    """IN-04, IN-25, IN-05, IN-16 (and matter syntax) for a representative's withdrawal."""
-    tin, rejection = check_identity(message.taxpayer)
+def assess_withdrawal(message: Withdrawal, today: dt.date, *, from_api: bool = False) -> Assessment:
+    """IN-04, IN-25, IN-05, IN-16 (and matter syntax) for a representative's withdrawal. The
+    authorization API's (`from_api`, MN-07) names the taxpayer by `ref`, and only it may."""
+    if from_api or message.taxpayer.ref is not None:
+        tin, rejection = None, _by_ref(message.taxpayer, from_api=from_api)
+    else:
+        tin, rejection = check_identity(message.taxpayer)
     caf_number, caf_rejection = check_caf_number(message.caf_number)
     if caf_number is None and caf_rejection is None:
         caf_rejection = _reject(
@@ -342,6 +346,19 @@ def assess_withdrawal(message: Withdrawal, today: dt.date) -> Assessment:
         )
     )
     return Assessment(tin, rejection, caf_numbers=(caf_number,))
+
+
+def _by_ref(taxpayer: TaxpayerIdentity, *, from_api: bool) -> Rejection | None:
+    """IN-04 for a withdrawal through the authorization API: the taxpayer by `ref` (with the
+    last four digits), no TIN; from anyone else a `ref` does not name a taxpayer."""
+    if from_api and taxpayer.ref and taxpayer.tin_last4 and not taxpayer.tin:
+        return None
+    return _reject(
+        RuleId.IN_04,
+        ReasonCode.REJ_TP_ID_MISSING,
+        "The taxpayer's identification number is missing (only the authorization API names a "
+        "taxpayer by reference).",
+    )
 
 
 def assess_revocation(message: Revocation, today: dt.date) -> Assessment:

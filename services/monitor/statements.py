@@ -20,8 +20,8 @@ from services.monitor.store import ActiveGrant
 
 PER_PAGE = 6
 WITHDRAW = (
-    "To withdraw from one you no longer need, send a withdrawal for it from Tax Pro Account "
-    "(it goes through the CAF like any other)."
+    "To withdraw from one you no longer need: POST /v1/practitioners/me/withdrawals with its "
+    "grant id (signed in with your CAF number), or a withdrawal from Tax Pro Account."
 )
 
 

@@ -3,7 +3,7 @@ services and the monitor: a burst of grants under one CAF number across many tax
 `CafMisuseSuspected`, alerts the practitioner and the SREs and counts in the monitor's metric;
 `cafctl misuse list|show` shows the case; `cafctl misuse hold` makes the number's next grant
 `REJ-REP-PENDING-REVIEW`; the annual statement lists exactly a practitioner's active grants, and
-after a withdrawal one less."""
+after a withdrawal through the authorization API one less."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import pytest
 from tests.e2e.conftest import SERVICES as PIPELINE
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
-from tests.e2e.test_pipeline import removal
+from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = (*PIPELINE, "monitor")
+SERVICES = (*PIPELINE, "monitor", "caf_query")
 BURST = 6
 SERVICE_ENV = {
     "MONITOR_BURST_CEILING": str(BURST),
@@ -123,7 +123,8 @@ async def test_a_burst_under_one_caf_number_is_suspected_alerted_listed_and_held
 async def test_the_annual_statement_lists_exactly_the_active_grants_of_a_practitioner(
     pipeline: Pipeline,
 ) -> None:
-    """MN-07: on demand through cafctl (audited); after a withdrawal, one grant less."""
+    """MN-07: on demand through cafctl (audited); after the practitioner withdraws from one
+    through the authorization API (it goes through intake like any other), one grant less."""
     caf = unique_caf()
     await pipeline.register(caf, "Avery Smith")
     grants = await post_for(pipeline, caf, 3)
@@ -152,10 +153,38 @@ async def test_the_annual_statement_lists_exactly_the_active_grants_of_a_practit
     assert all(f"...{ssn[-4:]}" in " ".join(n["body"] for n in notes) for ssn, _ in grants)
 
     ssn, gone = grants[0]
-    await pipeline.send_inbound(removal("withdrawal", ssn, caf_number=caf))
-    await pipeline.until(
-        lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationWithdrawn"]
+    token = keys().access_token(role="practitioner", subject="avery", caf_number=caf)
+    other = keys().access_token(role="practitioner", subject="eve", caf_number=unique_caf())
+    base = f"http://127.0.0.1:{pipeline.services.api_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        for _ in range(100):  # the read side has the grant once it has its posting
+            mine = await client.get(
+                "/v1/practitioners/me/authorizations", headers={"authorization": f"Bearer {token}"}
+            )
+            if any(g["grant_id"] == gone for g in mine.json()["grants"]):
+                break
+            await asyncio.sleep(0.2)
+        not_theirs = await client.post(
+            "/v1/practitioners/me/withdrawals",
+            json={"grant_id": gone},
+            headers={"authorization": f"Bearer {other}"},
+        )
+        assert not_theirs.status_code == 404
+        accepted = await client.post(
+            "/v1/practitioners/me/withdrawals",
+            json={"grant_id": gone},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    assert accepted.status_code == 202, accepted.text
+    message_id = accepted.json()["message_id"]
+    [withdrawn] = await pipeline.until(
+        lambda: [
+            e
+            for e in pipeline.events(ref_of(ssn))
+            if e["type"] == "AuthorizationWithdrawn" and e["message_id"] == message_id
+        ]
     )
+    assert (withdrawn["grant_id"], withdrawn["remaining_matters"]) == (gone, [])
     await asyncio.sleep(1)  # the monitor follows the same outcome stream
     status, second = await cafctl(pipeline, "statements", "send", "--caf", caf, *AS_OPERATOR)
     assert status == 0

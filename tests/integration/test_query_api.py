@@ -178,6 +178,7 @@ async def test_the_api_says_it_is_live_ready_and_exports_metrics(read_side: Read
         "/v1/authorization-checks",
         "/v1/taxpayers/me/authorizations",
         "/v1/practitioners/me/authorizations",
+        "/v1/practitioners/me/withdrawals",
         "/v1/officials/me/businesses",
         "/v1/officials/me/businesses/{business_ref}/authorizations",
         "/v1/employee/taxpayer-authorizations",

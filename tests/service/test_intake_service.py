@@ -301,3 +301,60 @@ async def test_pt_05_an_ip_pin_without_a_readable_message_id_is_a_dead_letter_wi
     sealer = IntakeSettings.model_validate({}).sealer()
     assert sealer is not None
     assert b"123456" not in (sealer.open(value).value or b"")
+
+
+def api_withdrawal(**taxpayer: Any) -> dict[str, Any]:
+    """A withdrawal as the authorization API publishes it (MN-07): the taxpayer by ref."""
+    return {
+        "kind": "withdrawal",
+        "schema_version": 1,
+        "message_id": "api-wd-1",
+        "sent_at": "2026-11-20T13:59:00-05:00",
+        "caf_number": "030112345",
+        "taxpayer": taxpayer or {"ref": "c" * 32, "tin_last4": "6789"},
+        "form": "2848",
+        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
+        "signature": {"date": "2026-11-20", "method": "checkbox"},
+    }
+
+
+async def test_mn_07_a_withdrawal_from_the_api_names_the_taxpayer_by_ref() -> None:
+    """MN-07 with IN-04: signed `caf-api`, the ref becomes the command's taxpayer_ref."""
+    broker, _, seen = wired()
+    value = json.dumps(api_withdrawal()).encode()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            value, topic=topics.INBOUND, key=b"api-wd-1", headers=signed(value, kid="caf-api")
+        )
+    [(command, _)] = seen[topics.GRANTS_ACCEPTED]
+    withdraw = json.loads(command)
+    assert (withdraw["action"], withdraw["taxpayer_ref"], withdraw["tin_last4"]) == (
+        "withdraw",
+        "c" * 32,
+        "6789",
+    )
+
+
+@pytest.mark.parametrize(
+    ("publisher", "taxpayer"),
+    [
+        ("tax-pro-account", {"ref": "c" * 32, "tin_last4": "6789"}),  # only the API names a ref
+        ("caf-api", {"ref": "c" * 32}),  # without the last four digits
+        ("caf-api", {"tin": "123-45-6789", "tin_type": "SSN"}),  # the API never holds a TIN
+    ],
+)
+async def test_in_04_a_taxpayer_by_ref_is_accepted_only_from_the_api_and_only_whole(
+    publisher: str, taxpayer: dict[str, str]
+) -> None:
+    broker, _, seen = wired()
+    value = json.dumps(api_withdrawal(**taxpayer)).encode()
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            value, topic=topics.INBOUND, key=b"api-wd-1", headers=signed(value, kid=publisher)
+        )
+    [(event, _)] = seen[topics.EVENTS]
+    assert (json.loads(event)["rule_id"], json.loads(event)["reason_code"]) == (
+        "IN-04",
+        "REJ-TP-ID-MISSING",
+    )
+    assert topics.GRANTS_ACCEPTED not in seen
