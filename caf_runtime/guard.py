@@ -93,6 +93,11 @@ CONTROL_HEADERS = frozenset(
 # envelope is recognised when the outer one is opened.
 
 
+class BodyWithheld(Exception):  # noqa: N818 - the error-class header names it
+    """The record must not be kept (it carries an IP PIN, PT-05): it is dead-lettered at once,
+    never retried, and its copy keeps only the error headers, not its key, value or headers."""
+
+
 def is_transient(error: BaseException) -> bool:
     """True for failures worth retrying: the same message may succeed a moment later."""
     if isinstance(error, ClientError):
@@ -460,6 +465,22 @@ class Guard:
         self, record: ConsumerRecord[bytes, bytes], error: Exception, failure: Failure
     ) -> str:
         rounds = self._policy.rounds_s
+        if isinstance(error, BodyWithheld):
+            log.error(
+                "message dead-lettered, body withheld", extra=self._context(record, error, failure)
+            )
+            withheld = dataclasses.replace(
+                record,
+                key=None,
+                value=b"",
+                headers=[],
+                serialized_key_size=0,
+                serialized_value_size=0,
+            )
+            await self._publish(
+                [dead_letter(withheld, self._dlq_topic, error, failure.attempts, failure=failure)]
+            )
+            return "dead_lettered"
         if is_transient(error) and failure.round < len(rounds):
             delay = rounds[failure.round]
             not_before = datetime.now(UTC) + timedelta(seconds=delay)

@@ -193,6 +193,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
         writes=(
             topics.EVENTS,
             topics.NOTIFICATIONS,
+            topics.STATEMENTS,  # the yearly run it starts itself (MN-07)
             topics.MONITOR_DLQ,
             topics.MONITOR_RETRY,
             topics.AUDIT,

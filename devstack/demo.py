@@ -37,6 +37,7 @@ from caf_runtime.authenticity import ENTITY_FEED, IP_PIN_FEED, REGISTRY_FEED
 from caf_runtime.broker import client_options
 from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
+from cafctl import misuse
 from devstack.demo_business import BusinessDemo
 from devstack.demo_protected import ProtectedDemo
 from devstack.keys import SIGNER_OF_KIND, DevKeys
@@ -378,15 +379,34 @@ class Demo:
                     lambda: ([e for _, e in self.events], self.notifications),
                 )
                 caf, (name, _) = next(iter(PRACTITIONERS.items()))
-                await protected.run(
-                    _form(
-                        tin(90), "Casey Shield", [{"caf_number": caf, "name": name}], channel="mail"
-                    )
-                )
+                rep = {"caf_number": caf, "name": name}
+                await protected.run(_form(tin(90), "Casey Shield", [rep], channel="mail"))
+                await self._statement(caf)
             finally:
                 collector.cancel()
                 await asyncio.gather(collector, return_exceptions=True)
         return 0
+
+    async def _statement(self, caf_number: str) -> None:
+        """MN-07 on demand: the misuse monitor sends the practitioner the statement of their
+        active grants (what `cafctl statements send --caf` does, as the operator)."""
+        print(f"\nThe annual review statement of CAF {caf_number} (cafctl statements send):")
+        run = await misuse.statement_run(self.settings, "demo", [caf_number])
+        prefix = f"statement:{run.command_id}:"
+        pages: list[dict[str, Any]] = []
+        for _ in range(150):
+            pages = [n for n in self.notifications if n["event_id"].startswith(prefix)]
+            if pages:
+                break
+            await asyncio.sleep(0.2)
+        if not pages:
+            print("  no statement yet (is the monitor running? make status)")
+            return
+        lines = pages[0]["body"].splitlines()
+        for line in lines[:5]:
+            print(f"  {line}")
+        if len(lines) > 5:
+            print(f"  … ({len(pages)} page(s); suspected misuse: cafctl misuse list)")
 
     async def _ask_the_api(self) -> None:
         """What the authorization API answers now of the posted grants (and of what a later

@@ -128,6 +128,12 @@ class PostGrant(_Command):
         "2026-11-21T09:12:44-05:00",
         default=None,
     )
+    approved_by_assertion: bool = described(
+        "Set by intake: the taxpayer (or the business's Designated Official) approved it with a "
+        "verified identity assertion (AU-02): their own say, for PT-01.",
+        False,
+        default=False,
+    )
     signature_evidence: list[SignatureEvidence] = described(
         "ES-01: the evidence object of each electronic signature of the act; the poster stores "
         "them under Object Lock (ES-03, ES-04).",

@@ -24,11 +24,17 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
-from caf_runtime.authenticity import CAF_API, ONLINE_ACCOUNT, RecordVerifier, Signed
+from caf_runtime.authenticity import (
+    CAF_API,
+    ONLINE_ACCOUNT,
+    RecordVerifier,
+    SignatureInvalid,
+    Signed,
+)
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.envelope import Sealer, is_sealed
 from caf_runtime.feed_barrier import FeedBarrier
-from caf_runtime.guard import Guard, copy_of, dead_letter, opened
+from caf_runtime.guard import BodyWithheld, Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
@@ -54,6 +60,7 @@ from schemas.inbound import (
     TpaRequest,
     Withdrawal,
 )
+from schemas.ip_pin import SIX_DIGITS, carries_ip_pin
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
 from services.intake.evidence import (
@@ -69,7 +76,6 @@ from services.intake.identity import (
     Check,
     IdentityProviders,
 )
-from services.intake.ip_pin import carried_ip_pin
 from services.intake.official_acts import (
     ActDecision,
     Business,
@@ -168,13 +174,12 @@ class IntakeHandler:
         await self._handle(record, self._clock.now())
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes], first_seen: datetime) -> None:
+        raw = record.value or b""
+        if carries_ip_pin(raw):  # PT-05: before anything could keep a copy of it
+            await self._ip_pin_refused(record, raw)
+            return
         signed = await self._verifier.verify(record, topics.INBOUND)  # also when parked
         carrier = SigningRecord.of(record)
-        raw = record.value or b""
-        where = carried_ip_pin(raw)
-        if where is not None:
-            await self._ip_pin_refused(record, raw, where)
-            return
         try:
             message = decode_inbound(raw)
         except ContractError as error:
@@ -486,24 +491,29 @@ class IntakeHandler:
         )
         return Decision([Output.of(topics.GRANTS_ACCEPTED, subject.taxpayer_ref, answer)])
 
-    async def _ip_pin_refused(
-        self, record: ConsumerRecord[bytes, bytes], raw: bytes, where: str
-    ) -> None:
-        """PT-05: refused, and nothing of it kept. With a readable message id: `rejected`
-        `REJ-IP-PIN-COLLECTED` (the portal learns why); without one, a dead letter whose body is
-        withheld (its error headers say why; there is nothing to replay)."""
-        log.warning("message carrying an IP PIN refused (PT-05)", extra={"field": where})
+    async def _ip_pin_refused(self, record: ConsumerRecord[bytes, bytes], raw: bytes) -> None:
+        """PT-05: refused, and nothing of it kept. Signed by its publisher and with a readable
+        message id (one that holds no six-digit number): `rejected` `REJ-IP-PIN-COLLECTED`, so
+        the portal learns why. Otherwise, or if recording that fails, a dead letter with its
+        body, key and headers withheld (`BodyWithheld`: never a retry, which would keep it)."""
+        log.warning("message carrying an IP PIN refused (PT-05)")
+        try:
+            await self._verifier.verify(record, topics.INBOUND)
+        except SignatureInvalid as error:
+            msg = "an unsigned message carrying an IP PIN"
+            raise BodyWithheld(msg) from error
         message_id = readable_message_id(raw)
-        if message_id is None:
-            withheld = dataclasses.replace(record, value=b"", serialized_value_size=0)
-            error = ContractError.single(
-                "ip_pin", "ip_pin_collected", "the message carries an IP PIN (body withheld)"
-            )
-            await self._publish(
-                [dead_letter(withheld, topics.INBOUND_DLQ, error, 1, sealer=self._sealer)]
-            )
-            return
+        if message_id is None or SIX_DIGITS.search(message_id):
+            msg = "a message carrying an IP PIN, without a message id that can be kept"
+            raise BodyWithheld(msg)
+        try:
+            await self._record_ip_pin_refusal(raw, message_id)
+        except Exception as error:
+            cause = type(error).__name__
+            msg = f"a message carrying an IP PIN whose refusal could not be recorded ({cause})"
+            raise BodyWithheld(msg) from error
 
+    async def _record_ip_pin_refusal(self, raw: bytes, message_id: str) -> None:
         async def decide_and_record() -> list[Output] | None:
             document = _loose_json(raw)
             now = self._clock.now()

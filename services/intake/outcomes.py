@@ -324,6 +324,7 @@ def approval_outputs(
             if signature and signature.date
             else business_day(now),
             "approved_at": signature.at if signature else None,
+            "approved_by_assertion": True,  # approval_outputs only follows a verified one
         }
     )
     return [Output.of(topics.GRANTS_ACCEPTED, request.taxpayer_ref, grant)]

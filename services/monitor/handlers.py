@@ -11,6 +11,7 @@ of them on `caf.notifications.v1` (MN-07). Undecodable records go to `caf.monito
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 Publish = Callable[[list[Output]], Awaitable[None]]
 REFUSALS = frozenset({ReasonCode.REJ_REP_NAME_MISMATCH, ReasonCode.REJ_REP_NOT_GOOD_STANDING})
 YOUNG = timedelta(days=30)  # MN-04: a revocation of a grant younger than this counts
+# Suspicions are raised only from events this recent: a replay of old history (a new monitor
+# reading the outcome stream from its start) counts it but does not alert on the past.
+RECENT = timedelta(hours=48)
 STATEMENT_RUN = "statements"
 
 
@@ -63,6 +67,19 @@ class Decided:
     outputs: list[Output] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
     raised: list[Suspicion] = field(default_factory=list)
+
+
+def _counted(event: Event) -> bool:
+    """Whether the monitor has anything to count or keep of the event (the rest it skips
+    without a ledger record)."""
+    if isinstance(event, AuthorizationHeld):
+        return event.reason_code == ReasonCode.HOLD_VELOCITY
+    if isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
+        return event.reason_code in REFUSALS
+    return isinstance(
+        event,
+        AuthorizationPosted | AuthorizationRevoked | AuthorizationWithdrawn | CafNumberAssigned,
+    )
 
 
 def _matters(matters: list[Any]) -> list[dict[str, Any]]:
@@ -121,7 +138,7 @@ class MonitorHandler:
 
     async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         event = decode_event(record.value or b"")
-        if event.caf_number is None or isinstance(event, CafMisuseSuspected):
+        if event.caf_number is None or not _counted(event):
             return
         caf_number = event.caf_number
 
@@ -159,6 +176,8 @@ class MonitorHandler:
         decided.changes.extend(self._store.counted(caf_number, delta))
         counts = counts_of(snapshot, delta, meta)
         day = business_day(at).isoformat()
+        if self._clock.now() - at > RECENT:
+            return decided
         for found in suspicions(counts, self._limits):
             if await self._store.case_raised(caf_number, day, str(found.rule)):
                 continue
@@ -185,8 +204,11 @@ class MonitorHandler:
                 event.posted_at,
             )
             decided.changes.extend(self._store.activated(grant))
+            if await self._store.counted_when_held(caf_number, event.grant_id):
+                return Delta(at)  # counted once already, when the velocity rule held it
             return Delta(at, grants=1, form_8821=is_8821, taxpayer_ref=event.taxpayer_ref)
         if isinstance(event, AuthorizationHeld) and event.reason_code == ReasonCode.HOLD_VELOCITY:
+            decided.changes.append(self._store.held_counted(caf_number, event.grant_id, at))
             return Delta(at, grants=1, form_8821=is_8821, taxpayer_ref=event.taxpayer_ref)
         if isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
             return Delta(at, refusals=1) if event.reason_code in REFUSALS else None
@@ -216,18 +238,22 @@ class MonitorHandler:
         log.info("statement run done", extra={"run": run.command_id, "practitioners": len(numbers)})
 
     async def _statement_once(self, run_id: str, caf_number: str) -> None:
-        key = f"{run_id}#{caf_number}"
+        """One practitioner's statement, each page (and the reminder) under its own ledger key,
+        so no record outgrows an item however many grants the number holds."""
+        for output in await self._statement(run_id, caf_number):
+            key = f"{run_id}#{output.key}#{json.loads(output.value)['event_id']}"
 
-        async def decide_and_record() -> list[Output] | None:
-            notes = await self._statement(run_id, caf_number)
-            if not await self._store.record(key, notes, []):
-                return None
-            STATEMENTS.inc(len(notes))
-            return notes
+            async def decide_and_record(
+                output: Output = output, key: str = key
+            ) -> list[Output] | None:
+                if not await self._store.record(key, [output], []):
+                    return None
+                STATEMENTS.inc()
+                return [output]
 
-        await handle_once(
-            self._store.ledger, key, decide_and_record, self._publish, decide_first=True
-        )
+            await handle_once(
+                self._store.ledger, key, decide_and_record, self._publish, decide_first=True
+            )
 
     async def _statement(self, run_id: str, caf_number: str) -> list[Output]:
         grants = await self._store.active_grants(caf_number)

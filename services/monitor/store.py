@@ -11,6 +11,8 @@
 - `ACTIVE#<caf>` / `<grant_id>`: the number's active grants (taxpayer's last four digits, form,
   matters, since when), for revocations within 30 days (MN-04) and the annual statement (MN-07);
   `PRACTITIONERS` / `<caf>`: how many it has (the statement goes to those with any).
+- `HELD#<caf>` / `<grant_id>`: a grant counted when the velocity rule held it (its posting, if
+  an operator releases it, is not counted again); kept 40 days.
 - `CASES` / `<caf>#<New York day>#<rule>`: each suspicion raised (the event), once per number,
   rule and day; `cafctl misuse list|show` reads them, `cafctl misuse hold` marks them.
 - `EVT#<event_id>` / `MARK`: the recorded outputs of each event and statement handled.
@@ -193,6 +195,24 @@ class MonitorStore:
         """MN-07: the CAF numbers with active grants."""
         items = await self._range("PRACTITIONERS", " ", "\U0010ffff")
         return sorted(str(i["sk"].get("S")) for i in items if _int(i, "active") > 0)
+
+    async def counted_when_held(self, caf_number: str, grant_id: str) -> bool:
+        """A grant the velocity rule held was counted then: its posting is not counted again."""
+        return await self.table.get(f"HELD#{caf_number}", grant_id) is not None
+
+    def held_counted(
+        self, caf_number: str, grant_id: str, at: datetime
+    ) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": f"HELD#{caf_number}"},
+                    "sk": {"S": grant_id},
+                    "expires_at": {"N": str(int((at + DAYS_KEPT).timestamp()))},
+                },
+            }
+        }
 
     async def case_raised(self, caf_number: str, day: str, rule: str) -> bool:
         return await self.table.get("CASES", f"{caf_number}#{day}#{rule}") is not None

@@ -35,6 +35,7 @@ from schemas.events import (
     SlaBreached,
 )
 from schemas.ids import notification_id
+from schemas.ip_pin import IP_PIN_TEXT, SIX_DIGITS  # PT-05: what every notice masks
 from schemas.notifications import Notification, Recipient
 from schemas.values import redact_numbers
 
@@ -52,8 +53,6 @@ FORM_NAMES = {
 IP_PIN_WARNING = (
     "The IRS will never ask you for your IP PIN; do not give it to anyone who asks for it."
 )
-# PT-05: six digits standing alone next to the words "IP PIN" (as `intake/ip_pin.py` reads them)
-IP_PIN_TEXT = re.compile(r"\bip[\s_.-]{0,3}pin\b\D{0,20}(?<!\d)\d{6}(?!\d)", re.IGNORECASE)
 # PT-03, PT-04: a protected taxpayer refused, or never confirmed, an authorization naming a
 # practitioner: like NO-06's `SUSPICIOUS`, the practitioner is alerted (and the SREs too)
 PROTECTED_REFUSALS = frozenset({ReasonCode.REJ_PT_REFUSED, ReasonCode.REJ_PT_NOT_CONFIRMED})
@@ -552,7 +551,10 @@ def _without_ip_pin(text: str) -> str:
     length, so a notice that fitted still fits); masking may bring a later number within
     reach, hence the loop (each turn masks six digits)."""
     while found := IP_PIN_TEXT.search(text):
-        text = f"{text[: found.end() - 6]}******{text[found.end() :]}"
+        digits = SIX_DIGITS.search(text, found.start(), found.end())
+        if digits is None:  # the pattern always holds six digits; never loop on a miss
+            break
+        text = f"{text[: digits.start()]}******{text[digits.end() :]}"
     return text
 
 

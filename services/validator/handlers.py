@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker
 from caf_runtime.authenticity import RecordVerifier
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.feed_barrier import FeedBarrier
-from caf_runtime.guard import Guard
+from caf_runtime.guard import BodyWithheld, Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
@@ -50,6 +50,7 @@ from schemas.grants import (
     refusal_of,
 )
 from schemas.ids import event_id
+from schemas.ip_pin import carries_ip_pin
 from schemas.registry import PractitionerRecord
 from schemas.values import normalize_caf_number
 from services.validator.config import ValidatorSettings
@@ -61,7 +62,7 @@ from services.validator.protection import (
     confirmation_due,
     taxpayer_hold,
 )
-from services.validator.rules import assess_grant
+from services.validator.rules import assess_grant, assess_standing
 from services.validator.store import (
     Answer,
     HoldDecision,
@@ -119,7 +120,11 @@ class ValidatorHandler:
 
     async def on_protection_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """PT-01: an IP PIN program record counts only signed by the IP PIN feed (AU-01); it
-        names the program year and basis, never a PIN."""
+        names the program year and basis, never a PIN (one carrying a PIN is dead-lettered with
+        its body withheld, PT-05)."""
+        if record.value is not None and carries_ip_pin(record.value):
+            msg = "a program record carrying an IP PIN"
+            raise BodyWithheld(msg)
         await self._verifier.verify(record, topics.PROTECTED)
         key = (record.key or b"").decode(errors="replace")
         kept = None
@@ -203,10 +208,7 @@ class ValidatorHandler:
         now = self._clock.now()
         seen = Sighting(number, command.taxpayer_ref, command.received_at) if number else None
         if (rejection is None or rejection.rule == RuleId.VA_07) and not command.review:
-            if self._protected is not None:
-                await self._protected.wait_until_applied(published_ms)
-            protection = await self._store.protection(command.taxpayer_ref)
-            held_for = taxpayer_hold(command, protection, practitioner, business_day(now))
+            held_for = await self._taxpayer_hold(command, practitioner, published_ms)
             if held_for is not None:  # PT-01, PT-02: the taxpayer's say comes before velocity
                 return await self._hold_for_taxpayer(command, practitioner, held_for, seen)
         if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
@@ -263,6 +265,22 @@ class ValidatorHandler:
         )
         return Decided([output], review=decision)
 
+    async def _taxpayer_hold(
+        self, command: PostGrant, practitioner: PractitionerRecord | None, published_ms: int
+    ) -> Rejection | None:
+        """PT-01, PT-02 on the program view once it holds every record published before the
+        grant; the taxpayer is found under either ref during a key rotation; a designee counts as
+        registered only by a record of the registry feed (not a number given here, CN-01)."""
+        if self._protected is not None:
+            await self._protected.wait_until_applied(published_ms)
+        protection = await self._store.protection(command.taxpayer_ref)
+        if protection is None and command.previous_taxpayer_ref:
+            protection = await self._store.protection(command.previous_taxpayer_ref)
+        registered = practitioner
+        if practitioner is not None and not await self._store.from_feed(practitioner.caf_number):
+            registered = None
+        return taxpayer_hold(command, protection, registered, business_day(self._clock.now()))
+
     async def _hold_for_taxpayer(
         self,
         command: PostGrant,
@@ -301,16 +319,18 @@ class ValidatorHandler:
         )
 
     async def _answer(self, command: ConfirmHeld) -> Decided:
-        """PT-03: the protected taxpayer confirms (on to the poster; its posting deadlines start
-        now) or refuses (`rejected` `REJ-PT-REFUSED`) a grant held for them. An answer for a
-        grant not held for that taxpayer, or no longer held, is refused `REJ-PT-NOT-HELD`."""
+        """PT-03: the protected taxpayer confirms (on to the poster, its representative's
+        standing judged again now; its posting deadlines start now) or refuses (`rejected`
+        `REJ-PT-REFUSED`) a grant held for them. An answer for a grant not held for that
+        taxpayer, no longer held, or given after its last day, is refused `REJ-PT-NOT-HELD`."""
         hold = await self._store.held_for_taxpayer(command.grant_id)
         now = self._clock.now()
         mine = hold is not None and hold.command.taxpayer_ref in {
             command.taxpayer_ref,
             command.previous_taxpayer_ref,
         }
-        if hold is None or not mine or hold.status != "held":
+        late = hold is not None and business_day(command.answered_at).isoformat() > hold.confirm_by
+        if hold is None or not mine or hold.status != "held" or late:
             refused = refusal_event(
                 NOT_HELD,
                 stage="validator",
@@ -327,6 +347,12 @@ class ValidatorHandler:
         parked = hold.command
         if command.decision == "confirm":
             answer = Answer(command.grant_id, "confirmed", now, command.message_id)
+            lapsed = assess_standing(parked, await self._registry_record(parked))
+            if lapsed is not None:  # e.g. the number was put pending review meanwhile (MN-06)
+                event = refusal_of(parked, lapsed, stage="validator", occurred_at=now)
+                return Decided(
+                    [Output.of(topics.EVENTS, parked.taxpayer_ref, event)], answer=answer
+                )
             released = Output.of(topics.GRANTS_VALIDATED, parked.taxpayer_ref, parked)
             return Decided([released], answer=answer, timers=(sla_start(parked, now),))
         answer = Answer(command.grant_id, "refused", now, command.message_id)
@@ -583,6 +609,8 @@ def _ledger_key(command: GrantCommand) -> str:
         return f"review#{command.grant_id}" if command.review else command.grant_id
     if isinstance(command, CloseRequest):
         return f"close#{command.request_id}"
+    if isinstance(command, ConfirmHeld):
+        return f"answer#{command.message_id}"
     return command.message_id
 
 

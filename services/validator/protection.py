@@ -28,14 +28,12 @@ CONFIRM_DAYS = 30
 HELD_NOT_IDENTITY_BOUND = Rejection(
     RuleId.PT_01,
     ReasonCode.HOLD_TAXPAYER_CONFIRMATION,
-    "The taxpayer is protected by the IP PIN program; an authorization they did not approve "
-    "online waits for their confirmation.",
+    "The authorization waits for the taxpayer's own confirmation.",
 )
 HELD_UNREGISTERED_DESIGNEE = Rejection(
     RuleId.PT_02,
     ReasonCode.HOLD_TAXPAYER_CONFIRMATION,
-    "The taxpayer is protected by the IP PIN program and the designee is not a registered "
-    "practitioner; the authorization waits for the taxpayer's confirmation.",
+    "The authorization waits for the taxpayer's own confirmation.",
 )
 REFUSED_BY_TAXPAYER = Rejection(
     RuleId.PT_03,
@@ -57,19 +55,21 @@ NOT_CONFIRMED = Rejection(
 def identity_bound(grant: PostGrant) -> bool:
     """Approved by the taxpayer themselves online: a Tax Pro Account grant whose approval carried
     a verified identity assertion (intake refuses an approval without one, AU-02)."""
-    return grant.channel == "tpa" and grant.approved_at is not None
+    return grant.channel == "tpa" and grant.approved_by_assertion
 
 
 def taxpayer_hold(
     grant: PostGrant,
     protection: ProtectionRecord | None,
-    practitioner: PractitionerRecord | None,
+    registered: PractitionerRecord | None,
     today: dt.date,
 ) -> Rejection | None:
-    """PT-01, PT-02: the hold for the taxpayer's confirmation, or None."""
+    """PT-01, PT-02: the hold for the taxpayer's confirmation, or None. `registered`: the
+    designee's record as the registry feed published it (not a number the validator gave a
+    first-time representative: that is not a registration)."""
     if protection is None or not protection.protects_on(today):
         return None
-    if grant.form == "8821" and practitioner is None:
+    if grant.form == "8821" and registered is None:
         return HELD_UNREGISTERED_DESIGNEE
     if not identity_bound(grant):
         return HELD_NOT_IDENTITY_BOUND

@@ -162,6 +162,13 @@ class ValidatorStore:
             return None
         return decode_practitioner(item["record"]["S"].encode())
 
+    async def from_feed(self, caf_number: str) -> bool:
+        """PT-02: the number's record came from the registry feed (a number this validator gave
+        a first-time representative is stored with offset -1 until the feed has it)."""
+        item = await self.table.get(f"PRAC#{caf_number}", "REC")
+        offset = item.get("source_offset") if item else None
+        return offset is not None and int(str(offset.get("N"))) >= 0 and "record" in (item or {})
+
     async def protection(self, taxpayer_ref: str) -> ProtectionRecord | None:
         """PT-01: the taxpayer's IP PIN program membership, if the feed has one."""
         item = await self.table.get(f"PROT#{taxpayer_ref}", "REC")

@@ -19,7 +19,7 @@ from caf_runtime.broker import client_options
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.topology import TABLES, TOPICS
 from schemas import topics
-from services.intake.ip_pin import IP_PIN_TEXT
+from schemas.ip_pin import IP_PIN_TEXT
 from tests.conftest import unique
 from tests.e2e.conftest import (
     Pipeline,

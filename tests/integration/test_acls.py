@@ -117,7 +117,8 @@ def test_the_acls_give_each_role_only_its_own_topics_and_groups() -> None:
     event_writers = {
         a.principal for a in acls if a.operation == "WRITE" and a.name == "p.caf.events.v1"
     }
-    assert event_writers == {"User:intake", "User:validator", "User:poster"}
+    # the monitor's CafMisuseSuspected (MN-01 … MN-05)
+    assert event_writers == {"User:intake", "User:validator", "User:poster", "User:monitor"}
     portal = next(role for role in ROLES if role.principal == "portal")
     assert {(a.name, a.operation) for a in role_acls(portal, "p.")} == {
         ("p.caf.inbound.v1", "WRITE"),

@@ -76,6 +76,10 @@ class FakeValidatorStore:
         self.protected[taxpayer_ref] = record
         return True
 
+    async def from_feed(self, caf_number: str) -> bool:
+        given = {number for number, _ in self.given.values()}
+        return self.registry.get(caf_number) is not None and caf_number not in given
+
     async def held_for_taxpayer(self, grant_id: str) -> TaxpayerHold | None:
         return self.for_taxpayer.get(grant_id)
 

@@ -288,19 +288,31 @@ async def test_pt_05_a_message_carrying_an_ip_pin_is_refused_and_nothing_of_it_k
     )
 
 
-async def test_pt_05_an_ip_pin_without_a_readable_message_id_is_a_dead_letter_without_body() -> (
-    None
-):
-    """PT-05: a clear outcome (a dead letter with error headers) that keeps nothing of it."""
-    broker, _, seen = wired()
+@pytest.mark.parametrize(
+    ("raw", "headers"),
+    [
+        (b'{"ip_pin": "123456"', None),  # no readable message id
+        (b'{"message_id": "m-123456", "notes": "IP PIN 123456"}', None),  # an id that may be it
+        (b'{"message_id": "m-7", "ip_pin": "123456"}', {"caf-signature": "forged"}),  # unsigned
+    ],
+)
+async def test_pt_05_an_ip_pin_message_that_cannot_be_refused_by_event_keeps_nothing(
+    raw: bytes, headers: dict[str, str] | None
+) -> None:
+    """PT-05: a clear outcome (a dead letter with error headers, `BodyWithheld`) whose body,
+    key and headers are withheld: nothing to open, nothing to replay."""
+    broker, store, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
-        await publish_inbound(test_broker, b'{"ip_pin": "123456"', b"k")
-    [(value, headers)] = seen[topics.INBOUND_DLQ]
-    assert headers["error-class"] == "ContractError"
-    assert "ip_pin_collected" in headers["error-message"]
-    sealer = IntakeSettings.model_validate({}).sealer()
-    assert sealer is not None
-    assert b"123456" not in (sealer.open(value).value or b"")
+        await test_broker.publish(
+            raw, topic=topics.INBOUND, key=b"k-123456", headers=headers or signed(raw)
+        )
+    [(value, letter)] = seen[topics.INBOUND_DLQ]
+    assert value == b""
+    assert letter["error-class"] == "BodyWithheld"
+    assert "123456" not in json.dumps(letter)
+    assert "caf-signature" not in letter
+    assert store.ledger.items == {}
+    assert topics.EVENTS not in seen
 
 
 def api_withdrawal(**taxpayer: Any) -> dict[str, Any]:

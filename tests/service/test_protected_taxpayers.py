@@ -73,14 +73,14 @@ def paper(**changes: Any) -> PostGrant:
 
 def online(**changes: Any) -> PostGrant:
     """A Tax Pro Account grant the taxpayer approved with a verified identity assertion."""
-    return post_grant(
-        taxpayer_ref=REF,
-        channel="tpa",
-        request_id="tpa-1",
-        approved_at=NOW,
-        grant_id="tpa-1",
-        **changes,
-    )
+    values: dict[str, Any] = {
+        "taxpayer_ref": REF,
+        "channel": "tpa",
+        "request_id": "tpa-1",
+        "approved_by_assertion": True,
+        "grant_id": "tpa-1",
+    }
+    return post_grant(**(values | changes))
 
 
 def answer(decision: str, *, grant_id: str = "m-1:0", ref: str = REF, n: int = 1) -> bytes:
@@ -245,3 +245,78 @@ async def test_pt_04_an_unanswered_hold_ends_rejected_when_its_last_day_ends() -
     [change] = cast("list[dict[str, Any]]", firing.changes)
     assert change["answer"].status == "expired"
     assert (await validator.handler.fire(second)).outputs == []
+
+
+async def test_pt_05_a_program_record_carrying_an_ip_pin_is_dead_lettered_with_nothing_kept() -> (
+    None
+):
+    validator = Validator()
+    record = {"taxpayer_ref": REF, "year": 2026, "basis": "opt_in", "ip_pin": "123456"}
+    value = json.dumps(record).encode()
+    async with TestKafkaBroker(validator.broker) as test_broker:
+        await test_broker.publish(
+            value, topic=topics.PROTECTED, key=REF.encode(), headers=signed(value, "protection")
+        )
+    [(letter, headers)] = validator.seen[topics.VALIDATOR_DLQ]
+    assert (letter, headers["error-class"]) == (b"", "BodyWithheld")
+    assert validator.store.protected == {}
+
+
+async def test_pt_02_a_number_the_validator_gave_a_designee_is_not_a_registration() -> None:
+    """PT-02: a first-time designee's number (CN-01) does not make the next 8821 naming it
+    look registered."""
+    validator = Validator()
+    first_time = {"form": "8821", "caf_number": None, "designation": None, "ptin": "P12345678"}
+    async with TestKafkaBroker(validator.broker) as test_broker:
+        await protect(test_broker)
+        await send(test_broker, grant_bytes(online(**first_time)))
+        [held] = validator.events()
+        again = online(
+            form="8821",
+            caf_number=held["caf_number"],
+            designation=None,
+            grant_id="tpa-2",
+            request_id="tpa-2",
+        )
+        await send(test_broker, grant_bytes(again))
+    assert [(e["grant_id"], e["rule_id"]) for e in validator.events()] == [
+        ("tpa-1", "PT-02"),
+        ("tpa-2", "PT-02"),
+    ]
+
+
+async def test_pt_03_a_confirmation_judges_the_representative_again() -> None:
+    """PT-03 with VA-02: a number put pending review while the grant waited is not released."""
+    validator = Validator()
+    async with TestKafkaBroker(validator.broker) as test_broker:
+        await publish_registry(test_broker, REGISTERED, b"030112345")
+        await protect(test_broker)
+        await send(test_broker, grant_bytes(paper()))
+        await publish_registry(test_broker, REGISTERED | {"status_code": "P"}, b"030112345")
+        await send(test_broker, answer("confirm"))
+    assert validator.validated() == []
+    ended = validator.events()[-1]
+    assert (ended["type"], ended["rule_id"], ended["reason_code"]) == (
+        "AuthorizationRejected",
+        "VA-02",
+        "REJ-REP-PENDING-REVIEW",
+    )
+
+
+async def test_pt_03_an_answer_after_the_last_day_is_refused_even_before_the_timer_fires() -> None:
+    validator = Validator()
+    late = ConfirmHeld(
+        action="confirm",
+        message_id="pc-late",
+        taxpayer_ref=REF,
+        tin_last4="6789",
+        grant_id="m-1:0",
+        decision="confirm",
+        answered_at=NOW + dt.timedelta(days=31),
+    )
+    async with TestKafkaBroker(validator.broker) as test_broker:
+        await publish_registry(test_broker, REGISTERED, b"030112345")
+        await protect(test_broker)
+        await send(test_broker, grant_bytes(paper()), late.model_dump_json().encode())
+    assert validator.events()[-1]["reason_code"] == "REJ-PT-NOT-HELD"
+    assert validator.validated() == []

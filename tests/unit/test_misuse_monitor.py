@@ -212,3 +212,14 @@ def test_mn_07_old_grants_and_no_new_one_for_years_bring_a_reminder() -> None:
     assert not reminder("r", "030112345", old, last_grant_at=busy, now=AT, remind_after=after)
     young = [grant(1, AT - dt.timedelta(days=100))]
     assert not reminder("r", "030112345", young, last_grant_at=quiet, now=AT, remind_after=after)
+
+
+def test_mn_07_the_monitor_may_write_the_statement_runs_it_starts_itself() -> None:
+    """Its yearly timer publishes a StatementRun to `caf.statements.v1`: its principal must be
+    allowed to (else the run is claimed and never published)."""
+    from caf_runtime.topology import SERVICE_ROLES  # noqa: PLC0415 - one test's concern
+    from schemas import topics  # noqa: PLC0415
+
+    [monitor] = [role for role in SERVICE_ROLES if role.principal == "monitor"]
+    assert topics.STATEMENTS in monitor.writes
+    assert {topics.EVENTS, topics.NOTIFICATIONS} <= set(monitor.writes)

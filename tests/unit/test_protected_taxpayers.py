@@ -13,16 +13,16 @@ from hypothesis import strategies as st
 
 from schemas.codec import encode
 from schemas.codes import ReasonCode, RuleId
+from schemas.ip_pin import IP_PIN_TEXT, carries_ip_pin
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
-from services.intake.ip_pin import IP_PIN_TEXT, carried_ip_pin
 from services.validator.protection import (
     confirm_by,
     confirmation_due,
     identity_bound,
     taxpayer_hold,
 )
-from tests.unit.builders import NOW, post_grant
+from tests.unit.builders import post_grant
 
 pytestmark = pytest.mark.unit
 
@@ -52,9 +52,16 @@ def test_pt_01_a_form_by_mail_fax_or_upload_is_held_for_a_protected_taxpayer(
 
 
 def test_pt_01_a_tpa_grant_approved_with_an_assertion_is_identity_bound_and_not_held() -> None:
-    approved = post_grant(channel="tpa", request_id="tpa-1", approved_at=NOW)
+    approved = post_grant(channel="tpa", request_id="tpa-1", approved_by_assertion=True)
     assert identity_bound(approved)
     assert hold_of(approved) is None
+
+
+def test_pt_01_an_approval_without_a_signature_instant_is_still_identity_bound() -> None:
+    """The flag, not `approved_at` (optional in a decision), says the assertion verified."""
+    approved = post_grant(channel="tpa", request_id="tpa-1", approved_by_assertion=True)
+    assert approved.approved_at is None
+    assert identity_bound(approved)
 
 
 def test_pt_01_a_tpa_grant_without_an_approval_is_not_identity_bound() -> None:
@@ -74,7 +81,7 @@ def test_pt_01_nobody_is_held_who_is_not_in_the_program_or_whose_year_lapsed() -
 
 def test_pt_02_an_8821_for_an_unregistered_designee_is_held_however_it_came() -> None:
     approved = post_grant(
-        form="8821", channel="tpa", request_id="tpa-1", approved_at=NOW, designation=None
+        form="8821", channel="tpa", request_id="tpa-1", approved_by_assertion=True, designation=None
     )
     assert hold_of(approved, practitioner=None) == (
         RuleId.PT_02,
@@ -85,7 +92,7 @@ def test_pt_02_an_8821_for_an_unregistered_designee_is_held_however_it_came() ->
 
 def test_pt_02_a_2848_is_not_judged_by_registration_here() -> None:
     """VA-04 refuses a 2848 whose representative is unknown; PT-02 is about 8821 designees."""
-    approved = post_grant(channel="tpa", request_id="tpa-1", approved_at=NOW)
+    approved = post_grant(channel="tpa", request_id="tpa-1", approved_by_assertion=True)
     assert hold_of(approved, practitioner=None) is None
 
 
@@ -120,21 +127,26 @@ def test_pt_05_a_program_record_has_no_field_for_a_pin_and_keeps_none() -> None:
 
 
 @pytest.mark.parametrize(
-    ("document", "where"),
+    "document",
     [
-        ({"kind": "submission", "ip_pin": "123456"}, "ip_pin"),
-        ({"taxpayer": {"ipPin": "654321"}}, "taxpayer.ipPin"),
-        ({"taxpayer": {"IP-PIN": ""}}, "taxpayer.IP-PIN"),
-        ({"identity_protection_pin": 1}, "identity_protection_pin"),
-        ({"IPPIN": 1}, "IPPIN"),
-        ({"notes": "my IP PIN is 123456"}, "notes"),
-        ({"reps": [{"name": "IP-PIN: 123456 Avery"}]}, "reps[0].name"),
+        {"kind": "submission", "ip_pin": "123456"},
+        {"taxpayer": {"ipPin": "654321"}},
+        {"taxpayer": {"IP-PIN": ""}},
+        {"identity_protection_pin": 1},
+        {"IPPIN": 1},
+        {"IP PIN 123456": 1},  # a field name that is itself the PIN
+        {"notes": "my IP PIN is 123456"},
+        {"notes": "123456 is my IP PIN"},
+        {"notes": "IP_PIN_123456"},
+        {"notes": "IP PINs: 123456"},
+        {"notes": "Identity Protection PIN: 123456"},
+        {"reps": [{"name": "IP-PIN: 123456 Avery"}]},
     ],
 )
 def test_pt_05_a_field_named_ip_pin_or_a_text_holding_one_is_found(
-    document: dict[str, Any], where: str
+    document: dict[str, Any],
 ) -> None:
-    assert carried_ip_pin(json.dumps(document).encode()) == where
+    assert carries_ip_pin(json.dumps(document).encode())
 
 
 @pytest.mark.parametrize(
@@ -150,20 +162,20 @@ def test_pt_05_a_field_named_ip_pin_or_a_text_holding_one_is_found(
 def test_pt_05_other_pins_and_numbers_are_not_taken_for_an_ip_pin(
     document: dict[str, Any],
 ) -> None:
-    assert carried_ip_pin(json.dumps(document).encode()) is None
+    assert not carries_ip_pin(json.dumps(document).encode())
 
 
 def test_pt_05_a_message_that_is_not_json_is_scanned_as_text() -> None:
-    assert carried_ip_pin(b"{broken IP PIN 123456") == "text"
-    assert carried_ip_pin(b"{broken") is None
+    assert carries_ip_pin(b"{broken IP PIN 123456")
+    assert not carries_ip_pin(b"{broken")
 
 
-def test_pt_05_the_place_found_never_holds_the_value() -> None:
-    where = carried_ip_pin(json.dumps({"a": {"b": "IP PIN 987654"}}).encode())
-    assert where == "a.b"
+def test_pt_05_json_nested_deeper_than_python_reads_does_not_crash_the_scan() -> None:
+    assert carries_ip_pin(b"[" * 100_000) in {True, False}
 
 
 @given(st.from_regex(r"[0-9]{6}", fullmatch=True), st.sampled_from(["IP PIN", "ip-pin", "IP_PIN"]))
-def test_pt_05_any_six_digits_after_the_words_ip_pin_are_found(digits: str, words: str) -> None:
+def test_pt_05_any_six_digits_next_to_the_words_ip_pin_are_found(digits: str, words: str) -> None:
     assert IP_PIN_TEXT.search(f"{words}: {digits}")
-    assert carried_ip_pin(json.dumps({"x": f"{words} {digits}"}).encode()) == "x"
+    assert IP_PIN_TEXT.search(f"{digits} is the {words}")
+    assert carries_ip_pin(json.dumps({"x": f"{words} {digits}"}).encode())
