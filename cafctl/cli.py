@@ -158,7 +158,24 @@ def _parser() -> argparse.ArgumentParser:
         help="with a reason (a case number), also what the authorization API answers now of "
         "the grants traced: an employee read, audited by the API",
     )
+    _json_everywhere(parser)
     return parser
+
+
+def _json_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--json` is accepted after any (sub)command too, as `--help` shows it, not only before
+    the command (a subcommand's own default never hides the top-level one)."""
+    for action in parser._actions:  # argparse has no public walk of its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--json" not in sub._option_string_actions:
+                    sub.add_argument(
+                        "--json",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="machine-readable output",
+                    )
+                _json_everywhere(sub)
 
 
 def _hold_arguments(commands: Any) -> None:

@@ -258,3 +258,27 @@ def test_au_04_an_operator_must_say_who_and_why(monkeypatch: pytest.MonkeyPatch)
         Operator.resolve("dana", "  ", "submit")
     monkeypatch.setenv("CAF_OPERATOR", "erin")
     assert Operator.resolve(None, "OPS-1", "submit") == Operator("erin", "OPS-1")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--json", "dlq", "list"],
+        ["dlq", "list", "--json"],
+        ["sla", "--json"],
+        ["holds", "list", "--json"],
+        ["misuse", "show", "030100101", "--json"],
+        ["audit", "--limit", "5", "--json"],
+    ],
+)
+def test_json_is_accepted_before_or_after_any_command(argv: list[str]) -> None:
+    """As `--help` documents it (issue 21: `dlq list --json` was refused by argparse)."""
+    from cafctl.cli import _parser  # noqa: PLC0415 - the parser only
+
+    assert _parser().parse_args(argv).json is True
+
+
+def test_without_json_the_output_is_for_people() -> None:
+    from cafctl.cli import _parser  # noqa: PLC0415 - the parser only
+
+    assert _parser().parse_args(["dlq", "list"]).json is False
