@@ -53,6 +53,46 @@ def _found(document: object) -> Iterator[Found]:
         yield Found(document, is_name=False)
 
 
+def _named_values(document: object) -> Iterator[str]:
+    """The values (as text) of the fields named for an IP PIN, at any depth."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if _named_ip_pin(str(key)):
+                yield json.dumps(value)
+            yield from _named_values(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _named_values(value)
+
+
+def pins_in(raw: bytes) -> frozenset[str]:
+    """The six-digit numbers the message writes as an IP PIN (next to the words within one text,
+    or as the value of a field named for one): what must not be kept anywhere, its message id
+    included."""
+    text = raw.decode(errors="replace")
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        document, texts = None, [text]
+    else:
+        try:
+            texts = [found.text for found in _found(document)]
+        except RecursionError:  # deeper than any message of ours: every six digits count
+            return frozenset(SIX_DIGITS.findall(text))
+    found = {
+        digits
+        for one in texts
+        for match in IP_PIN_TEXT.finditer(one)
+        for digits in SIX_DIGITS.findall(match.group(0))
+    }
+    if document is not None:
+        try:
+            found.update(d for value in _named_values(document) for d in SIX_DIGITS.findall(value))
+        except RecursionError:
+            return frozenset(SIX_DIGITS.findall(text))
+    return frozenset(found)
+
+
 def carries_ip_pin(raw: bytes) -> bool:
     """True when the message holds an IP PIN (a field named for one, or one written out). Where
     is not said: a field's name may itself be the PIN."""

@@ -60,7 +60,7 @@ from schemas.inbound import (
     TpaRequest,
     Withdrawal,
 )
-from schemas.ip_pin import SIX_DIGITS, carries_ip_pin
+from schemas.ip_pin import carries_ip_pin, pins_in
 from schemas.values import normalize_tin, tin_last4
 from services.intake.config import IntakeSettings
 from services.intake.evidence import (
@@ -493,7 +493,7 @@ class IntakeHandler:
 
     async def _ip_pin_refused(self, record: ConsumerRecord[bytes, bytes], raw: bytes) -> None:
         """PT-05: refused, and nothing of it kept. Signed by its publisher and with a readable
-        message id (one that holds no six-digit number): `rejected` `REJ-IP-PIN-COLLECTED`, so
+        message id (one that does not hold the PIN): `rejected` `REJ-IP-PIN-COLLECTED`, so
         the portal learns why. Otherwise, or if recording that fails, a dead letter with its
         body, key and headers withheld (`BodyWithheld`: never a retry, which would keep it)."""
         log.warning("message carrying an IP PIN refused (PT-05)")
@@ -503,7 +503,7 @@ class IntakeHandler:
             msg = "an unsigned message carrying an IP PIN"
             raise BodyWithheld(msg) from error
         message_id = readable_message_id(raw)
-        if message_id is None or SIX_DIGITS.search(message_id):
+        if message_id is None or any(pin in message_id for pin in pins_in(raw)):
             msg = "a message carrying an IP PIN, without a message id that can be kept"
             raise BodyWithheld(msg)
         try:

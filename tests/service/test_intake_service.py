@@ -370,3 +370,14 @@ async def test_in_04_a_taxpayer_by_ref_is_accepted_only_from_the_api_and_only_wh
         "REJ-TP-ID-MISSING",
     )
     assert topics.GRANTS_ACCEPTED not in seen
+
+
+async def test_pt_05_a_message_id_with_other_digits_still_gets_its_refusal_event() -> None:
+    """Only the PIN itself makes an id unkeepable (a uuid often holds six digits in a row)."""
+    broker, _, seen = wired()
+    raw = b'{"message_id": "m-777777-a", "ip_pin": "123456"}'
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_inbound(test_broker, raw, b"m-777777-a")
+    [(value, _)] = seen[topics.EVENTS]
+    assert json.loads(value)["reason_code"] == "REJ-IP-PIN-COLLECTED"
+    assert topics.INBOUND_DLQ not in seen
