@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -33,6 +33,7 @@ from schemas.events import (
     TERMINAL_TYPES,
     AuthorizationDeclined,
     AuthorizationExpired,
+    AuthorizationHeld,
     AuthorizationNotProcessed,
     AuthorizationPendingApproval,
     AuthorizationRejected,
@@ -213,17 +214,7 @@ class ValidatorHandler:
                 return await self._hold_for_taxpayer(command, practitioner, held_for, seen)
         if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
             parked = await self._numbered(command, practitioner)  # CN-09: held for review
-            held = held_event(
-                rejection,
-                occurred_at=now,
-                taxpayer_ref=command.taxpayer_ref,
-                tin_last4=command.tin_last4,
-                form=command.form,
-                message_id=command.message_id,
-                grant_id=command.grant_id,
-                caf_number=parked.caf_number,
-                representative_name=command.representative_name,
-            )
+            held = _held(parked, rejection, now)
             return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, held)], seen, parked)
         if rejection is not None:
             event = refusal_of(command, rejection, stage="validator", occurred_at=now)
@@ -293,18 +284,7 @@ class ValidatorHandler:
         parked = await self._numbered(command, practitioner)
         now = self._clock.now()
         last_day = confirm_by(business_day(now))
-        held = held_event(
-            hold,
-            occurred_at=now,
-            taxpayer_ref=command.taxpayer_ref,
-            tin_last4=command.tin_last4,
-            form=command.form,
-            message_id=command.message_id,
-            grant_id=command.grant_id,
-            caf_number=parked.caf_number,
-            representative_name=command.representative_name,
-            confirm_by=last_day,
-        )
+        held = _held(parked, hold, now, confirm_by=last_day)
         expiry = Timer(
             timer_id=f"{CONFIRM}#{command.grant_id}",
             due=confirmation_due(last_day),
@@ -602,6 +582,24 @@ class Decided:
     taxpayer_hold: TaxpayerHold | None = None  # PT-01, PT-02: parked for its taxpayer
     answer: Answer | None = None  # PT-03: the taxpayer's answer ends the hold
     timers: tuple[Timer, ...] = ()  # besides the posting deadlines of `sla_timers`
+
+
+def _held(
+    grant: PostGrant, hold: Rejection, now: datetime, confirm_by: date | None = None
+) -> AuthorizationHeld:
+    """CN-09, PT-01, PT-02: the held event of a grant parked as it would post (numbered)."""
+    return held_event(
+        hold,
+        occurred_at=now,
+        taxpayer_ref=grant.taxpayer_ref,
+        tin_last4=grant.tin_last4,
+        form=grant.form,
+        message_id=grant.message_id,
+        grant_id=grant.grant_id,
+        caf_number=grant.caf_number,
+        representative_name=grant.representative_name,
+        confirm_by=confirm_by,
+    )
 
 
 def _ledger_key(command: GrantCommand) -> str:
