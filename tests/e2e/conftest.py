@@ -28,6 +28,7 @@ from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.envelope import is_sealed
 from caf_runtime.guard import opened
 from caf_runtime.secrets import key_bytes
+from caf_runtime.topology import TOPICS
 from devstack.fleet import free_port, free_ports
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
@@ -430,3 +431,35 @@ def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) 
 def unique_caf() -> str:
     """A registered-looking CAF number no other test uses (prefix 03)."""
     return f"03{random.randint(0, 9_999_999):07d}"
+
+
+async def topics_holding(
+    pipeline: Pipeline, found: Callable[[str], bool], skip: frozenset[str] = frozenset()
+) -> dict[str, int]:
+    """Every record of every topic (but `skip`) read from the start, key, value and headers as
+    text: how many records of each topic `found` says hold what must not be there."""
+    consumer = AIOKafkaConsumer(
+        *(pipeline.settings.topic(spec.name) for spec in TOPICS if spec.name not in skip),
+        **client_options(pipeline.settings),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=unique("e2e-scan-"),
+    )
+    holding: dict[str, int] = {}
+    await consumer.start()
+    try:
+        quiet = 0
+        while quiet < 5:
+            batches = await consumer.getmany(timeout_ms=500)
+            quiet = 0 if batches else quiet + 1
+            for records in batches.values():
+                for record in records:
+                    text = b"".join(
+                        [record.key or b"", record.value or b"", *(v for _, v in record.headers)]
+                    ).decode(errors="replace")
+                    if found(text):
+                        name = record.topic.removeprefix(pipeline.settings.topic_prefix)
+                        holding[name] = holding.get(name, 0) + 1
+    finally:
+        await consumer.stop()
+    return holding

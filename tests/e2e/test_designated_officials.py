@@ -16,19 +16,24 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from caf_client.pins import seal_pin
-from caf_runtime.broker import client_options
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.topology import TABLES, TOPICS
+from caf_runtime.topology import TABLES
 from devstack.keys import ISSUER
 from schemas import topics
 from schemas.ids import official_id
 from schemas.values import EIN_PREFIXES
 from tests.conftest import unique
 from tests.e2e.conftest import SERVICES as PIPELINE
-from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, unique_caf
+from tests.e2e.conftest import (
+    Pipeline,
+    business_today,
+    random_ssn,
+    ref_of,
+    topics_holding,
+    unique_caf,
+)
 from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
 from tests.e2e.test_tax_pro_account import ASSURED, decision, send
 from tests.signing import keys, signed_headers
@@ -395,30 +400,7 @@ async def test_a_pin_is_on_no_topic_but_its_letter_and_in_no_table_or_log(
     assert pin in pins
     shapes = {p for pin in pins for p in (pin, pin.replace("-", ""))}
 
-    consumer = AIOKafkaConsumer(
-        *(pipeline.settings.topic(spec.name) for spec in TOPICS),
-        **client_options(pipeline.settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=unique("e2e-pin-scan-"),
-    )
-    holding: dict[str, int] = {}
-    await consumer.start()
-    try:
-        quiet = 0
-        while quiet < 5:
-            batches = await consumer.getmany(timeout_ms=500)
-            quiet = 0 if batches else quiet + 1
-            for records in batches.values():
-                for record in records:
-                    text = b"".join(
-                        [record.key or b"", record.value or b"", *(v for _, v in record.headers)]
-                    ).decode(errors="replace")
-                    if any(shape in text for shape in shapes):
-                        name = record.topic.removeprefix(pipeline.settings.topic_prefix)
-                        holding[name] = holding.get(name, 0) + 1
-    finally:
-        await consumer.stop()
+    holding = await topics_holding(pipeline, lambda text: any(s in text for s in shapes))
     assert set(holding) == {topics.NOTIFICATIONS}, holding
 
     async with dynamodb_client(pipeline.settings) as client:

@@ -13,20 +13,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from caf_runtime.broker import client_options
 from caf_runtime.dynamo import dynamodb_client
-from caf_runtime.topology import TABLES, TOPICS
+from caf_runtime.topology import TABLES
 from schemas import topics
 from schemas.ip_pin import IP_PIN_TEXT
-from tests.conftest import unique
 from tests.e2e.conftest import (
     Pipeline,
     business_today,
     random_ssn,
     ref_of,
     submission,
+    topics_holding,
     unique_caf,
 )
 from tests.e2e.test_tax_pro_account import decision, send, tpa_request
@@ -165,30 +163,11 @@ async def test_a_message_carrying_an_ip_pin_is_refused_and_no_ip_pin_is_anywhere
         lambda: [e for e in pipeline.events(ref_of(ssn)) if e["message_id"] == noted["message_id"]]
     )
 
-    consumer = AIOKafkaConsumer(
-        *(pipeline.settings.topic(spec.name) for spec in TOPICS if spec.name != topics.INBOUND),
-        **client_options(pipeline.settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=unique("e2e-ip-pin-scan-"),
+    holding = await topics_holding(
+        pipeline,
+        lambda text: "493817" in text or bool(IP_PIN_TEXT.search(text)),
+        skip=frozenset({topics.INBOUND}),
     )
-    holding: dict[str, int] = {}
-    await consumer.start()
-    try:
-        quiet = 0
-        while quiet < 5:
-            batches = await consumer.getmany(timeout_ms=500)
-            quiet = 0 if batches else quiet + 1
-            for records in batches.values():
-                for record in records:
-                    text = b"".join(
-                        [record.key or b"", record.value or b"", *(v for _, v in record.headers)]
-                    ).decode(errors="replace")
-                    if "493817" in text or IP_PIN_TEXT.search(text):
-                        name = record.topic.removeprefix(pipeline.settings.topic_prefix)
-                        holding[name] = holding.get(name, 0) + 1
-    finally:
-        await consumer.stop()
     assert holding == {}, holding  # (the inbound topic holds what the portal sent: not ours)
 
     async with dynamodb_client(pipeline.settings) as client:
