@@ -40,6 +40,7 @@ from caf_runtime.outputs import Output, publish_all
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.codec import decode_entity, decode_inbound, readable_message_id
+from schemas.codes import Rejection
 from schemas.entities import DeactivateOfficial
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
@@ -507,18 +508,21 @@ class IntakeHandler:
             msg = "a message carrying an IP PIN, without a message id that can be kept"
             raise BodyWithheld(msg)
         try:
-            await self._record_ip_pin_refusal(raw, message_id)
+            await self._refuse_unread(raw, message_id, IP_PIN_COLLECTED)
         except Exception as error:
             cause = type(error).__name__
             msg = f"a message carrying an IP PIN whose refusal could not be recorded ({cause})"
             raise BodyWithheld(msg) from error
 
-    async def _record_ip_pin_refusal(self, raw: bytes, message_id: str) -> None:
+    async def _refuse_unread(self, raw: bytes, message_id: str, refusal: Rejection) -> None:
+        """A message that was not (or must not be) decoded, refused once by its message id,
+        with what of its TIN and form can be read loosely (IN-01, PT-05)."""
+
         async def decide_and_record() -> list[Output] | None:
             document = _loose_json(raw)
             now = self._clock.now()
             subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
-            decided = [rejection_event(subject, message_id, IP_PIN_COLLECTED)]
+            decided = [rejection_event(subject, message_id, refusal)]
             result = await self._store.record(message_id, decided, now)
             return decided if result is RecordResult.RECORDED else None
 
@@ -677,20 +681,8 @@ class IntakeHandler:
         )
         message_id = readable_message_id(raw)
         log.info("undecodable message dead-lettered (IN-01)", extra={"codes": error.codes[:5]})
-        if message_id is None:
-            return
-
-        async def decide_and_record() -> list[Output] | None:
-            document = _loose_json(raw)
-            now = self._clock.now()
-            subject = self._subject(message_id, _readable_tin(document), document.get("form"), now)
-            decided = [rejection_event(subject, message_id, SCHEMA)]
-            result = await self._store.record(message_id, decided, now)
-            return decided if result is RecordResult.RECORDED else None
-
-        await handle_once(
-            self._store.ledger, message_id, decide_and_record, self._publish, decide_first=True
-        )
+        if message_id is not None:
+            await self._refuse_unread(raw, message_id, SCHEMA)
 
 
 def _as_carried(
