@@ -264,7 +264,7 @@ class Guard:
         *,
         retry_topic: str,
         dlq_topic: str,
-        dependencies: Probe,
+        dependencies: Probe | None = None,
         policy: RetryPolicy | None = None,
         sealer: Sealer | None = None,
     ) -> None:
@@ -457,7 +457,8 @@ class Guard:
 
     async def _answering(self) -> bool:
         try:
-            return await self._broker.ping(timeout=2.0) and await self._dependencies()
+            answering = await self._broker.ping(timeout=2.0)
+            return answering and (self._dependencies is None or await self._dependencies())
         except Exception:  # noqa: BLE001 - an unreachable dependency fails in any way
             return False
 

@@ -1,8 +1,15 @@
 """The idempotent-consumer record: what a message's handling decided, stored with its effect.
 
-A handler records its outputs in the same transaction as its state change (state `pending`),
-publishes them, then marks the record `published`. On redelivery, `pending` means "publish the
-recorded outputs again, unchanged" and `published` means "already done".
+A handler records its outputs in the same transaction as its state change (state `pending`) and
+publishes them. On redelivery, or when the same message comes again, it publishes the recorded
+outputs again, unchanged (the same ids: every consumer downstream recognises them).
+
+A ledger that marks published records (`marks_published`, intake's only: IN-02 drops a message
+id seen before, with no second record of its outcome) turns a record `published` once its
+outputs are acknowledged, and a record in that state means "already done". Everywhere else the
+mark would cost a write per message (the most expensive kind of write DynamoDB Local does,
+BENCHMARKS.md) to save a republication that happens only after a crash, a retry round or a
+replay, and that the next service absorbs by the same ids.
 """
 
 from __future__ import annotations
@@ -38,8 +45,9 @@ class Ledger:
 
     With a `retention`, records carry `expires_at` (DynamoDB TTL) that far after they are
     written. "Published" marks of concurrent handlers are written together (group commit),
-    through `writer` when the store has other marks to batch with them. With a `sealer`, the
-    outputs of a record that holds a secret output are stored sealed (and only then).
+    through `writer` when the store has other marks to batch with them; only with
+    `marks_published` (see the module's docstring). With a `sealer`, the outputs of a record
+    that holds a secret output are stored sealed (and only then).
     """
 
     def __init__(
@@ -51,8 +59,10 @@ class Ledger:
         clock: Clock | None = None,
         writer: GroupWriter | None = None,
         sealer: Sealer | None = None,
+        marks_published: bool = False,
     ) -> None:
         self._table = table
+        self._marks_published = marks_published
         self._sealer = sealer
         self._prefix = prefix
         self._retention = retention
@@ -84,7 +94,10 @@ class Ledger:
 
     async def mark_published(self, key: str, outputs: list[Output]) -> None:
         """The record of `key`, whose `outputs` are published now (rewritten whole: the
-        outputs are the recorded ones, so only the state changes)."""
+        outputs are the recorded ones, so only the state changes); nothing without
+        `marks_published`."""
+        if not self._marks_published:
+            return
         await self._marks.put(self._item(key, "published", outputs))
 
     def _item(self, key: str, state: State, outputs: list[Output]) -> dict[str, Any]:
@@ -122,12 +135,13 @@ async def handle_once(
 ) -> bool:
     """Handle the message `key` exactly once in effect.
 
-    Already published: nothing to do (returns False). Recorded but not published (a crash
-    between the two): publish the recorded outputs unchanged. Otherwise `decide_and_record`
-    decides from fresh state and records atomically, returning the outputs, or None when its
-    write failed a condition (the message was recorded meanwhile, or another write won a race:
-    then everything is read again). Publishing completes before the record is marked
-    published, and both before the offset is committed.
+    Marked published: nothing to do (returns False). Recorded (a redelivery, or the same
+    message again where the ledger does not mark): publish the recorded outputs unchanged.
+    Otherwise `decide_and_record` decides from fresh state and records atomically, returning
+    the outputs, or None when its write failed a condition (the message was recorded meanwhile,
+    or another write won a race: then everything is read again). Publishing completes before
+    the record is marked published (where the ledger marks), and both before the offset is
+    committed.
 
     `decide_first` skips the read of the record before deciding, for handlers whose decision
     has no effect outside its recording transaction: a new message (the common case) costs one

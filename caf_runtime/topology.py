@@ -99,7 +99,6 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("intake", ttl_attribute="expires_at"),
     TableSpec("validator", ttl_attribute="expires_at"),  # velocity sightings (VA-07)
     TableSpec("caf", ttl_attribute="expires_at"),  # only forwarding marks of moved partitions
-    TableSpec("notifier", ttl_attribute="expires_at"),
     TableSpec("ops"),  # the audit trail; operator tools: which dead letters were replayed
     TableSpec("query"),  # the read side's views of every grant
     TableSpec("monitor", ttl_attribute="expires_at"),  # CAF-number counts (MN-01 … MN-05)

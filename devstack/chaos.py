@@ -15,7 +15,9 @@ On a stack of its own (`.devstack/chaos`, free ports, so the development stack i
    reconciles (lost, duplicates, duplicate notifications, dead letters);
 4. replay check: stops the poster and the notifier, resets their consumer groups to the earliest
    offsets, starts them again and lets them process everything a second time: the CAF table must
-   not change and no notification may be published.
+   not change and no new notification may appear (the notifier keeps no state, so the replay
+   publishes every notification again, each with the id it had: those are counted as
+   `republished`, and any id not there before as `new_notifications`).
 
 Exit status 0 only when lost = duplicates = duplicate notifications = 0 and the replay changed
 nothing.
@@ -49,7 +51,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
 from cafctl.reconcile import Report, expected, reconcile_deployment
-from cafctl.topics import follow
+from cafctl.topics import follow, read_topic
 from devstack.dynamodb import DynamoDBLocal
 from devstack.errors import StackError
 from devstack.fleet import SERVICES, Fleet, Replica, free_ports
@@ -388,7 +390,8 @@ class Controller:
 async def _replay_check(run: Run) -> dict[str, int]:
     """Reprocess everything in the poster and the notifier: nothing may change."""
     before_caf = await _caf_snapshot(run.settings)
-    before_notes = await _end_offset_sum(run.settings, topics.NOTIFICATIONS)
+    before_notes = await _notification_ids(run.settings)
+    before_end = await _end_offset_sum(run.settings, topics.NOTIFICATIONS)
     for service in REPLAY_GROUPS:
         for replica in run.fleet.of(service):
             await run.fleet.terminate(replica)
@@ -406,9 +409,16 @@ async def _replay_check(run: Run) -> dict[str, int]:
     return {
         "caf_items": len(after_caf),
         "caf_changes": changed,
-        "new_notifications": await _end_offset_sum(run.settings, topics.NOTIFICATIONS)
-        - before_notes,
+        "new_notifications": len(await _notification_ids(run.settings) - before_notes),
+        "republished": await _end_offset_sum(run.settings, topics.NOTIFICATIONS) - before_end,
     }
+
+
+async def _notification_ids(settings: ServiceSettings) -> set[str]:
+    """The distinct notification ids on the notifications topic (NO-08: one per event,
+    recipient and channel, however often it was published)."""
+    records = await read_topic(client_options(settings), settings.topic(topics.NOTIFICATIONS))
+    return {str(json.loads(record.value or b"{}").get("notification_id")) for record in records}
 
 
 async def _caf_snapshot(settings: ServiceSettings) -> dict[str, str]:

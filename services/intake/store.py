@@ -88,8 +88,15 @@ class IntakeStore:
     def __init__(self, settings: IntakeSettings, clock: Clock) -> None:
         self.table = DynamoTable(settings, "intake")
         self._retention = timedelta(days=settings.dedup_retention_days)
+        # IN-02: a message id seen before is dropped, with no second record of its outcome,
+        # so this ledger marks what it published (caf_runtime.ledger)
         self.ledger = Ledger(
-            self.table, "MSG#", retention=self._retention, clock=clock, sealer=settings.sealer()
+            self.table,
+            "MSG#",
+            retention=self._retention,
+            clock=clock,
+            sealer=settings.sealer(),
+            marks_published=True,
         )
         self.timers = Timers(self.table)
 

@@ -1,7 +1,10 @@
 """Notifier handlers.
 
-Consumes `caf.events.v1`. Emits `caf.notifications.v1`, keyed by `recipient_ref`, each
-notification at most once per (event, recipient). Undecodable events go to
+Consumes `caf.events.v1`. Emits `caf.notifications.v1`, keyed by `recipient_ref`: at most one
+notification per (event, recipient, channel), NO-08. The notifier keeps no state: a notification
+is decided from its event alone and its id is derived from the event's id, the recipient and the
+channel, so a redelivered or republished event yields the same notification again (the same
+`notification_id`), which delivery recognises, never a second one. Undecodable events go to
 `caf.notifier.dlq.v1`.
 """
 
@@ -16,13 +19,11 @@ from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import Clock
 from caf_runtime.guard import Guard
-from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
 from schemas import topics
 from schemas.codec import decode_event
 from services.notifier.config import NotifierSettings
 from services.notifier.rules import notifications_for
-from services.notifier.store import NotifierStore
 
 log = logging.getLogger(__name__)
 
@@ -30,43 +31,30 @@ Publish = Callable[[list[Output]], Awaitable[None]]
 
 
 class NotifierHandler:
-    """Turns one outcome event into its notifications, once."""
+    """Turns one outcome event into its notifications."""
 
-    def __init__(self, store: NotifierStore, publish: Publish, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, publish: Publish, clock: Clock) -> None:
         self._publish = publish
         self._clock = clock
 
     async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         event = decode_event(record.value or b"")
-
-        async def decide_and_record() -> list[Output] | None:
-            now = self._clock.now()
-            outputs = [
+        await self._publish(
+            [
                 Output.of(topics.NOTIFICATIONS, notification.recipient_ref, notification)
-                for notification in notifications_for(event, now)
+                for notification in notifications_for(event, self._clock.now())
             ]
-            return outputs if await self._store.record(event.event_id, outputs) else None
-
-        await handle_once(
-            self._store.ledger, event.event_id, decide_and_record, self._publish, decide_first=True
         )
 
 
-def register(
-    broker: KafkaBroker, settings: NotifierSettings, store: NotifierStore, clock: Clock
-) -> NotifierHandler:
+def register(broker: KafkaBroker, settings: NotifierSettings, clock: Clock) -> NotifierHandler:
     """Attach the notifier's subscriber to `broker`."""
 
     publish = functools.partial(publish_all, broker, settings)
-    handler = NotifierHandler(store, publish, clock)
+    handler = NotifierHandler(publish, clock)
 
     guard = Guard(
-        broker,
-        settings,
-        retry_topic=topics.NOTIFIER_RETRY,
-        dlq_topic=topics.NOTIFIER_DLQ,
-        dependencies=store.ping,
+        broker, settings, retry_topic=topics.NOTIFIER_RETRY, dlq_topic=topics.NOTIFIER_DLQ
     )
     guard.subscribe(topics.EVENTS, settings.group_id, handler.on_event)
     guard.subscribe_retries(f"{settings.group_id}-redelivery")

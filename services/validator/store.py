@@ -149,8 +149,8 @@ class ValidatorStore:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.table = DynamoTable(settings, "validator")
-        self._marks = GroupWriter(self.table)  # published marks and ENDED flags, batched together
-        self.ledger = Ledger(self.table, "GRANT#", writer=self._marks)
+        self._marks = GroupWriter(self.table)  # ENDED flags, batched together
+        self.ledger = Ledger(self.table, "GRANT#")
         self.timers = Timers(self.table)
 
     async def ping(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.group_writer import GroupWriter
-from caf_runtime.ledger import Ledger, Recorded, transact
+from caf_runtime.ledger import Ledger, Recorded, handle_once, transact
 from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
@@ -64,7 +65,7 @@ async def test_concurrent_marks_share_batch_writes_and_every_one_is_stored(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    async with DynamoTable(settings, "notifier") as table:
+    async with DynamoTable(settings, "intake") as table:
         calls = 0
         write = table.client.batch_write_item
 
@@ -105,8 +106,8 @@ async def test_a_published_mark_keeps_the_recorded_outputs_and_the_retention(
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
     outputs = [Output("caf.events.v1", "ref", b'{"type":"AuthorizationPosted"}', {"h": "1"})]
-    async with DynamoTable(settings, "notifier") as table:
-        ledger = Ledger(table, "EVENT#", retention=timedelta(days=2))
+    async with DynamoTable(settings, "intake") as table:
+        ledger = Ledger(table, "EVENT#", retention=timedelta(days=2), marks_published=True)
         assert await transact(table, [ledger.put("e-1", outputs)]) is None
         assert await ledger.recorded("e-1") == Recorded("pending", outputs)
 
@@ -118,6 +119,40 @@ async def test_a_published_mark_keeps_the_recorded_outputs_and_the_retention(
         )
         expires_in = int(stored["Item"]["expires_at"]["N"]) - time.time()
         assert timedelta(days=2) - timedelta(minutes=1) < timedelta(seconds=expires_in)
+
+
+async def test_a_ledger_that_does_not_mark_writes_nothing_after_publishing_and_keeps_the_record(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """A redelivered message then publishes its recorded outputs again (the same ids)."""
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    outputs = [Output("caf.events.v1", "ref", b'{"type":"AuthorizationPosted"}', {"h": "1"})]
+    async with DynamoTable(settings, "validator") as table:
+        writes = 0
+        write = table.client.batch_write_item
+
+        async def counted(**kwargs: Any) -> Any:
+            nonlocal writes
+            writes += 1
+            return await write(**kwargs)
+
+        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        ledger = Ledger(table, "GRANT#")
+        key = f"g-{uuid.uuid4()}"
+        assert await transact(table, [ledger.put(key, outputs)]) is None
+        published: list[list[Output]] = []
+
+        async def publish(batch: list[Output]) -> None:
+            published.append(batch)
+
+        async def decided() -> list[Output] | None:
+            return None  # already recorded: the condition fails
+
+        assert await handle_once(ledger, key, decided, publish)
+        assert await handle_once(ledger, key, decided, publish)
+
+        assert (writes, published) == (0, [outputs, outputs])
+        assert await ledger.recorded(key) == Recorded("pending", outputs)
 
 
 async def test_published_marks_and_a_stores_other_marks_share_one_batch_through_one_writer(
@@ -134,7 +169,7 @@ async def test_published_marks_and_a_stores_other_marks_share_one_batch_through_
 
         table.client.batch_write_item = counted  # type: ignore[method-assign]
         writer = GroupWriter(table)
-        ledger = Ledger(table, "GRANT#", writer=writer)
+        ledger = Ledger(table, "GRANT#", writer=writer, marks_published=True)
 
         await asyncio.gather(
             ledger.mark_published("g-1", []),

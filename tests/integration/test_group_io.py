@@ -45,7 +45,7 @@ async def test_concurrent_transactions_share_calls_and_every_one_is_written(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    async with DynamoTable(settings, "notifier") as table:
+    async with DynamoTable(settings, "intake") as table:
         calls = _counting(table, "transact_write_items")
         results = await asyncio.gather(
             *(
@@ -66,7 +66,7 @@ async def test_a_failed_condition_is_its_own_transactions_and_the_others_are_sti
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    async with DynamoTable(settings, "notifier") as table:
+    async with DynamoTable(settings, "intake") as table:
         assert await table.transact([_put(table.name, "TAKEN")]) is None
         calls = _counting(table, "transact_write_items")
 
@@ -89,7 +89,7 @@ async def test_two_transactions_on_one_item_go_in_separate_calls_in_the_order_th
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    async with DynamoTable(settings, "notifier") as table:
+    async with DynamoTable(settings, "intake") as table:
         calls = _counting(table, "transact_write_items")
 
         results = await asyncio.gather(
@@ -107,7 +107,7 @@ async def test_concurrent_reads_share_batch_gets_and_each_caller_gets_its_own_it
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    async with DynamoTable(settings, "notifier") as table:
+    async with DynamoTable(settings, "intake") as table:
         await asyncio.gather(*(table.transact([_put(table.name, f"R#{n}")]) for n in range(150)))
         calls = _counting(table, "batch_get_item")
         before = _sample("caf_dynamodb_requests_total"), _sample("caf_dynamodb_items_total")

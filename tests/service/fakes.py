@@ -14,14 +14,19 @@ from tests.unit.builders import NOW
 
 
 class FakeLedger:
-    def __init__(self) -> None:
+    """`caf_runtime.ledger.Ledger` in memory; it marks what was published only when asked to,
+    as the real one does (intake's)."""
+
+    def __init__(self, *, marks_published: bool = False) -> None:
         self.items: dict[str, Recorded] = {}
+        self._marks_published = marks_published
 
     async def recorded(self, key: str) -> Recorded | None:
         return self.items.get(key)
 
     async def mark_published(self, key: str, outputs: list[Output]) -> None:
-        self.items[key] = Recorded("published", self.items[key].outputs)
+        if self._marks_published:
+            self.items[key] = Recorded("published", self.items[key].outputs)
 
     def claim(self, key: str, outputs: list[Output]) -> bool:
         if key in self.items:

@@ -24,7 +24,6 @@ from services.caf_poster.handlers import register as register_poster
 from services.caf_poster.store import CafStore, Located, SaveResult
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import register as register_notifier
-from services.notifier.store import NotifierStore
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register as register_validator
 from services.validator.store import (
@@ -384,8 +383,11 @@ class FakeCafStore:
         return SaveResult.SAVED
 
 
-async def test_the_poster_posts_assigns_a_caf_number_and_ignores_a_redelivery() -> None:
-    """PO-08 through the handler; a redelivered grant emits nothing new."""
+async def test_the_poster_posts_assigns_a_caf_number_and_a_redelivery_repeats_the_same_events() -> (
+    None
+):
+    """PO-08 through the handler; a redelivered grant is not decided again: its recorded events
+    go out again, the same ids (no second number, no second posting)."""
     settings = CafPosterSettings()
     broker = make_broker(settings, client_id="test")
     store = FakeCafStore()
@@ -396,29 +398,19 @@ async def test_the_poster_posts_assigns_a_caf_number_and_ignores_a_redelivery() 
         await test_broker.publish(grant, topic=topics.GRANTS_VALIDATED)
         await test_broker.publish(grant, topic=topics.GRANTS_VALIDATED)
         await test_broker.publish(b"\x00", topic=topics.GRANTS_VALIDATED)
-    assert [json.loads(v)["type"] for v, _ in seen[topics.EVENTS]] == [
-        "CafNumberAssigned",
-        "AuthorizationPosted",
-    ]
+    events = [json.loads(v) for v, _ in seen[topics.EVENTS]]
+    assert [e["type"] for e in events] == ["CafNumberAssigned", "AuthorizationPosted"] * 2
+    assert events[:2] == events[2:]
+    assert store.numbers == 1
     assert len(seen[topics.POSTER_DLQ]) == 1
 
 
-class FakeNotifierStore:
-    async def ping(self) -> bool:
-        return True
-
-    def __init__(self) -> None:
-        self.ledger = FakeLedger()
-
-    async def record(self, event_id: str, outputs: list[Output]) -> bool:
-        return self.ledger.claim(event_id, outputs)
-
-
-async def test_the_notifier_sends_once_per_event_and_recipient() -> None:
-    """NO-02, NO-08 through the handler."""
+async def test_the_notifier_gives_one_notification_id_per_event_and_recipient() -> None:
+    """NO-02, NO-08 through the handler: the same event twice gives the same notification
+    twice (one notification id), and delivery recognises it."""
     settings = NotifierSettings()
     broker = make_broker(settings, client_id="test")
-    register_notifier(broker, settings, cast("NotifierStore", FakeNotifierStore()), FixedClock())
+    register_notifier(broker, settings, FixedClock())
     seen = probe(broker, topics.NOTIFICATIONS, topics.NOTIFIER_DLQ)
     event = {
         "event_id": "e1",
@@ -441,6 +433,7 @@ async def test_the_notifier_sends_once_per_event_and_recipient() -> None:
         for _ in range(2):
             await test_broker.publish(json.dumps(event).encode(), topic=topics.EVENTS)
         await test_broker.publish(b"not an event", topic=topics.EVENTS)
-    [(note, _)] = seen[topics.NOTIFICATIONS]
-    assert json.loads(note)["template"] == "authorization_posted"
+    first, again = (note for note, _ in seen[topics.NOTIFICATIONS])
+    assert first == again
+    assert json.loads(first)["template"] == "authorization_posted"
     assert len(seen[topics.NOTIFIER_DLQ]) == 1

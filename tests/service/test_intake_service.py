@@ -31,7 +31,7 @@ class FakeIntakeStore:
         return True
 
     def __init__(self) -> None:
-        self.ledger = FakeLedger()
+        self.ledger = FakeLedger(marks_published=True)
         self.fingerprints: dict[str, str] = {}
         self.requests: dict[str, KnownRequest] = {}
         self.assertions: dict[tuple[str, str], str] = {}
