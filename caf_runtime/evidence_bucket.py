@@ -9,6 +9,11 @@ shorten a version before then, whoever asks. Objects are encrypted at rest (SSE-
 CAF_EVIDENCE_KMS_KEY, else SSE-S3), and S3 checks each upload against the SHA-256 we send
 (`x-amz-checksum-sha256`).
 
+The bucket remembers the locks it saw (`KNOWN_LOCKS` keys, the least recently used forgotten
+first): an object this process stored, or found locked, until a date at least as late as a new
+reference asks is not written again. Sound because a compliance lock cannot be shortened nor its
+version deleted before then, by anyone; a forgotten key only costs the calls again.
+
 Reading re-computes the SHA-256 of the stored bytes and compares it with the content address
 (ES-05): a changed copy, wherever it came from, reads `verified: false`.
 
@@ -22,6 +27,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
@@ -49,6 +55,8 @@ _CLIENT_CONFIG = Config(
     read_timeout=3,
     s3={"addressing_style": "path"},
 )
+# How many objects' locks the bucket remembers (a key and a date: a few MB at most).
+KNOWN_LOCKS = 50_000
 
 
 class EvidenceUnavailable(Exception):  # noqa: N818 - the store's state, not a bug
@@ -100,6 +108,7 @@ class EvidenceBucket:
         self.name = settings.evidence_bucket
         self._stack = AsyncExitStack()
         self._client: S3Client | None = None
+        self._locked: OrderedDict[str, dt.datetime] = OrderedDict()  # key: locked at least until
 
     async def __aenter__(self) -> EvidenceBucket:
         self._client = await self._stack.enter_async_context(s3_client(self._settings))
@@ -120,6 +129,9 @@ class EvidenceBucket:
         """ES-03, ES-04: write each object once, locked in compliance mode until
         `retain_until`, encrypted at rest; one already there counts as stored."""
         for item in {e.sha256: e for e in evidence}.values():
+            if self._known_locked(item.key, retain_until):
+                EVIDENCE_WRITES.labels(result="known_locked").inc()
+                continue
             data = item.payload()
             kms_key = self._settings.evidence_kms_key
             request: PutObjectRequestTypeDef = {
@@ -146,7 +158,22 @@ class EvidenceBucket:
             except (BotoCoreError, OSError) as error:
                 EVIDENCE_WRITES.labels(result="failed").inc()
                 raise EvidenceUnavailable(type(error).__name__) from error
+            self._remember(item.key, retain_until)
             EVIDENCE_WRITES.labels(result=result).inc()
+
+    def _known_locked(self, key: str, retain_until: dt.datetime) -> bool:
+        held = self._locked.get(key)
+        if held is None or held < retain_until:
+            return False
+        self._locked.move_to_end(key)
+        return True
+
+    def _remember(self, key: str, retain_until: dt.datetime) -> None:
+        """`key` is locked at least until `retain_until` (stored, found or lengthened so)."""
+        self._locked[key] = max(retain_until, self._locked.get(key, retain_until))
+        self._locked.move_to_end(key)
+        while len(self._locked) > KNOWN_LOCKS:
+            self._locked.popitem(last=False)
 
     async def _extend_lock(self, key: str, retain_until: dt.datetime) -> str:
         """An object already stored (another grant of the same form, a retry) stays locked at

@@ -58,7 +58,12 @@ class EvidenceRetry:
     every: dt.timedelta
 
     def retain_until(self, posted_at: dt.datetime) -> dt.datetime:
-        return posted_at + self.retention
+        """ES-03: posting + the retention, rounded up to the next midnight UTC, so that every
+        reference made on one day asks the same lock: an object the grants of one form share
+        is locked once, not lengthened by seconds for each of them."""
+        until = (posted_at + self.retention).astimezone(dt.UTC)
+        midnight = dt.datetime.combine(until.date(), dt.time(), dt.UTC)
+        return until if until == midnight else midnight + dt.timedelta(days=1)
 
     def next_try(self, now: dt.datetime, attempt: int) -> dt.datetime:
         """When to try again after the `attempt`-th failed attempt (1-based)."""

@@ -7,7 +7,7 @@ a delete marker) reads `verified: false` while the locked original stays."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -80,6 +80,40 @@ async def test_stored_evidence_reads_back_verified_and_locked_in_compliance_mode
     assert stored.retain_until is not None
     assert abs((stored.retain_until - RETAIN - dt.timedelta(days=1)).total_seconds()) < 1
     assert stored.data == evidence.payload()
+
+
+async def test_an_object_known_locked_long_enough_is_not_written_again_and_a_later_date_is(
+    infra: Infrastructure, bucket: str
+) -> None:
+    """ES-03: the second grant of a form names the same object for the same day's lock: the
+    bucket remembers the lock it made and makes no call; a later date still lengthens it."""
+    evidence = taxpayer_evidence(offset=5)
+    async with EvidenceBucket(evidence_settings(infra, "poster", bucket)) as poster:
+        calls: list[str] = []
+        client = poster.client
+        put, extend = client.put_object, client.put_object_retention
+
+        async def counted_put(**kwargs: Any) -> Any:
+            calls.append("put_object")
+            return await put(**kwargs)
+
+        async def counted_extend(**kwargs: Any) -> Any:
+            calls.append("put_object_retention")
+            return await extend(**kwargs)
+
+        client.put_object = counted_put  # type: ignore[method-assign]
+        client.put_object_retention = counted_extend  # type: ignore[method-assign]
+        await poster.store([evidence], RETAIN)
+        await poster.store([evidence, evidence], RETAIN)
+        await poster.store([evidence], RETAIN - dt.timedelta(hours=1))
+        assert calls == ["put_object"]
+        await poster.store([evidence], RETAIN + dt.timedelta(days=1))
+        assert calls == ["put_object", "put_object", "put_object_retention"]
+    async with EvidenceBucket(evidence_settings(infra, "query", bucket)) as reader:
+        stored = await reader.read(evidence.ref(RETAIN))
+    assert stored is not None
+    assert stored.retain_until is not None
+    assert abs((stored.retain_until - RETAIN - dt.timedelta(days=1)).total_seconds()) < 1
 
 
 async def test_the_store_refuses_to_delete_or_shorten_a_locked_version_even_for_its_admin_es_03(

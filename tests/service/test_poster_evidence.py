@@ -36,6 +36,12 @@ pytestmark = pytest.mark.service
 RETAINED = dt.timedelta(days=2557)
 
 
+def kept_until(posted_at: dt.datetime) -> dt.datetime:
+    """ES-03: posting + 2557 days, to the end of that day (UTC); never midnight here."""
+    until = (posted_at + RETAINED).astimezone(dt.UTC)
+    return dt.datetime.combine(until.date(), dt.time(), dt.UTC) + dt.timedelta(days=1)
+
+
 @dataclass
 class Scheduled:
     """The poster's timers as the fake store schedules them (in the real store: items of the
@@ -205,12 +211,12 @@ async def test_an_e_signed_grant_posts_once_its_evidence_is_stored_with_7_year_r
     await send(p, post_grant(signature_evidence=evidence))
     [posted] = p.events()
     assert posted["type"] == "AuthorizationPosted"
-    assert read_refs(posted) == refs_of(evidence, NOW + RETAINED)
+    assert read_refs(posted) == refs_of(evidence, kept_until(NOW))
     assert [(r["role"], r["act"]) for r in posted["signature_refs"]] == [
         ("taxpayer", "submission"),
         ("representative", "submission"),
     ]
-    assert p.evidence.objects == {e.key: (e.payload(), NOW + RETAINED) for e in evidence}
+    assert p.evidence.objects == {e.key: (e.payload(), kept_until(NOW)) for e in evidence}
     for key, (data, _) in p.evidence.objects.items():
         assert key == f"evidence/sha256/{hashlib.sha256(data).hexdigest()}"
     assert p.store.timers.timers == []
@@ -276,8 +282,8 @@ async def test_an_e_signed_grant_waits_while_the_store_is_down_and_posts_with_it
     [posted] = events
     assert posted["type"] == "AuthorizationPosted"
     assert dt.datetime.fromisoformat(posted["posted_at"]) == posted_at
-    assert read_refs(posted) == refs_of(evidence, posted_at + RETAINED)
-    assert p.evidence.objects == {e.key: (e.payload(), posted_at + RETAINED) for e in evidence}
+    assert read_refs(posted) == refs_of(evidence, kept_until(posted_at))
+    assert p.evidence.objects == {e.key: (e.payload(), kept_until(posted_at)) for e in evidence}
     assert len(p.store.timers.timers) == waited, "no timer after posting"
     assert [g.grant_id for g in p.store.cafs["a" * 32].grants] == ["m-1:0"]
     assert await p.fire(timer) == [], "a timer firing again posts nothing twice"
@@ -309,7 +315,7 @@ async def test_a_revocation_ends_access_while_the_store_is_down_and_a_timer_stor
         "m-1:0",
         "REV-BY-TAXPAYER",
     )
-    assert read_refs(revoked) == refs_of(evidence, NOW + RETAINED)
+    assert read_refs(revoked) == refs_of(evidence, kept_until(NOW))
     assert [(r["role"], r["act"]) for r in revoked["signature_refs"]] == [
         ("taxpayer", "revocation")
     ]
@@ -333,7 +339,7 @@ async def test_a_revocation_ends_access_while_the_store_is_down_and_a_timer_stor
 
     p.evidence.down = False
     assert await p.fire(again) == []
-    assert p.evidence.objects == {e.key: (e.payload(), NOW + RETAINED) for e in evidence}
+    assert p.evidence.objects == {e.key: (e.payload(), kept_until(NOW)) for e in evidence}
     assert len(p.store.timers.timers) == 2, "stored: no further timer"
 
 
@@ -342,8 +348,8 @@ async def test_a_revocation_with_the_store_up_stores_its_evidence_at_once_es_04(
     evidence = [revocation_evidence()]
     await send(p, post_grant(), revocation(evidence))
     _, revoked = p.events()
-    assert read_refs(revoked) == refs_of(evidence, NOW + RETAINED)
-    assert p.evidence.objects == {e.key: (e.payload(), NOW + RETAINED) for e in evidence}
+    assert read_refs(revoked) == refs_of(evidence, kept_until(NOW))
+    assert p.evidence.objects == {e.key: (e.payload(), kept_until(NOW)) for e in evidence}
     assert p.store.timers.timers == []
 
 

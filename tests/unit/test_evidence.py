@@ -133,7 +133,7 @@ def test_a_ref_names_the_object_and_its_retention_es_03() -> None:
         "submission",
         evidence.key,
         evidence.sha256,
-        NOW + dt.timedelta(days=2557),
+        dt.datetime(2033, 11, 21, tzinfo=dt.UTC),
     )
 
 
@@ -160,8 +160,15 @@ def test_a_delay_is_announced_exactly_once_when_the_attempt_after_the_listed_del
     assert announcing == [listed + 1]
 
 
-def test_evidence_is_locked_for_2557_days_after_the_posting_es_03() -> None:
-    assert RETRY.retain_until(NOW) == dt.datetime(2033, 11, 20, 19, 0, tzinfo=dt.UTC)
+def test_evidence_is_locked_for_2557_days_after_the_posting_to_the_end_of_that_day_es_03() -> None:
+    assert RETRY.retain_until(NOW) == dt.datetime(2033, 11, 21, tzinfo=dt.UTC)
+
+
+def test_every_posting_of_one_day_asks_the_same_lock_and_midnight_is_not_rounded_es_03() -> None:
+    midnight = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    first, last = midnight + dt.timedelta(microseconds=1), midnight + dt.timedelta(hours=23.9)
+    assert RETRY.retain_until(first) == RETRY.retain_until(last) > last + RETRY.retention
+    assert RETRY.retain_until(midnight) == midnight + RETRY.retention
 
 
 @pytest.mark.parametrize(
