@@ -109,6 +109,8 @@ class PosterHandler:
             now = self._clock.now()
             if not await self._stored(command.signature_evidence, now):
                 return self._still_waiting(command, timer.payload, now)
+            # read, not remembered: the timer loop writes this delta, and a stale one would
+            # fail on every round without the store learning of it
             located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
             command = command.model_copy(
                 update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
@@ -152,7 +154,9 @@ class PosterHandler:
             return [] if await self._store.hold(key, waiting) else None
         # the CAF where it lives now (after a key rotation: followed or moved), and the command
         # speaking of it by that ref
-        located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
+        located = await self._store.locate(
+            command.taxpayer_ref, command.previous_taxpayer_ref, remembered=True
+        )
         command = command.model_copy(
             update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
         )

@@ -12,12 +12,21 @@ old ref follow it until it expires (`MOVED_KEPT`, longer than anything waits wit
 Elsewhere: `MARK#<grant or message id>` / `MARK` (recorded outcome), `SEQ` / `CAF` (the CAF
 number sequence) and `TIMER#<shard>` (purge days of student grants, PO-12). A decision's
 whole delta is written in one `TransactWriteItems`.
+
+The store remembers the CAF of the taxpayers it wrote last (`KNOWN_CAFS`, the least recently
+used forgotten first): the next command for one of them is decided on what it wrote, without
+reading the partition again (the grants of one form come one after another, under one key).
+The memory cannot make a decision on stale state stick: the delta is conditional on the version
+it was decided on, every write of a partition (another replica's after a rebalance, a purge
+timer, a key rotation's move) bumps that version, and a write that fails its condition forgets
+the taxpayer, so the command is decided again on a fresh read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -40,6 +49,8 @@ ASSIGNED_PREFIX = "90"
 # waits for its decision (30 days) and than any command stays on a topic (7 days).
 MOVED_KEPT = dt.timedelta(days=45)
 _MAX_HOPS = 4
+# How many taxpayers' CAFs the store remembers after writing them.
+KNOWN_CAFS = 5_000
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,35 @@ def floor_from_json(floor_id: str, text: str) -> Floor:
     )
 
 
+def in_read_order(caf: TaxpayerCaf) -> TaxpayerCaf:
+    """Grants by posting, floors by signature day, as a read of the partition lists them."""
+    return TaxpayerCaf(
+        version=caf.version,
+        grants=tuple(sorted(caf.grants, key=lambda g: (g.posted_at, g.grant_id))),
+        groups=dict(caf.groups),
+        floors=tuple(sorted(caf.floors, key=lambda f: (f.signed_on, f.floor_id))),
+    )
+
+
+def as_read(before: TaxpayerCaf, after: TaxpayerCaf) -> TaxpayerCaf:
+    """`after`, written over `before`, as a read of the partition would give it back: what the
+    write changed in its stored form, in read order (what it kept was read so already)."""
+    kept = {id(item) for item in (*before.grants, *before.floors)}  # `before` holds them
+    return in_read_order(
+        TaxpayerCaf(
+            version=after.version,
+            grants=tuple(
+                g if id(g) in kept else grant_from_json(grant_to_json(g)) for g in after.grants
+            ),
+            groups=after.groups,
+            floors=tuple(
+                f if id(f) in kept else floor_from_json(f.floor_id, floor_to_json(f))
+                for f in after.floors
+            ),
+        )
+    )
+
+
 class CafStore:
     """The only place that talks to the CAF table."""
 
@@ -142,14 +182,23 @@ class CafStore:
         self.table = DynamoTable(settings, "caf")
         self.ledger = Ledger(self.table, "MARK#")
         self.timers = Timers(self.table)
+        self._known: OrderedDict[str, TaxpayerCaf] = OrderedDict()  # ref: as last written
 
     async def ping(self) -> bool:
         return await self.table.ping()
 
-    async def locate(self, taxpayer_ref: str, previous_ref: str | None = None) -> Located:
+    async def locate(
+        self, taxpayer_ref: str, previous_ref: str | None = None, *, remembered: bool = False
+    ) -> Located:
         """The taxpayer's CAF, read where it lives now: a moved partition is followed to its
         new ref; an unknown ref whose `previous_ref` (a key rotation under way) still holds the
-        records is moved first."""
+        records is moved first. `remembered`: a CAF this store wrote last answers without a
+        read, for a decision whose write `save` makes conditional on its version (see the
+        module's docstring); anything else reads."""
+        known = self._known.get(taxpayer_ref) if remembered else None
+        if known is not None:
+            self._known.move_to_end(taxpayer_ref)
+            return Located(taxpayer_ref, known)
         partition = await self.partition(taxpayer_ref)
         for _ in range(_MAX_HOPS):
             if partition.moved_to is None:
@@ -191,6 +240,8 @@ class CafStore:
         (bumping its version, so a writer that read the old partition fails its condition and
         reads again) and create the new one; then delete the old copies. True once moved, by
         this call or another; False if there was nothing to move or `new_ref` is taken."""
+        self._known.pop(old_ref, None)
+        self._known.pop(new_ref, None)
         for _ in range(_MAX_HOPS):
             old = await self.partition(old_ref)
             if old.moved_to is not None:
@@ -276,11 +327,7 @@ class CafStore:
                 floors.append(
                     floor_from_json(sk.removeprefix("FLOOR#"), str(item["floor"].get("S")))
                 )
-        grants.sort(key=lambda g: (g.posted_at, g.grant_id))
-        floors.sort(key=lambda f: (f.signed_on, f.floor_id))
-        return TaxpayerCaf(
-            version=version, grants=tuple(grants), groups=groups, floors=tuple(floors)
-        )
+        return in_read_order(TaxpayerCaf(version, tuple(grants), groups, tuple(floors)))
 
     async def next_caf_number(self) -> str:
         return f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
@@ -302,12 +349,20 @@ class CafStore:
             *self.delta(taxpayer_ref, before, after),
             *(self.timers.schedule(timer) for timer in timers),
         ]
+        self._known.pop(taxpayer_ref, None)
         failed = await transact(self.table, items)
         if failed is None:
+            self._remember(taxpayer_ref, as_read(before, after))
             return SaveResult.SAVED
         if failed[0] == "ConditionalCheckFailed":
             return SaveResult.ALREADY_RECORDED
         return SaveResult.CONFLICT
+
+    def _remember(self, taxpayer_ref: str, caf: TaxpayerCaf) -> None:
+        self._known[taxpayer_ref] = caf
+        self._known.move_to_end(taxpayer_ref)
+        while len(self._known) > KNOWN_CAFS:
+            self._known.popitem(last=False)
 
     async def hold(self, key: str, timer: Timer) -> bool:
         """Record that a command is held (no outcome yet) and schedule its decision."""

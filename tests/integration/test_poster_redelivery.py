@@ -1,10 +1,13 @@
 """The poster on real DynamoDB: a redelivered grant re-emits exactly the recorded events and
-changes nothing in the CAF, also after a crash between recording and publishing."""
+changes nothing in the CAF, also after a crash between recording and publishing; the CAF the
+store remembers after writing it is what a read gives back, and a write by anyone else makes
+the next decision read again."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -64,16 +67,19 @@ async def caf_items(table: DynamoTable, ref: str) -> list[dict[str, Any]]:
     return sorted(response["Items"], key=lambda item: str(item["sk"]))
 
 
-@pytest.fixture
-async def store(settings: ServiceSettings) -> Any:
-    poster_settings = CafPosterSettings.model_validate(
+def store_settings(settings: ServiceSettings) -> CafPosterSettings:
+    return CafPosterSettings.model_validate(
         {
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
             "CAF_TABLE_PREFIX": settings.table_prefix,
         }
     )
-    caf_store = CafStore(poster_settings)
+
+
+@pytest.fixture
+async def store(settings: ServiceSettings) -> Any:
+    caf_store = CafStore(store_settings(settings))
     async with caf_store.table:
         await ensure_tables(caf_store.table.client, TABLES, prefix=settings.table_prefix)
         yield caf_store
@@ -105,8 +111,9 @@ async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_noth
     clock.current = NOW + dt.timedelta(minutes=5)
     await handler.on_command(record_of(grant))
 
-    assert len(publisher.published) == 1
-    assert [o.value for o in publisher.published[0]][-1].find(b"AuthorizationPosted") > 0
+    first, again = publisher.published
+    assert again == first  # the recorded events, the same ids: not a second decision
+    assert [o.value for o in first][-1].find(b"AuthorizationPosted") > 0
     assert await caf_items(store.table, "b" * 32) == before
 
 
@@ -236,3 +243,72 @@ async def test_a_caf_written_before_period_units_reads_in_units_and_revokes_unit
         "2024-12",
     ]
     assert items["GRANT#old-1:0"]["status"] == {"S": "active"}
+
+
+def numbered_grant(ref: str, n: int, **fields: Any) -> Any:
+    return post_grant(
+        grant_id=f"m{n}:0",
+        authorization_id=f"m{n}",
+        message_id=f"m{n}",
+        taxpayer_ref=ref,
+        caf_number=f"0301{n:05d}",
+        **fields,
+    )
+
+
+async def test_the_caf_remembered_after_a_write_is_what_a_read_gives_back_and_saves_a_read(
+    store: CafStore, settings: ServiceSettings
+) -> None:
+    """PO-02 and PO-04 decided on the remembered CAF: a later 2848 for 2024 revokes the earlier
+    one's 2024 unit exactly as on a fresh read, and only the first command read the partition."""
+    ref = uuid.uuid4().hex
+    reads = 0
+    partition = store.partition
+
+    async def counted(taxpayer_ref: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await partition(taxpayer_ref)
+
+    store.partition = counted  # type: ignore[method-assign]
+    publisher = CrashingPublisher()
+    handler = poster(store, publisher, FixedClock(NOW))
+    await handler.on_command(
+        record_of(numbered_grant(ref, 1, taxpayer_signature_date=dt.date(2026, 11, 1)))
+    )
+    await handler.on_command(
+        record_of(numbered_grant(ref, 2, taxpayer_signature_date=dt.date(2026, 11, 18)))
+    )
+    await handler.on_command(record_of(numbered_grant(ref, 3, form="8821")))
+
+    assert reads == 1
+    remembered = (await store.locate(ref, remembered=True)).caf
+    assert reads == 1
+    fresh = CafStore(store_settings(settings))
+    async with fresh.table:
+        assert remembered == await fresh.load(ref)
+    assert [g.grant_id for g in remembered.grants] == ["m1:0", "m2:0", "m3:0"]
+    revoked = [o for batch in publisher.published for o in batch if b"Revoked" in o.value]
+    assert [json.loads(o.value)["grant_id"] for o in revoked] == ["m1:0"]
+
+
+async def test_a_write_by_another_replica_makes_the_next_decision_read_again_and_keeps_both(
+    store: CafStore, settings: ServiceSettings
+) -> None:
+    """No lost update: the partition moved on under this store (another replica after a
+    rebalance); its remembered version fails the condition, it reads again and keeps both."""
+    ref = uuid.uuid4().hex
+    publisher = CrashingPublisher()
+    handler = poster(store, publisher, FixedClock(NOW))
+    await handler.on_command(record_of(numbered_grant(ref, 1)))
+    other = CafStore(store_settings(settings))
+    async with other.table:
+        elsewhere = poster(other, CrashingPublisher(), FixedClock(NOW))
+        await elsewhere.on_command(record_of(numbered_grant(ref, 2, form="8821")))
+
+        await handler.on_command(record_of(numbered_grant(ref, 3, form="8821")))
+
+        stored = await other.load(ref)
+    assert [g.grant_id for g in stored.grants] == ["m1:0", "m2:0", "m3:0"]
+    assert stored.version == 3
+    assert (await store.locate(ref, remembered=True)).caf == stored

@@ -358,7 +358,9 @@ class FakeCafStore:
     async def load(self, ref: str) -> TaxpayerCaf:
         return self.cafs.get(ref, TaxpayerCaf())
 
-    async def locate(self, ref: str, previous_ref: str | None = None) -> Located:
+    async def locate(
+        self, ref: str, previous_ref: str | None = None, *, remembered: bool = False
+    ) -> Located:
         if ref not in self.cafs and previous_ref in self.cafs:
             self.cafs[ref] = self.cafs.pop(previous_ref)
         return Located(ref, await self.load(ref))
