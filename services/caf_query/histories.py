@@ -85,7 +85,7 @@ def grant_out(view: GrantView, today: dt.date) -> GrantOut:
     )
     document = view.to_document()
     # the pseudonym and the offset stay inside; signature evidence is an employee's (ES-05)
-    for internal in ("taxpayer_ref", "position", "signatures"):
+    for internal in ("taxpayer_ref", "position", "signatures", "applied"):
         del document[internal]
     return GrantOut.model_validate(document | {"can_approve": can_approve})
 

@@ -105,6 +105,7 @@ class GrantView:
     story: tuple[Step, ...]
     position: Position
     signatures: tuple[EvidenceRef, ...] = ()
+    applied: tuple[str, ...] = ()  # the ids of the events in its story
 
     @property
     def in_effect(self) -> bool:
@@ -133,6 +134,7 @@ class GrantView:
                 "story": tuple(Step(**step) for step in document["story"]),
                 "position": Position(**document["position"]),
                 "signatures": tuple(EvidenceRef(**s) for s in document.get("signatures", ())),
+                "applied": tuple(document.get("applied", ())),
             }
         )
 
@@ -154,6 +156,16 @@ def _matters(recorded: Iterable[dict[str, Any]]) -> tuple[CoveredMatter, ...]:
     )
 
 
+def _applied(view: GrantView, event_id: object, at: Position) -> bool:
+    """The record at `at` was applied (redelivered: not after the view's position), or the same
+    event was, published again: a service that handles its input again publishes its recorded
+    outputs, the same ids, later in the stream than events that came after them the first time.
+    Applied twice, a posting published again after its revocation would put the grant back in
+    effect."""
+    seen = (at.partition, at.offset) <= (view.position.partition, view.position.offset)
+    return seen or event_id in view.applied
+
+
 def apply(view: GrantView | None, event: dict[str, Any], at: Position) -> GrantView | None:
     """The view after `event` (a decoded `caf.events.v1` value) at `at`; the view unchanged for
     an event already applied or not part of a grant's story. None when there is nothing to
@@ -161,11 +173,9 @@ def apply(view: GrantView | None, event: dict[str, Any], at: Position) -> GrantV
     kind = str(event.get("type"))
     if kind not in STORY:
         return view
-    if view is not None and (at.partition, at.offset) <= (
-        view.position.partition,
-        view.position.offset,
-    ):
-        return view  # already applied
+    event_id = event.get("event_id")
+    if view is not None and _applied(view, event_id, at):
+        return view
     step = Step(kind, str(event.get("occurred_at")), event.get("reason_code"))
     if view is None:
         view = GrantView(
@@ -185,6 +195,8 @@ def apply(view: GrantView | None, event: dict[str, Any], at: Position) -> GrantV
             position=at,
         )
     changes: dict[str, Any] = {"story": (*view.story, step), "position": at}
+    if isinstance(event_id, str):
+        changes["applied"] = (*view.applied, event_id)
     for field in ("caf_number", "representative_name", "authorization_id", "request_id", "form"):
         if event.get(field) is not None:
             changes[field] = event[field]

@@ -57,6 +57,24 @@ def test_a_posted_grant_is_in_effect_for_its_units_and_says_so_to_the_check() ->
     assert answer.as_of == (Position(3, 0),)
 
 
+def test_a_posting_published_again_after_its_revocation_leaves_the_grant_revoked() -> None:
+    """A service that handles its input again publishes its recorded events again, with their
+    ids, later in the stream: the read side applies an event once, whatever its offset."""
+    revoked = _event(
+        "AuthorizationRevoked",
+        authorization_id="m-1",
+        tax_matters=[_matter("2023", "2024", "2025")],
+        remaining_matters=[],
+        revoked_by="REV-SUPERSEDED",
+    )
+    view = _fold(POSTED, revoked, POSTED, revoked)
+    assert view.status == "revoked"
+    assert [step.type for step in view.story] == ["AuthorizationPosted", "AuthorizationRevoked"]
+    assert view.position == Position(3, 1)
+    assert check([view], CAF, "Income", "1040", "2024").authorized == "none"
+    assert GrantView.from_document(view.to_document()) == view
+
+
 def test_a_partly_revoked_grant_answers_for_what_it_keeps_only() -> None:
     """MK-03: a later form took 2023 and 2024; the grant keeps 2025."""
     revoked = _event(
