@@ -4,10 +4,11 @@ A handler records its outputs in the same transaction as its state change (state
 publishes them. On redelivery, or when the same message comes again, it publishes the recorded
 outputs again, unchanged (the same ids: every consumer downstream recognises them).
 
-A ledger that marks published records (`marks_published`, intake's only: IN-02 drops a message
-id seen before, with no second record of its outcome) turns a record `published` once its
-outputs are acknowledged, and a record in that state means "already done". Everywhere else the
-mark would cost a write per message (the most expensive kind of write DynamoDB Local does,
+A ledger that marks published records (`marks_published`: intake's, where IN-02 drops a message
+id seen before with no second record of its outcome, and the monitor's, where MN-07 sends a
+statement run's pages once) turns a record `published` once its outputs are acknowledged, and a
+record in that state means "already done". On the grants' path (validator, poster) the mark
+would cost a write per message (the most expensive kind of write DynamoDB Local does,
 BENCHMARKS.md) to save a republication that happens only after a crash, a retry round or a
 replay, and that the next service absorbs by the same ids.
 """

@@ -143,7 +143,8 @@ class MonitorStore:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.table = DynamoTable(settings, "monitor")
-        self.ledger = Ledger(self.table, "EVT#", retention=DAYS_KEPT)
+        # MN-07: a statement run read again sends nothing again (caf_runtime.ledger)
+        self.ledger = Ledger(self.table, "EVT#", retention=DAYS_KEPT, marks_published=True)
         self.timers = Timers(self.table)
 
     async def ping(self) -> bool:
