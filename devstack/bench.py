@@ -15,7 +15,8 @@ the CPU if running), in one run:
 
 For each: sustained throughput (a burst, then the rate at which outcomes arrive while the backlog
 drains: the point where lag stops growing), latency from publish to the terminal record (p50,
-p95, p99; broker timestamps of the inbound message and of the outcome) at fixed offered loads,
+p95, p99; broker timestamps of the inbound message and of the outcome) of a lone message (ten
+sent one at a time, each after the previous one's outcomes) and at fixed offered loads,
 and CPU seconds per 1,000 grants of each process (services or relays, the broker, DynamoDB Local)
 during the burst. Then, unless --no-profile, the services are sampled with py-spy during a burst
 of their own (so no figure is measured under the profiler). Last, the relay chain once per
@@ -66,6 +67,7 @@ from schemas import topics
 from schemas.events import TERMINAL_TYPES
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
+LONE_MESSAGES = 10  # sent one at a time, for "a lone message" latency
 HOPS = ("bench.hop0", "bench.hop1", "bench.hop2", "bench.hop3", "bench.hop4")
 
 
@@ -77,6 +79,8 @@ class Measurement:
     grants_per_message: float = 1.0
     sustained: float = 0.0
     latency: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # publish → terminal record of a message sent alone (the previous one's outcomes arrived)
+    lone: list[float] = field(default_factory=list)
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
     # DynamoDB requests per grant, by process and operation (`Query`, `TransactWriteItems`...),
     # and the items they carried
@@ -240,6 +244,26 @@ def _relay_messages(workload: Workload, count: int) -> list[Message]:
     return messages
 
 
+async def _lone_messages(
+    system: System,
+    producer: AIOKafkaProducer,
+    probe: Probe,
+    make_messages: Callable[[int, int], list[Message]],
+    cap: float,
+) -> list[float]:
+    """Publish → terminal record (s) of each grant of `LONE_MESSAGES` messages, each sent once
+    the previous one's outcomes arrived, on an otherwise idle system."""
+    progress(f"{system.name}: {LONE_MESSAGES} lone messages")
+    latencies: list[float] = []
+    for n in range(LONE_MESSAGES):
+        expected = await system.publish(producer, make_messages(1, 1000 + n), None)
+        await probe.wait_for(set(expected), cap, f"{system.name} lone message")
+        latencies.extend(
+            (probe.arrived[k] - sent) / 1000 for k, sent in expected.items() if k in probe.arrived
+        )
+    return latencies
+
+
 async def measure(
     system: System, make_messages: Callable[[int, int], list[Message]], args: argparse.Namespace
 ) -> Measurement:
@@ -289,6 +313,7 @@ async def measure(
             profiled = await system.publish(producer, make_messages(args.burst // 3, 99), None)
             await probe.wait_for(set(profiled), args.cap * 10, f"{system.name} profiled burst")
             result.profile = await profiler.stop()
+        result.lone = await _lone_messages(system, producer, probe, make_messages, args.cap)
         # latency at fixed offered loads (grants per second)
         for load in args.loads:
             rate = load / result.grants_per_message
@@ -686,6 +711,12 @@ def table(results: list[Measurement], loads: list[int], floor: FloorFigures) -> 
         f"| DynamoDB floor (grants/s) | {floor.grants_per_s:.0f} | | "
         f"{pipeline.sustained / max(floor.grants_per_s, 1e-3):.1%} of the floor |",
     ]
+    if ceiling.lone and pipeline.lone:
+        for quantile, pick in (("p50", statistics.median), ("slowest", max)):
+            lines.append(
+                f"| lone message, {quantile} of {len(pipeline.lone)} grants (ms) "
+                f"| {pick(ceiling.lone) * 1000:.0f} | {pick(pipeline.lone) * 1000:.0f} | |"
+            )
     for load in loads:
         for quantile in ("p50", "p95", "p99"):
             a, b = ceiling.latency[load], pipeline.latency[load]

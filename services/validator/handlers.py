@@ -203,7 +203,10 @@ class ValidatorHandler:
         others = 0
         if number is not None:
             others = await self._store.other_taxpayers(
-                number, command.taxpayer_ref, command.received_at - VELOCITY_WINDOW
+                number,
+                command.taxpayer_ref,
+                command.received_at - VELOCITY_WINDOW,
+                enough=self._velocity_limit,
             )
         rejection = assess_grant(command, practitioner, others, self._velocity_limit)
         now = self._clock.now()

@@ -311,9 +311,13 @@ class ValidatorStore:
             if await self.table.get(f"PRAC#{number}", "REC") is None:
                 return number  # CN-02: never one the registry holds
 
-    async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int:
+    async def other_taxpayers(
+        self, caf_number: str, taxpayer_ref: str, since: datetime, *, enough: int | None = None
+    ) -> int:
         """How many other taxpayers had a grant naming `caf_number` at or after `since`: the
-        sightings of the window only, however long the practitioner's history."""
+        sightings of the window only, however long the practitioner's history. With `enough`,
+        reading stops once that many are found (VA-07 asks only whether the limit is reached:
+        a busy number's window is not read whole for every grant)."""
         others: set[str] = set()
         paginator = self.table.client.get_paginator("query")
         async for page in paginator.paginate(
@@ -326,11 +330,14 @@ class ValidatorStore:
             },
             ProjectionExpression="sk",
             ConsistentRead=True,
+            PaginationConfig={"PageSize": enough + 25} if enough is not None else {},
         ):
             for item in page.get("Items", []):
                 ref = str(item["sk"].get("S")).split("#TP#", 1)[-1]
                 if ref != taxpayer_ref:
                     others.add(ref)
+            if enough is not None and len(others) >= enough:
+                break
         return len(others)
 
     async def record(

@@ -267,3 +267,38 @@ async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
             ExpressionAttributeValues={":pk": {"S": "VEL#781234567"}},
         )
         assert all("expires_at" in item for item in stored["Items"])  # TTL: the table forgets
+
+
+async def test_the_velocity_window_of_a_busy_number_is_read_only_until_the_limit_is_reached(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """VA-07 asks whether the limit is reached: 120 taxpayers in the hour, a limit of 25, and the
+    Query stops after a page of 50 instead of reading all 120."""
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    store = ValidatorStore(
+        ValidatorSettings.model_validate(
+            {
+                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+                "CAF_TABLE_PREFIX": settings.table_prefix,
+            }
+        )
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with store.table:
+        for n in range(120):
+            seen = Sighting("781234568", f"tp-{n}", now - timedelta(seconds=n))
+            assert await store.record(f"busy-{n}", [], seen)
+        reads: list[int] = []
+        query = store.table.client.query
+
+        async def counted(**kwargs: Any) -> Any:
+            response = await query(**kwargs)
+            reads.append(response["ScannedCount"])
+            return response
+
+        store.table.client.query = counted  # type: ignore[method-assign]
+        since = now - timedelta(hours=1)
+
+        assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) >= 25
+        assert reads == [50]
+        assert await store.other_taxpayers("781234568", "tp-0", since) == 119

@@ -127,7 +127,9 @@ class FakeValidatorStore:
         number, first_grant = self.given[identity]
         return NumberGiven(number, new=first_grant == grant_key)
 
-    async def other_taxpayers(self, caf: str, ref: str, since: dt.datetime) -> int:
+    async def other_taxpayers(
+        self, caf: str, ref: str, since: dt.datetime, *, enough: int | None = None
+    ) -> int:
         return len(self.sightings.get(caf, set()) - {ref})
 
     async def record(
