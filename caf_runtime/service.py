@@ -41,41 +41,7 @@ def build_app(
     than `fetch_not_ready_after_s`; liveness, none failing for longer than
     `fetch_not_live_after_s` (see `caf_runtime.fetch_health`)."""
     exit_stack = AsyncExitStack()
-
-    async def partitions_assigned() -> bool:
-        return all(
-            count > 0 for count in assigned_partitions(broker, settings.topic_prefix).values()
-        )
-
-    fetches = FetchMonitor(
-        not_ready_after_s=settings.fetch_not_ready_after_s,
-        not_live_after_s=settings.fetch_not_live_after_s,
-    )
-    fetches.watch(broker, settings.topic_prefix)
-
-    async def codecs_available() -> bool:
-        codecs = (codec.has_gzip, codec.has_snappy, codec.has_lz4, codec.has_zstd)
-        return all(available() for available in codecs)
-
-    readiness: dict[str, ReadinessCheck] = {
-        "kafka": lambda: broker.ping(timeout=2.0),
-        "partitions": partitions_assigned,
-        "codecs": codecs_available,
-        "consumer_fetch": fetches.ready,
-    }
-    readiness.update(checks or {})
-
-    def on_scrape() -> None:
-        assigned_partitions(broker, settings.topic_prefix)
-        fetches.failing_for()
-
-    health = HealthServer(
-        readiness,
-        port=settings.health_port,
-        host=settings.health_host,
-        on_scrape=on_scrape,
-        liveness={"consumer_fetch": fetches.live},
-    )
+    health = _health_server(broker, settings, checks or {})
 
     async def open_resources() -> None:
         for resource in resources:
@@ -100,6 +66,48 @@ def build_app(
         on_shutdown=[drain],
         after_startup=[start_health],
         after_shutdown=[close_resources],
+    )
+
+
+def _health_server(
+    broker: KafkaBroker, settings: ServiceSettings, checks: dict[str, ReadinessCheck]
+) -> HealthServer:
+    """`/healthz`, `/readyz` and `/metrics`: the broker answers, every subscription has
+    partitions, every codec imports, no consumer fails to fetch, and the service's `checks`."""
+
+    async def partitions_assigned() -> bool:
+        return all(
+            count > 0 for count in assigned_partitions(broker, settings.topic_prefix).values()
+        )
+
+    fetches = FetchMonitor(
+        not_ready_after_s=settings.fetch_not_ready_after_s,
+        not_live_after_s=settings.fetch_not_live_after_s,
+    )
+    fetches.watch(broker, settings.topic_prefix)
+
+    async def codecs_available() -> bool:
+        codecs = (codec.has_gzip, codec.has_snappy, codec.has_lz4, codec.has_zstd)
+        return all(available() for available in codecs)
+
+    readiness: dict[str, ReadinessCheck] = {
+        "kafka": lambda: broker.ping(timeout=2.0),
+        "partitions": partitions_assigned,
+        "codecs": codecs_available,
+        "consumer_fetch": fetches.ready,
+        **checks,
+    }
+
+    def on_scrape() -> None:
+        assigned_partitions(broker, settings.topic_prefix)
+        fetches.failing_for()
+
+    return HealthServer(
+        readiness,
+        port=settings.health_port,
+        host=settings.health_host,
+        on_scrape=on_scrape,
+        liveness={"consumer_fetch": fetches.live},
     )
 
 

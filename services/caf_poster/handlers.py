@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -64,6 +64,15 @@ AWAIT_EVIDENCE = "await_evidence"
 STORE_EVIDENCE = "store_evidence"
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a decision does: the CAF after it, the events it emits, the timers it sets."""
+
+    after: TaxpayerCaf
+    outputs: list[Output]
+    timers: tuple[Timer, ...] = ()
+
+
 class PosterHandler:
     """Applies grant commands to the CAF, one taxpayer at a time."""
 
@@ -115,10 +124,10 @@ class PosterHandler:
             command = command.model_copy(
                 update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
             )
-            caf = located.caf
-            after, outputs, timers = await self._post(caf, command, now)
-            changes = self._store.delta(command.taxpayer_ref, caf, after)
-            return Firing(outputs, [*changes, *(self._store.timers.schedule(t) for t in timers)])
+            change = await self._post(located.caf, command, now)
+            changes = self._store.delta(command.taxpayer_ref, located.caf, change.after)
+            timers = (self._store.timers.schedule(t) for t in change.timers)
+            return Firing(change.outputs, [*changes, *timers])
         if timer.kind != STUDENT_PURGE:
             return Firing([], [])
         taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
@@ -135,23 +144,10 @@ class PosterHandler:
         self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
     ) -> list[Output] | None:
         now = self._clock.now()
-        if isinstance(command, PostGrant) and (
-            due := hold_until(command, now, self._reorder_window)
-        ):
-            # PO-03: wait out the reorder window, then decide in approval order
-            held = Timer(
-                f"held#{command.grant_id}", due, DECIDE_HELD, {"command": command.model_dump_json()}
-            )
-            if not await self._store.hold(key, held):
-                return None
-            log.info("approval held for the reorder window", extra={"grant_id": key})
-            return []
-        if isinstance(command, PostGrant) and not await self._stored(
-            command.signature_evidence, now
-        ):
-            # ES-03: no evidence stored, no posting; the grant waits and is tried again
-            waiting = self._waiting(command, attempt=1, since=now, now=now)
-            return [] if await self._store.hold(key, waiting) else None
+        if isinstance(command, PostGrant):
+            waiting = await self._waiting_timer(command, now)
+            if waiting is not None:
+                return [] if await self._store.hold(key, waiting) else None
         # the CAF where it lives now (after a key rotation: followed or moved), and the command
         # speaking of it by that ref
         located = await self._store.locate(
@@ -160,27 +156,18 @@ class PosterHandler:
         command = command.model_copy(
             update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
         )
-        caf = located.caf
-        if isinstance(command, PostGrant):
-            after, outputs, timers = await self._post(caf, command, now)
-        else:
-            removal = (
-                decide_revocation(caf, command)
-                if isinstance(command, RevokeGrants)
-                else decide_withdrawal(caf, command)
-            )
-            after = apply(caf, removal)
-            # ES-04: a removal does not wait for its evidence; a timer stores what fails now
-            retain_until = self._retry.retain_until(now)
-            refs = [e.ref(retain_until) for e in command.signature_evidence]
-            outputs = removal_outputs(command, removal, now, refs)
-            timers = ()
-            if removal.rejection is None and not await self._stored(
-                command.signature_evidence, now
-            ):
-                timers = (self._store_evidence_timer(command, retain_until, 1, now),)
+        change = await (
+            self._post(located.caf, command, now)
+            if isinstance(command, PostGrant)
+            else self._remove(located.caf, command, now)
+        )
         result = await self._store.save(
-            command.taxpayer_ref, caf, after, key, outputs, timers=timers
+            command.taxpayer_ref,
+            located.caf,
+            change.after,
+            key,
+            change.outputs,
+            timers=change.timers,
         )
         if result is not SaveResult.SAVED:
             log.info(
@@ -189,9 +176,42 @@ class PosterHandler:
             return None
         log.info(
             "decision recorded",
-            extra={"grant_id": key, "taxpayer_ref": command.taxpayer_ref, "events": len(outputs)},
+            extra={
+                "grant_id": key,
+                "taxpayer_ref": command.taxpayer_ref,
+                "events": len(change.outputs),
+            },
         )
-        return outputs
+        return change.outputs
+
+    async def _waiting_timer(self, command: PostGrant, now: datetime) -> Timer | None:
+        """What a grant waits for before it is decided, if anything: PO-03, the reorder window
+        (then decided in approval order); ES-03, its evidence stored (tried again later)."""
+        if due := hold_until(command, now, self._reorder_window):
+            log.info("approval held for the reorder window", extra={"grant_id": command.grant_id})
+            return Timer(
+                f"held#{command.grant_id}", due, DECIDE_HELD, {"command": command.model_dump_json()}
+            )
+        if not await self._stored(command.signature_evidence, now):
+            return self._waiting(command, attempt=1, since=now, now=now)
+        return None
+
+    async def _remove(
+        self, caf: TaxpayerCaf, command: WithdrawGrants | RevokeGrants, now: datetime
+    ) -> Change:
+        """PO-09 a withdrawal, PO-10 a revocation. ES-04: it does not wait for its evidence;
+        a timer stores what the store does not take now."""
+        removal = (
+            decide_revocation(caf, command)
+            if isinstance(command, RevokeGrants)
+            else decide_withdrawal(caf, command)
+        )
+        retain_until = self._retry.retain_until(now)
+        refs = [e.ref(retain_until) for e in command.signature_evidence]
+        timers: tuple[Timer, ...] = ()
+        if removal.rejection is None and not await self._stored(command.signature_evidence, now):
+            timers = (self._store_evidence_timer(command, retain_until, 1, now),)
+        return Change(apply(caf, removal), removal_outputs(command, removal, now, refs), timers)
 
     async def _stored(self, evidence: list[SignatureEvidence], now: datetime) -> bool:
         """ES-03, ES-04: the evidence objects are stored and locked (none: nothing to store)."""
@@ -264,9 +284,7 @@ class PosterHandler:
             return Firing([], [self._store.timers.schedule(next_timer)])
         return Firing([], [])
 
-    async def _post(
-        self, caf: TaxpayerCaf, command: PostGrant, now: datetime
-    ) -> tuple[TaxpayerCaf, list[Output], tuple[Timer, ...]]:
+    async def _post(self, caf: TaxpayerCaf, command: PostGrant, now: datetime) -> Change:
         posting = decide_posting(caf, command, command.caf_number)
         assigned = command.caf_number_assigned  # PO-08: the validator gave it (CN-02)
         if posting.grant is not None:
@@ -286,7 +304,7 @@ class PosterHandler:
             caf_number_assigned=assigned,
             signature_refs=[e.ref(retain_until) for e in command.signature_evidence],
         )
-        return apply(caf, posting), outputs, purge_timers(command, posting)
+        return Change(apply(caf, posting), outputs, purge_timers(command, posting))
 
 
 def purge_timers(command: PostGrant, posting: Posting) -> tuple[Timer, ...]:

@@ -21,7 +21,7 @@ from schemas.evidence import SignatureRef
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
 from schemas.matters import Matter
-from services.caf_poster.domain import Loss
+from services.caf_poster.domain import Grant, Loss
 from services.caf_poster.rules import Posting, Removal
 
 
@@ -124,23 +124,30 @@ def posting_outputs(
         "representative_name": grant.representative_name,
     }
     if caf_number_assigned:
-        outputs.append(
-            Output.of(
-                topics.EVENTS,
-                command.taxpayer_ref,
-                CafNumberAssigned.model_validate(
-                    {
-                        **common,
-                        "type": "CafNumberAssigned",
-                        "event_id": event_id(
-                            "CafNumberAssigned", command.message_id, grant.grant_id
-                        ),
-                    },
-                    strict=False,
-                ),
-            )
+        assigned = CafNumberAssigned.model_validate(
+            {
+                **common,
+                "type": "CafNumberAssigned",
+                "event_id": event_id("CafNumberAssigned", command.message_id, grant.grant_id),
+            },
+            strict=False,
         )
-    posted = AuthorizationPosted.model_validate(
+        outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, assigned))
+    posted = _posted(command, posting, grant, {**common, "posted_at": now}, signature_refs)
+    outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, posted))
+    return outputs
+
+
+def _posted(
+    command: PostGrant,
+    posting: Posting,
+    grant: Grant,
+    common: dict[str, object],
+    signature_refs: Sequence[SignatureRef],
+) -> AuthorizationPosted:
+    """PO-08: the posted grant as recorded, with the periods it dropped and why (MK-04, PO-06,
+    RT-02) and where its signature evidence is kept (ES-03)."""
+    return AuthorizationPosted.model_validate(
         {
             **common,
             "type": "AuthorizationPosted",
@@ -160,13 +167,10 @@ def posting_outputs(
             "retention": posting.retention,
             "channel": command.channel,
             "received_at": command.received_at,
-            "posted_at": now,
             "signature_refs": list(signature_refs),
         },
         strict=False,
     )
-    outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, posted))
-    return outputs
 
 
 def removal_outputs(

@@ -149,22 +149,9 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
     """
     if any(g.grant_id == command.grant_id for g in caf.grants):
         return Posting()
-    bounded = too_many(command.tax_matters, removal=False)
-    if bounded is not None:
-        return Posting(rejection=bounded)
-    if command.specific_use:
-        return _refuse(
-            RuleId.PO_01,
-            ReasonCode.NP_SPECIFIC_USE,
-            "A specific-use authorization is not recorded on the CAF.",
-        )
-    group = caf.groups.get(command.authorization_id)
-    if group is not None and group.signature_date != command.taxpayer_signature_date:
-        return _refuse(
-            RuleId.PO_02,
-            ReasonCode.REJ_SIGNATURE_DAY_MISMATCH,
-            "The taxpayer signed this grant on another day than the rest of the authorization.",
-        )
+    refused = _form_refusal(caf, command)
+    if refused is not None:
+        return refused
     named, future = split_future(matters_of(command.tax_matters), command.received_on)
     if not named:
         return _refuse(
@@ -172,7 +159,6 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
             ReasonCode.REJ_MATTER_FUTURE_ONLY,
             "Every period ends more than three years after the year the form was received.",
         )
-    signed = command.taxpayer_signature_date
     units = _sort_units(caf, command, caf_number, named)
     kept = units.kept
     if not kept:
@@ -191,19 +177,64 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
     active = caf.active(command.form)
     losses = _superseded_losses(active, command, kept, retention)
     if command.receive_notices:
-        if group is not None and group.notice_electors >= MAX_NOTICE_RECIPIENTS:
-            return _refuse(
-                RuleId.PO_03,
-                ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
-                "Two representatives of this authorization already receive notice copies.",
-            )
-        if _notice_recipients_after(active, kept, losses) > MAX_NOTICE_RECIPIENTS:
-            return _refuse(
-                RuleId.PO_04,
-                ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
-                "Two representatives already receive notice copies for these tax matters.",
-            )
-    grant = Grant(
+        refused = _notice_refusal(caf.groups.get(command.authorization_id), active, kept, losses)
+        if refused is not None:
+            return refused
+    dropped = (
+        *(Dropped(m, ReasonCode.PART_FUTURE_PERIOD_DROPPED) for m in future),
+        *(Dropped(m, ReasonCode.PART_SUPERSEDED) for m in (*units.superseded, *units.floored)),
+    )
+    grant = _grant(command, caf_number, kept)
+    return Posting(grant=grant, dropped=dropped, losses=losses, retention=retention)
+
+
+def _form_refusal(caf: TaxpayerCaf, command: PostGrant) -> Posting | None:
+    """MK-06, PO-01, PO-02: what refuses the grant whatever its matters."""
+    bounded = too_many(command.tax_matters, removal=False)
+    if bounded is not None:
+        return Posting(rejection=bounded)
+    if command.specific_use:
+        return _refuse(
+            RuleId.PO_01,
+            ReasonCode.NP_SPECIFIC_USE,
+            "A specific-use authorization is not recorded on the CAF.",
+        )
+    group = caf.groups.get(command.authorization_id)
+    if group is not None and group.signature_date != command.taxpayer_signature_date:
+        return _refuse(
+            RuleId.PO_02,
+            ReasonCode.REJ_SIGNATURE_DAY_MISMATCH,
+            "The taxpayer signed this grant on another day than the rest of the authorization.",
+        )
+    return None
+
+
+def _notice_refusal(
+    group: Group | None,
+    active: tuple[Grant, ...],
+    kept: tuple[Matter, ...],
+    losses: tuple[Loss, ...],
+) -> Posting | None:
+    """PO-03, PO-04: a grant that elects notice copies when two already receive them."""
+    if group is not None and group.notice_electors >= MAX_NOTICE_RECIPIENTS:
+        return _refuse(
+            RuleId.PO_03,
+            ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
+            "Two representatives of this authorization already receive notice copies.",
+        )
+    if _notice_recipients_after(active, kept, losses) > MAX_NOTICE_RECIPIENTS:
+        return _refuse(
+            RuleId.PO_04,
+            ReasonCode.NP_NOTICE_LIMIT_EXCEEDED,
+            "Two representatives already receive notice copies for these tax matters.",
+        )
+    return None
+
+
+def _grant(command: PostGrant, caf_number: str | None, kept: tuple[Matter, ...]) -> Grant:
+    """The grant as posted: the units it keeps; a student's is purged after 130 days (PO-12)."""
+    signed = command.taxpayer_signature_date
+    return Grant(
         grant_id=command.grant_id,
         authorization_id=command.authorization_id,
         form=command.form,
@@ -215,11 +246,6 @@ def decide_posting(caf: TaxpayerCaf, command: PostGrant, caf_number: str | None)
         message_id=command.message_id,
         purge_on=signed + STUDENT_PURGE_AFTER if command.designation == "k" else None,
     )
-    dropped = (
-        *(Dropped(m, ReasonCode.PART_FUTURE_PERIOD_DROPPED) for m in future),
-        *(Dropped(m, ReasonCode.PART_SUPERSEDED) for m in (*units.superseded, *units.floored)),
-    )
-    return Posting(grant=grant, dropped=dropped, losses=losses, retention=retention)
 
 
 @dataclass(frozen=True)

@@ -376,65 +376,66 @@ class CafStore:
     ) -> list[TransactWriteItemTypeDef]:
         """The items that turn `before` into `after`, guarded by the taxpayer's version."""
         pk = {"S": f"TP#{taxpayer_ref}"}
-        old = {g.grant_id: g for g in before.grants}
-        items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self.table.name,
-                    "Item": {
-                        "pk": pk,
-                        "sk": {"S": "VERSION"},
-                        "version": {"N": str(after.version)},
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk) OR version = :expected",
-                    "ExpressionAttributeValues": {":expected": {"N": str(before.version)}},
-                }
-            },
+        version: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {"pk": pk, "sk": {"S": "VERSION"}, "version": {"N": str(after.version)}},
+                "ConditionExpression": "attribute_not_exists(pk) OR version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(before.version)}},
+            }
+        }
+        known = {f.floor_id for f in before.floors}
+        floors = [
+            self._put(pk, f"FLOOR#{f.floor_id}", {"floor": {"S": floor_to_json(f)}})
+            for f in after.floors
+            if f.floor_id not in known
         ]
+        return [
+            version,
+            *self._grant_puts(pk, before, after),
+            *self._group_puts(pk, before, after),
+            *floors,
+        ]
+
+    def _grant_puts(
+        self, pk: dict[str, str], before: TaxpayerCaf, after: TaxpayerCaf
+    ) -> list[TransactWriteItemTypeDef]:
+        """A grant changed or new (a new one only if no other write created it)."""
+        old = {g.grant_id: g for g in before.grants}
+        items: list[TransactWriteItemTypeDef] = []
         for grant in after.grants:
             if old.get(grant.grant_id) == grant:
                 continue
-            put: dict[str, Any] = {
-                "TableName": self.table.name,
-                "Item": {
-                    "pk": pk,
-                    "sk": {"S": f"GRANT#{grant.grant_id}"},
-                    "grant": {"S": grant_to_json(grant)},
-                    "status": {"S": "active" if grant.matters else "inactive"},
-                },
-            }
+            status = "active" if grant.matters else "inactive"
+            attributes = {"grant": {"S": grant_to_json(grant)}, "status": {"S": status}}
+            put = self._put(pk, f"GRANT#{grant.grant_id}", attributes)
             if grant.grant_id not in old:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            items.append({"Put": put})  # type: ignore[typeddict-item]
-        for authorization_id, group in after.groups.items():
-            if before.groups.get(authorization_id) == group:
-                continue
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": {
-                            "pk": pk,
-                            "sk": {"S": f"GROUP#{authorization_id}"},
-                            "signature_date": {"S": group.signature_date.isoformat()},
-                            "notice_electors": {"N": str(group.notice_electors)},
-                        },
-                    }
-                }
-            )
-        known = {f.floor_id for f in before.floors}
-        items.extend(
-            {
-                "Put": {
-                    "TableName": self.table.name,
-                    "Item": {
-                        "pk": pk,
-                        "sk": {"S": f"FLOOR#{floor.floor_id}"},
-                        "floor": {"S": floor_to_json(floor)},
-                    },
-                }
-            }
-            for floor in after.floors
-            if floor.floor_id not in known
-        )
+                put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+            items.append(put)
         return items
+
+    def _group_puts(
+        self, pk: dict[str, str], before: TaxpayerCaf, after: TaxpayerCaf
+    ) -> list[TransactWriteItemTypeDef]:
+        return [
+            self._put(
+                pk,
+                f"GROUP#{authorization_id}",
+                {
+                    "signature_date": {"S": group.signature_date.isoformat()},
+                    "notice_electors": {"N": str(group.notice_electors)},
+                },
+            )
+            for authorization_id, group in after.groups.items()
+            if before.groups.get(authorization_id) != group
+        ]
+
+    def _put(
+        self, pk: dict[str, str], sk: str, attributes: dict[str, Any]
+    ) -> TransactWriteItemTypeDef:
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {"pk": pk, "sk": {"S": sk}, **attributes},
+            }
+        }

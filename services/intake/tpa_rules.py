@@ -109,6 +109,50 @@ def _matters_eligible(message: TpaRequest) -> bool:
     return True
 
 
+def _request_refusal(
+    message: TpaRequest,
+    caf_number: str | None,
+    caf_rejection: Rejection | None,
+    *,
+    business_with_official: bool,
+) -> Rejection | None:
+    """IN-26, IN-05, IN-19, IN-18 in that order: who asks, when, for whom."""
+    rep = message.representative
+    if not assured(rep.signature):
+        return _reject(
+            RuleId.IN_26,
+            ReasonCode.REJ_IDENTITY_ASSURANCE,
+            "The tax professional's login did not meet identity assurance IAL2/AAL2.",
+        )
+    signed_on = rep.signature.date if rep.signature else None
+    if signed_on is not None and signed_on > message.received_on:
+        return _reject(
+            RuleId.IN_05,
+            ReasonCode.REJ_SIGN_DATE_FUTURE,
+            "The request is signed after the day it was received.",
+        )
+    if not _taxpayer_eligible(message, business_with_official=business_with_official):
+        return _reject(
+            RuleId.IN_19,
+            ReasonCode.REJ_TPA_TP_INELIGIBLE,
+            "Online requests are for individual taxpayers in the 50 states and DC, and for "
+            "businesses with an active Designated Official.",
+        )
+    if caf_rejection is None and caf_number is None:
+        return _reject(
+            RuleId.IN_18,
+            ReasonCode.REJ_TPA_REP_INELIGIBLE,
+            "Online requests need the tax professional's CAF number.",
+        )
+    if message.form == "2848" and (rep.designation or "").lower() not in TPA_DESIGNATIONS:
+        return _reject(
+            RuleId.IN_18,
+            ReasonCode.REJ_TPA_REP_INELIGIBLE,
+            "Online power of attorney requests are for designations a, b, c, g and r.",
+        )
+    return None
+
+
 def assess_tpa_request(
     message: TpaRequest,
     today: dt.date,
@@ -122,55 +166,12 @@ def assess_tpa_request(
     rejection = rejection or check_receipt_date(message.received_on, today, max_age_days)
     if rejection is not None:
         return Assessment(tin, rejection)
-    rep = message.representative
-    caf_number, caf_rejection = check_caf_number(rep.caf_number)
-    signed_on = rep.signature.date if rep.signature else None
-    checks: list[tuple[bool, Rejection]] = [
-        (
-            not assured(rep.signature),
-            _reject(
-                RuleId.IN_26,
-                ReasonCode.REJ_IDENTITY_ASSURANCE,
-                "The tax professional's login did not meet identity assurance IAL2/AAL2.",
-            ),
-        ),
-        (
-            signed_on is not None and signed_on > message.received_on,
-            _reject(
-                RuleId.IN_05,
-                ReasonCode.REJ_SIGN_DATE_FUTURE,
-                "The request is signed after the day it was received.",
-            ),
-        ),
-        (
-            not _taxpayer_eligible(message, business_with_official=business_with_official),
-            _reject(
-                RuleId.IN_19,
-                ReasonCode.REJ_TPA_TP_INELIGIBLE,
-                "Online requests are for individual taxpayers in the 50 states and DC, and for "
-                "businesses with an active Designated Official.",
-            ),
-        ),
-        (
-            caf_rejection is None and caf_number is None,
-            _reject(
-                RuleId.IN_18,
-                ReasonCode.REJ_TPA_REP_INELIGIBLE,
-                "Online requests need the tax professional's CAF number.",
-            ),
-        ),
-        (
-            message.form == "2848" and (rep.designation or "").lower() not in TPA_DESIGNATIONS,
-            _reject(
-                RuleId.IN_18,
-                ReasonCode.REJ_TPA_REP_INELIGIBLE,
-                "Online power of attorney requests are for designations a, b, c, g and r.",
-            ),
-        ),
-    ]
-    for failed, candidate in checks:
-        if failed:
-            return Assessment(tin, candidate, caf_numbers=(caf_number,))
+    caf_number, caf_rejection = check_caf_number(message.representative.caf_number)
+    refused = _request_refusal(
+        message, caf_number, caf_rejection, business_with_official=business_with_official
+    )
+    if refused is not None:
+        return Assessment(tin, refused, caf_numbers=(caf_number,))
     rejection = caf_rejection or check_matters(message.tax_matters)
     if rejection is None and not _matters_eligible(message):
         rejection = _reject(

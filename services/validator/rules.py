@@ -102,6 +102,11 @@ def assess_standing(grant: PostGrant, record: PractitionerRecord | None) -> Reje
         )
     # CN-03: a representative without a CAF number whose PTIN the registry knows is judged on
     # that record like any other
+    return _status_refusal(grant, record) or _credentials_refusal(grant, record)
+
+
+def _status_refusal(grant: PostGrant, record: PractitionerRecord) -> Rejection | None:
+    """VA-01, VA-02, VA-03: the registry status of the representative."""
     status = record.status_code
     if status in NOT_GOOD_STANDING:
         return Rejection(
@@ -121,6 +126,11 @@ def assess_standing(grant: PostGrant, record: PractitionerRecord | None) -> Reje
             ReasonCode.REJ_REP_INACTIVE,
             "The representative is retired or inactive and cannot represent taxpayers.",
         )
+    return None
+
+
+def _credentials_refusal(grant: PostGrant, record: PractitionerRecord) -> Rejection | None:
+    """VA-05, CN-06, VA-06: the name, designation and unenrolled-preparer credentials."""
     if not names_match(grant.representative_name, record.name):
         return Rejection(
             RuleId.VA_05,
