@@ -61,20 +61,25 @@ async def test_a_store_table_reports_ready_only_once_provisioned(
         assert await table.ping()
 
 
+def batch_writes(table: DynamoTable) -> list[int]:
+    """From now on, the items of each BatchWriteItem call of `table`, call by call."""
+    batches: list[int] = []
+    write = table.client.batch_write_item
+
+    async def counted(**kwargs: Any) -> Any:
+        batches.append(len(kwargs["RequestItems"][table.name]))
+        return await write(**kwargs)
+
+    table.client.batch_write_item = counted  # type: ignore[method-assign]
+    return batches
+
+
 async def test_concurrent_marks_share_batch_writes_and_every_one_is_stored(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
     async with DynamoTable(settings, "intake") as table:
-        calls = 0
-        write = table.client.batch_write_item
-
-        async def counted(**kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await write(**kwargs)
-
-        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        batches = batch_writes(table)
         writer = GroupWriter(table)
         keys = [f"EVENT#{n}" for n in range(60)]
 
@@ -83,7 +88,7 @@ async def test_concurrent_marks_share_batch_writes_and_every_one_is_stored(
             writer.put({"pk": {"S": keys[0]}, "sk": {"S": "MARK"}, "n": {"N": "2"}}),
         )
 
-        assert calls < len(keys) / 5  # 60 marks in a handful of calls (25 per call at most)
+        assert len(batches) < len(keys) / 5  # 60 marks in a handful of calls (25 per call at most)
         for key in keys:
             stored = await dynamodb.get_item(
                 TableName=table.name, Key={"pk": {"S": key}, "sk": {"S": "MARK"}}
@@ -128,15 +133,7 @@ async def test_a_ledger_that_does_not_mark_writes_nothing_after_publishing_and_k
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
     outputs = [Output("caf.events.v1", "ref", b'{"type":"AuthorizationPosted"}', {"h": "1"})]
     async with DynamoTable(settings, "validator") as table:
-        writes = 0
-        write = table.client.batch_write_item
-
-        async def counted(**kwargs: Any) -> Any:
-            nonlocal writes
-            writes += 1
-            return await write(**kwargs)
-
-        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        batches = batch_writes(table)
         ledger = Ledger(table, "GRANT#")
         key = f"g-{uuid.uuid4()}"
         assert await transact(table, [ledger.put(key, outputs)]) is None
@@ -151,7 +148,7 @@ async def test_a_ledger_that_does_not_mark_writes_nothing_after_publishing_and_k
         assert await handle_once(ledger, key, decided, publish)
         assert await handle_once(ledger, key, decided, publish)
 
-        assert (writes, published) == (0, [outputs, outputs])
+        assert (batches, published) == ([], [outputs, outputs])
         assert await ledger.recorded(key) == Recorded("pending", outputs)
 
 
@@ -160,14 +157,7 @@ async def test_published_marks_and_a_stores_other_marks_share_one_batch_through_
 ) -> None:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
     async with DynamoTable(settings, "validator") as table:
-        batches: list[int] = []
-        write = table.client.batch_write_item
-
-        async def counted(**kwargs: Any) -> Any:
-            batches.append(len(kwargs["RequestItems"][table.name]))
-            return await write(**kwargs)
-
-        table.client.batch_write_item = counted  # type: ignore[method-assign]
+        batches = batch_writes(table)
         writer = GroupWriter(table)
         ledger = Ledger(table, "GRANT#", writer=writer, marks_published=True)
 
@@ -224,13 +214,9 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN
 
 
-async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
-    settings: ServiceSettings, dynamodb: DynamoDBClient
-) -> None:
-    """VA-07 on DynamoDB Local: distinct other taxpayers within the window are counted (the
-    taxpayer's own and older sightings are not), and the Query reads the window only."""
+async def validator_store(settings: ServiceSettings, dynamodb: DynamoDBClient) -> ValidatorStore:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store = ValidatorStore(
+    return ValidatorStore(
         ValidatorSettings.model_validate(
             {
                 "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
@@ -238,6 +224,28 @@ async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
             }
         )
     )
+
+
+def scanned_counts(store: ValidatorStore) -> list[int]:
+    """From now on, the items each Query of `store` reads, call by call."""
+    reads: list[int] = []
+    query = store.table.client.query
+
+    async def counted(**kwargs: Any) -> Any:
+        response = await query(**kwargs)
+        reads.append(response["ScannedCount"])
+        return response
+
+    store.table.client.query = counted  # type: ignore[method-assign]
+    return reads
+
+
+async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """VA-07 on DynamoDB Local: distinct other taxpayers within the window are counted (the
+    taxpayer's own and older sightings are not), and the Query reads the window only."""
+    store = await validator_store(settings, dynamodb)
     # the present: sightings carry a TTL from their time, and DynamoDB Local's sweeper deletes
     # those whose time has passed (a fixed day made this test fail from the day after it)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -249,15 +257,7 @@ async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
         ]
         for n, sighting in enumerate([*history, *recent]):
             assert await store.record(f"g-{n}", [], sighting)
-        reads: list[int] = []
-        query = store.table.client.query
-
-        async def counted(**kwargs: Any) -> Any:
-            response = await query(**kwargs)
-            reads.append(response["ScannedCount"])
-            return response
-
-        store.table.client.query = counted  # type: ignore[method-assign]
+        reads = scanned_counts(store)
 
         assert await store.other_taxpayers("781234567", "own", now - timedelta(hours=1)) == 2
         assert sum(reads) == len(recent)  # not the 40 sightings of days ago
@@ -274,29 +274,13 @@ async def test_the_velocity_window_of_a_busy_number_is_read_only_until_the_limit
 ) -> None:
     """VA-07 asks whether the limit is reached: 120 taxpayers in the hour, a limit of 25, and the
     Query stops after a page of 50 instead of reading all 120."""
-    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store = ValidatorStore(
-        ValidatorSettings.model_validate(
-            {
-                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-                "CAF_TABLE_PREFIX": settings.table_prefix,
-            }
-        )
-    )
+    store = await validator_store(settings, dynamodb)
     now = datetime.now(UTC).replace(microsecond=0)
     async with store.table:
         for n in range(120):
             seen = Sighting("781234568", f"tp-{n}", now - timedelta(seconds=n))
             assert await store.record(f"busy-{n}", [], seen)
-        reads: list[int] = []
-        query = store.table.client.query
-
-        async def counted(**kwargs: Any) -> Any:
-            response = await query(**kwargs)
-            reads.append(response["ScannedCount"])
-            return response
-
-        store.table.client.query = counted  # type: ignore[method-assign]
+        reads = scanned_counts(store)
         since = now - timedelta(hours=1)
 
         assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) >= 25
