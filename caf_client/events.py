@@ -22,6 +22,10 @@ from schemas.codec import decode_event
 from schemas.errors import ContractError
 from schemas.events import Event
 
+__all__ = [
+    "EventStream",
+]
+
 
 class EventStream:
     """An async iterator over `caf.events.v1` in one consumer group."""

@@ -17,6 +17,17 @@ from joserfc import jwt
 
 from caf_client.signing import ALGORITHMS, PrivateKey, algorithm_of
 
+__all__ = [
+    "AAL2",
+    "ASSURANCE_IAL2_AAL2",
+    "AUDIENCE",
+    "IAL2",
+    "QUERY_AUDIENCE",
+    "ROLES",
+    "mint_access_token",
+    "mint_identity_assertion",
+]
+
 IAL2: Final = "http://idmanagement.gov/ns/assurance/ial/2"
 AAL2: Final = "http://idmanagement.gov/ns/assurance/aal/2"
 ASSURANCE_IAL2_AAL2: Final = f"{IAL2} {AAL2}"

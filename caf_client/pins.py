@@ -15,6 +15,15 @@ from typing import Final
 from joserfc import jwe
 from joserfc.jwk import ECKey, KeySet
 
+__all__ = [
+    "CONTENT_ALGORITHM",
+    "KEY_ALGORITHM",
+    "PIN_ALGORITHMS",
+    "load_public_keys",
+    "new_pin_key",
+    "seal_pin",
+]
+
 KEY_ALGORITHM: Final = "ECDH-ES+A256KW"
 CONTENT_ALGORITHM: Final = "A256GCM"
 PIN_ALGORITHMS: Final = (KEY_ALGORITHM, CONTENT_ALGORITHM)

@@ -25,6 +25,19 @@ from schemas.inbound import TpaDecision, TpaRequest
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
+__all__ = [
+    "CONTENT_TYPE",
+    "CafPublisher",
+    "Published",
+    "SignedRecord",
+    "encode_message",
+    "inbound_key",
+    "signed_entity_record",
+    "signed_protection_record",
+    "signed_record",
+    "signed_registry_record",
+]
+
 CONTENT_TYPE = ("content-type", b"application/json")
 
 

@@ -14,6 +14,15 @@ from typing import Final
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey
 
+__all__ = [
+    "ALGORITHMS",
+    "SIGNATURE_HEADER",
+    "PrivateKey",
+    "Signer",
+    "algorithm_of",
+    "load_private_key",
+]
+
 SIGNATURE_HEADER: Final = "caf-signature"
 # Accepted when verifying; `EdDSA` is the older (RFC 8037) name of Ed25519 signatures.
 ALGORITHMS: Final = ("Ed25519", "EdDSA", "ES256")

@@ -2,3 +2,5 @@
 
 Only contracts live here; business rules belong to the services.
 """
+
+__all__: list[str] = []  # nothing here: import the modules (schemas.inbound, schemas.events, ...)

@@ -12,6 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = [
+    "MAX_TEXT",
+    "InboundModel",
+    "OutboundModel",
+    "described",
+]
+
 MAX_TEXT = 1_000
 
 

@@ -19,6 +19,28 @@ from schemas.notifications import Notification
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
+__all__ = [
+    "COMMAND",
+    "CONTENT_TYPE",
+    "ENTITY",
+    "EVENT",
+    "INBOUND",
+    "MAX_MESSAGE_BYTES",
+    "NOTIFICATION",
+    "PRACTITIONER",
+    "PROTECTION",
+    "T",
+    "decode_command",
+    "decode_entity",
+    "decode_event",
+    "decode_inbound",
+    "decode_notification",
+    "decode_practitioner",
+    "decode_protection",
+    "encode",
+    "readable_message_id",
+]
+
 MAX_MESSAGE_BYTES = 1_048_576
 CONTENT_TYPE = "application/json"
 

@@ -6,6 +6,13 @@ Values are the IDs and codes verbatim; a test checks this module against docs/ru
 from dataclasses import dataclass
 from enum import StrEnum
 
+__all__ = [
+    "SUSPICIOUS",
+    "ReasonCode",
+    "Rejection",
+    "RuleId",
+]
+
 
 class RuleId(StrEnum):
     """A business rule of docs/rules.md."""

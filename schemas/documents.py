@@ -34,6 +34,19 @@ from schemas.notifications import Notification
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
+__all__ = [
+    "CHANNELS",
+    "DLQ_HEADERS",
+    "GENERATED",
+    "INBOUND_MODELS",
+    "PUBLIC_MODELS",
+    "REGENERATE",
+    "asyncapi",
+    "json_schemas",
+    "main",
+    "rendered",
+]
+
 GENERATED = Path(__file__).resolve().parent / "generated"
 REGENERATE = "python -m schemas.documents"
 

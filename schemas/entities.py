@@ -16,6 +16,12 @@ from pydantic import AwareDatetime
 from schemas.base import InboundModel, OutboundModel, described
 from schemas.inbound import Address, MessageId
 
+__all__ = [
+    "BusinessType",
+    "DeactivateOfficial",
+    "EntityRecord",
+]
+
 BusinessType = Literal[
     "corporation", "s_corporation", "partnership", "llc", "trust", "estate", "sole_proprietor"
 ]

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ContractError",
+    "Problem",
+]
+
 
 @dataclass(frozen=True)
 class Problem:

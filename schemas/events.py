@@ -18,6 +18,44 @@ from schemas.evidence import SignatureRef
 from schemas.ids import TAXPAYER_REF_PATTERN, event_id
 from schemas.inbound import FormType
 
+__all__ = [
+    "EVENT_TYPES",
+    "OFFICIAL_EVENTS",
+    "OFFICIAL_ID_PATTERN",
+    "TERMINAL_TYPES",
+    "AuthorizationDeclined",
+    "AuthorizationExpired",
+    "AuthorizationHeld",
+    "AuthorizationNotProcessed",
+    "AuthorizationPendingApproval",
+    "AuthorizationPosted",
+    "AuthorizationRejected",
+    "AuthorizationRevoked",
+    "AuthorizationWithdrawn",
+    "CafMisuseSuspected",
+    "CafNumber",
+    "CafNumberAssigned",
+    "DesignatedOfficialActivated",
+    "DesignatedOfficialDeactivated",
+    "DesignatedOfficialPinIssued",
+    "DesignatedOfficialRefused",
+    "DroppedPeriod",
+    "EntityUserAdded",
+    "EntityUserRemoved",
+    "Event",
+    "MisuseEvidence",
+    "MisuseSignal",
+    "OfficialAct",
+    "PostingDelayed",
+    "Reasoned",
+    "RecordedMatter",
+    "SlaAtRisk",
+    "SlaBreached",
+    "Stage",
+    "held_event",
+    "refusal_event",
+]
+
 Stage = Literal["intake", "validator", "caf_poster", "monitor"]
 CafNumber = Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 

@@ -23,6 +23,18 @@ from pydantic import AwareDatetime
 
 from schemas.base import InboundModel, OutboundModel, described
 
+__all__ = [
+    "FORMAT",
+    "KEY_PREFIX",
+    "MAX_OBJECT_BYTES",
+    "SignatureEvidence",
+    "SignatureRef",
+    "SignedAct",
+    "SignerRole",
+    "object_key",
+    "sha256_of_key",
+]
+
 FORMAT = "caf-signature-evidence/1"
 KEY_PREFIX = "evidence/sha256/"
 MAX_OBJECT_BYTES = 96 * 1024  # an inbound message is at most 64 KiB; sealing and base64 add

@@ -24,6 +24,21 @@ from schemas.evidence import SignatureEvidence
 from schemas.inbound import Channel, FormType
 from schemas.matters import Entry, Matter, Unit, expand_entries
 
+__all__ = [
+    "CloseRequest",
+    "ConfirmHeld",
+    "GrantCommand",
+    "MatterSpec",
+    "PostGrant",
+    "Retention",
+    "ReviewHold",
+    "RevokeGrants",
+    "WithdrawGrants",
+    "matters_of",
+    "refusal_of",
+    "units_of",
+]
+
 
 class MatterSpec(InboundModel):
     """Tax matters of a grant, periods as received (already checked well formed by intake)."""

@@ -21,6 +21,22 @@ from dataclasses import dataclass
 
 from schemas.errors import ContractError
 
+__all__ = [
+    "EVENT_NAMESPACE",
+    "TAXPAYER_REF_LENGTH",
+    "TAXPAYER_REF_PATTERN",
+    "RefKeys",
+    "event_id",
+    "keyed_digest",
+    "message_ref",
+    "notification_id",
+    "official_id",
+    "ref_version",
+    "rekeyed",
+    "submission_grant_id",
+    "taxpayer_ref",
+]
+
 TAXPAYER_REF_LENGTH = 32
 TAXPAYER_REF_PATTERN = r"^(v[1-9][0-9]{0,3}\.)?[0-9a-f]{32}$"
 _VERSIONED = re.compile(r"v([1-9][0-9]{0,3})\.([0-9a-f]{32})")

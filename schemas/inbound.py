@@ -17,6 +17,41 @@ from schemas.base import InboundModel, described
 from schemas.ids import TAXPAYER_REF_PATTERN
 from schemas.values import has_tin_like_number
 
+__all__ = [
+    "DO_KINDS",
+    "INBOUND_KINDS",
+    "Address",
+    "Channel",
+    "DoDeactivation",
+    "DoPinRedeem",
+    "DoPinRequest",
+    "EntityType",
+    "EntityUserChange",
+    "FormType",
+    "FreeText",
+    "IdentitySubject",
+    "InboundMessage",
+    "MessageId",
+    "OfficialMessage",
+    "ProtectedConfirmation",
+    "Representative",
+    "Retained",
+    "Revocation",
+    "RevocationChannel",
+    "Signature",
+    "SignatureMethod",
+    "Submission",
+    "TaxMatter",
+    "Taxpayer",
+    "TaxpayerIdentity",
+    "TinTypeField",
+    "TpaDecision",
+    "TpaRequest",
+    "Withdrawal",
+    "free_text",
+    "identifier",
+]
+
 FormType = Literal["2848", "8821"]
 TinTypeField = Literal["SSN", "ITIN", "EIN"]
 SignatureMethod = Literal["wet", "electronic", "checkbox"]

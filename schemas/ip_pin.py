@@ -19,6 +19,14 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+__all__ = [
+    "IP_PIN_TEXT",
+    "SIX_DIGITS",
+    "Found",
+    "carries_ip_pin",
+    "pins_in",
+]
+
 _WORDS_OF_PIN = r"(?<![a-z])(?:ip|identity[\s_.-]{0,3}protection)[\s_.-]{0,3}pins?(?![a-z])"
 _SIX = r"(?<!\d)\d{6}(?!\d)"
 IP_PIN_TEXT = re.compile(

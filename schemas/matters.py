@@ -25,6 +25,28 @@ from typing import Literal, NamedTuple
 
 from schemas.errors import ContractError
 
+__all__ = [
+    "CIVIL_PENALTY",
+    "FAMILIES",
+    "MAX_PERIOD_ENTRIES",
+    "MAX_UNITS_PER_GRANT",
+    "QUARTERLY",
+    "QUARTER_ENDS",
+    "SHARED_RESPONSIBILITY",
+    "Cadence",
+    "Entry",
+    "Matter",
+    "Span",
+    "Unit",
+    "cadence",
+    "count_units",
+    "expand",
+    "expand_entries",
+    "is_general_reference",
+    "matter_key",
+    "span",
+]
+
 Cadence = Literal["annual", "quarterly"]
 
 # MK-01: form numbers (normalised: upper case, no punctuation or spaces) of known return families.

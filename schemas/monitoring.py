@@ -9,6 +9,10 @@ from pydantic import AwareDatetime
 from schemas.base import OutboundModel, described
 from schemas.inbound import MessageId
 
+__all__ = [
+    "StatementRun",
+]
+
 
 class StatementRun(OutboundModel):
     """Send each practitioner with active grants (or the ones named) the statement of them."""

@@ -9,6 +9,11 @@ from pydantic import AwareDatetime
 
 from schemas.base import OutboundModel, described
 
+__all__ = [
+    "Notification",
+    "Recipient",
+]
+
 Recipient = Literal["taxpayer", "representative", "sre"]
 
 

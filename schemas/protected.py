@@ -18,6 +18,11 @@ from pydantic import AwareDatetime
 from schemas.base import InboundModel, described
 from schemas.ids import TAXPAYER_REF_PATTERN
 
+__all__ = [
+    "ProtectionBasis",
+    "ProtectionRecord",
+]
+
 ProtectionBasis = Literal["identity_theft_victim", "opt_in"]
 
 

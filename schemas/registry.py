@@ -13,6 +13,11 @@ from pydantic import AwareDatetime
 
 from schemas.base import InboundModel, described
 
+__all__ = [
+    "PractitionerRecord",
+    "StatusCode",
+]
+
 StatusCode = Literal["", "D", "S", "E", "R", "I", "P"]
 
 

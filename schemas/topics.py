@@ -7,6 +7,36 @@ change without a new `.vN` topic.
 
 from typing import Final
 
+__all__ = [
+    "AUDIT",
+    "DEAD_LETTER_TOPICS",
+    "ENTITIES",
+    "EVENTS",
+    "GRANTS_ACCEPTED",
+    "GRANTS_VALIDATED",
+    "INBOUND",
+    "INBOUND_DLQ",
+    "INBOUND_RETRY",
+    "INTAKE_RETRY",
+    "MONITOR_DLQ",
+    "MONITOR_RETRY",
+    "NOTIFICATIONS",
+    "NOTIFIER_DLQ",
+    "NOTIFIER_RETRY",
+    "OFFICIALS",
+    "POSTER_DLQ",
+    "POSTER_RETRY",
+    "PRACTITIONERS",
+    "PROTECTED",
+    "QUERY_DLQ",
+    "QUERY_RETRY",
+    "RETRY_TOPICS",
+    "REVIEWS",
+    "STATEMENTS",
+    "VALIDATOR_DLQ",
+    "VALIDATOR_RETRY",
+]
+
 INBOUND: Final = "caf.inbound.v1"
 INBOUND_DLQ: Final = "caf.inbound.dlq.v1"
 # Internal: Tax Pro Account decisions waiting for their request (IN-21).

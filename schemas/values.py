@@ -13,6 +13,19 @@ from typing import Literal
 
 from schemas.errors import ContractError
 
+__all__ = [
+    "CAF_PREFIXES",
+    "EIN_PREFIXES",
+    "ITIN_GROUPS",
+    "TinType",
+    "caf_number_given",
+    "has_tin_like_number",
+    "normalize_caf_number",
+    "normalize_tin",
+    "redact_numbers",
+    "tin_last4",
+]
+
 TinType = Literal["SSN", "ITIN", "EIN"]
 
 # IRS campus/Internet EIN prefixes (first two digits) in use.

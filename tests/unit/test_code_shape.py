@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,3 +36,35 @@ def test_the_length_check_finds_a_long_function_and_only_it(tmp_path: Path) -> N
     source.parent.mkdir()
     source.write_text(f"def short():\n    return 1\n\n\nasync def long():\n{body}\n")
     assert long_functions(tmp_path, "pkg") == [f"pkg/long.py:long ({MAX_LINES + 1})"]
+
+
+def test_the_packages_other_teams_import_are_typed_and_say_what_they_export() -> None:
+    """PEP 561 `py.typed`, and in every module an `__all__` naming each public class, function
+    and constant it defines, and nothing it does not have."""
+    missing = []
+    for package in ("schemas", "caf_client"):
+        assert (ROOT / package / "py.typed").exists(), package
+        for path in sorted((ROOT / package).glob("*.py")):
+            module = f"{package}.{path.stem}" if path.stem != "__init__" else package
+            exported = getattr(importlib.import_module(module), "__all__", None)
+            if exported is None:
+                missing.append(f"{module}: no __all__")
+                continue
+            unknown = [name for name in exported if not hasattr(sys.modules[module], name)]
+            unlisted = sorted(set(public_definitions(path)) - set(exported))
+            missing.extend(f"{module}: {name} unknown" for name in unknown)
+            missing.extend(f"{module}: {name} not in __all__" for name in unlisted)
+    assert missing == []
+
+
+def public_definitions(path: Path) -> list[str]:
+    """The public names a module defines at its top level (not those it imports)."""
+    names: list[str] = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names.extend(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [name for name in names if not name.startswith("_") and name != "log"]
