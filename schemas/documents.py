@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "INBOUND_MODELS",
     "PUBLIC_MODELS",
     "REGENERATE",
+    "Channel",
     "asyncapi",
     "json_schemas",
     "main",
@@ -95,37 +97,46 @@ DLQ_HEADERS = {
     ],
 }
 
-# (topic, key, description, message names, kafka topic configuration)
-CHANNELS: tuple[tuple[str, str, str, tuple[str, ...], dict[str, Any]], ...] = (
-    (
+
+@dataclass(frozen=True)
+class Channel:
+    """A public topic as the AsyncAPI document describes it."""
+
+    topic: str
+    key: str
+    description: str
+    messages: tuple[str, ...]  # model names
+    configuration: dict[str, Any] = field(default_factory=dict)  # Kafka topic configuration
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel(
         topics.INBOUND,
         "request_id for TPA messages, message_id otherwise (may be null)",
         "Requests published by the upstream portals, discriminated by `kind`.",
         tuple(model.__name__ for model in INBOUND_MODELS),
-        {},
     ),
-    (
+    Channel(
         topics.INBOUND_DLQ,
         "the original key",
         "Inbound messages intake could not decode: original bytes plus error headers.",
         ("DeadLetter",),
-        {},
     ),
-    (
+    Channel(
         topics.PRACTITIONERS,
         "CAF number (9 digits)",
         "Compacted practitioner registry: latest record per CAF number; tombstone = removed.",
         ("PractitionerRecord",),
         {"cleanup.policy": ["compact"]},
     ),
-    (
+    Channel(
         topics.ENTITIES,
         "entity_id (the entity system's pseudonym of the EIN)",
         "Compacted business entity records: latest per entity; tombstone = closed.",
         ("EntityRecord",),
         {"cleanup.policy": ["compact"]},
     ),
-    (
+    Channel(
         topics.PROTECTED,
         "taxpayer_ref",
         "Compacted IP PIN program membership (never a PIN): latest per taxpayer; tombstone = "
@@ -133,19 +144,17 @@ CHANNELS: tuple[tuple[str, str, str, tuple[str, ...], dict[str, Any]], ...] = (
         ("ProtectionRecord",),
         {"cleanup.policy": ["compact"]},
     ),
-    (
+    Channel(
         topics.EVENTS,
         "taxpayer_ref",
         "The outcome stream, discriminated by `type`.",
         tuple(model.__name__ for model in EVENT_TYPES),
-        {},
     ),
-    (
+    Channel(
         topics.NOTIFICATIONS,
         "recipient_ref",
         "Alerts to taxpayers, practitioners and SREs.",
         ("Notification",),
-        {},
     ),
 )
 
@@ -188,13 +197,14 @@ def asyncapi() -> dict[str, Any]:
     }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for topic, key, description, names, configuration in CHANNELS:
+    for channel in CHANNELS:
+        topic, names = channel.topic, channel.messages
         binding: dict[str, Any] = {"partitions": 12, "bindingVersion": "0.5.0"}
-        if configuration:
-            binding["topicConfiguration"] = configuration
+        if channel.configuration:
+            binding["topicConfiguration"] = channel.configuration
         channels[topic] = {
             "address": topic,
-            "description": f"{description} Key: {key}.",
+            "description": f"{channel.description} Key: {channel.key}.",
             "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in names},
             "bindings": {"kafka": binding},
         }
