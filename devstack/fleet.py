@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import signal
 import socket
 import sys
@@ -28,14 +29,45 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+# Where listening ports are picked when the kernel does not say its ephemeral range (Linux's
+# default starts at 32768).
+_EPHEMERAL_FROM = 32768
+_LISTEN_FROM = 20000
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports, all held at once while they are picked (picked one by one and
-    released, two of them can come out the same)."""
+    """`count` distinct free ports below the kernel's ephemeral range, all held at once while
+    they are picked (picked one by one and released, two of them can come out the same).
+
+    Below the ephemeral range because a process that restarts (the fault run restarts the
+    broker, DynamoDB Local and the object store) must get its ports back: one from the
+    ephemeral range can be taken meanwhile by an outgoing connection of any process (the
+    services reconnecting to it, for one), and the restart then fails with "address already
+    in use"."""
+    first = _LISTEN_FROM if _ephemeral_start() > _LISTEN_FROM + count else 1024
+    candidates = random.SystemRandom().sample(range(first, _ephemeral_start()), k=4 * count + 64)
+    ports: list[int] = []
     with contextlib.ExitStack() as held:
-        probes = [held.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
+        for port in candidates:
+            probe = held.enter_context(socket.socket())
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    msg = f"no {count} free ports below {_ephemeral_start()}"
+    raise StackError(msg)
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (outgoing connections' source ports)."""
+    try:
+        low = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+        return int(low)
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_FROM
 
 
 @dataclass
