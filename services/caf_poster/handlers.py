@@ -108,28 +108,38 @@ class PosterHandler:
     async def fire(self, timer: Timer) -> Firing:
         """PO-12: remove a student grant on its purge day; PO-03: decide a held approval; ES-03:
         try again to store a waiting grant's evidence, and post it once stored; ES-04: store a
-        removal's evidence. The CAF changes under its version guard."""
-        if timer.kind == STORE_EVIDENCE:
-            return await self._store_later(timer)
-        if timer.kind in {DECIDE_HELD, AWAIT_EVIDENCE}:
-            command = decode_command(str(timer.payload["command"]).encode())
-            if not isinstance(command, PostGrant):
-                return Firing([], [])
-            now = self._clock.now()
-            if not await self._stored(command.signature_evidence, now):
-                return self._still_waiting(command, timer.payload, now)
-            # read, not remembered: the timer loop writes this delta, and a stale one would
-            # fail on every round without the store learning of it
-            located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
-            command = command.model_copy(
-                update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
-            )
-            change = await self._post(located.caf, command, now)
-            changes = self._store.delta(command.taxpayer_ref, located.caf, change.after)
-            timers = (self._store.timers.schedule(t) for t in change.timers)
-            return Firing(change.outputs, [*changes, *timers])
-        if timer.kind != STUDENT_PURGE:
+        removal's evidence. The CAF changes under its version guard. A kind this version does
+        not know fires nothing."""
+        firings: dict[str, Callable[[Timer], Awaitable[Firing]]] = {
+            STORE_EVIDENCE: self._store_later,
+            DECIDE_HELD: self._post_waiting,
+            AWAIT_EVIDENCE: self._post_waiting,
+            STUDENT_PURGE: self._purge,
+        }
+        fire = firings.get(timer.kind)
+        return await fire(timer) if fire is not None else Firing([], [])
+
+    async def _post_waiting(self, timer: Timer) -> Firing:
+        """PO-03, ES-03: a grant that waited (for the reorder window, for its evidence)."""
+        command = decode_command(str(timer.payload["command"]).encode())
+        if not isinstance(command, PostGrant):
             return Firing([], [])
+        now = self._clock.now()
+        if not await self._stored(command.signature_evidence, now):
+            return self._still_waiting(command, timer.payload, now)
+        # read, not remembered: the timer loop writes this delta, and a stale one would fail on
+        # every round without the store learning of it
+        located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
+        command = command.model_copy(
+            update={"taxpayer_ref": located.taxpayer_ref, "previous_taxpayer_ref": None}
+        )
+        change = await self._post(located.caf, command, now)
+        changes = self._store.delta(command.taxpayer_ref, located.caf, change.after)
+        timers = (self._store.timers.schedule(t) for t in change.timers)
+        return Firing(change.outputs, [*changes, *timers])
+
+    async def _purge(self, timer: Timer) -> Firing:
+        """PO-12: a student grant removed on its purge day."""
         taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
         located = await self._store.locate(taxpayer["taxpayer_ref"])
         taxpayer["taxpayer_ref"], caf = located.taxpayer_ref, located.caf
