@@ -38,7 +38,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caf_runtime.config import EvidenceSettings
-from caf_runtime.metrics import EVIDENCE_WRITES
+from caf_runtime.metrics import EVIDENCE_KNOWN, EVIDENCE_WRITES
 from schemas.evidence import SignatureEvidence, SignatureRef, sha256_of_key
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class EvidenceBucket:
         `retain_until`, encrypted at rest; one already there counts as stored."""
         for item in {e.sha256: e for e in evidence}.values():
             if self._known_locked(item.key, retain_until):
-                EVIDENCE_WRITES.labels(result="known_locked").inc()
+                EVIDENCE_KNOWN.inc()
                 continue
             data = item.payload()
             kms_key = self._settings.evidence_kms_key

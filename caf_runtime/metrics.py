@@ -55,6 +55,12 @@ EVIDENCE_WRITES = Counter(
     "Signature evidence objects written to the evidence bucket (ES-03), by result.",
     ["result"],
 )
+# not a write: CafEvidenceStoreFailing counts writes that succeeded, and these ask the store nothing
+EVIDENCE_KNOWN = Counter(
+    "caf_evidence_known_locked_total",
+    "Signature evidence objects not written again: the bucket stored or found them locked at least"
+    " as long as asked (ES-03).",
+)
 NOTIFICATIONS = Counter("caf_notifications_total", "Notifications published.", ["template"])
 TIMERS = Counter("caf_timers_fired_total", "Timers fired by this replica.", ["kind"])
 
