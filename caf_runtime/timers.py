@@ -19,12 +19,13 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, ConfigDict
 
 from caf_runtime.clock import Clock
 from caf_runtime.config import ServiceSettings
@@ -44,14 +45,29 @@ SWEEP = timedelta(seconds=10)  # every shard is read at least this often
 READ_LIMIT = 100  # timers read per shard and round (a longer due queue: the next round)
 
 
+class TimerPayload(BaseModel):
+    """The data a timer of one kind carries: a model per kind, which `kind` names (the name is
+    stored with the timer and picks the model again when it is read). Reading ignores fields a
+    later version no longer has."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: ClassVar[str]
+
+
+P = TypeVar("P", bound=TimerPayload)
+
+
 @dataclass(frozen=True)
 class Timer:
-    """Something to do at `due`: `kind` names the work, `payload` carries its data."""
+    """Something to do at `due`; its payload says what (`kind`) and with which data."""
 
     timer_id: str
     due: datetime
-    kind: str
-    payload: dict[str, Any]
+    payload: TimerPayload
+
+    @property
+    def kind(self) -> str:
+        return self.payload.kind
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,37 @@ class Firing:
     changes: list[TransactWriteItemTypeDef]
 
 
-Fire = Callable[[Timer], Awaitable[Firing]]
+NOTHING = Firing([], [])
+
+
+@dataclass(frozen=True)
+class Kind(Generic[P]):
+    """One kind of timer of a service: the payload it carries and what firing it does."""
+
+    payload: type[P]
+    fire: Callable[[P], Awaitable[Firing]]
+
+    async def fire_with(self, payload: TimerPayload) -> Firing:
+        if not isinstance(payload, self.payload):  # pragma: no cover - read by this kind's model
+            msg = f"a {payload.kind} payload is not a {self.payload.__name__}"
+            raise TypeError(msg)
+        return await self.fire(payload)
+
+
+class TimerKinds:
+    """A service's kinds of timer, by name: how to read each one's payload, what firing does.
+    A kind this version does not know reads as nothing and fires nothing."""
+
+    def __init__(self, *kinds: Kind[Any]) -> None:
+        self._kinds: Mapping[str, Kind[Any]] = {kind.payload.kind: kind for kind in kinds}
+
+    def read(self, kind: str, payload: dict[str, Any]) -> TimerPayload | None:
+        known = self._kinds.get(kind)
+        return known.payload.model_validate(payload) if known is not None else None
+
+    async def fire(self, timer: Timer) -> Firing:
+        known = self._kinds.get(timer.kind)
+        return await known.fire_with(timer.payload) if known is not None else NOTHING
 
 
 def _shard(timer_id: str) -> str:
@@ -98,7 +144,7 @@ class Timers:
                             "timer_id": timer.timer_id,
                             "kind": timer.kind,
                             "due": timer.due.isoformat(),
-                            "payload": timer.payload,
+                            "payload": timer.payload.model_dump(mode="json"),
                         }
                     )
                 },
@@ -170,7 +216,10 @@ class Timers:
 
 
 async def fire_due(
-    timers: Timers, fire: Fire, publish: Callable[[list[Output]], Awaitable[None]], clock: Clock
+    timers: Timers,
+    kinds: TimerKinds,
+    publish: Callable[[list[Output]], Awaitable[None]],
+    clock: Clock,
 ) -> int:
     """Fire every due timer once; returns how many this replica published."""
     now = clock.now()
@@ -184,10 +233,14 @@ async def fire_due(
             outputs = load_outputs(item["outputs"]["S"])
         else:
             raw = json.loads(item["timer"]["S"])
-            timer = Timer(
-                raw["timer_id"], datetime.fromisoformat(raw["due"]), raw["kind"], raw["payload"]
+            payload = kinds.read(raw["kind"], raw["payload"])
+            firing = (
+                NOTHING
+                if payload is None
+                else await kinds.fire(
+                    Timer(raw["timer_id"], datetime.fromisoformat(raw["due"]), payload)
+                )
             )
-            firing = await fire(timer)
             if not await timers.claim(item, firing, now):
                 continue  # another replica won, or the state moved on
             outputs = firing.outputs
@@ -200,7 +253,7 @@ async def fire_due(
 
 async def run_timers(
     timers: Timers,
-    fire: Fire,
+    kinds: TimerKinds,
     publish: Callable[[list[Output]], Awaitable[None]],
     clock: Clock,
     poll_s: float,
@@ -208,7 +261,7 @@ async def run_timers(
     """Poll for due timers until cancelled; a failing round is logged and retried."""
     while True:
         try:
-            await fire_due(timers, fire, publish, clock)
+            await fire_due(timers, kinds, publish, clock)
         except Exception:
             timers.forget()
             log.exception("timer round failed; retrying next round")
@@ -221,12 +274,12 @@ class TimerLoop:
     def __init__(
         self,
         timers: Timers,
-        fire: Fire,
+        kinds: TimerKinds,
         publish: Callable[[list[Output]], Awaitable[None]],
         clock: Clock,
         poll_s: float,
     ) -> None:
-        self._args = (timers, fire, publish, clock, poll_s)
+        self._args = (timers, kinds, publish, clock, poll_s)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -235,12 +288,12 @@ class TimerLoop:
         broker: KafkaBroker,
         settings: ServiceSettings,
         timers: Timers,
-        fire: Fire,
+        kinds: TimerKinds,
         clock: Clock,
     ) -> TimerLoop:
         """The loop of a service whose timers publish through its broker."""
         publish = functools.partial(publish_all, broker, settings)
-        return cls(timers, fire, publish, clock, settings.timer_poll_s)
+        return cls(timers, kinds, publish, clock, settings.timer_poll_s)
 
     async def __aenter__(self) -> TimerLoop:
         self._task = asyncio.create_task(run_timers(*self._args))

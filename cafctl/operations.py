@@ -24,13 +24,14 @@ from schemas import topics
 from schemas.codec import decode_inbound, decode_practitioner
 from schemas.errors import ContractError
 from schemas.inbound import TpaDecision, TpaRequest
+from services.validator.store import PostingDeadline
 
 POSTING_DEADLINE = timedelta(hours=48)  # PO-11
 
 
 async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict[str, Any]]:
     async with DynamoTable(settings, "validator") as table:
-        deadlines: list[dict[str, Any]] = []
+        deadlines: list[PostingDeadline] = []
         for shard in range(SHARDS):
             paginator = table.client.get_paginator("query")
             async for page in paginator.paginate(
@@ -41,28 +42,25 @@ async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict
             ):
                 for item in page.get("Items", []):
                     timer = json.loads(item["timer"]["S"])
-                    if timer.get("kind") == "sla":
-                        deadlines.append(timer.get("payload", {}))
+                    if timer.get("kind") == PostingDeadline.kind:
+                        deadlines.append(PostingDeadline.model_validate(timer["payload"]))
         # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
         # grant still waits, and the posting deadline is 48 h after it became ready
-        deadlines = list({str(d["grant_id"]): d for d in deadlines}.values())
-        ended = await _ended(table, [str(d["grant_id"]) for d in deadlines])
-    rows = []
-    for deadline in deadlines:
-        if deadline["grant_id"] in ended:
-            continue
-        ready_at = datetime.fromisoformat(deadline["ready_at"])
-        rows.append(
-            {
-                "grant_id": deadline["grant_id"],
-                "form": deadline.get("form"),
-                "caf_number": deadline.get("caf_number"),
-                "taxpayer_ref": deadline.get("taxpayer_ref"),
-                "ready_at": deadline["ready_at"],
-                "deadline": (ready_at + POSTING_DEADLINE).isoformat(),
-                "age_s": round((now - ready_at).total_seconds()),
-            }
-        )
+        deadlines = list({d.grant_id: d for d in deadlines}.values())
+        ended = await _ended(table, [d.grant_id for d in deadlines])
+    rows = [
+        {
+            "grant_id": deadline.grant_id,
+            "form": deadline.form,
+            "caf_number": deadline.caf_number,
+            "taxpayer_ref": deadline.taxpayer_ref,
+            "ready_at": deadline.ready_at.isoformat(),
+            "deadline": (deadline.ready_at + POSTING_DEADLINE).isoformat(),
+            "age_s": round((now - deadline.ready_at).total_seconds()),
+        }
+        for deadline in deadlines
+        if deadline.grant_id not in ended
+    ]
     return sorted(rows, key=lambda row: str(row["ready_at"]))
 
 

@@ -22,7 +22,7 @@ def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = 
     store = CafStore(settings)
     evidence = EvidenceBucket(settings)
     handler = register(broker, settings, store, clock, evidence)
-    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)
     # the evidence bucket is not a readiness check: while it is down, e-signed grants wait
     # (ES-03) and everything else posts
     return build_app(

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -22,7 +21,7 @@ from caf_runtime.evidence_bucket import EvidenceStore, EvidenceUnavailable
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
-from caf_runtime.timers import Firing, Timer
+from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
@@ -53,15 +52,18 @@ from services.caf_poster.rules import (
     decide_withdrawal,
     hold_until,
 )
-from services.caf_poster.store import CafStore, SaveResult
+from services.caf_poster.store import (
+    AwaitEvidence,
+    CafStore,
+    DecideHeld,
+    SaveResult,
+    StoreEvidence,
+    StudentPurge,
+)
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
-STUDENT_PURGE = "student_purge"
-DECIDE_HELD = "decide_held"
-AWAIT_EVIDENCE = "await_evidence"
-STORE_EVIDENCE = "store_evidence"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class PosterHandler:
         evidence_retry: EvidenceRetry,
     ) -> None:
         self._store = store
+        self.timer_kinds = TimerKinds(
+            Kind(StoreEvidence, self._store_later),
+            Kind(DecideHeld, self._decide_held),
+            Kind(AwaitEvidence, self._await_evidence),
+            Kind(StudentPurge, self._purge),
+        )
         self._publish = publish
         self._clock = clock
         self._reorder_window = reorder_window
@@ -110,23 +118,21 @@ class PosterHandler:
         try again to store a waiting grant's evidence, and post it once stored; ES-04: store a
         removal's evidence. The CAF changes under its version guard. A kind this version does
         not know fires nothing."""
-        firings: dict[str, Callable[[Timer], Awaitable[Firing]]] = {
-            STORE_EVIDENCE: self._store_later,
-            DECIDE_HELD: self._post_waiting,
-            AWAIT_EVIDENCE: self._post_waiting,
-            STUDENT_PURGE: self._purge,
-        }
-        fire = firings.get(timer.kind)
-        return await fire(timer) if fire is not None else Firing([], [])
+        return await self.timer_kinds.fire(timer)
 
-    async def _post_waiting(self, timer: Timer) -> Firing:
+    async def _decide_held(self, held: DecideHeld) -> Firing:
+        """PO-03: an approval whose reorder window ended."""
+        return await self._post_waiting(held.command, None)
+
+    async def _await_evidence(self, waiting: AwaitEvidence) -> Firing:
+        """ES-03: a grant whose evidence the store refused before."""
+        return await self._post_waiting(waiting.command, waiting)
+
+    async def _post_waiting(self, command: PostGrant, waiting: AwaitEvidence | None) -> Firing:
         """PO-03, ES-03: a grant that waited (for the reorder window, for its evidence)."""
-        command = decode_command(str(timer.payload["command"]).encode())
-        if not isinstance(command, PostGrant):
-            return Firing([], [])
         now = self._clock.now()
         if not await self._stored(command.signature_evidence, now):
-            return self._still_waiting(command, timer.payload, now)
+            return self._still_waiting(command, waiting, now)
         # read, not remembered: the timer loop writes this delta, and a stale one would fail on
         # every round without the store learning of it
         located = await self._store.locate(command.taxpayer_ref, command.previous_taxpayer_ref)
@@ -138,17 +144,17 @@ class PosterHandler:
         timers = (self._store.timers.schedule(t) for t in change.timers)
         return Firing(change.outputs, [*changes, *timers])
 
-    async def _purge(self, timer: Timer) -> Firing:
+    async def _purge(self, purge: StudentPurge) -> Firing:
         """PO-12: a student grant removed on its purge day."""
-        taxpayer = {k: str(timer.payload[k]) for k in ("taxpayer_ref", "tin_last4")}
-        located = await self._store.locate(taxpayer["taxpayer_ref"])
-        taxpayer["taxpayer_ref"], caf = located.taxpayer_ref, located.caf
-        removal = decide_purge(caf, str(timer.payload["grant_id"]))
+        located = await self._store.locate(purge.taxpayer_ref)
+        taxpayer = {"taxpayer_ref": located.taxpayer_ref, "tin_last4": purge.tin_last4}
+        caf = located.caf
+        removal = decide_purge(caf, purge.grant_id)
         if not removal.losses:
-            return Firing([], [])
+            return NOTHING
         after = apply(caf, removal)
         outputs = purge_outputs(removal, taxpayer, self._clock.now())
-        return Firing(outputs, self._store.delta(taxpayer["taxpayer_ref"], caf, after))
+        return Firing(outputs, self._store.delta(located.taxpayer_ref, caf, after))
 
     async def _decide_and_record(
         self, command: PostGrant | WithdrawGrants | RevokeGrants, key: str
@@ -199,9 +205,7 @@ class PosterHandler:
         (then decided in approval order); ES-03, its evidence stored (tried again later)."""
         if due := hold_until(command, now, self._reorder_window):
             log.info("approval held for the reorder window", extra={"grant_id": command.grant_id})
-            return Timer(
-                f"held#{command.grant_id}", due, DECIDE_HELD, {"command": command.model_dump_json()}
-            )
+            return Timer(f"held#{command.grant_id}", due, DecideHeld(command=command))
         if not await self._stored(command.signature_evidence, now):
             return self._waiting(command, attempt=1, since=now, now=now)
         return None
@@ -241,14 +245,15 @@ class PosterHandler:
         return Timer(
             f"evidence#{command.grant_id}#{attempt}",
             self._retry.next_try(now, attempt),
-            AWAIT_EVIDENCE,
-            {"command": command.model_dump_json(), "attempt": attempt, "since": since.isoformat()},
+            AwaitEvidence(command=command, attempt=attempt, since=since),
         )
 
-    def _still_waiting(self, command: PostGrant, payload: dict[str, Any], now: datetime) -> Firing:
+    def _still_waiting(
+        self, command: PostGrant, waiting: AwaitEvidence | None, now: datetime
+    ) -> Firing:
         """ES-03: the store refused again: try later; past the listed delays, say so once."""
-        attempt = int(payload.get("attempt", 0)) + 1
-        since = datetime.fromisoformat(str(payload["since"])) if "since" in payload else now
+        attempt = (waiting.attempt if waiting is not None else 0) + 1
+        since = waiting.since if waiting is not None and waiting.since is not None else now
         outputs = (
             delayed_outputs(command, since=since, attempts=attempt, now=now)
             if self._retry.announces_delay(attempt)
@@ -264,35 +269,30 @@ class PosterHandler:
         attempt: int,
         now: datetime,
     ) -> Timer:
+        later = StoreEvidence(
+            evidence=command.signature_evidence,
+            retain_until=retain_until,
+            attempt=attempt,
+            message_id=command.message_id,
+        )
+        return self._store_evidence_retry(later, now)
+
+    def _store_evidence_retry(self, later: StoreEvidence, now: datetime) -> Timer:
         return Timer(
-            f"store-evidence#{command.message_id}#{attempt}",
-            self._retry.next_try(now, attempt),
-            STORE_EVIDENCE,
-            {
-                "evidence": [e.model_dump(mode="json") for e in command.signature_evidence],
-                "retain_until": retain_until.isoformat(),
-                "attempt": attempt,
-                "message_id": command.message_id,
-            },
+            f"store-evidence#{later.message_id}#{later.attempt}",
+            self._retry.next_try(now, later.attempt),
+            later,
         )
 
-    async def _store_later(self, timer: Timer) -> Firing:
+    async def _store_later(self, later: StoreEvidence) -> Firing:
         """ES-04: store a removal's evidence; while the store refuses, try again later."""
-        evidence = [SignatureEvidence.model_validate(e) for e in timer.payload["evidence"]]
-        retain_until = datetime.fromisoformat(str(timer.payload["retain_until"]))
         try:
-            await self._evidence.store(evidence, retain_until)
+            await self._evidence.store(later.evidence, later.retain_until)
         except EvidenceUnavailable:
-            now = self._clock.now()
-            attempt = int(timer.payload["attempt"]) + 1
-            next_timer = replace(
-                timer,
-                timer_id=f"store-evidence#{timer.payload['message_id']}#{attempt}",
-                due=self._retry.next_try(now, attempt),
-                payload={**timer.payload, "attempt": attempt},
-            )
+            again = later.model_copy(update={"attempt": later.attempt + 1})
+            next_timer = self._store_evidence_retry(again, self._clock.now())
             return Firing([], [self._store.timers.schedule(next_timer)])
-        return Firing([], [])
+        return NOTHING
 
     async def _post(self, caf: TaxpayerCaf, command: PostGrant, now: datetime) -> Change:
         posting = decide_posting(caf, command, command.caf_number)
@@ -323,12 +323,10 @@ def purge_timers(command: PostGrant, posting: Posting) -> tuple[Timer, ...]:
     if grant is None or grant.purge_on is None:
         return ()
     due = datetime.combine(grant.purge_on, time(), tzinfo=BUSINESS_ZONE)
-    payload = {
-        "taxpayer_ref": command.taxpayer_ref,
-        "tin_last4": command.tin_last4,
-        "grant_id": grant.grant_id,
-    }
-    return (Timer(f"purge#{grant.grant_id}", due, STUDENT_PURGE, payload),)
+    payload = StudentPurge(
+        taxpayer_ref=command.taxpayer_ref, tin_last4=command.tin_last4, grant_id=grant.grant_id
+    )
+    return (Timer(f"purge#{grant.grant_id}", due, payload),)
 
 
 def register(

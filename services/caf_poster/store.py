@@ -29,13 +29,17 @@ import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import field_serializer, field_validator
 
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers
 from schemas.errors import ContractError
+from schemas.evidence import SignatureEvidence
+from schemas.grants import PostGrant
 from schemas.matters import QUARTER_ENDS, Matter, Unit, expand, matter_key
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import Floor, Grant, Group, TaxpayerCaf
@@ -51,6 +55,55 @@ MOVED_KEPT = dt.timedelta(days=45)
 _MAX_HOPS = 4
 # How many taxpayers' CAFs the store remembers after writing them.
 KNOWN_CAFS = 5_000
+
+
+class _WaitingGrant(TimerPayload):
+    """A grant kept in a timer: stored as its JSON text, as every version stored it."""
+
+    command: PostGrant
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        return PostGrant.model_validate_json(value) if isinstance(value, str | bytes) else value
+
+    @field_serializer("command")
+    def _as_text(self, command: PostGrant) -> str:
+        return command.model_dump_json()
+
+
+class DecideHeld(_WaitingGrant):
+    """PO-03: an approval held for the reorder window, decided when it ends."""
+
+    kind: ClassVar[str] = "decide_held"
+
+
+class AwaitEvidence(_WaitingGrant):
+    """ES-03: a grant waiting for its evidence to be stored; `attempt` counts the tries,
+    `since` is when it began to wait (absent in timers of the first layout: the firing's time)."""
+
+    kind: ClassVar[str] = "await_evidence"
+    attempt: int = 0
+    since: dt.datetime | None = None
+
+
+class StoreEvidence(TimerPayload):
+    """ES-04: a removal's evidence the store did not take at once, tried again."""
+
+    kind: ClassVar[str] = "store_evidence"
+    evidence: list[SignatureEvidence]
+    retain_until: dt.datetime
+    attempt: int
+    message_id: str
+
+
+class StudentPurge(TimerPayload):
+    """PO-12: a posted student grant, removed on its purge day."""
+
+    kind: ClassVar[str] = "student_purge"
+    taxpayer_ref: str
+    tin_last4: str
+    grant_id: str
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def create_app(settings: IntakeSettings | None = None, clock: Clock | None = Non
         settings.entity_wait_s,
     )
     handler = register(broker, settings, store, clock, entities)
-    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)
     return build_app(
         "intake",
         settings,

@@ -37,7 +37,7 @@ from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.guard import BodyWithheld, Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
-from caf_runtime.timers import Firing, Timer
+from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_entity, decode_inbound, readable_message_id
 from schemas.codes import Rejection
@@ -108,7 +108,7 @@ from services.intake.rules import (
     check_identity,
     form_fingerprint,
 )
-from services.intake.store import IntakeStore, RecordResult, RequestChange
+from services.intake.store import ExpireRequest, IntakeStore, RecordResult, RequestChange
 from services.intake.tpa_rules import (
     DecisionOutcome,
     RequestState,
@@ -121,7 +121,6 @@ from services.intake.tpa_rules import (
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[Output]], Awaitable[None]]
-EXPIRE_REQUEST = "expire_request"
 FIRST_SEEN = "first-seen"
 NOT_BEFORE = "not-before"
 SIGNED_RECORD = "signed-record"  # topic:partition:offset:timestamp of a parked decision
@@ -168,6 +167,7 @@ class IntakeHandler:
         self._refs = settings.ref_keys()
         self._entities = entities
         self._officials = OfficialDesk(store, vault, self._assert_official)
+        self.timer_kinds = TimerKinds(Kind(ExpireRequest, self._expire))
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A record of `caf.inbound.v1`: only its publisher's signature makes it count (AU-01;
@@ -369,20 +369,20 @@ class IntakeHandler:
         expiry = Timer(
             timer_id=f"expire#{message.request_id}",
             due=request_expires_at(message.received_on, self._settings.request_expiry_days),
-            kind=EXPIRE_REQUEST,
-            payload={"request_id": message.request_id},
+            payload=ExpireRequest(request_id=message.request_id),
         )
         change = RequestChange(message.request_id, RequestState.PENDING, grant, entity_id=entity_id)
         return Decision(outputs, request=change, timer=expiry)
 
     async def fire(self, timer: Timer) -> Firing:
+        return await self.timer_kinds.fire(timer)
+
+    async def _expire(self, payload: ExpireRequest) -> Firing:
         """IN-23: a request still pending when its timer is due ends expired."""
-        if timer.kind != EXPIRE_REQUEST:
-            return Firing([], [])
-        request_id = str(timer.payload["request_id"])
+        request_id = payload.request_id
         known = await self._store.request(request_id)
         if known is None or known.state is not RequestState.PENDING or known.grant is None:
-            return Firing([], [])  # decided in the meantime
+            return NOTHING  # decided in the meantime
         now = self._clock.now()
         expired = RequestChange(
             request_id, RequestState.EXPIRED, from_pending=True, entity_id=known.entity_id

@@ -26,13 +26,13 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from caf_runtime.clock import Clock
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers
 from schemas.codec import decode_command
 from schemas.entities import BusinessType
 from schemas.grants import PostGrant
@@ -43,6 +43,13 @@ from services.intake.tpa_rules import RequestState
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+class ExpireRequest(TimerPayload):
+    """IN-23: the timer that ends a Tax Pro Account request still pending on its expiry day."""
+
+    kind: ClassVar[str] = "expire_request"
+    request_id: str
 
 
 class RecordResult(Enum):

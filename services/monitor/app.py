@@ -34,7 +34,7 @@ def create_app(settings: MonitorSettings | None = None, clock: Clock | None = No
     clock = clock or make_clock(settings.clock_offset_file)
     store = MonitorStore(settings)
     handler = register(broker, settings, store, clock)
-    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)
     return build_app(
         "monitor",
         settings,

@@ -25,7 +25,7 @@ from caf_runtime.clock import BUSINESS_ZONE, Clock, business_day
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
-from caf_runtime.timers import Firing, Timer
+from caf_runtime.timers import Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_event, encode
 from schemas.codes import ReasonCode
@@ -47,7 +47,7 @@ from services.monitor.counting import counts_of, spell_after
 from services.monitor.metrics import STATEMENTS, SUSPECTED
 from services.monitor.rules import Counts, Limits, Suspicion, suspicions
 from services.monitor.statements import reminder, statement_pages
-from services.monitor.store import ActiveGrant, Delta, Meta, MonitorStore
+from services.monitor.store import ActiveGrant, Delta, Meta, MonitorStore, StatementRunDue
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ YOUNG = timedelta(days=30)  # MN-04: a revocation of a grant younger than this c
 # Suspicions are raised only from events this recent: a replay of old history (a new monitor
 # reading the outcome stream from its start) counts it but does not alert on the past.
 RECENT = timedelta(hours=48)
-STATEMENT_RUN = "statements"
 
 
 @dataclass
@@ -135,6 +134,7 @@ class MonitorHandler:
         self._limits: Limits = settings.limits()
         self._remind_after = timedelta(days=settings.remind_after_days)
         self._statement_day = settings.statement_day
+        self.timer_kinds = TimerKinds(Kind(StatementRunDue, self._run_statements))
 
     async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         event = decode_event(record.value or b"")
@@ -274,23 +274,27 @@ class MonitorHandler:
 
     def next_run(self, after: datetime) -> Timer:
         """MN-07: the yearly run's timer, on the configured New York day after `after`."""
-        month, day = (int(part) for part in self._statement_day.split("-"))
         local = after.astimezone(BUSINESS_ZONE)
-        due = datetime(local.year, month, day, tzinfo=BUSINESS_ZONE)
+        due = self._run_day(local.year)
         if due <= local:
-            due = due.replace(year=local.year + 1)
-        return Timer(f"{STATEMENT_RUN}#{due.year}", due, STATEMENT_RUN, {"year": due.year})
+            due = self._run_day(local.year + 1)
+        return Timer(f"{StatementRunDue.kind}#{due.year}", due, StatementRunDue(year=due.year))
+
+    def _run_day(self, year: int) -> datetime:
+        month, day = (int(part) for part in self._statement_day.split("-"))
+        return datetime(year, month, day, tzinfo=BUSINESS_ZONE)
 
     async def fire(self, timer: Timer) -> Firing:
+        return await self.timer_kinds.fire(timer)
+
+    async def _run_statements(self, due: StatementRunDue) -> Firing:
         """MN-07: the yearly run starts (a StatementRun to ourselves) and the next is set."""
-        if timer.kind != STATEMENT_RUN:
-            return Firing([], [])
         run = StatementRun(
-            command_id=f"annual-{timer.payload['year']}",
+            command_id=f"annual-{due.year}",
             requested_at=self._clock.now(),
             requested_by="monitor",
         )
-        following = self.next_run(timer.due + timedelta(days=1))
+        following = self.next_run(self._run_day(due.year) + timedelta(days=1))
         return Firing(
             [Output.of(topics.STATEMENTS, run.command_id, run)],
             [self._store.timers.schedule(following, once=False)],

@@ -27,13 +27,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -48,6 +48,13 @@ def hour_key(at: datetime) -> str:
 
 def day_key(at: datetime) -> str:
     return f"DAY#{at.astimezone(UTC).strftime('%Y-%m-%d')}"
+
+
+class StatementRunDue(TimerPayload):
+    """MN-07: the yearly run of statements of `year`, on the configured New York day."""
+
+    kind: ClassVar[str] = "statements"
+    year: int
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = 
     )
     clock = clock or make_clock(settings.clock_offset_file)
     handler = register(broker, settings, store, clock, barrier, protected)
-    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.fire, clock)
+    timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)
     return build_app(
         "validator",
         settings,

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -25,7 +24,7 @@ from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.guard import BodyWithheld, Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
-from caf_runtime.timers import Firing, Timer
+from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner, decode_protection, encode
 from schemas.codes import ReasonCode, Rejection, RuleId
@@ -66,8 +65,10 @@ from services.validator.protection import (
 from services.validator.rules import assess_grant, assess_standing
 from services.validator.store import (
     Answer,
+    ConfirmationDue,
     HoldDecision,
     NumberGiven,
+    PostingDeadline,
     Sighting,
     TaxpayerHold,
     ValidatorStore,
@@ -96,6 +97,9 @@ class ValidatorHandler:
         self._verifier = verifier
         self._protected = protected
         self._store = store
+        self.timer_kinds = TimerKinds(
+            Kind(PostingDeadline, self._deadline_passed), Kind(ConfirmationDue, self._unconfirmed)
+        )
         self._publish = publish
         self._clock = clock
         self._barrier = barrier
@@ -289,10 +293,9 @@ class ValidatorHandler:
         last_day = confirm_by(business_day(now))
         held = _held(parked, hold, now, confirm_by=last_day)
         expiry = Timer(
-            timer_id=f"{CONFIRM}#{command.grant_id}",
+            timer_id=f"{ConfirmationDue.kind}#{command.grant_id}",
             due=confirmation_due(last_day),
-            kind=CONFIRM,
-            payload={"grant_id": command.grant_id},
+            payload=ConfirmationDue(grant_id=command.grant_id),
         )
         return Decided(
             [Output.of(topics.EVENTS, command.taxpayer_ref, held)],
@@ -408,24 +411,25 @@ class ValidatorHandler:
             await self._store.mark_ended(str(event.get("grant_id")))
 
     async def fire(self, timer: Timer) -> Firing:
+        return await self.timer_kinds.fire(timer)
+
+    async def _deadline_passed(self, deadline: PostingDeadline) -> Firing:
         """A posting deadline passed: say so, unless the grant already ended; at 24 h, the 48 h
-        deadline is scheduled with the claim (a grant that ended by then never gets one). A
-        taxpayer hold's last day ended: the grant ends unconfirmed (PT-04)."""
-        if timer.kind == CONFIRM:
-            return await self._unconfirmed(str(timer.payload["grant_id"]))
-        if timer.kind != SLA or await self._store.ended(str(timer.payload["grant_id"])):
-            return Firing([], [])
-        event = sla_event(timer.payload, self._clock.now())
-        later = next_deadline(timer)
+        deadline is scheduled with the claim (a grant that ended by then never gets one)."""
+        if await self._store.ended(deadline.grant_id):
+            return NOTHING
+        event = sla_event(deadline, self._clock.now())
+        later = next_deadline(deadline)
         changes = [self._store.timers.schedule(later, once=False)] if later else []
         return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], changes)
 
-    async def _unconfirmed(self, grant_id: str) -> Firing:
+    async def _unconfirmed(self, due: ConfirmationDue) -> Firing:
         """PT-04: still held at the end of its last day: `rejected` `REJ-PT-NOT-CONFIRMED`,
         written with the claim on condition it is still held (an answer that won stays)."""
+        grant_id = due.grant_id
         hold = await self._store.held_for_taxpayer(grant_id)
         if hold is None or hold.status != "held":
-            return Firing([], [])
+            return NOTHING
         now = self._clock.now()
         event = refusal_of(hold.command, NOT_CONFIRMED, stage="validator", occurred_at=now)
         ended = self._store.answered(Answer(grant_id, "expired", now))
@@ -474,8 +478,6 @@ class ValidatorHandler:
 
 
 SLA_HOURS = (24, 48)
-SLA = "sla"
-CONFIRM = "confirm"
 
 
 def sla_timers(command: GrantCommand, decided: Decided) -> tuple[Timer, ...]:
@@ -495,57 +497,52 @@ def sla_timers(command: GrantCommand, decided: Decided) -> tuple[Timer, ...]:
 
 def sla_start(command: PostGrant, ready_at: datetime) -> Timer:
     """PO-11: the first posting deadline of a grant ready to post since `ready_at`."""
-    payload = {
-        "grant_id": command.grant_id,
-        "message_id": command.message_id,
-        "taxpayer_ref": command.taxpayer_ref,
-        "tin_last4": command.tin_last4,
-        "form": command.form,
-        "caf_number": command.caf_number,
-        "ready_at": ready_at.isoformat(),
-    }
-    return _deadline(payload, SLA_HOURS[0])
+    deadline = PostingDeadline(
+        grant_id=command.grant_id,
+        message_id=command.message_id,
+        taxpayer_ref=command.taxpayer_ref,
+        tin_last4=command.tin_last4,
+        form=command.form,
+        caf_number=command.caf_number,
+        ready_at=ready_at,
+        hours=SLA_HOURS[0],
+    )
+    return _deadline(deadline)
 
 
-def next_deadline(timer: Timer) -> Timer | None:
-    """The deadline after the one of `timer` (48 h after 24 h), if any."""
-    later = [hours for hours in SLA_HOURS if hours > int(timer.payload["hours"])]
-    if not later:
-        return None
-    payload = {k: v for k, v in timer.payload.items() if k != "hours"}
-    return _deadline(payload, later[0])
+def next_deadline(deadline: PostingDeadline) -> Timer | None:
+    """The deadline after `deadline` (48 h after 24 h), if any."""
+    later = [hours for hours in SLA_HOURS if hours > deadline.hours]
+    return _deadline(deadline.model_copy(update={"hours": later[0]})) if later else None
 
 
-def _deadline(payload: dict[str, Any], hours: int) -> Timer:
-    ready_at = datetime.fromisoformat(str(payload["ready_at"]))
+def _deadline(deadline: PostingDeadline) -> Timer:
     return Timer(
-        timer_id=f"sla#{payload['grant_id']}#{hours}",
-        due=ready_at + timedelta(hours=hours),
-        kind=SLA,
-        payload={**payload, "hours": hours},
+        timer_id=f"{PostingDeadline.kind}#{deadline.grant_id}#{deadline.hours}",
+        due=deadline.ready_at + timedelta(hours=deadline.hours),
+        payload=deadline,
     )
 
 
-def sla_event(payload: dict[str, Any], now: datetime) -> SlaAtRisk | SlaBreached:
+def sla_event(deadline: PostingDeadline, now: datetime) -> SlaAtRisk | SlaBreached:
     """SlaAtRisk at 24 h, SlaBreached at 48 h after the grant became ready (PO-11, NO-07)."""
-    model = SlaAtRisk if payload["hours"] == SLA_HOURS[0] else SlaBreached
-    ready_at = datetime.fromisoformat(payload["ready_at"])
+    model = SlaAtRisk if deadline.hours == SLA_HOURS[0] else SlaBreached
     return model.model_validate(
         {
             "event_id": event_id(
-                model.__name__, payload["message_id"], payload["grant_id"], str(payload["hours"])
+                model.__name__, deadline.message_id, deadline.grant_id, str(deadline.hours)
             ),
             "type": model.__name__,
             "occurred_at": now,
-            "taxpayer_ref": payload["taxpayer_ref"],
-            "tin_last4": payload["tin_last4"],
-            "form": payload["form"],
-            "message_id": payload["message_id"],
-            "grant_id": payload["grant_id"],
-            "caf_number": payload["caf_number"],
+            "taxpayer_ref": deadline.taxpayer_ref,
+            "tin_last4": deadline.tin_last4,
+            "form": deadline.form,
+            "message_id": deadline.message_id,
+            "grant_id": deadline.grant_id,
+            "caf_number": deadline.caf_number,
             "stage": "validator",
-            "ready_at": ready_at,
-            "age_hours": round((now - ready_at).total_seconds() / 3600, 2),
+            "ready_at": deadline.ready_at,
+            "age_hours": round((now - deadline.ready_at).total_seconds() / 3600, 2),
         },
         strict=False,
     )

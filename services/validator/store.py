@@ -32,14 +32,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.group_writer import GroupWriter
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers
 from schemas.codec import decode_practitioner, decode_protection
 from schemas.grants import PostGrant
 from schemas.protected import ProtectionRecord
@@ -61,6 +61,28 @@ def _instant(at: datetime) -> str:
 # CAF numbers the validator gives first-time representatives start with 78, an issued prefix
 # (IN-16), so they can never meet the 90-numbers the poster gave before numbering moved here.
 ASSIGNED_PREFIX = "78"
+
+
+class PostingDeadline(TimerPayload):
+    """PO-11: a posting deadline of a grant ready to post since `ready_at` (`hours` after it);
+    it carries what the SLA event says, so firing it reads nothing else."""
+
+    kind: ClassVar[str] = "sla"
+    grant_id: str
+    message_id: str
+    taxpayer_ref: str
+    tin_last4: str
+    form: str
+    caf_number: str | None
+    ready_at: datetime
+    hours: int
+
+
+class ConfirmationDue(TimerPayload):
+    """PT-04: the end of the last day a taxpayer hold waits for its taxpayer's answer."""
+
+    kind: ClassVar[str] = "confirm"
+    grant_id: str
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from cafctl.rekey import rekey
 from schemas.grants import PostGrant, RevokeGrants
 from schemas.ids import RefKeys
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.handlers import STUDENT_PURGE, PosterHandler
+from services.caf_poster.handlers import PosterHandler
 from services.caf_poster.rules import apply, decide_posting
-from services.caf_poster.store import CafStore, SaveResult
+from services.caf_poster.store import CafStore, SaveResult, StudentPurge
 from tests.evidence import RETRY, MemoryEvidence
 from tests.integration.test_poster_redelivery import CrashingPublisher, FixedClock, record_of
 from tests.unit.builders import NOW, post_grant
@@ -91,8 +91,7 @@ async def test_rekey_moves_every_old_partition_and_both_refs_still_find_it(rig: 
     purge = Timer(
         "purge#rotation",
         NOW + dt.timedelta(days=90),
-        STUDENT_PURGE,
-        {"taxpayer_ref": BEFORE.ref(tins[0]), "tin_last4": "0000", "grant_id": "x"},
+        StudentPurge(taxpayer_ref=BEFORE.ref(tins[0]), tin_last4="0000", grant_id="x"),
     )
     assert await transact(rig.store.table, [rig.store.timers.schedule(purge)]) is None
 

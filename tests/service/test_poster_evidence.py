@@ -21,9 +21,9 @@ from schemas.evidence import SignatureEvidence
 from schemas.grants import PostGrant, RevokeGrants
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.domain import TaxpayerCaf
-from services.caf_poster.handlers import AWAIT_EVIDENCE, STORE_EVIDENCE, PosterHandler
+from services.caf_poster.handlers import PosterHandler
 from services.caf_poster.handlers import register as register_poster
-from services.caf_poster.store import CafStore, SaveResult
+from services.caf_poster.store import AwaitEvidence, CafStore, SaveResult, StoreEvidence
 from services.intake.evidence import Assurance, SignedBy, canonical_content, evidence_object
 from tests.evidence import RETRY, MemoryEvidence
 from tests.evidence_objects import SEALER, carrier, taxpayer_evidence
@@ -239,11 +239,10 @@ async def test_an_e_signed_grant_waits_while_the_store_is_down_and_posts_with_it
     [first] = p.store.timers.timers
     assert (first.timer_id, first.kind, first.due) == (
         "evidence#m-1:0#1",
-        AWAIT_EVIDENCE,
+        AwaitEvidence.kind,
         NOW + dt.timedelta(seconds=5),
     )
-    assert (first.payload["attempt"], first.payload["since"]) == (1, NOW.isoformat())
-    assert PostGrant.model_validate_json(first.payload["command"]) == grant
+    assert first.payload == AwaitEvidence(command=grant, attempt=1, since=NOW)
 
     said: list[dict[str, Any]] = []
     timer = first
@@ -259,10 +258,11 @@ async def test_an_e_signed_grant_waits_while_the_store_is_down_and_posts_with_it
         timer = p.store.timers.timers[-1]
         assert (timer.timer_id, timer.kind, timer.due) == (
             f"evidence#m-1:0#{attempt}",
-            AWAIT_EVIDENCE,
+            AwaitEvidence.kind,
             p.clock.at + pause,
         )
-        assert timer.payload["attempt"] == attempt
+        assert isinstance(timer.payload, AwaitEvidence)
+        assert timer.payload.attempt == attempt
     [delayed] = said
     assert delayed["type"] == "PostingDelayed"
     assert (delayed["reason_code"], delayed["rule_id"], delayed["stage"]) == (
@@ -323,7 +323,7 @@ async def test_a_revocation_ends_access_while_the_store_is_down_and_a_timer_stor
     [timer] = p.store.timers.timers
     assert (timer.timer_id, timer.kind, timer.due) == (
         "store-evidence#r-1#1",
-        STORE_EVIDENCE,
+        StoreEvidence.kind,
         NOW + dt.timedelta(seconds=5),
     )
     assert p.evidence.objects == {}
@@ -332,7 +332,7 @@ async def test_a_revocation_ends_access_while_the_store_is_down_and_a_timer_stor
     again = p.store.timers.timers[-1]
     assert (again.timer_id, again.kind, again.due) == (
         "store-evidence#r-1#2",
-        STORE_EVIDENCE,
+        StoreEvidence.kind,
         p.clock.at + dt.timedelta(seconds=30),
     )
     assert p.evidence.objects == {}

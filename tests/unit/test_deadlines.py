@@ -7,14 +7,21 @@ import datetime as dt
 import pytest
 
 from caf_runtime.outputs import Output
+from caf_runtime.timers import Timer
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.grants import CloseRequest
 from services.intake.outcomes import expiry_outputs
 from services.validator.handlers import Decided, next_deadline, sla_event, sla_start, sla_timers
+from services.validator.store import PostingDeadline
 from tests.unit.builders import NOW, post_grant
 
 pytestmark = pytest.mark.unit
+
+
+def deadline_of(timer: Timer) -> PostingDeadline:
+    assert isinstance(timer.payload, PostingDeadline)
+    return timer.payload
 
 
 def forwarded(grant: object) -> Decided:
@@ -25,14 +32,14 @@ def test_po_11_a_grant_sent_to_the_poster_gets_deadlines_at_24_and_48_hours() ->
     """PO-11: one timer at 24 h; firing it schedules the one at 48 h, and that one no other."""
     grant = post_grant()
     [first] = sla_timers(grant, forwarded(grant))
-    second = next_deadline(first)
+    second = next_deadline(deadline_of(first))
     assert second is not None
     assert [t.due - grant.received_at for t in (first, second)] == [
         dt.timedelta(hours=24),
         dt.timedelta(hours=48),
     ]
     assert first.timer_id != second.timer_id
-    assert next_deadline(second) is None
+    assert next_deadline(deadline_of(second)) is None
 
 
 def test_po_11_a_refused_grant_has_no_deadline() -> None:
@@ -61,14 +68,14 @@ def test_po_11_the_deadline_events_say_at_risk_then_breached_with_the_age() -> N
     """PO-11, NO-07."""
     grant = post_grant()
     [at_risk] = sla_timers(grant, forwarded(grant))
-    breached = next_deadline(at_risk)
+    breached = next_deadline(deadline_of(at_risk))
     assert breached is not None
-    first = sla_event(at_risk.payload, NOW + dt.timedelta(hours=25))
-    second = sla_event(breached.payload, NOW + dt.timedelta(hours=48))
+    first = sla_event(deadline_of(at_risk), NOW + dt.timedelta(hours=25))
+    second = sla_event(deadline_of(breached), NOW + dt.timedelta(hours=48))
     assert (first.type, first.age_hours) == ("SlaAtRisk", 25.0)
     assert (second.type, second.age_hours) == ("SlaBreached", 48.0)
     assert first.event_id != second.event_id
-    assert first.event_id == sla_event(at_risk.payload, NOW).event_id  # deterministic
+    assert first.event_id == sla_event(deadline_of(at_risk), NOW).event_id  # deterministic
 
 
 def test_in_23_an_expired_request_closes_through_the_validator() -> None:
