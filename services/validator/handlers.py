@@ -69,6 +69,7 @@ from services.validator.store import (
     HoldDecision,
     NumberGiven,
     PostingDeadline,
+    ReviewVerdict,
     Sighting,
     TaxpayerHold,
     ValidatorStore,
@@ -176,6 +177,7 @@ class ValidatorHandler:
                 review=decided.review,
                 taxpayer_hold=decided.taxpayer_hold,
                 answer=decided.answer,
+                verdict=decided.verdict,
             )
             return decided.outputs if recorded else None
 
@@ -195,7 +197,7 @@ class ValidatorHandler:
         if (
             command.request_id is not None
             and not command.review
-            and await self._request_refused(command.request_id)
+            and await self._store.request_refused(command.request_id)
         ):
             return Decided([])  # the request already ended refused: no second outcome
         await self._barrier.wait_until_applied(published_ms)
@@ -225,11 +227,11 @@ class ValidatorHandler:
             return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, held)], seen, parked)
         if rejection is not None:
             event = refusal_of(command, rejection, stage="validator", occurred_at=now)
-            return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, event)], seen)
+            outputs = [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
+            return Decided(outputs, seen, verdict=_verdict(command, refused=True))
         if command.review:
-            return Decided(
-                [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))], seen
-            )
+            outputs = [Output.of(topics.EVENTS, command.taxpayer_ref, pending(command, now))]
+            return Decided(outputs, seen, verdict=_verdict(command, refused=False))
         validated = await self._numbered(command, practitioner)
         numbered = validated.caf_number
         seen = Sighting(numbered, command.taxpayer_ref, command.received_at) if numbered else None
@@ -435,17 +437,10 @@ class ValidatorHandler:
         ended = self._store.answered(Answer(grant_id, "expired", now))
         return Firing([Output.of(topics.EVENTS, event.taxpayer_ref, event)], [ended])
 
-    async def _request_refused(self, request_id: str) -> bool:
-        review = await self._store.ledger.recorded(f"review#{request_id}")
-        return review is not None and any(
-            output.topic == topics.EVENTS and b'"AuthorizationPendingApproval"' not in output.value
-            for output in review.outputs
-        )
-
     async def _close(self, command: CloseRequest) -> list[Output]:
         """IN-22 declined, IN-23 expired, or a refused decision: the request's terminal
         outcome, once."""
-        if await self._request_refused(command.request_id):
+        if await self._store.request_refused(command.request_id):
             return []
         now = self._clock.now()
         if command.outcome == "rejected" and command.rule_id and command.reason_code:
@@ -582,6 +577,7 @@ class Decided:
     taxpayer_hold: TaxpayerHold | None = None  # PT-01, PT-02: parked for its taxpayer
     answer: Answer | None = None  # PT-03: the taxpayer's answer ends the hold
     timers: tuple[Timer, ...] = ()  # besides the posting deadlines of `sla_timers`
+    verdict: ReviewVerdict | None = None  # IN-22: how a request's review ended
 
 
 def _held(
@@ -600,6 +596,13 @@ def _held(
         representative_name=grant.representative_name,
         confirm_by=confirm_by,
     )
+
+
+def _verdict(command: PostGrant, *, refused: bool) -> ReviewVerdict | None:
+    """IN-22: the verdict a request's review leaves for its approval (none but for reviews)."""
+    if not command.review or command.request_id is None:
+        return None
+    return ReviewVerdict(command.request_id, refused)
 
 
 def _ledger_key(command: GrantCommand) -> str:

@@ -40,7 +40,8 @@ from caf_runtime.group_writer import GroupWriter
 from caf_runtime.ledger import Ledger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, TimerPayload, Timers
-from schemas.codec import decode_practitioner, decode_protection
+from schemas import topics
+from schemas.codec import decode_event, decode_practitioner, decode_protection
 from schemas.grants import PostGrant
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
@@ -61,6 +62,15 @@ def _instant(at: datetime) -> str:
 # CAF numbers the validator gives first-time representatives start with 78, an issued prefix
 # (IN-16), so they can never meet the 90-numbers the poster gave before numbering moved here.
 ASSIGNED_PREFIX = "78"
+REVIEW_PK = "REVIEW#"  # a Tax Pro Account request's review verdict (IN-22)
+
+
+@dataclass(frozen=True)
+class ReviewVerdict:
+    """IN-22: a Tax Pro Account request's review ended refused, or pending its taxpayer."""
+
+    request_id: str
+    refused: bool
 
 
 class PostingDeadline(TimerPayload):
@@ -373,11 +383,15 @@ class ValidatorStore:
         review: HoldDecision | None = None,
         taxpayer_hold: TaxpayerHold | None = None,
         answer: Answer | None = None,
+        verdict: ReviewVerdict | None = None,
     ) -> bool:
         """Record the outputs with what the decision changes (the velocity sighting, the
-        timers, a grant parked for review or for its taxpayer, a decision on one) atomically;
-        False if already recorded, or the held grant was decided meanwhile."""
+        timers, a grant parked for review or for its taxpayer, a decision on one, a Tax Pro
+        Account request refused at its review) atomically; False if already recorded, or the
+        held grant was decided meanwhile."""
         items = [self.ledger.put(key, outputs), *(self.timers.schedule(t) for t in timers)]
+        if verdict is not None:
+            items.append(self._verdict(verdict))
         if taxpayer_hold is not None:
             items.append(self._parked_for_taxpayer(taxpayer_hold))
         if answer is not None:
@@ -389,6 +403,19 @@ class ValidatorStore:
         if review is not None:
             items.append(self._decided(review))
         return await transact(self.table, items) is None
+
+    def _verdict(self, verdict: ReviewVerdict) -> TransactWriteItemTypeDef:
+        """IN-22: how the review of a Tax Pro Account request ended, kept for its approval."""
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {
+                    "pk": {"S": f"{REVIEW_PK}{verdict.request_id}"},
+                    "sk": {"S": "VERDICT"},
+                    "refused": {"BOOL": verdict.refused},
+                },
+            }
+        }
 
     def _sighting(self, velocity: Sighting) -> TransactWriteItemTypeDef:
         """VA-07: the grant named the CAF number for the taxpayer then (kept past the window)."""
@@ -489,6 +516,21 @@ class ValidatorStore:
             command=PostGrant.model_validate_json(str(item["command"].get("S"))),
             status=str(item["status"].get("S")),
             confirm_by=str(item["confirm_by"].get("S")),
+        )
+
+    async def request_refused(self, request_id: str) -> bool:
+        """IN-22: the Tax Pro Account request was refused when its review was decided, so no
+        later outcome of it counts. A review decided by version 0.2, which kept no verdict, is
+        read from the events it recorded: any but the pending announcement is a refusal (such
+        reviews end with their requests, IN-23: this reading can go once they have)."""
+        verdict = await self.table.get(f"{REVIEW_PK}{request_id}", "VERDICT")
+        if verdict is not None:
+            return bool(verdict["refused"].get("BOOL"))
+        review = await self.ledger.recorded(f"review#{request_id}")
+        return review is not None and any(
+            output.topic == topics.EVENTS
+            and decode_event(output.value).type != "AuthorizationPendingApproval"
+            for output in review.outputs
         )
 
     async def held(self, grant_id: str) -> Hold | None:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,9 +19,14 @@ from caf_runtime.ledger import Ledger, Recorded, handle_once, transact
 from caf_runtime.outputs import Output
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
+from schemas import topics
+from schemas.codes import ReasonCode, Rejection, RuleId
+from schemas.grants import refusal_of
 from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
-from services.validator.store import Sighting, ValidatorStore
+from services.validator.handlers import pending as validator_pending
+from services.validator.store import ReviewVerdict, Sighting, ValidatorStore
+from tests.unit.builders import post_grant
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -286,3 +291,32 @@ async def test_the_velocity_window_of_a_busy_number_is_read_only_until_the_limit
         assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) >= 25
         assert reads == [50]
         assert await store.other_taxpayers("781234568", "tp-0", since) == 119
+
+
+async def test_in_22_a_reviews_verdict_is_kept_and_a_review_of_the_previous_version_is_read(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """IN-22: a review decided now leaves its verdict; one decided by version 0.2 (no verdict)
+    is read from its recorded events: a refusal refuses, the pending announcement does not."""
+    store = await validator_store(settings, dynamodb)
+    pending = post_grant(
+        request_id="tpa-p", grant_id="tpa-p", review=True, expires_on=date(2026, 12, 31)
+    )
+    announced = Output.of(topics.EVENTS, "tp", validator_pending(pending, datetime.now(UTC)))
+    refusal = refusal_of(
+        pending.model_copy(update={"request_id": "tpa-r", "grant_id": "tpa-r"}),
+        Rejection(RuleId.VA_01, ReasonCode.REJ_REP_NOT_GOOD_STANDING, "suspended"),
+        stage="validator",
+        occurred_at=datetime.now(UTC),
+    )
+    async with store.table:
+        assert await store.record("review#tpa-1", [], verdict=ReviewVerdict("tpa-1", refused=True))
+        assert await store.record("review#tpa-2", [], verdict=ReviewVerdict("tpa-2", refused=False))
+        assert await store.record("review#tpa-r", [Output.of(topics.EVENTS, "tp", refusal)])
+        assert await store.record("review#tpa-p", [announced])
+
+        assert await store.request_refused("tpa-1")
+        assert not await store.request_refused("tpa-2")
+        assert await store.request_refused("tpa-r")
+        assert not await store.request_refused("tpa-p")
+        assert not await store.request_refused("tpa-never-reviewed")

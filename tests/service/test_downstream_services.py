@@ -31,6 +31,7 @@ from services.validator.store import (
     Hold,
     HoldDecision,
     NumberGiven,
+    ReviewVerdict,
     TaxpayerHold,
     ValidatorStore,
 )
@@ -64,6 +65,10 @@ class FakeValidatorStore:
         self.protected: dict[str, bytes | None] = {}
         self.for_taxpayer: dict[str, TaxpayerHold] = {}
         self.timers: list[Any] = []
+        self.verdicts: dict[str, bool] = {}
+
+    async def request_refused(self, request_id: str) -> bool:
+        return self.verdicts.get(request_id, False)
 
     async def protection(self, taxpayer_ref: str) -> ProtectionRecord | None:
         raw = self.protected.get(taxpayer_ref)
@@ -143,6 +148,7 @@ class FakeValidatorStore:
         review: HoldDecision | None = None,
         taxpayer_hold: TaxpayerHold | None = None,
         answer: Answer | None = None,
+        verdict: ReviewVerdict | None = None,
     ) -> bool:
         if review is not None and self.parked[review.grant_id].status != "held":
             return False
@@ -151,6 +157,8 @@ class FakeValidatorStore:
         if not self.ledger.claim(key, outputs):
             return False
         self.timers.extend(timers)
+        if verdict is not None:
+            self.verdicts[verdict.request_id] = verdict.refused
         if taxpayer_hold is not None:
             self.for_taxpayer[taxpayer_hold.grant_id] = taxpayer_hold
         if answer is not None:
@@ -217,6 +225,36 @@ async def test_the_validator_passes_a_grant_in_good_standing_and_rejects_a_suspe
     [(rejected, _)] = seen[topics.EVENTS]
     assert json.loads(rejected)["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"
     assert topics.VALIDATOR_DLQ not in seen
+
+
+async def test_in_22_a_request_refused_at_its_review_gets_no_outcome_from_its_approval() -> None:
+    """IN-22: the review of a Tax Pro Account request leaves its verdict; the approval of a
+    request refused at review is not decided again, that of a pending one is."""
+    broker, store, seen = validator()
+    record = {"caf_number": "030112345", "name": "Avery Smith", "status_code": ""}
+    expires_on = dt.date(2026, 12, 31)
+    tpa = {"channel": "tpa", "request_id": "tpa-1", "grant_id": "tpa-1", "expires_on": expires_on}
+    async with TestKafkaBroker(broker) as test_broker:
+        await publish_registry(test_broker, record | {"status_code": "S"}, b"030112345")
+        for grant in (post_grant(**tpa, review=True), post_grant(**tpa, review=False)):
+            await test_broker.publish(
+                grant.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
+            )
+        await publish_registry(test_broker, record, b"030112345")
+        other = tpa | {"request_id": "tpa-2", "grant_id": "tpa-2"}
+        for grant in (post_grant(**other, review=True), post_grant(**other, review=False)):
+            await test_broker.publish(
+                grant.model_dump_json().encode(), topic=topics.GRANTS_ACCEPTED
+            )
+    assert store.verdicts == {"tpa-1": True, "tpa-2": False}
+    refused, pending_approval = (json.loads(value) for value, _ in seen[topics.EVENTS])
+    assert (refused["grant_id"], refused["reason_code"]) == ("tpa-1", "REJ-REP-NOT-GOOD-STANDING")
+    assert (pending_approval["grant_id"], pending_approval["type"]) == (
+        "tpa-2",
+        "AuthorizationPendingApproval",
+    )
+    [(passed, _)] = seen[topics.GRANTS_VALIDATED]
+    assert json.loads(passed)["grant_id"] == "tpa-2"
 
 
 async def test_a_first_time_representative_gets_one_number_for_every_form_by_ptin() -> None:
