@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.dynamo import DynamoTable
@@ -39,6 +39,14 @@ class Recorded:
 
     state: State
     outputs: list[Output]
+
+
+class OutputLedger(Protocol):
+    """What `handle_once` needs of a ledger (a service's store exposes one; test fakes too)."""
+
+    async def recorded(self, key: str) -> Recorded | None: ...
+
+    async def mark_published(self, key: str, outputs: list[Output]) -> None: ...
 
 
 class Ledger:
@@ -127,7 +135,7 @@ async def transact(table: DynamoTable, items: list[TransactWriteItemTypeDef]) ->
 
 
 async def handle_once(
-    ledger: Ledger,
+    ledger: OutputLedger,
     key: str,
     decide_and_record: Callable[[], Awaitable[list[Output] | None]],
     publish: Callable[[list[Output]], Awaitable[None]],

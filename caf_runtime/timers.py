@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ConfigDict
@@ -109,6 +109,12 @@ class TimerKinds:
     async def fire(self, timer: Timer) -> Firing:
         known = self._kinds.get(timer.kind)
         return await known.fire_with(timer.payload) if known is not None else NOTHING
+
+
+class TimerSchedule(Protocol):
+    """What a service's decisions need of its timers: the write that schedules one."""
+
+    def schedule(self, timer: Timer, *, once: bool = True) -> TransactWriteItemTypeDef: ...
 
 
 def _shard(timer_id: str) -> str:

@@ -11,7 +11,7 @@
   publishes `DesignatedOfficialDeactivated` (`by: operator`). cafctl waits until intake has
   applied it; the command line writes the audit record (`cafctl.audit`, AU-04).
 
-cafctl reads the table through `DynamoTable` and intake's item parsers, not `IntakeStore`,
+cafctl reads the table through `DynamoTable` and intake's item parsers, not `DynamoIntakeStore`,
 whose settings need intake's secrets.
 """
 

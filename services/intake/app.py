@@ -14,14 +14,14 @@ from caf_runtime.timers import TimerLoop
 from schemas import topics
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
-from services.intake.store import IntakeStore
+from services.intake.store import DynamoIntakeStore
 
 
 def create_app(settings: IntakeSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or IntakeSettings()
     clock = clock or make_clock(settings.clock_offset_file)
     broker = make_broker(settings, client_id="caf-intake")
-    store = IntakeStore(settings, clock)
+    store = DynamoIntakeStore(settings, clock)
     entities = FeedBarrier(
         client_options(settings),
         settings.topic(topics.ENTITIES),

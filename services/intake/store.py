@@ -26,11 +26,11 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from caf_runtime.clock import Clock
 from caf_runtime.dynamo import DynamoTable
-from caf_runtime.ledger import Ledger, transact
+from caf_runtime.ledger import Ledger, OutputLedger, transact
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer, TimerPayload, Timers
 from schemas.codec import decode_command
@@ -89,7 +89,61 @@ class EntityFile:
     users: list[dict[str, Any]]
 
 
-class IntakeStore:
+class IntakeStore(Protocol):
+    """What intake's handlers need of its state: `DynamoIntakeStore`, and the tests' fakes
+    (checked against this by mypy, so a fake cannot drift from the real store)."""
+
+    @property
+    def ledger(self) -> OutputLedger: ...
+
+    async def ping(self) -> bool: ...
+
+    async def fingerprint_owner(self, fingerprint: str) -> str | None: ...
+
+    async def claim_assertion(self, asserted: Asserted, message_id: str, now: datetime) -> bool: ...
+
+    async def request(self, request_id: str) -> KnownRequest | None: ...
+
+    async def record(
+        self,
+        message_id: str,
+        outputs: list[Output],
+        now: datetime,
+        *,
+        fingerprint: str | None = None,
+        request: RequestChange | None = None,
+        timer: Timer | None = None,
+        writes: tuple[TransactWriteItemTypeDef, ...] = (),
+    ) -> RecordResult: ...
+
+    def request_put(self, change: RequestChange, now: datetime) -> TransactWriteItemTypeDef: ...
+
+    async def apply_entity(
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+    ) -> bool: ...
+
+    async def entity(self, digest: str) -> EntityView | None: ...
+
+    async def entity_by_id(self, entity_id: str) -> EntityView | None: ...
+
+    async def pin(self, entity_id: str, official: str) -> PinRecord | None: ...
+
+    def pin_put(self, entity_id: str, pin: PinRecord) -> TransactWriteItemTypeDef: ...
+
+    async def official(self, entity_id: str, official: str) -> Official | None: ...
+
+    async def has_active_official(self, entity_id: str) -> bool: ...
+
+    def official_put(
+        self, entity_id: str, official: Official, *, by: str | None = None, at: datetime
+    ) -> TransactWriteItemTypeDef: ...
+
+    def user_write(
+        self, entity_id: str, user_id: str, *, add: bool, by: str, at: datetime
+    ) -> TransactWriteItemTypeDef: ...
+
+
+class DynamoIntakeStore:
     """The only place that talks to the intake table."""
 
     def __init__(self, settings: IntakeSettings, clock: Clock) -> None:

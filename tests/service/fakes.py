@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -10,6 +12,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from caf_runtime.broker import record_of
 from caf_runtime.ledger import Recorded
 from caf_runtime.outputs import Output
+from caf_runtime.timers import Timer
+from services.intake.identity import Asserted
+from services.intake.officials import EntityView, Official, PinRecord
+from services.intake.store import KnownRequest, RecordResult, RequestChange
 from tests.unit.builders import NOW
 
 
@@ -33,6 +39,121 @@ class FakeLedger:
             return False
         self.items[key] = Recorded("pending", outputs)
         return True
+
+
+@dataclass(frozen=True)
+class FakeWrite:
+    """A change a fake store's `record` applies with the rest, like a transaction item."""
+
+    apply: Callable[[], None]
+
+
+class FakeIntakeStore:
+    """`services.intake.store.IntakeStore` in memory (mypy checks it against the Protocol
+    wherever a test passes it to `register`)."""
+
+    def __init__(self) -> None:
+        self.ledger = FakeLedger(marks_published=True)
+        self.fingerprints: dict[str, str] = {}
+        self.requests: dict[str, KnownRequest] = {}
+        self.assertions: dict[tuple[str, str], str] = {}
+        self.entities: dict[str, EntityView] = {}
+        self.digests: dict[str, str] = {}
+        self.pins: dict[tuple[str, str], PinRecord] = {}
+        self.officials: dict[tuple[str, str], Official] = {}
+        self.users: dict[str, set[str]] = {}
+        self.timers: list[Timer] = []
+
+    async def ping(self) -> bool:
+        return True
+
+    async def fingerprint_owner(self, fingerprint: str) -> str | None:
+        return self.fingerprints.get(fingerprint)
+
+    async def claim_assertion(self, asserted: Asserted, message_id: str, now: dt.datetime) -> bool:
+        owner = self.assertions.setdefault((asserted.issuer, asserted.jti), message_id)
+        return owner == message_id
+
+    async def request(self, request_id: str) -> KnownRequest | None:
+        return self.requests.get(request_id)
+
+    async def record(
+        self,
+        message_id: str,
+        outputs: list[Output],
+        now: dt.datetime,
+        *,
+        fingerprint: str | None = None,
+        request: RequestChange | None = None,
+        timer: Timer | None = None,
+        writes: tuple[Any, ...] = (),
+    ) -> RecordResult:
+        # one transaction, like the real store: nothing is written when a condition fails
+        if message_id in self.ledger.items:
+            return RecordResult.ALREADY_RECORDED
+        if fingerprint is not None and fingerprint in self.fingerprints:
+            return RecordResult.FINGERPRINT_TAKEN
+        self.ledger.claim(message_id, outputs)
+        if fingerprint is not None:
+            self.fingerprints[fingerprint] = message_id
+        if request is not None:
+            self._change(request)
+        if timer is not None:
+            self.timers.append(timer)
+        for write in writes:
+            write.apply()
+        return RecordResult.RECORDED
+
+    def _change(self, request: RequestChange) -> None:
+        known = self.requests.get(request.request_id)
+        grant = request.grant or (known.grant if known else None)
+        entity_id = request.entity_id or (known.entity_id if known else None)
+        self.requests[request.request_id] = KnownRequest(request.state, grant, entity_id)
+
+    def request_put(self, change: RequestChange, now: dt.datetime) -> Any:
+        return FakeWrite(lambda: self._change(change))
+
+    async def apply_entity(
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+    ) -> bool:
+        if known is None:
+            self.entities.pop(entity_id, None)
+        else:
+            self.entities[entity_id] = known
+        if digest is not None:
+            self.digests[digest] = entity_id
+        return True
+
+    async def entity(self, digest: str) -> EntityView | None:
+        entity_id = self.digests.get(digest)
+        return self.entities.get(entity_id) if entity_id is not None else None
+
+    async def entity_by_id(self, entity_id: str) -> EntityView | None:
+        return self.entities.get(entity_id)
+
+    async def pin(self, entity_id: str, official: str) -> PinRecord | None:
+        return self.pins.get((entity_id, official))
+
+    def pin_put(self, entity_id: str, pin: PinRecord) -> Any:
+        return FakeWrite(lambda: self.pins.__setitem__((entity_id, pin.official_id), pin))
+
+    async def official(self, entity_id: str, official: str) -> Official | None:
+        return self.officials.get((entity_id, official))
+
+    async def has_active_official(self, entity_id: str) -> bool:
+        return any(o.active for (e, _), o in self.officials.items() if e == entity_id)
+
+    def official_put(
+        self, entity_id: str, official: Official, *, by: str | None = None, at: dt.datetime
+    ) -> Any:
+        key = (entity_id, official.official_id)
+        return FakeWrite(lambda: self.officials.__setitem__(key, official))
+
+    def user_write(
+        self, entity_id: str, user_id: str, *, add: bool, by: str, at: dt.datetime
+    ) -> Any:
+        users = self.users.setdefault(entity_id, set())
+        return FakeWrite(lambda: users.add(user_id) if add else users.discard(user_id))
 
 
 class FixedClock:

@@ -24,11 +24,9 @@ from services.caf_poster.handlers import register as register_poster
 from services.caf_poster.store import CafStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register as register_intake
-from services.intake.store import IntakeStore
 from tests.evidence import MemoryEvidence
-from tests.service.fakes import FixedClock, probe
+from tests.service.fakes import FakeIntakeStore, FixedClock, probe
 from tests.service.test_downstream_services import FakeCafStore
-from tests.service.test_intake_service import FakeIntakeStore
 from tests.signing import signed
 from tests.unit.builders import post_grant, submission
 
@@ -78,7 +76,7 @@ async def timed(work: Awaitable[None]) -> float:
 async def test_mk_06_two_10000_period_forms_are_refused_without_holding_intakes_loop() -> None:
     settings = IntakeSettings.model_validate({})
     broker = make_broker(settings, client_id="test")
-    register_intake(broker, settings, cast("IntakeStore", FakeIntakeStore()), FixedClock())
+    register_intake(broker, settings, FakeIntakeStore(), FixedClock())
     seen = probe(broker, topics.EVENTS, topics.GRANTS_ACCEPTED)
     forms = []
     for n in (1, 2):

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -30,9 +30,7 @@ from schemas.inbound import Submission
 from services.intake.config import IntakeSettings
 from services.intake.evidence import canonical_content
 from services.intake.handlers import SIGNED_RECORD, IntakeHandler, register
-from services.intake.store import IntakeStore
-from tests.service.fakes import FixedClock, Seen, probe
-from tests.service.test_intake_service import FakeIntakeStore
+from tests.service.fakes import FakeIntakeStore, FixedClock, Seen, probe
 from tests.signing import assertion, signed_headers
 from tests.unit.builders import NOW, RECEIVED, decode, removal, submission
 from tests.unit.test_intake_tpa_rules import request as tpa_request
@@ -59,7 +57,7 @@ async def intake(**settings_values: Any) -> AsyncIterator[Intake]:
         {"taxpayer_ref_key": os.environ["INTAKE_TAXPAYER_REF_KEY"], **settings_values}
     )
     broker = make_broker(settings, client_id="test")
-    handler = register(broker, settings, cast("IntakeStore", FakeIntakeStore()), FixedClock())
+    handler = register(broker, settings, FakeIntakeStore(), FixedClock())
     seen = probe(broker, topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ)
     async with TestKafkaBroker(broker):
         yield Intake(handler, settings, seen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -13,66 +13,14 @@ from pydantic import BaseModel
 
 from caf_runtime.broker import make_broker
 from caf_runtime.clock import SystemClock
-from caf_runtime.outputs import Output
 from schemas import topics
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register
-from services.intake.identity import Asserted
-from services.intake.store import IntakeStore, KnownRequest, RecordResult, RequestChange
-from tests.service.fakes import FakeLedger, FixedClock, Seen, probe
+from tests.service.fakes import FakeIntakeStore, FixedClock, Seen, probe
 from tests.signing import assertion, signed
 from tests.unit.builders import NOW, submission
 
 pytestmark = pytest.mark.service
-
-
-class FakeIntakeStore:
-    async def ping(self) -> bool:
-        return True
-
-    def __init__(self) -> None:
-        self.ledger = FakeLedger(marks_published=True)
-        self.fingerprints: dict[str, str] = {}
-        self.requests: dict[str, KnownRequest] = {}
-        self.assertions: dict[tuple[str, str], str] = {}
-
-    async def fingerprint_owner(self, fingerprint: str) -> str | None:
-        return self.fingerprints.get(fingerprint)
-
-    async def claim_assertion(self, asserted: Asserted, message_id: str, now: dt.datetime) -> bool:
-        owner = self.assertions.setdefault((asserted.issuer, asserted.jti), message_id)
-        return owner == message_id
-
-    async def request(self, request_id: str) -> KnownRequest | None:
-        return self.requests.get(request_id)
-
-    async def entity(self, digest: str) -> None:
-        return None  # no business is known here (the e2e tests cover Designated Officials)
-
-    async def record(
-        self,
-        message_id: str,
-        outputs: list[Output],
-        now: dt.datetime,
-        *,
-        fingerprint: str | None = None,
-        request: RequestChange | None = None,
-        timer: Any = None,
-        writes: tuple[Any, ...] = (),
-    ) -> RecordResult:
-        # one transaction, like the real store: nothing is written when a condition fails
-        if message_id in self.ledger.items:
-            return RecordResult.ALREADY_RECORDED
-        if fingerprint is not None and fingerprint in self.fingerprints:
-            return RecordResult.FINGERPRINT_TAKEN
-        self.ledger.claim(message_id, outputs)
-        if fingerprint is not None:
-            self.fingerprints[fingerprint] = message_id
-        if request is not None:
-            known = self.requests.get(request.request_id)
-            grant = request.grant or (known.grant if known else None)
-            self.requests[request.request_id] = KnownRequest(request.state, grant)
-        return RecordResult.RECORDED
 
 
 def wired(clock: Any = None, **settings_values: Any) -> tuple[KafkaBroker, FakeIntakeStore, Seen]:
@@ -81,7 +29,7 @@ def wired(clock: Any = None, **settings_values: Any) -> tuple[KafkaBroker, FakeI
     )
     broker = make_broker(settings, client_id="test")
     store = FakeIntakeStore()
-    register(broker, settings, cast("IntakeStore", store), clock or FixedClock())
+    register(broker, settings, store, clock or FixedClock())
     seen = probe(broker, topics.GRANTS_ACCEPTED, topics.EVENTS, topics.INBOUND_DLQ)
     return broker, store, seen
 
