@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -29,6 +29,12 @@ class Check:
 
     caught_up: bool
     began_ms: int
+
+
+class FeedWait(Protocol):
+    """What a handler needs of a feed's view: to wait until it applied the feed up to a time."""
+
+    async def wait_until_applied(self, published_before_ms: int) -> bool: ...
 
 
 class FeedBarrier:

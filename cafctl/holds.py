@@ -25,7 +25,7 @@ from caf_runtime.config import ServiceSettings
 from schemas import topics
 from schemas.codec import encode
 from schemas.grants import ReviewHold
-from services.validator.store import Hold, ValidatorStore
+from services.validator.store import DynamoValidatorStore, Hold
 
 Decision = Literal["release", "refuse"]
 
@@ -47,7 +47,7 @@ def row(hold: Hold) -> dict[str, Any]:
 
 
 async def list_holds(settings: ServiceSettings, *, everything: bool = False) -> list[Hold]:
-    store = ValidatorStore(settings)
+    store = DynamoValidatorStore(settings)
     async with store.table:
         found = await store.holds()
     return found if everything else [h for h in found if h.status == "held"]
@@ -74,7 +74,7 @@ async def decide(
     wait_s: float = 30.0,
 ) -> Outcome:
     """Release or refuse a held grant; raises `ValueError` if it is not held (any more)."""
-    store = ValidatorStore(settings)
+    store = DynamoValidatorStore(settings)
     async with store.table:
         hold = await store.held(grant_id)
         if hold is None:

@@ -33,7 +33,7 @@ from caf_runtime.authenticity import (
 )
 from caf_runtime.clock import Clock, business_day
 from caf_runtime.envelope import Sealer, is_sealed
-from caf_runtime.feed_barrier import FeedBarrier
+from caf_runtime.feed_barrier import FeedWait
 from caf_runtime.guard import BodyWithheld, Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
@@ -155,7 +155,7 @@ class IntakeHandler:
         identities: IdentityProviders,
         sealer: Sealer,
         vault: PinVault,
-        entities: FeedBarrier | None = None,
+        entities: FeedWait | None = None,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -738,7 +738,7 @@ def register(
     settings: IntakeSettings,
     store: IntakeStore,
     clock: Clock,
-    entities: FeedBarrier | None = None,
+    entities: FeedWait | None = None,
 ) -> IntakeHandler:
     """Attach the intake subscribers (inbound, parked decisions, the entity feed and the
     operators' Designated Official actions) to `broker`. Without `entities` (a unit of work

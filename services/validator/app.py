@@ -13,13 +13,13 @@ from caf_runtime.timers import TimerLoop
 from schemas import topics
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import register
-from services.validator.store import ValidatorStore
+from services.validator.store import DynamoValidatorStore
 
 
 def create_app(settings: ValidatorSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or ValidatorSettings()
     broker = make_broker(settings, client_id="caf-validator")
-    store = ValidatorStore(settings)
+    store = DynamoValidatorStore(settings)
     barrier = FeedBarrier(
         client_options(settings),
         settings.topic(topics.PRACTITIONERS),

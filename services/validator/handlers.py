@@ -20,7 +20,7 @@ from faststream.kafka import KafkaBroker
 
 from caf_runtime.authenticity import RecordVerifier
 from caf_runtime.clock import Clock, business_day
-from caf_runtime.feed_barrier import FeedBarrier
+from caf_runtime.feed_barrier import FeedWait
 from caf_runtime.guard import BodyWithheld, Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, publish_all
@@ -89,11 +89,11 @@ class ValidatorHandler:
         store: ValidatorStore,
         publish: Publish,
         clock: Clock,
-        barrier: FeedBarrier,
+        barrier: FeedWait,
         velocity_limit: int,
         *,
         verifier: RecordVerifier,
-        protected: FeedBarrier | None = None,
+        protected: FeedWait | None = None,
     ) -> None:
         self._verifier = verifier
         self._protected = protected
@@ -620,8 +620,8 @@ def register(  # noqa: PLR0917 - the composition root's pieces, each named once
     settings: ValidatorSettings,
     store: ValidatorStore,
     clock: Clock,
-    barrier: FeedBarrier,
-    protected: FeedBarrier | None = None,
+    barrier: FeedWait,
+    protected: FeedWait | None = None,
 ) -> ValidatorHandler:
     """Attach the validator's subscribers to `broker`. Without `protected` (a unit of work
     under a test broker), a grant is judged on the IP PIN program view as it is."""

@@ -32,14 +32,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.group_writer import GroupWriter
-from caf_runtime.ledger import Ledger, transact
+from caf_runtime.ledger import Ledger, OutputLedger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, TimerPayload, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers, TimerSchedule
 from schemas import topics
 from schemas.codec import decode_event, decode_practitioner, decode_protection
 from schemas.grants import PostGrant
@@ -176,7 +176,72 @@ def _hold(item: Mapping[str, Any]) -> Hold:
     )
 
 
-class ValidatorStore:
+class ValidatorStore(Protocol):
+    """What the validator's handlers need of its state: `DynamoValidatorStore`, and the tests'
+    fakes (checked against this by mypy, so a fake cannot drift from the real store)."""
+
+    @property
+    def ledger(self) -> OutputLedger: ...
+
+    @property
+    def timers(self) -> TimerSchedule: ...
+
+    async def ping(self) -> bool: ...
+
+    async def practitioner(self, caf_number: str) -> PractitionerRecord | None: ...
+
+    async def from_feed(self, caf_number: str) -> bool: ...
+
+    async def protection(self, taxpayer_ref: str) -> ProtectionRecord | None: ...
+
+    async def apply_protection(
+        self, taxpayer_ref: str, record: bytes | None, partition: int, offset: int
+    ) -> bool: ...
+
+    async def apply_registry(
+        self, caf_number: str, record: bytes | None, partition: int, offset: int
+    ) -> bool: ...
+
+    async def practitioner_by_ptin(self, ptin: str) -> PractitionerRecord | None: ...
+
+    async def number_for(
+        self, identity: str, grant_key: str, record: PractitionerRecord
+    ) -> NumberGiven: ...
+
+    async def given_number(self, identity: str, grant_key: str) -> NumberGiven | None: ...
+
+    async def other_taxpayers(
+        self, caf_number: str, taxpayer_ref: str, since: datetime, *, enough: int | None = None
+    ) -> int: ...
+
+    async def record(
+        self,
+        key: str,
+        outputs: list[Output],
+        velocity: Sighting | None = None,
+        timers: tuple[Timer, ...] = (),
+        *,
+        hold: PostGrant | None = None,
+        review: HoldDecision | None = None,
+        taxpayer_hold: TaxpayerHold | None = None,
+        answer: Answer | None = None,
+        verdict: ReviewVerdict | None = None,
+    ) -> bool: ...
+
+    def answered(self, answer: Answer) -> TransactWriteItemTypeDef: ...
+
+    async def held_for_taxpayer(self, grant_id: str) -> TaxpayerHold | None: ...
+
+    async def request_refused(self, request_id: str) -> bool: ...
+
+    async def held(self, grant_id: str) -> Hold | None: ...
+
+    async def mark_ended(self, grant_id: str) -> None: ...
+
+    async def ended(self, grant_id: str) -> bool: ...
+
+
+class DynamoValidatorStore:
     """The only place that talks to the validator table."""
 
     def __init__(self, settings: ServiceSettings) -> None:

@@ -25,7 +25,7 @@ from schemas.grants import refusal_of
 from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import pending as validator_pending
-from services.validator.store import ReviewVerdict, Sighting, ValidatorStore
+from services.validator.store import DynamoValidatorStore, ReviewVerdict, Sighting
 from tests.unit.builders import post_grant
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
     gets it again), never one the registry holds, is found by PTIN at once, and a record from
     the feed for that number replaces the given one."""
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store = ValidatorStore(
+    store = DynamoValidatorStore(
         ValidatorSettings.model_validate(
             {
                 "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
@@ -219,9 +219,11 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN
 
 
-async def validator_store(settings: ServiceSettings, dynamodb: DynamoDBClient) -> ValidatorStore:
+async def validator_store(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> DynamoValidatorStore:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    return ValidatorStore(
+    return DynamoValidatorStore(
         ValidatorSettings.model_validate(
             {
                 "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
@@ -231,7 +233,7 @@ async def validator_store(settings: ServiceSettings, dynamodb: DynamoDBClient) -
     )
 
 
-def scanned_counts(store: ValidatorStore) -> list[int]:
+def scanned_counts(store: DynamoValidatorStore) -> list[int]:
     """From now on, the items each Query of `store` reads, call by call."""
     reads: list[int] = []
     query = store.table.client.query

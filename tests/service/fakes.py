@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -39,6 +39,18 @@ class FakeLedger:
             return False
         self.items[key] = Recorded("pending", outputs)
         return True
+
+
+@dataclass
+class FakeTimers:
+    """A store's timers as a fake schedules them (in the real store: items of the same
+    transaction as the decision)."""
+
+    timers: list[Timer] = field(default_factory=list)
+
+    def schedule(self, timer: Timer, *, once: bool = True) -> Any:
+        self.timers.append(timer)
+        return {"Put": {"TableName": "fake", "Item": {"timer_id": {"S": timer.timer_id}}}}
 
 
 @dataclass(frozen=True)

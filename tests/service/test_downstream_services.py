@@ -12,7 +12,6 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from caf_runtime.broker import make_broker
-from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.outputs import Output
 from schemas import topics
 from schemas.grants import PostGrant, ReviewHold
@@ -33,10 +32,9 @@ from services.validator.store import (
     NumberGiven,
     ReviewVerdict,
     TaxpayerHold,
-    ValidatorStore,
 )
 from tests.evidence import MemoryEvidence
-from tests.service.fakes import FakeLedger, FixedClock, probe
+from tests.service.fakes import FakeLedger, FakeTimers, FixedClock, probe
 from tests.signing import signed
 from tests.unit.builders import post_grant
 
@@ -64,7 +62,7 @@ class FakeValidatorStore:
         self.parked: dict[str, Hold] = {}
         self.protected: dict[str, bytes | None] = {}
         self.for_taxpayer: dict[str, TaxpayerHold] = {}
-        self.timers: list[Any] = []
+        self.timers = FakeTimers()
         self.verdicts: dict[str, bool] = {}
 
     async def request_refused(self, request_id: str) -> bool:
@@ -133,9 +131,9 @@ class FakeValidatorStore:
         return NumberGiven(number, new=first_grant == grant_key)
 
     async def other_taxpayers(
-        self, caf: str, ref: str, since: dt.datetime, *, enough: int | None = None
+        self, caf_number: str, taxpayer_ref: str, since: dt.datetime, *, enough: int | None = None
     ) -> int:
-        return len(self.sightings.get(caf, set()) - {ref})
+        return len(self.sightings.get(caf_number, set()) - {taxpayer_ref})
 
     async def record(
         self,
@@ -156,7 +154,7 @@ class FakeValidatorStore:
             return False
         if not self.ledger.claim(key, outputs):
             return False
-        self.timers.extend(timers)
+        self.timers.timers.extend(timers)
         if verdict is not None:
             self.verdicts[verdict.request_id] = verdict.refused
         if taxpayer_hold is not None:
@@ -198,9 +196,9 @@ def validator(velocity_limit: int = 25) -> tuple[Any, FakeValidatorStore, Any]:
     register_validator(
         broker,
         settings,
-        cast("ValidatorStore", store),
+        store,
         FixedClock(),
-        cast("FeedBarrier", NoWaitBarrier()),
+        NoWaitBarrier(),
     )
     seen = probe(broker, topics.GRANTS_VALIDATED, topics.EVENTS, topics.VALIDATOR_DLQ)
     return broker, store, seen

@@ -11,13 +11,11 @@ import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from caf_runtime.broker import make_broker
-from caf_runtime.feed_barrier import FeedBarrier
 from schemas import topics
 from schemas.grants import ConfirmHeld, PostGrant
 from services.validator.config import ValidatorSettings
 from services.validator.handlers import ValidatorHandler
 from services.validator.handlers import register as register_validator
-from services.validator.store import ValidatorStore
 from tests.service.fakes import FixedClock, Seen, probe
 from tests.service.test_downstream_services import (
     FakeValidatorStore,
@@ -41,10 +39,10 @@ class Validator:
         self.handler: ValidatorHandler = register_validator(
             self.broker,
             settings,
-            cast("ValidatorStore", self.store),
+            self.store,
             FixedClock(),
-            cast("FeedBarrier", NoWaitBarrier()),
-            cast("FeedBarrier", NoWaitBarrier()),
+            NoWaitBarrier(),
+            NoWaitBarrier(),
         )
         self.seen: Seen = probe(
             self.broker, topics.GRANTS_VALIDATED, topics.EVENTS, topics.VALIDATOR_DLQ
@@ -124,13 +122,13 @@ async def test_pt_01_a_protected_taxpayers_paper_form_is_held_then_confirmed_and
         )
         assert held["confirm_by"] == "2026-12-20"
         assert validator.validated() == []
-        [expiry] = validator.store.timers
+        [expiry] = validator.store.timers.timers
         assert expiry.kind == "confirm"
         assert expiry.due == dt.datetime(2026, 12, 21, 5, 0, tzinfo=dt.UTC)  # NY midnight
         await send(test_broker, answer("confirm"))
     assert validator.validated() == ["m-1:0"]
     assert validator.store.for_taxpayer["m-1:0"].status == "confirmed"
-    deadline = validator.store.timers[-1]
+    deadline = validator.store.timers.timers[-1]
     assert (deadline.kind, deadline.due) == ("sla", NOW + dt.timedelta(hours=24))
 
 
@@ -233,7 +231,7 @@ async def test_pt_04_an_unanswered_hold_ends_rejected_when_its_last_day_ends() -
         await protect(test_broker)
         await send(test_broker, grant_bytes(paper()), grant_bytes(paper(grant_id="m-1:1")))
         await send(test_broker, answer("confirm", grant_id="m-1:1"))
-    first, second = (t for t in validator.store.timers if t.kind == "confirm")
+    first, second = (t for t in validator.store.timers.timers if t.kind == "confirm")
     firing = await validator.handler.fire(first)
     [output] = firing.outputs
     event = json.loads(output.value)
