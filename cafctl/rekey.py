@@ -21,7 +21,7 @@ from typing import Any
 from caf_runtime.dynamo import DynamoTable
 from schemas.ids import ref_version, rekeyed
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.store import CafStore
+from services.caf_poster.store import DynamoCafStore
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class RekeyReport:
 
 async def rekey(settings: CafPosterSettings, version: int, layer_key: bytes) -> RekeyReport:
     """Move every partition of key version `version - 1` to version `version`."""
-    store = CafStore(settings)
+    store = DynamoCafStore(settings)
     moved = current = 0
     renamed: dict[str, str] = {}
     async with store.table:

@@ -12,14 +12,14 @@ from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import register
-from services.caf_poster.store import CafStore
+from services.caf_poster.store import DynamoCafStore
 
 
 def create_app(settings: CafPosterSettings | None = None, clock: Clock | None = None) -> FastStream:
     settings = settings or CafPosterSettings()
     clock = clock or make_clock(settings.clock_offset_file)
     broker = make_broker(settings, client_id="caf-poster")
-    store = CafStore(settings)
+    store = DynamoCafStore(settings)
     evidence = EvidenceBucket(settings)
     handler = register(broker, settings, store, clock, evidence)
     timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)

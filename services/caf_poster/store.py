@@ -29,14 +29,14 @@ import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import field_serializer, field_validator
 
 from caf_runtime.dynamo import DynamoTable
-from caf_runtime.ledger import Ledger, transact
+from caf_runtime.ledger import Ledger, OutputLedger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, TimerPayload, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers, TimerSchedule
 from schemas.errors import ContractError
 from schemas.evidence import SignatureEvidence
 from schemas.grants import PostGrant
@@ -228,7 +228,43 @@ def as_read(before: TaxpayerCaf, after: TaxpayerCaf) -> TaxpayerCaf:
     )
 
 
-class CafStore:
+class CafStore(Protocol):
+    """What the poster's handlers need of the CAF: `DynamoCafStore`, and the tests' fakes
+    (checked against this by mypy, so a fake cannot drift from the real store)."""
+
+    @property
+    def ledger(self) -> OutputLedger: ...
+
+    @property
+    def timers(self) -> TimerSchedule: ...
+
+    async def ping(self) -> bool: ...
+
+    async def locate(
+        self, taxpayer_ref: str, previous_ref: str | None = None, *, remembered: bool = False
+    ) -> Located: ...
+
+    async def next_caf_number(self) -> str: ...
+
+    async def save(
+        self,
+        taxpayer_ref: str,
+        before: TaxpayerCaf,
+        after: TaxpayerCaf,
+        key: str,
+        outputs: list[Output],
+        *,
+        timers: tuple[Timer, ...] = (),
+    ) -> SaveResult: ...
+
+    async def hold(self, key: str, timer: Timer) -> bool: ...
+
+    def delta(
+        self, taxpayer_ref: str, before: TaxpayerCaf, after: TaxpayerCaf
+    ) -> list[TransactWriteItemTypeDef]: ...
+
+
+class DynamoCafStore:
     """The only place that talks to the CAF table."""
 
     def __init__(self, settings: CafPosterSettings) -> None:

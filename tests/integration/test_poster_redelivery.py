@@ -21,7 +21,7 @@ from caf_runtime.topology import TABLES
 from schemas.codec import encode
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import PosterHandler
-from services.caf_poster.store import CafStore
+from services.caf_poster.store import DynamoCafStore
 from tests.evidence import RETRY, MemoryEvidence
 from tests.unit.builders import NOW, post_grant
 
@@ -79,13 +79,13 @@ def store_settings(settings: ServiceSettings) -> CafPosterSettings:
 
 @pytest.fixture
 async def store(settings: ServiceSettings) -> Any:
-    caf_store = CafStore(store_settings(settings))
+    caf_store = DynamoCafStore(store_settings(settings))
     async with caf_store.table:
         await ensure_tables(caf_store.table.client, TABLES, prefix=settings.table_prefix)
         yield caf_store
 
 
-def poster(store: CafStore, publisher: Any, clock: FixedClock) -> PosterHandler:
+def poster(store: DynamoCafStore, publisher: Any, clock: FixedClock) -> PosterHandler:
     """The poster's handler with a 2-minute reorder window and an evidence store that works."""
     return PosterHandler(
         store,
@@ -98,7 +98,7 @@ def poster(store: CafStore, publisher: Any, clock: FixedClock) -> PosterHandler:
 
 
 async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_nothing(
-    store: CafStore,
+    store: DynamoCafStore,
 ) -> None:
     """PO-08 first-time grant: the CAF number is assigned once even when delivered twice."""
     publisher = CrashingPublisher()
@@ -118,7 +118,7 @@ async def test_a_redelivered_grant_re_emits_the_recorded_events_and_changes_noth
 
 
 async def test_a_crash_between_recording_and_publishing_republishes_the_same_events(
-    store: CafStore,
+    store: DynamoCafStore,
 ) -> None:
     publisher = CrashingPublisher()
     clock = FixedClock(NOW)
@@ -156,7 +156,9 @@ async def test_a_crash_between_recording_and_publishing_republishes_the_same_eve
     assert len(grants) == 2
 
 
-async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: CafStore) -> None:
+async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(
+    store: DynamoCafStore,
+) -> None:
     ref = "d" * 32
     publisher = CrashingPublisher()
     handler = poster(store, publisher, FixedClock(NOW))
@@ -168,7 +170,7 @@ async def test_a_stale_version_is_refused_so_a_zombie_cannot_overwrite(store: Ca
 
 
 async def test_a_caf_written_before_period_units_reads_in_units_and_revokes_unit_by_unit(
-    store: CafStore,
+    store: DynamoCafStore,
 ) -> None:
     """MK-03 on stored data: a grant item exactly as the first-wave code wrote it (one matter per
     period as received: a range, a 941 month that is not a quarter end) reads as units; a POA for
@@ -257,7 +259,7 @@ def numbered_grant(ref: str, n: int, **fields: Any) -> Any:
 
 
 async def test_the_caf_remembered_after_a_write_is_what_a_read_gives_back_and_saves_a_read(
-    store: CafStore, settings: ServiceSettings
+    store: DynamoCafStore, settings: ServiceSettings
 ) -> None:
     """PO-02 and PO-04 decided on the remembered CAF: a later 2848 for 2024 revokes the earlier
     one's 2024 unit exactly as on a fresh read, and only the first command read the partition."""
@@ -284,7 +286,7 @@ async def test_the_caf_remembered_after_a_write_is_what_a_read_gives_back_and_sa
     assert reads == 1
     remembered = (await store.locate(ref, remembered=True)).caf
     assert reads == 1
-    fresh = CafStore(store_settings(settings))
+    fresh = DynamoCafStore(store_settings(settings))
     async with fresh.table:
         assert remembered == await fresh.load(ref)
     assert [g.grant_id for g in remembered.grants] == ["m1:0", "m2:0", "m3:0"]
@@ -293,7 +295,7 @@ async def test_the_caf_remembered_after_a_write_is_what_a_read_gives_back_and_sa
 
 
 async def test_a_write_by_another_replica_makes_the_next_decision_read_again_and_keeps_both(
-    store: CafStore, settings: ServiceSettings
+    store: DynamoCafStore, settings: ServiceSettings
 ) -> None:
     """No lost update: the partition moved on under this store (another replica after a
     rebalance); its remembered version fails the condition, it reads again and keeps both."""
@@ -301,7 +303,7 @@ async def test_a_write_by_another_replica_makes_the_next_decision_read_again_and
     publisher = CrashingPublisher()
     handler = poster(store, publisher, FixedClock(NOW))
     await handler.on_command(record_of(numbered_grant(ref, 1)))
-    other = CafStore(store_settings(settings))
+    other = DynamoCafStore(store_settings(settings))
     async with other.table:
         elsewhere = poster(other, CrashingPublisher(), FixedClock(NOW))
         await elsewhere.on_command(record_of(numbered_grant(ref, 2, form="8821")))

@@ -24,7 +24,7 @@ from schemas.ids import RefKeys
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import PosterHandler
 from services.caf_poster.rules import apply, decide_posting
-from services.caf_poster.store import CafStore, SaveResult, StudentPurge
+from services.caf_poster.store import DynamoCafStore, SaveResult, StudentPurge
 from tests.evidence import RETRY, MemoryEvidence
 from tests.integration.test_poster_redelivery import CrashingPublisher, FixedClock, record_of
 from tests.unit.builders import NOW, post_grant
@@ -38,7 +38,7 @@ BEFORE, AFTER = RefKeys((BASE,)), RefKeys((BASE, LAYER))
 @dataclass
 class Rig:
     settings: CafPosterSettings
-    store: CafStore
+    store: DynamoCafStore
     handler: PosterHandler
     publisher: CrashingPublisher
 
@@ -52,7 +52,7 @@ async def rig(settings: ServiceSettings) -> AsyncIterator[Rig]:
             "CAF_TABLE_PREFIX": settings.table_prefix,
         }
     )
-    store = CafStore(poster_settings)
+    store = DynamoCafStore(poster_settings)
     async with store.table:
         await ensure_tables(store.table.client, TABLES, prefix=settings.table_prefix)
         publisher = CrashingPublisher()
@@ -76,7 +76,7 @@ def posted(tin: str, n: int) -> PostGrant:
     )
 
 
-async def scheduled_timer(store: CafStore, timer_id: str) -> dict[str, Any]:
+async def scheduled_timer(store: DynamoCafStore, timer_id: str) -> dict[str, Any]:
     for item in await store.timers.due(NOW + dt.timedelta(days=365)):
         timer = json.loads(item["timer"]["S"])
         if timer["timer_id"] == timer_id:

@@ -13,6 +13,8 @@ from caf_runtime.broker import record_of
 from caf_runtime.ledger import Recorded
 from caf_runtime.outputs import Output
 from caf_runtime.timers import Timer
+from services.caf_poster.domain import TaxpayerCaf
+from services.caf_poster.store import Located, SaveResult
 from services.intake.identity import Asserted
 from services.intake.officials import EntityView, Official, PinRecord
 from services.intake.store import KnownRequest, RecordResult, RequestChange
@@ -166,6 +168,64 @@ class FakeIntakeStore:
     ) -> Any:
         users = self.users.setdefault(entity_id, set())
         return FakeWrite(lambda: users.add(user_id) if add else users.discard(user_id))
+
+
+class FakeCafStore:
+    """`services.caf_poster.store.CafStore` in memory: the CAF of each taxpayer, the grants
+    waiting (`held`), the timers scheduled, and the `delta` a firing writes (applied at once:
+    the fake's firings always win their claim)."""
+
+    def __init__(self) -> None:
+        self.ledger = FakeLedger()
+        self.cafs: dict[str, TaxpayerCaf] = {}
+        self.numbers = 0
+        self.timers = FakeTimers()
+        self.held: list[str] = []
+
+    async def ping(self) -> bool:
+        return True
+
+    async def load(self, ref: str) -> TaxpayerCaf:
+        return self.cafs.get(ref, TaxpayerCaf())
+
+    async def locate(
+        self, taxpayer_ref: str, previous_ref: str | None = None, *, remembered: bool = False
+    ) -> Located:
+        if taxpayer_ref not in self.cafs and previous_ref in self.cafs:
+            self.cafs[taxpayer_ref] = self.cafs.pop(previous_ref)
+        return Located(taxpayer_ref, await self.load(taxpayer_ref))
+
+    async def next_caf_number(self) -> str:
+        self.numbers += 1
+        return f"90{self.numbers:07d}"
+
+    async def save(
+        self,
+        taxpayer_ref: str,
+        before: TaxpayerCaf,
+        after: TaxpayerCaf,
+        key: str,
+        outputs: list[Output],
+        *,
+        timers: tuple[Timer, ...] = (),
+    ) -> SaveResult:
+        if not self.ledger.claim(key, outputs):
+            return SaveResult.ALREADY_RECORDED
+        self.cafs[taxpayer_ref] = after
+        for timer in timers:
+            self.timers.schedule(timer)
+        return SaveResult.SAVED
+
+    async def hold(self, key: str, timer: Timer) -> bool:
+        if not self.ledger.claim(key, []):
+            return False
+        self.held.append(key)
+        self.timers.schedule(timer)
+        return True
+
+    def delta(self, taxpayer_ref: str, before: TaxpayerCaf, after: TaxpayerCaf) -> list[Any]:
+        self.cafs[taxpayer_ref] = after
+        return []
 
 
 class FixedClock:

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import cast
 
 import pytest
 from faststream.kafka import TestKafkaBroker
@@ -21,12 +20,10 @@ from schemas import topics
 from schemas.grants import MatterSpec
 from services.caf_poster.config import CafPosterSettings
 from services.caf_poster.handlers import register as register_poster
-from services.caf_poster.store import CafStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import register as register_intake
 from tests.evidence import MemoryEvidence
-from tests.service.fakes import FakeIntakeStore, FixedClock, probe
-from tests.service.test_downstream_services import FakeCafStore
+from tests.service.fakes import FakeCafStore, FakeIntakeStore, FixedClock, probe
 from tests.signing import signed
 from tests.unit.builders import post_grant, submission
 
@@ -105,9 +102,7 @@ async def test_mk_06_two_10000_period_commands_are_refused_without_holding_the_p
 ):
     settings = CafPosterSettings()
     broker = make_broker(settings, client_id="test")
-    register_poster(
-        broker, settings, cast("CafStore", FakeCafStore()), FixedClock(), MemoryEvidence()
-    )
+    register_poster(broker, settings, FakeCafStore(), FixedClock(), MemoryEvidence())
     seen = probe(broker, topics.EVENTS)
     matters = [
         MatterSpec(tax_type="Employment", form_number="941", periods=chunk)

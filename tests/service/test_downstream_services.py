@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -18,9 +18,7 @@ from schemas.grants import PostGrant, ReviewHold
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.handlers import register as register_poster
-from services.caf_poster.store import CafStore, Located, SaveResult
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import register as register_notifier
 from services.validator.config import ValidatorSettings
@@ -34,7 +32,7 @@ from services.validator.store import (
     TaxpayerHold,
 )
 from tests.evidence import MemoryEvidence
-from tests.service.fakes import FakeLedger, FakeTimers, FixedClock, probe
+from tests.service.fakes import FakeCafStore, FakeLedger, FakeTimers, FixedClock, probe
 from tests.signing import signed
 from tests.unit.builders import post_grant
 
@@ -384,45 +382,6 @@ async def test_the_validator_dead_letters_a_command_it_cannot_read() -> None:
     assert headers["error-class"] == "ContractError"
 
 
-class FakeCafStore:
-    async def ping(self) -> bool:
-        return True
-
-    def __init__(self) -> None:
-        self.ledger = FakeLedger()
-        self.cafs: dict[str, TaxpayerCaf] = {}
-        self.numbers = 0
-
-    async def load(self, ref: str) -> TaxpayerCaf:
-        return self.cafs.get(ref, TaxpayerCaf())
-
-    async def locate(
-        self, ref: str, previous_ref: str | None = None, *, remembered: bool = False
-    ) -> Located:
-        if ref not in self.cafs and previous_ref in self.cafs:
-            self.cafs[ref] = self.cafs.pop(previous_ref)
-        return Located(ref, await self.load(ref))
-
-    async def next_caf_number(self) -> str:
-        self.numbers += 1
-        return f"90{self.numbers:07d}"
-
-    async def save(
-        self,
-        ref: str,
-        before: TaxpayerCaf,
-        after: TaxpayerCaf,
-        key: str,
-        outputs: list[Output],
-        *,
-        timers: Any = (),
-    ) -> SaveResult:
-        if not self.ledger.claim(key, outputs):
-            return SaveResult.ALREADY_RECORDED
-        self.cafs[ref] = after
-        return SaveResult.SAVED
-
-
 async def test_the_poster_posts_assigns_a_caf_number_and_a_redelivery_repeats_the_same_events() -> (
     None
 ):
@@ -431,7 +390,7 @@ async def test_the_poster_posts_assigns_a_caf_number_and_a_redelivery_repeats_th
     settings = CafPosterSettings()
     broker = make_broker(settings, client_id="test")
     store = FakeCafStore()
-    register_poster(broker, settings, cast("CafStore", store), FixedClock(), MemoryEvidence())
+    register_poster(broker, settings, store, FixedClock(), MemoryEvidence())
     seen = probe(broker, topics.EVENTS, topics.POSTER_DLQ)
     grant = post_grant(caf_number=None, first_time=True).model_dump_json().encode()
     async with TestKafkaBroker(broker) as test_broker:

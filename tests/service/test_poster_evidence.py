@@ -7,28 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from caf_runtime.broker import make_broker
-from caf_runtime.outputs import Output
 from caf_runtime.timers import Firing, Timer
 from schemas import topics
 from schemas.evidence import SignatureEvidence
 from schemas.grants import PostGrant, RevokeGrants
 from services.caf_poster.config import CafPosterSettings
-from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.handlers import PosterHandler
 from services.caf_poster.handlers import register as register_poster
-from services.caf_poster.store import AwaitEvidence, CafStore, SaveResult, StoreEvidence
+from services.caf_poster.store import AwaitEvidence, StoreEvidence
 from services.intake.evidence import Assurance, SignedBy, canonical_content, evidence_object
 from tests.evidence import RETRY, MemoryEvidence
 from tests.evidence_objects import SEALER, carrier, taxpayer_evidence
-from tests.service.fakes import Seen, probe
-from tests.service.test_downstream_services import FakeCafStore
+from tests.service.fakes import FakeCafStore, Seen, probe
 from tests.unit.builders import NOW, post_grant, removal, submission
 
 pytestmark = pytest.mark.service
@@ -43,55 +40,6 @@ def kept_until(posted_at: dt.datetime) -> dt.datetime:
 
 
 @dataclass
-class Scheduled:
-    """The poster's timers as the fake store schedules them (in the real store: items of the
-    same transaction)."""
-
-    timers: list[Timer] = field(default_factory=list)
-
-    def schedule(self, timer: Timer, *, once: bool = True) -> dict[str, Any]:
-        self.timers.append(timer)
-        return {"Put": {"TableName": "fake", "Item": {"timer_id": {"S": timer.timer_id}}}}
-
-
-class EvidenceCafStore(FakeCafStore):
-    """FakeCafStore plus what a waiting grant needs: `hold`, `timers`, and the `delta` a firing
-    writes (applied at once: the fake's firings always win their claim)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timers = Scheduled()
-        self.held: list[str] = []
-
-    async def hold(self, key: str, timer: Timer) -> bool:
-        if not self.ledger.claim(key, []):
-            return False
-        self.held.append(key)
-        self.timers.schedule(timer)
-        return True
-
-    async def save(
-        self,
-        ref: str,
-        before: TaxpayerCaf,
-        after: TaxpayerCaf,
-        key: str,
-        outputs: list[Output],
-        *,
-        timers: Any = (),
-    ) -> SaveResult:
-        result = await super().save(ref, before, after, key, outputs)
-        if result is SaveResult.SAVED:
-            for timer in timers:
-                self.timers.schedule(timer)
-        return result
-
-    def delta(self, ref: str, before: TaxpayerCaf, after: TaxpayerCaf) -> list[Any]:
-        self.cafs[ref] = after
-        return []
-
-
-@dataclass
 class MovingClock:
     at: dt.datetime = NOW
 
@@ -103,7 +51,7 @@ class MovingClock:
 class Poster:
     broker: KafkaBroker
     handler: PosterHandler
-    store: EvidenceCafStore
+    store: FakeCafStore
     evidence: MemoryEvidence
     clock: MovingClock
     seen: Seen
@@ -126,10 +74,10 @@ def poster(*, store_down: bool = False) -> Poster:
     settings = CafPosterSettings(evidence_retry_s=[5.0, 30.0], evidence_retry_every_s=300.0)
     assert settings.evidence_retry() == RETRY
     broker = make_broker(settings, client_id="test")
-    store = EvidenceCafStore()
+    store = FakeCafStore()
     evidence = MemoryEvidence(down=store_down)
     clock = MovingClock()
-    handler = register_poster(broker, settings, cast("CafStore", store), clock, evidence)
+    handler = register_poster(broker, settings, store, clock, evidence)
     seen = probe(broker, topics.EVENTS, topics.POSTER_DLQ)
     return Poster(broker, handler, store, evidence, clock, seen)
 
