@@ -27,7 +27,7 @@ from services.caf_query.audit import EmployeeReads
 from services.caf_query.cache import StreamReader, ViewCache
 from services.caf_query.config import QuerySettings
 from services.caf_query.projector import Projector
-from services.caf_query.store import QueryStore
+from services.caf_query.store import DynamoQueryStore
 from services.caf_query.withdrawals import Withdrawals
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
     settings = settings or QuerySettings()
     clock = clock or make_clock(settings.clock_offset_file)
     broker = make_broker(settings, client_id="caf-query")
-    store = QueryStore(settings)
+    store = DynamoQueryStore(settings)
     ops = DynamoTable(settings, "ops")
     publish = functools.partial(publish_all, broker, settings)
     guard = Guard(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
@@ -38,7 +38,30 @@ class Represented:
     since: str
 
 
-class QueryStore:
+class QueryStore(Protocol):
+    """What the read side's projector, API and pages need of its views (`DynamoQueryStore`
+    implements it)."""
+
+    async def ping(self) -> bool: ...
+
+    async def owner(self, grant_id: str) -> str | None: ...
+
+    async def grant(self, taxpayer_ref: str, grant_id: str) -> GrantView | None: ...
+
+    async def save(self, view: GrantView, before: GrantView | None) -> bool: ...
+
+    async def save_official(
+        self, official_id: str, business: Represented, at: Position
+    ) -> bool: ...
+
+    async def businesses_of(self, official_id: str) -> list[Represented]: ...
+
+    async def of_taxpayer(self, taxpayer_ref: str) -> list[GrantView]: ...
+
+    async def of_practitioner(self, caf_number: str) -> list[GrantView]: ...
+
+
+class DynamoQueryStore:
     """The only place that talks to the query table."""
 
     def __init__(self, settings: ServiceSettings) -> None:

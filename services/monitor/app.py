@@ -11,7 +11,7 @@ from caf_runtime.service import build_app
 from caf_runtime.timers import TimerLoop
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, register
-from services.monitor.store import MonitorStore
+from services.monitor.store import DynamoMonitorStore
 
 
 class FirstRun:
@@ -32,7 +32,7 @@ def create_app(settings: MonitorSettings | None = None, clock: Clock | None = No
     settings = settings or MonitorSettings()
     broker = make_broker(settings, client_id="caf-monitor")
     clock = clock or make_clock(settings.clock_offset_file)
-    store = MonitorStore(settings)
+    store = DynamoMonitorStore(settings)
     handler = register(broker, settings, store, clock)
     timers = TimerLoop.publishing_to(broker, settings, store.timers, handler.timer_kinds, clock)
     return build_app(

@@ -27,13 +27,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
-from caf_runtime.ledger import Ledger, transact
+from caf_runtime.ledger import Ledger, OutputLedger, transact
 from caf_runtime.outputs import Output
-from caf_runtime.timers import Timer, TimerPayload, Timers
+from caf_runtime.timers import Timer, TimerPayload, Timers, TimerSchedule
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -145,7 +145,51 @@ def active_from_item(item: Mapping[str, Any]) -> ActiveGrant:
     )
 
 
-class MonitorStore:
+class MonitorStore(Protocol):
+    """What the monitor's handlers need of its state (`DynamoMonitorStore` implements it)."""
+
+    @property
+    def ledger(self) -> OutputLedger: ...
+
+    @property
+    def timers(self) -> TimerSchedule: ...
+
+    async def ping(self) -> bool: ...
+
+    async def snapshot(self, caf_number: str, at: datetime) -> Snapshot: ...
+
+    async def active(self, caf_number: str, grant_id: str) -> ActiveGrant | None: ...
+
+    async def active_grants(self, caf_number: str) -> list[ActiveGrant]: ...
+
+    async def practitioners(self) -> list[str]: ...
+
+    async def counted_when_held(self, caf_number: str, grant_id: str) -> bool: ...
+
+    def held_counted(
+        self, caf_number: str, grant_id: str, at: datetime
+    ) -> TransactWriteItemTypeDef: ...
+
+    async def case_raised(self, caf_number: str, day: str, rule: str) -> bool: ...
+
+    async def schedule_once(self, timer: Timer) -> bool: ...
+
+    async def record(self, key: str, outputs: list[Output], changes: list[Any]) -> bool: ...
+
+    def counted(self, caf_number: str, delta: Delta) -> list[TransactWriteItemTypeDef]: ...
+
+    def spell(self, caf_number: str, meta: Meta) -> TransactWriteItemTypeDef: ...
+
+    def activated(self, grant: ActiveGrant) -> list[TransactWriteItemTypeDef]: ...
+
+    def narrowed(self, grant: ActiveGrant, matters: list[dict[str, Any]]) -> list[Any]: ...
+
+    def case(
+        self, caf_number: str, day: str, rule: str, event: bytes
+    ) -> TransactWriteItemTypeDef: ...
+
+
+class DynamoMonitorStore:
     """The only place that talks to the monitor table."""
 
     def __init__(self, settings: ServiceSettings) -> None:

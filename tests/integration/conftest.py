@@ -26,7 +26,7 @@ from services.caf_query.access import AccessTokens
 from services.caf_query.api import create_api
 from services.caf_query.audit import EmployeeReads
 from services.caf_query.projector import Projector
-from services.caf_query.store import QueryStore
+from services.caf_query.store import DynamoQueryStore
 from tests.conftest import Infrastructure, unique
 from tests.signing import keys
 
@@ -121,7 +121,7 @@ def record_at(offset: int, event: dict[str, Any]) -> ConsumerRecord[bytes, bytes
 @dataclass
 class ReadSide:
     settings: ServiceSettings
-    store: QueryStore
+    store: DynamoQueryStore
     ops: DynamoTable
     client: httpx.AsyncClient
     audited: list[Output]
@@ -145,7 +145,7 @@ async def read_side(
 ) -> AsyncIterator[ReadSide]:
     settings = settings.model_copy(update={"table_prefix": unique("query-")})
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store, ops = QueryStore(settings), DynamoTable(settings, "ops")
+    store, ops = DynamoQueryStore(settings), DynamoTable(settings, "ops")
     audited: list[Output] = []
 
     async def publish(outputs: list[Output]) -> None:

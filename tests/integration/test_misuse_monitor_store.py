@@ -18,7 +18,7 @@ from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler
-from services.monitor.store import MonitorStore
+from services.monitor.store import DynamoMonitorStore
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -84,7 +84,7 @@ def held(n: int) -> ConsumerRecord[bytes, bytes]:
 
 
 class Rig:
-    def __init__(self, store: MonitorStore, clock: Clock, burst: int) -> None:
+    def __init__(self, store: DynamoMonitorStore, clock: Clock, burst: int) -> None:
         self.store = store
         self.published: list[Output] = []
         settings = MonitorSettings(burst_ceiling=burst, first_use_ceiling=1000)
@@ -105,7 +105,7 @@ class Rig:
 @pytest.fixture
 async def store(settings: ServiceSettings, dynamodb: DynamoDBClient) -> Any:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    monitor = MonitorStore(
+    monitor = DynamoMonitorStore(
         MonitorSettings.model_validate(
             {
                 "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
@@ -117,7 +117,9 @@ async def store(settings: ServiceSettings, dynamodb: DynamoDBClient) -> Any:
         yield monitor
 
 
-async def test_an_event_is_counted_once_however_often_it_is_delivered(store: MonitorStore) -> None:
+async def test_an_event_is_counted_once_however_often_it_is_delivered(
+    store: DynamoMonitorStore,
+) -> None:
     """MN-01: redeliveries of the same events never add up to a burst."""
     rig = Rig(store, Clock(), burst=3)
     for _ in range(3):
@@ -135,7 +137,7 @@ async def test_an_event_is_counted_once_however_often_it_is_delivered(store: Mon
 
 
 async def test_a_grant_held_for_velocity_and_then_posted_is_counted_once(
-    store: MonitorStore,
+    store: DynamoMonitorStore,
 ) -> None:
     """MN-01, MN-02: a held grant counts when it is held; its release's posting does not."""
     rig = Rig(store, Clock(), burst=100)
@@ -150,7 +152,7 @@ async def test_a_grant_held_for_velocity_and_then_posted_is_counted_once(
 
 
 async def test_a_suspicion_is_raised_once_a_day_and_old_history_is_counted_without_alerting(
-    store: MonitorStore,
+    store: DynamoMonitorStore,
 ) -> None:
     late = Rig(store, Clock(NOW + dt.timedelta(days=3)), burst=2)  # a replay of old history
     for n in range(1, 4):
@@ -162,7 +164,7 @@ async def test_a_suspicion_is_raised_once_a_day_and_old_history_is_counted_witho
     assert len(current.suspicions()) == 1  # MN-01, once for the number and day
 
 
-async def test_a_statement_goes_out_page_by_page_once_per_run(store: MonitorStore) -> None:
+async def test_a_statement_goes_out_page_by_page_once_per_run(store: DynamoMonitorStore) -> None:
     """MN-07: every active grant on a page, each page once however often the run is read."""
     rig = Rig(store, Clock(), burst=1000)
     for n in range(1, 15):

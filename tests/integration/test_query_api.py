@@ -15,7 +15,7 @@ from caf_runtime.evidence_bucket import EvidenceBucket
 from caf_runtime.provision import ensure_tables
 from caf_runtime.topology import TABLES
 from services.caf_query.projector import Projector
-from services.caf_query.store import QueryStore
+from services.caf_query.store import DynamoQueryStore
 from tests.conftest import Infrastructure, unique
 from tests.evidence_objects import taxpayer_evidence
 from tests.integration.conftest import (
@@ -157,7 +157,7 @@ async def test_redelivery_and_a_rebuild_from_the_earliest_offset_give_the_same_v
     assert by_id(await read_side.store.of_taxpayer(REF)) == before
     rebuilt_settings = read_side.settings.model_copy(update={"table_prefix": unique("rebuilt-")})
     await ensure_tables(dynamodb, TABLES, prefix=rebuilt_settings.table_prefix)
-    rebuilt = QueryStore(rebuilt_settings)
+    rebuilt = DynamoQueryStore(rebuilt_settings)
     async with rebuilt.table:
         projector = Projector(rebuilt)
         for offset, event in enumerate(STREAM):

@@ -68,3 +68,49 @@ def public_definitions(path: Path) -> list[str]:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
     return [name for name in names if not name.startswith("_") and name != "log"]
+
+
+STATEFUL_SERVICES = ("intake", "validator", "caf_poster", "monitor", "caf_query")
+
+
+def store_protocols(store: Path) -> list[str]:
+    """Classes of a store module that are Protocols."""
+    tree = ast.parse(store.read_text(), str(store))
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(isinstance(base, ast.Name) and base.id == "Protocol" for base in node.bases)
+    ]
+
+
+def concrete_store_imports(module: Path) -> list[str]:
+    """Names a module imports from its service's store that are the DynamoDB implementation."""
+    tree = ast.parse(module.read_text(), str(module))
+    return [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith(".store")
+        for alias in node.names
+        if alias.name.startswith("Dynamo")
+    ]
+
+
+def test_every_stateful_service_keeps_its_state_behind_a_protocol_its_handlers_depend_on() -> None:
+    """The handlers see a Protocol (which the tests' fakes implement), never the DynamoDB
+    class; only the composition root (`app.py`) builds that."""
+    for service in STATEFUL_SERVICES:
+        folder = ROOT / "services" / service
+        assert store_protocols(folder / "store.py"), f"{service}/store.py has no Protocol"
+        for module in folder.glob("*.py"):
+            if module.name not in {"app.py", "store.py"}:
+                assert concrete_store_imports(module) == [], module.relative_to(ROOT)
+
+
+def test_the_protocol_check_tells_a_protocol_from_a_plain_class(tmp_path: Path) -> None:
+    store = tmp_path / "store.py"
+    store.write_text("class A(Protocol): ...\nclass B: ...\nclass C(A): ...\n")
+    assert store_protocols(store) == ["A"]
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text("from services.x.store import A, DynamoA\n")
+    assert concrete_store_imports(handlers) == ["DynamoA"]
