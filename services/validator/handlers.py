@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -30,15 +30,6 @@ from schemas.codec import decode_command, decode_practitioner, decode_protection
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.events import (
     TERMINAL_TYPES,
-    AuthorizationDeclined,
-    AuthorizationExpired,
-    AuthorizationHeld,
-    AuthorizationNotProcessed,
-    AuthorizationPendingApproval,
-    AuthorizationRejected,
-    SlaAtRisk,
-    SlaBreached,
-    held_event,
     refusal_event,
 )
 from schemas.grants import (
@@ -49,11 +40,18 @@ from schemas.grants import (
     ReviewHold,
     refusal_of,
 )
-from schemas.ids import event_id
 from schemas.ip_pin import carries_ip_pin
 from schemas.registry import PractitionerRecord
 from schemas.values import normalize_caf_number
 from services.validator.config import ValidatorSettings
+from services.validator.outcomes import (
+    close_event,
+    held_event_of,
+    next_deadline,
+    pending,
+    sla_event,
+    sla_start,
+)
 from services.validator.protection import (
     NOT_CONFIRMED,
     NOT_HELD,
@@ -223,7 +221,7 @@ class ValidatorHandler:
                 return await self._hold_for_taxpayer(command, practitioner, held_for, seen)
         if rejection is not None and rejection.rule == RuleId.VA_07 and not command.review:
             parked = await self._numbered(command, practitioner)  # CN-09: held for review
-            held = _held(parked, rejection, now)
+            held = held_event_of(parked, rejection, now)
             return Decided([Output.of(topics.EVENTS, command.taxpayer_ref, held)], seen, parked)
         if rejection is not None:
             event = refusal_of(command, rejection, stage="validator", occurred_at=now)
@@ -293,7 +291,7 @@ class ValidatorHandler:
         parked = await self._numbered(command, practitioner)
         now = self._clock.now()
         last_day = confirm_by(business_day(now))
-        held = _held(parked, hold, now, confirm_by=last_day)
+        held = held_event_of(parked, hold, now, confirm_by=last_day)
         expiry = Timer(
             timer_id=f"{ConfirmationDue.kind}#{command.grant_id}",
             due=confirmation_due(last_day),
@@ -442,37 +440,8 @@ class ValidatorHandler:
         outcome, once."""
         if await self._store.request_refused(command.request_id):
             return []
-        now = self._clock.now()
-        if command.outcome == "rejected" and command.rule_id and command.reason_code:
-            rejection = Rejection(command.rule_id, command.reason_code, command.reason or "")
-            event: (
-                AuthorizationDeclined
-                | AuthorizationExpired
-                | AuthorizationRejected
-                | AuthorizationNotProcessed
-            ) = refusal_of(command, rejection, stage="validator", occurred_at=now)
-        else:
-            model = AuthorizationExpired if command.outcome == "expired" else AuthorizationDeclined
-            event = model.model_validate(
-                {
-                    "event_id": event_id(model.__name__, command.message_id, command.request_id),
-                    "type": model.__name__,
-                    "occurred_at": now,
-                    "taxpayer_ref": command.taxpayer_ref,
-                    "tin_last4": command.tin_last4,
-                    "form": command.form,
-                    "message_id": command.message_id,
-                    "grant_id": command.request_id,
-                    "caf_number": command.caf_number,
-                    "stage": "validator",
-                    "request_id": command.request_id,
-                },
-                strict=False,
-            )
+        event = close_event(command, self._clock.now())
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
-
-
-SLA_HOURS = (24, 48)
 
 
 def sla_timers(command: GrantCommand, decided: Decided) -> tuple[Timer, ...]:
@@ -490,81 +459,6 @@ def sla_timers(command: GrantCommand, decided: Decided) -> tuple[Timer, ...]:
     return (sla_start(command, command.received_at),)
 
 
-def sla_start(command: PostGrant, ready_at: datetime) -> Timer:
-    """PO-11: the first posting deadline of a grant ready to post since `ready_at`."""
-    deadline = PostingDeadline(
-        grant_id=command.grant_id,
-        message_id=command.message_id,
-        taxpayer_ref=command.taxpayer_ref,
-        tin_last4=command.tin_last4,
-        form=command.form,
-        caf_number=command.caf_number,
-        ready_at=ready_at,
-        hours=SLA_HOURS[0],
-    )
-    return _deadline(deadline)
-
-
-def next_deadline(deadline: PostingDeadline) -> Timer | None:
-    """The deadline after `deadline` (48 h after 24 h), if any."""
-    later = [hours for hours in SLA_HOURS if hours > deadline.hours]
-    return _deadline(deadline.model_copy(update={"hours": later[0]})) if later else None
-
-
-def _deadline(deadline: PostingDeadline) -> Timer:
-    return Timer(
-        timer_id=f"{PostingDeadline.kind}#{deadline.grant_id}#{deadline.hours}",
-        due=deadline.ready_at + timedelta(hours=deadline.hours),
-        payload=deadline,
-    )
-
-
-def sla_event(deadline: PostingDeadline, now: datetime) -> SlaAtRisk | SlaBreached:
-    """SlaAtRisk at 24 h, SlaBreached at 48 h after the grant became ready (PO-11, NO-07)."""
-    model = SlaAtRisk if deadline.hours == SLA_HOURS[0] else SlaBreached
-    return model.model_validate(
-        {
-            "event_id": event_id(
-                model.__name__, deadline.message_id, deadline.grant_id, str(deadline.hours)
-            ),
-            "type": model.__name__,
-            "occurred_at": now,
-            "taxpayer_ref": deadline.taxpayer_ref,
-            "tin_last4": deadline.tin_last4,
-            "form": deadline.form,
-            "message_id": deadline.message_id,
-            "grant_id": deadline.grant_id,
-            "caf_number": deadline.caf_number,
-            "stage": "validator",
-            "ready_at": deadline.ready_at,
-            "age_hours": round((now - deadline.ready_at).total_seconds() / 3600, 2),
-        },
-        strict=False,
-    )
-
-
-def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
-    """The announcement that a request in good standing waits for the taxpayer (NO-01)."""
-    return AuthorizationPendingApproval.model_validate(
-        {
-            "event_id": event_id("AuthorizationPendingApproval", grant.message_id, grant.grant_id),
-            "type": "AuthorizationPendingApproval",
-            "occurred_at": now,
-            "taxpayer_ref": grant.taxpayer_ref,
-            "tin_last4": grant.tin_last4,
-            "form": grant.form,
-            "message_id": grant.message_id,
-            "grant_id": grant.grant_id,
-            "caf_number": grant.caf_number,
-            "stage": "validator",
-            "representative_name": grant.representative_name,
-            "request_id": grant.request_id,
-            "expires_on": grant.expires_on,
-        },
-        strict=False,
-    )
-
-
 @dataclass(frozen=True)
 class Decided:
     """What handling one command decided: the outputs, the velocity sighting to remember, a
@@ -578,24 +472,6 @@ class Decided:
     answer: Answer | None = None  # PT-03: the taxpayer's answer ends the hold
     timers: tuple[Timer, ...] = ()  # besides the posting deadlines of `sla_timers`
     verdict: ReviewVerdict | None = None  # IN-22: how a request's review ended
-
-
-def _held(
-    grant: PostGrant, hold: Rejection, now: datetime, confirm_by: date | None = None
-) -> AuthorizationHeld:
-    """CN-09, PT-01, PT-02: the held event of a grant parked as it would post (numbered)."""
-    return held_event(
-        hold,
-        occurred_at=now,
-        taxpayer_ref=grant.taxpayer_ref,
-        tin_last4=grant.tin_last4,
-        form=grant.form,
-        message_id=grant.message_id,
-        grant_id=grant.grant_id,
-        caf_number=grant.caf_number,
-        representative_name=grant.representative_name,
-        confirm_by=confirm_by,
-    )
 
 
 def _verdict(command: PostGrant, *, refused: bool) -> ReviewVerdict | None:

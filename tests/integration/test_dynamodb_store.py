@@ -24,7 +24,7 @@ from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.grants import refusal_of
 from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
-from services.validator.handlers import pending as validator_pending
+from services.validator.outcomes import pending as validator_pending
 from services.validator.store import DynamoValidatorStore, ReviewVerdict, Sighting
 from tests.unit.builders import post_grant
 

@@ -12,7 +12,8 @@ from schemas import topics
 from schemas.codec import decode_command
 from schemas.grants import CloseRequest
 from services.intake.outcomes import expiry_outputs
-from services.validator.handlers import Decided, next_deadline, sla_event, sla_start, sla_timers
+from services.validator.handlers import Decided, sla_timers
+from services.validator.outcomes import next_deadline, sla_event, sla_start
 from services.validator.store import PostingDeadline
 from tests.unit.builders import NOW, post_grant
 
