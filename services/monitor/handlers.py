@@ -36,16 +36,15 @@ from schemas.events import (
     AuthorizationRejected,
     AuthorizationRevoked,
     AuthorizationWithdrawn,
-    CafMisuseSuspected,
     CafNumberAssigned,
     Event,
 )
-from schemas.ids import event_id
 from schemas.monitoring import StatementRun
 from services.monitor.config import MonitorSettings
 from services.monitor.counting import counts_of, spell_after
 from services.monitor.metrics import STATEMENTS, SUSPECTED
-from services.monitor.rules import Counts, Limits, Suspicion, suspicions
+from services.monitor.outcomes import misuse_event
+from services.monitor.rules import Limits, Suspicion, suspicions
 from services.monitor.statements import reminder, statement_pages
 from services.monitor.store import ActiveGrant, Delta, Meta, MonitorStore, StatementRunDue
 
@@ -83,43 +82,6 @@ def _counted(event: Event) -> bool:
 
 def _matters(matters: list[Any]) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in matters]
-
-
-def misuse_event(
-    trigger: Event, caf_number: str, found: Suspicion, day: str, counts: Counts
-) -> CafMisuseSuspected:
-    """The suspicion as an event: named by the number, rule and day (at most one each)."""
-    window = found.window
-    baseline = counts.baseline_per_day
-    return CafMisuseSuspected.model_validate(
-        {
-            "event_id": event_id("CafMisuseSuspected", caf_number, str(found.rule), day),
-            "type": "CafMisuseSuspected",
-            "occurred_at": trigger.occurred_at,
-            "taxpayer_ref": trigger.taxpayer_ref,
-            "tin_last4": "",
-            "form": trigger.form,
-            "message_id": trigger.message_id,
-            "grant_id": trigger.grant_id,
-            "caf_number": caf_number,
-            "stage": "monitor",
-            "rule_id": found.rule,
-            "signal": found.signal,
-            "observed": found.observed,
-            "threshold": found.threshold,
-            "evidence": {
-                "window_hours": window.hours,
-                "new_grants": window.new_grants,
-                "distinct_taxpayers": window.distinct_taxpayers,
-                "form_8821": window.form_8821,
-                "refusals": window.refusals,
-                "taxpayer_revocations": window.taxpayer_revocations,
-                "baseline_per_day": round(baseline, 2) if baseline is not None else None,
-                "idle_days": counts.idle_days_before,
-            },
-        },
-        strict=False,
-    )
 
 
 class MonitorHandler:
