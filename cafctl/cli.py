@@ -1,52 +1,52 @@
 """cafctl: operate the CAF processor from a terminal.
 
-  cafctl dlq list [--topic T] [--json]
-  cafctl dlq show <topic/partition/offset> [--json]
+  cafctl dlq list [--topic T] [--error-class C] [--since T] [--until T]
+  cafctl dlq show <topic/partition/offset>
   cafctl dlq replay [--topic T] [--error-class C] [--since T] [--until T] [--dry-run] OPERATOR
-  cafctl reconcile [--json]
+  cafctl reconcile
   cafctl provision [--replication-factor N] [--acls]
-  cafctl acls [--json]
+  cafctl acls
   cafctl sla
   cafctl practitioner show <caf_number> | set <file> [--key JWK] OPERATOR
   cafctl submit <file> [--key JWK | --keys DIR] OPERATOR
-  cafctl status [--json]
-  cafctl trace <message_id | grant_id | request_id | event_id> [--why TEXT] [--json]
-  cafctl holds list [--all] [--json]
+  cafctl status
+  cafctl trace <message_id | grant_id | request_id | event_id> [--operator NAME] [--why TEXT]
+  cafctl holds list [--all]
   cafctl holds release|refuse <grant_id> OPERATOR
-  cafctl officials show <entity_id> [--json]
-  cafctl officials deactivate <entity_id> <official_id> OPERATOR [--json]
-  cafctl misuse list | show <caf_number> [--json]
-  cafctl misuse hold <caf_number> [--key JWK] OPERATOR [--json]
-  cafctl statements send [--caf CAF_NUMBER ...] OPERATOR [--json]
-  cafctl audit [--limit N] [--json]
+  cafctl officials show <entity_id>
+  cafctl officials deactivate <entity_id> <official_id> OPERATOR
+  cafctl misuse list | show <caf_number>
+  cafctl misuse hold <caf_number> [--key JWK] OPERATOR
+  cafctl statements send [--caf CAF_NUMBER ...] OPERATOR
+  cafctl audit [--limit N]
   cafctl rekey --to-version N OPERATOR   (the new version's key in CAF_REKEY_LAYER_KEY)
+  cafctl token --role ROLE [--subject S] [--tin TIN] [--caf-number CAF]
+  cafctl signatures show <grant_id> [--operator NAME] --why TEXT
 
-OPERATOR is `--operator NAME` (or CAF_OPERATOR) and `--why TEXT`: every command that changes
-state needs both and leaves an audit record in the ops table and on caf.audit.v1 (AU-04).
-Records published by `submit` and `practitioner set` are signed (AU-01): `--key` a private JWK,
-or `--keys` a folder of `<kid>.jwk` files, one per publisher (default CAF_SIGNING_KEYS, else the
-local stack's `.devstack/keys`).
+Every command takes `--json` (machine-readable output), before the command or after any
+subcommand; without it, rows are tables that say so when they are empty. `--install-completion`
+installs shell completion.
 
-Exit status: 0 done, 1 bad input or not found, 3 `officials deactivate` not applied within
-its wait, 4 another operator or official decided first (`holds`, `officials deactivate`).
-
-Connection settings come from the environment like the services' (KAFKA_BOOTSTRAP_SERVERS,
-DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).
+One function per command: each parses nothing itself (typer does, from its signature), calls
+the module that holds the logic (`dlq`, `holds`, `officials`, `misuse`, `operations`, `audit`,
+`status`, `reconcile`, `rekey`, `read_side`) and prints through `cafctl.render`. A command is
+a coroutine returning its exit status; `main` returns it, it never exits the process.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from aiokafka import AIOKafkaProducer
 
 from caf_client.identity import ROLES
@@ -58,614 +58,324 @@ from caf_runtime.dynamo import DynamoTable, dynamodb_client
 from caf_runtime.provision import ensure_tables, ensure_topics
 from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
-from cafctl import dlq, holds, misuse, officials, operations
+from cafctl import dlq, holds, misuse, officials, operations, render
 from cafctl.audit import Audit, Operator, audit_trail
 from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
-from cafctl.rekey import rekey
-from cafctl.status import status, trace
+from cafctl.rekey import rekey as rekey_caf
+from cafctl.status import status as status_of
+from cafctl.status import trace as trace_of
 from devstack.keys import DevKeys
 from devstack.stack import Stack
 from schemas import topics
 from services.caf_poster.config import CafPosterSettings
 
-
-def _operator_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--operator", help="who acts (default: CAF_OPERATOR); audited")
-    command.add_argument("--why", help="why; kept in the audit record")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cafctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+EPILOG = "\n\n".join(  # paragraphs: rich help keeps a paragraph's own line breaks
+    (
+        "OPERATOR is --operator NAME (or CAF_OPERATOR) and --why TEXT: every command that "
+        "changes state needs both and leaves an audit record in the ops table and on "
+        "caf.audit.v1 (AU-04). Records published by submit and practitioner set are signed "
+        "(AU-01): --key a private JWK, or --keys a folder of <kid>.jwk files, one per publisher "
+        "(default CAF_SIGNING_KEYS, else the local stack's .devstack/keys).",
+        "Exit status: 0 done, 1 bad input or not found, 2 bad usage (reconcile: not clean), "
+        "3 not applied within its wait, 4 another operator or official decided first (holds, "
+        "officials deactivate), 5 a dead letter refused by replay.",
+        "Connection settings come from the environment like the services' "
+        "(KAFKA_BOOTSTRAP_SERVERS, DYNAMODB_ENDPOINT, CAF_TOPIC_PREFIX, CAF_TABLE_PREFIX, ...).",
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    commands = parser.add_subparsers(dest="command", required=True)
-    letters = commands.add_parser("dlq", help="dead letters").add_subparsers(
-        dest="action", required=True
-    )
-    for action, text in (("list", "list dead letters"), ("replay", "replay dead letters")):
-        sub = letters.add_parser(action, help=text)
-        sub.add_argument(
-            "--topic",
-            choices=topics.DEAD_LETTER_TOPICS,
-            help="one dead-letter topic (default: all)",
-        )
-        sub.add_argument("--error-class", help="only letters with this error class")
-        sub.add_argument("--since", type=datetime.fromisoformat, help="failed at or after")
-        sub.add_argument("--until", type=datetime.fromisoformat, help="failed at or before")
-        if action == "replay":
-            sub.add_argument("--dry-run", action="store_true", help="show, do not publish")
-            _operator_arguments(sub)
-    show = letters.add_parser(
-        "show", help="one dead letter, opened with CAF_ENVELOPE_KEYS if sealed, masked by field"
-    )
-    show.add_argument("id", help="topic/partition/offset as listed")
-    commands.add_parser("reconcile", help="every input has exactly one outcome?")
-    provision = commands.add_parser(
-        "provision", help="create the missing topics and tables of this environment"
-    )
-    provision.add_argument(
-        "--replication-factor", type=int, default=1, help="for new topics (production: 3)"
-    )
-    provision.add_argument(
-        "--acls", action="store_true", help="also create every principal's ACLs (super user)"
-    )
-    commands.add_parser(
-        "acls", help="the ACL of every principal, from the topology (for a real cluster)"
-    )
-    commands.add_parser("status", help="topics, consumer lag, dead letters, service readiness")
-    commands.add_parser("sla", help="grants waiting to post, oldest first, with their age")
-    practitioner = commands.add_parser(
-        "practitioner", help="a practitioner in the registry feed"
-    ).add_subparsers(dest="action", required=True)
-    show_practitioner = practitioner.add_parser(
-        "show", help="the feed's latest record and the validator's applied view"
-    )
-    show_practitioner.add_argument("caf_number")
-    set_practitioner = practitioner.add_parser(
-        "set", help="publish a registry record (JSON file or - for stdin)"
-    )
-    set_practitioner.add_argument("file", type=argparse.FileType("r"))
-    set_practitioner.add_argument("--key", type=Path, help="the registry feed's private JWK")
-    _operator_arguments(set_practitioner)
-    submit = commands.add_parser(
-        "submit", help="publish inbound messages from a file (JSON object, array or JSON lines)"
-    )
-    submit.add_argument("file", type=Path)
-    submit.add_argument("--key", type=Path, help="one private JWK that signs every message")
-    submit.add_argument("--keys", type=Path, help="a folder of <kid>.jwk, one per publisher")
-    _operator_arguments(submit)
-    trail = commands.add_parser("audit", help="the latest operator actions, newest first")
-    trail.add_argument("--limit", type=int, default=50)
-    _hold_arguments(commands)
-    _official_arguments(commands)
-    _misuse_arguments(commands)
-    rekeying = commands.add_parser(
-        "rekey",
-        help="move the CAF records of taxpayer_ref key version N-1 to version N (the layer key "
-        "of version N comes from CAF_REKEY_LAYER_KEY, never from the command line)",
-    )
-    rekeying.add_argument("--to-version", type=int, required=True)
-    _operator_arguments(rekeying)
-    _token_arguments(commands)
-    _signature_arguments(commands)
-    follow = commands.add_parser("trace", help="everything about one message, grant or request")
-    follow.add_argument("id", help="a message_id, grant_id, request_id or event_id")
-    follow.add_argument("--operator", help="who reads (default: CAF_OPERATOR)")
-    follow.add_argument(
-        "--why",
-        help="with a reason (a case number), also what the authorization API answers now of "
-        "the grants traced: an employee read, audited by the API",
-    )
-    _json_everywhere(parser)
-    return parser
+)
+JSON_WANTED = "cafctl.json"  # in the context's meta, shared by the command and its groups
+LETTER_COLUMNS = ("id", "error_class", "original", "failed_at", "error_message")
+SLA_COLUMNS = ("age_s", "grant_id", "form", "caf_number", "ready_at", "deadline")
+HOLD_COLUMNS = ("grant_id", "status", "held_at", "caf_number", "representative", "tin_last4")
+DECIDED_COLUMNS = ("decided_by", "decided_at", "why")
+ACL_COLUMNS = ("principal", "resource", "name", "pattern", "operation")
+AUDIT_COLUMNS = ("at", "operator", "action", "target", "outcome", "why")
+SIGNATURE_COLUMNS = ("role", "act", "sha256", "retain_until", "lock_mode", "verified", "versions")
+TRACE_COLUMNS = ("at", "topic", "what", "record")
 
 
-def _json_everywhere(parser: argparse.ArgumentParser) -> None:
-    """`--json` is accepted after any (sub)command too, as `--help` shows it, not only before
-    the command (a subcommand's own default never hides the top-level one)."""
-    for action in parser._actions:  # argparse has no public walk of its subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                if "--json" not in sub._option_string_actions:
-                    sub.add_argument(
-                        "--json",
-                        action="store_true",
-                        default=argparse.SUPPRESS,
-                        help="machine-readable output",
-                    )
-                _json_everywhere(sub)
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def _hold_arguments(commands: Any) -> None:
-    holds = commands.add_parser(
-        "holds", help="grants held by VA-07 for review (CN-09)"
-    ).add_subparsers(dest="action", required=True)
-    held = holds.add_parser("list", help="grants waiting for a decision")
-    held.add_argument("--all", action="store_true", help="decided ones too, with who and why")
-    for decision, text in (
-        ("release", "send a held grant on to the poster"),
-        ("refuse", "end a held grant: rejected REJ-FRAUD-REVIEW"),
-    ):
-        act = holds.add_parser(decision, help=text)
-        act.add_argument("grant_id")
-        _operator_arguments(act)
+def _json_flag(ctx: typer.Context, as_json: Json = False) -> None:
+    """`--json` before a (sub)command holds for the command run."""
+    if as_json:
+        ctx.meta[JSON_WANTED] = True
 
 
-def _official_arguments(commands: Any) -> None:
-    officials = commands.add_parser(
-        "officials", help="a business's Designated Officials (DO-07)"
-    ).add_subparsers(dest="action", required=True)
-    shown = officials.add_parser(
-        "show", help="its officials, PIN requests (never a PIN) and authorized users"
-    )
-    shown.add_argument("entity_id")
-    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    ending = officials.add_parser(
-        "deactivate", help="deactivate an active Designated Official of the business"
-    )
-    ending.add_argument("entity_id")
-    ending.add_argument("official_id")
-    _operator_arguments(ending)
-    ending.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+def _group(name: str, text: str) -> typer.Typer:
+    group = typer.Typer(help=text, callback=_json_flag, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
 
 
-def _misuse_arguments(commands: Any) -> None:
-    misuse = commands.add_parser(
-        "misuse", help="suspected misuse of CAF numbers (MN-01 … MN-06)"
-    ).add_subparsers(dest="action", required=True)
-    listed = misuse.add_parser("list", help="every suspicion raised, newest day first")
-    listed.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    shown = misuse.add_parser("show", help="one CAF number's suspicions with their evidence")
-    shown.add_argument("caf_number")
-    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    held = misuse.add_parser(
-        "hold", help="mark the number pending review (status P: VA-02 refuses its grants)"
-    )
-    held.add_argument("caf_number")
-    held.add_argument("--key", type=Path, help="the registry feed's private JWK")
-    _operator_arguments(held)
-    held.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    statements = commands.add_parser(
-        "statements", help="annual review statements of practitioners (MN-07)"
-    ).add_subparsers(dest="action", required=True)
-    send = statements.add_parser(
-        "send", help="send the statements now (every practitioner with active grants, or these)"
-    )
-    send.add_argument("--caf", action="append", dest="caf_numbers", metavar="CAF_NUMBER")
-    _operator_arguments(send)
-    send.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+app = typer.Typer(
+    name="cafctl",
+    help="Operate the CAF processor from a terminal.",
+    epilog=EPILOG,
+    callback=_json_flag,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+dlq_app = _group("dlq", "dead letters")
+practitioner_app = _group("practitioner", "a practitioner in the registry feed")
+holds_app = _group("holds", "grants held by VA-07 for review (CN-09)")
+officials_app = _group("officials", "a business's Designated Officials (DO-07)")
+misuse_app = _group("misuse", "suspected misuse of CAF numbers (MN-01 … MN-06)")
+statements_app = _group("statements", "annual review statements of practitioners (MN-07)")
+signatures_app = _group("signatures", "signature evidence (ESSAR): stored objects, hashed again")
 
 
-def _signature_arguments(commands: Any) -> None:
-    evidence = commands.add_parser(
-        "signatures", help="signature evidence (ESSAR): stored objects, hashed again"
-    ).add_subparsers(dest="action", required=True)
-    shown = evidence.add_parser(
-        "show",
-        help="each evidence object of a grant with its role, sha256, retain_until and verified "
-        "(an employee read through the API, audited)",
-    )
-    shown.add_argument("grant_id")
-    shown.add_argument("--operator", help="who reads (default: CAF_OPERATOR)")
-    shown.add_argument("--why", required=True, help="why (a case number); the API audits it")
-    shown.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+def _choice(name: str, values: Sequence[str]) -> Callable[[str | None], str | None]:
+    """A parameter's check against its allowed values (a bad one is bad usage, exit 2)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            msg = f"{value!r} is not one of {', '.join(values)}"
+            raise typer.BadParameter(msg, param_hint=name)
+        return value
+
+    return check
 
 
-def _token_arguments(commands: Any) -> None:
-    token = commands.add_parser(
-        "token",
-        help="a development bearer token of the authorization API, from the local stack's "
-        "identity provider (secure-access)",
-    )
-    token.add_argument("--role", choices=ROLES, required=True)
-    token.add_argument("--subject", help="who the token names (default: <role>-dev)")
-    token.add_argument("--tin", help="a taxpayer's TIN (role taxpayer)")
-    token.add_argument("--caf-number", help="a practitioner's CAF number (role practitioner)")
+def _completion(values: Sequence[str]) -> Callable[[str], list[str]]:
+    return lambda incomplete: [value for value in values if value.startswith(incomplete)]
 
 
-def _token(args: argparse.Namespace) -> int:
-    """Mint a development token: the local provider's key signs it, so only the local stack
-    (and tests) trust it."""
-    if args.role == "taxpayer" and not args.tin:
-        print("cafctl: a taxpayer token names the taxpayer: --tin", file=sys.stderr)
-        return 2
-    if args.role == "practitioner" and not args.caf_number:
-        print("cafctl: a practitioner token names the CAF number: --caf-number", file=sys.stderr)
-        return 2
-    claims = {k: v for k, v in (("tin", args.tin), ("caf_number", args.caf_number)) if v}
-    keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
-    print(keys.access_token(role=args.role, subject=args.subject or f"{args.role}-dev", **claims))
-    return 0
+# What several commands share: who acts and why, which dead letters.
+OperatorName = Annotated[
+    str | None, typer.Option("--operator", help="who acts (default: CAF_OPERATOR); audited")
+]
+Why = Annotated[str | None, typer.Option("--why", help="why; kept in the audit record")]
+Reader = Annotated[str | None, typer.Option("--operator", help="who reads (default: CAF_OPERATOR)")]
+DeadLetterTopic = Annotated[
+    str | None,
+    typer.Option(
+        "--topic",
+        metavar="T",
+        help=f"one dead-letter topic (default: all): {', '.join(topics.DEAD_LETTER_TOPICS)}",
+        callback=_choice("--topic", topics.DEAD_LETTER_TOPICS),
+        autocompletion=_completion(topics.DEAD_LETTER_TOPICS),
+    ),
+]
+ErrorClass = Annotated[
+    str | None,
+    typer.Option("--error-class", metavar="C", help="only letters with this error class"),
+]
+Since = Annotated[
+    datetime | None,
+    typer.Option(metavar="T", parser=datetime.fromisoformat, help="failed at or after (ISO 8601)"),
+]
+Until = Annotated[
+    datetime | None,
+    typer.Option(metavar="T", parser=datetime.fromisoformat, help="failed at or before (ISO 8601)"),
+]
+SigningKey = Annotated[
+    Path | None, typer.Option("--key", metavar="JWK", help="the registry feed's private JWK")
+]
+
+Command = Callable[..., Coroutine[Any, Any, int]]
 
 
-async def _run(args: argparse.Namespace) -> int:
-    if args.command == "token":
-        return _token(args)
-    if args.command == "signatures":
-        return _signatures(args)
-    settings = ServiceSettings()
-    options = client_options(settings)
-    if args.command == "reconcile":
-        return await _reconcile(settings, options, args.json)
-    if args.command == "provision":
-        return await _provision(settings, options, args.replication_factor, args.json, args.acls)
-    if args.command in ("acls", "audit"):
-        return await _listing(args, settings)
-    if args.command == "status":
-        return await _status(settings, options, args.json)
-    if args.command == "trace":
-        return await _trace(settings, options, args, _api_read(args))
-    if args.command == "dlq":
-        return await _dlq(args, settings, options)
-    if args.command == "holds":
-        return await _holds(args, settings)
-    if args.command == "officials":
-        return await _officials(args, settings)
-    if args.command in {"misuse", "statements"}:
-        return await _misuse(args, settings, options)
-    if args.command == "rekey":
-        return await _rekey(args, settings)
-    return await _operate(args, settings, options)
+def _command(group: typer.Typer, name: str) -> Callable[[Command], Command]:
+    """Register a coroutine as the command `name` of `group`: its result is the exit status;
+    bad input, no operator or no connection (ValueError, OSError, KeyError) is status 1."""
+
+    def register(command: Command) -> Command:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                code = asyncio.run(command(*args, **kwargs))
+            except (ValueError, OSError, KeyError) as error:
+                print(f"cafctl: {error}", file=sys.stderr)
+                raise typer.Exit(1) from error
+            if code:
+                raise typer.Exit(code)
+
+        group.command(name)(run)
+        return command
+
+    return register
 
 
-async def _listing(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    """acls (what the topology grants) and audit (the latest operator actions)."""
-    if args.command == "acls":
-        rows = acl_table(all_acls(settings.topic_prefix))
-        columns = ["principal", "resource", "name", "pattern", "operation"]
-    else:
-        rows = await audit_trail(settings, args.limit)
-        columns = ["at", "operator", "action", "target", "outcome", "why"]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _table(rows, columns)
-    return 0
+def _output(ctx: typer.Context, as_json: bool) -> render.Output:
+    """JSON if `--json` came after this command or before it (at any level)."""
+    return render.Output(json=as_json or bool(ctx.meta.get(JSON_WANTED)))
 
 
-async def _rekey(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    """The rotation drill's re-key step (docs/operations.md), audited."""
-    operator = Operator.resolve(args.operator, args.why, "rekey")
-    if args.to_version < 2:
-        print("cafctl: --to-version is 2 or more (version 1 is the base key)", file=sys.stderr)
-        return 2
-    try:
-        layer_key = key_bytes(os.environ.get("CAF_REKEY_LAYER_KEY", ""), "CAF_REKEY_LAYER_KEY")
-    except WeakKeyError as error:
-        print(f"cafctl: {error}", file=sys.stderr)
-        return 2
-    target = f"taxpayer_ref version {args.to_version}"
-    async with Audit(settings).action(operator, "rekey", target) as entry:
-        report = await rekey(CafPosterSettings(), args.to_version, layer_key)
-        entry.after = asdict(report)
-    _print(args.json, asdict(report))
-    return 0
+def _fail(message: str, code: int = 1) -> int:
+    print(f"cafctl: {message}", file=sys.stderr)
+    return code
 
 
-async def _holds(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    """CN-09: list held grants; release or refuse one (audited)."""
-    if args.action == "list":
-        rows = [holds.row(h) for h in await holds.list_holds(settings, everything=args.all)]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        elif not rows:
-            print("no grants held for review")
-        else:
-            columns = ["grant_id", "status", "held_at", "caf_number", "representative", "tin_last4"]
-            if args.all:
-                columns += ["decided_by", "decided_at", "why"]
-            _table(rows, columns)
-        return 0
-    operator = Operator.resolve(args.operator, args.why, f"holds {args.action}")
-    async with Audit(settings).action(operator, f"holds {args.action}", args.grant_id) as entry:
-        entry.before = {"status": "held"}
-        outcome = await holds.decide(
-            settings, args.grant_id, args.action, operator=operator.name, why=operator.why
-        )
-        entry.after = asdict(outcome)
-    _print(args.json, asdict(outcome))
-    if outcome.status == "held":
-        return 3  # not applied within the wait: look again with `holds list --all`
-    return 0 if outcome.status == f"{args.action}d" else 4  # another operator decided first
+@dataclass(frozen=True)
+class Connection:
+    """Where the topics and tables are (from the environment, like the services')."""
+
+    settings: ServiceSettings
+    options: dict[str, Any]
+
+    @classmethod
+    def from_environment(cls) -> Connection:
+        settings = ServiceSettings()
+        return cls(settings, client_options(settings))
 
 
-async def _officials(args: argparse.Namespace, settings: ServiceSettings) -> int:
-    """DO-07: show a business's Designated Officials; deactivate one (audited)."""
-    if args.action == "show":
-        found = await officials.entity_file(settings, args.entity_id)
-        if found is None:
-            print(f"cafctl: no business {args.entity_id!r} is known to intake", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(found, indent=2))
-        else:
-            _entity_file_tables(found)
-        return 0
-    operator = Operator.resolve(args.operator, args.why, "officials deactivate")
-    target = f"{args.entity_id}/{args.official_id}"
-    async with Audit(settings).action(operator, "officials deactivate", target) as entry:
-        outcome = await officials.deactivate(
-            settings, args.entity_id, args.official_id, operator=operator.name, why=operator.why
-        )
-        entry.before = {"state": "active"}  # `deactivate` refuses any other
-        entry.after = asdict(outcome)
-    _print(args.json, asdict(outcome))
-    if outcome.state != "inactive":
-        return 3  # not applied within the wait
-    return 0 if outcome.deactivated_by == f"operator:{operator.name}" else 4  # someone was first
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to publish: its key, its bytes, and who signs them."""
+
+    key: bytes | None
+    value: bytes
+    signer: Signer
 
 
-async def _misuse(
-    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
+# -- dead letters ------------------------------------------------------------------------------
+
+
+async def _letters(
+    connection: Connection,
+    topic: str | None,
+    error_class: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dlq.DeadLetter]:
+    chosen = (topic,) if topic else topics.DEAD_LETTER_TOPICS
+    found = await dlq.list_dead_letters(connection.settings, connection.options, chosen)
+    return dlq.select(found, error_class=error_class, since=since, until=until)
+
+
+@_command(dlq_app, "list")
+async def dlq_list(
+    ctx: typer.Context,
+    *,
+    topic: DeadLetterTopic = None,
+    error_class: ErrorClass = None,
+    since: Since = None,
+    until: Until = None,
+    as_json: Json = False,
 ) -> int:
-    """MN-06, MN-07: list and show suspicions; hold a number; send the statements (audited)."""
-    if args.command == "statements":
-        operator = Operator.resolve(args.operator, args.why, "statements send")
-        target = ",".join(args.caf_numbers or ["all"])
-        async with Audit(settings).action(operator, "statements send", target) as entry:
-            run = await misuse.statement_run(settings, operator.name, args.caf_numbers)
-            entry.after = {"command_id": run.command_id}
-        _print(args.json, {"command_id": run.command_id, "caf_numbers": run.caf_numbers})
-        return 0
-    if args.action in {"list", "show"}:
-        found = await misuse.cases(settings, getattr(args, "caf_number", None))
-        rows = [case.row() for case in found]
-        if args.action == "show":
-            rows = [case.row() | {"evidence": case.evidence} for case in found]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            columns = [*found[0].row()] if found else ["caf_number"]
-            _table([case.row() for case in found], columns, "no suspected misuse")
-        return 0 if found or args.action == "list" else 1
-    return await _misuse_hold(args, settings, options)
+    """list dead letters"""
+    out = _output(ctx, as_json)
+    letters = await _letters(Connection.from_environment(), topic, error_class, since, until)
+    out.rows([letter.summary() for letter in letters], LETTER_COLUMNS, "no dead letters")
+    return 0
 
 
-async def _misuse_hold(
-    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
+@_command(dlq_app, "show")
+async def dlq_show(
+    ctx: typer.Context,
+    *,
+    letter_id: Annotated[
+        str, typer.Argument(metavar="id", help="topic/partition/offset as listed")
+    ],
+    as_json: Json = False,
 ) -> int:
-    """MN-06: the number pending review, through the registry feed (signed), audited."""
-    operator = Operator.resolve(args.operator, args.why, "misuse hold")
-    before = await operations.practitioner_records(settings, options, args.caf_number)
-    current = before["registry_feed"] or before["validator_view"]
-    if current is None:
-        print(f"cafctl: no registry record of CAF number {args.caf_number}", file=sys.stderr)
+    """one dead letter, opened with CAF_ENVELOPE_KEYS if sealed, masked by field"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    letters = await _letters(connection, None, None, None, None)
+    found = [letter for letter in letters if letter.id == letter_id]
+    if not found:
+        print(f"no dead letter {letter_id}", file=sys.stderr)
         return 1
-    key, value = operations.practitioner_message(misuse.pending_review(current))
-    signer = _signers(args.key, None)("registry")
-    async with Audit(settings).action(operator, "misuse hold", args.caf_number) as entry:
-        entry.before = {"status_code": current.get("status_code", "")}
-        await _publish(settings, topics.PRACTITIONERS, [(key, value, signer)])
-        await misuse.mark_cases(
-            settings, await misuse.cases(settings, args.caf_number), operator.name
-        )
-        status = await misuse.applied_status(settings, args.caf_number, wait_s=30.0)
-        entry.after = {"status_code": misuse.PENDING_REVIEW, "validator_view": status}
-    _print(args.json, {"caf_number": args.caf_number, "status_code": status})
-    return 0 if status == misuse.PENDING_REVIEW else 3  # 3: not applied within the wait
-
-
-def _entity_file_tables(found: dict[str, Any]) -> None:
-    print(f"business {found['entity_id']}: {found['entity_type']}, {found['status']}")
-    print()
-    columns = ["official_id", "active", "activated_at"]
-    if any(not row["active"] for row in found["officials"]):
-        columns += ["deactivated_at", "deactivated_by"]
-    rows = [dict.fromkeys(columns, "") | row for row in found["officials"]]
-    _table(rows, columns, "no Designated Officials")
-    print()
-    _table(found["pins"], list(officials.PIN_COLUMNS), "no PIN requests")
-    print()
-    _table(found["users"], ["user_id", "added_by", "added_at"], "no authorized users")
-
-
-async def _operate(
-    args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]
-) -> int:
-    """sla, practitioner show|set, submit."""
-    if args.command == "sla":
-        rows = await operations.waiting_to_post(settings, datetime.now(UTC))
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _table(
-                rows,
-                ["age_s", "grant_id", "form", "caf_number", "ready_at", "deadline"],
-                "no grant waiting to post",
-            )
-        return 0
-    if args.command == "practitioner" and args.action == "show":
-        found = await operations.practitioner_records(settings, options, args.caf_number)
-        _print(args.json, found)
-        return 0 if found["registry_feed"] or found["validator_view"] else 1
-    if args.command == "practitioner":
-        operator = Operator.resolve(args.operator, args.why, "practitioner set")
-        key, value = operations.practitioner_message(json.load(args.file))
-        signer = _signers(args.key, None)("registry")
-        caf_number = key.decode()
-        before = await operations.practitioner_records(settings, options, caf_number)
-        async with Audit(settings).action(operator, "practitioner set", caf_number) as entry:
-            entry.before = before["registry_feed"]
-            await _publish(settings, topics.PRACTITIONERS, [(key, value, signer)])
-            entry.after = json.loads(value)
-        _print(args.json, {"published": caf_number, "topic": topics.PRACTITIONERS})
-        return 0
-    operator = Operator.resolve(args.operator, args.why, "submit")
-    messages = operations.submissions(args.file)
-    signer_for = _signers(args.key, args.keys)
-    signed = [(m.key, m.value, signer_for(m.kind)) for m in messages]
-    async with Audit(settings).action(operator, "submit", str(args.file.name)) as entry:
-        await _publish(settings, topics.INBOUND, signed)
-        entry.after = [{"kind": m.kind, "message_id": m.message_id} for m in messages]
-    _print(args.json, {"published": len(messages), "topic": topics.INBOUND})
+    out.document(dlq.shown(found[0], connection.settings.sealer()))
     return 0
 
 
-def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
-    """Who signs a message of each kind: one key for all, or the publisher of the kind from a
-    folder of `<kid>.jwk` (CAF_SIGNING_KEYS, else the local stack's)."""
-    if key is not None:
-        signer = Signer.from_file(key)
-        return lambda _kind: signer
-    root = folder or Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)
-    keys = DevKeys(root)
-    return keys.signer_for
-
-
-async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]) -> int:
-    chosen = (args.topic,) if getattr(args, "topic", None) else topics.DEAD_LETTER_TOPICS
-    letters = await dlq.list_dead_letters(settings, options, chosen)
-    if args.action == "show":
-        found = [letter for letter in letters if letter.id == args.id]
-        if not found:
-            print(f"no dead letter {args.id}", file=sys.stderr)
-            return 1
-        _print(args.json, dlq.shown(found[0], settings.sealer()))
-        return 0
-    letters = dlq.select(letters, error_class=args.error_class, since=args.since, until=args.until)
-    if args.action == "list":
-        rows = [letter.summary() for letter in letters]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            _table(
-                rows,
-                ["id", "error_class", "original", "failed_at", "error_message"],
-                "no dead letters",
-            )
-        return 0
-    operator = Operator.resolve(args.operator, args.why, "dlq replay")
-    action = "dlq replay (dry run)" if args.dry_run else "dlq replay"
-    target = args.topic or "all dead-letter topics"
+@_command(dlq_app, "replay")
+async def dlq_replay(
+    ctx: typer.Context,
+    *,
+    topic: DeadLetterTopic = None,
+    error_class: ErrorClass = None,
+    since: Since = None,
+    until: Until = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not publish")] = False,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """replay dead letters (each at most once); exit 5 if one was refused"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "dlq replay")
+    connection = Connection.from_environment()
+    settings = connection.settings
+    letters = await _letters(connection, topic, error_class, since, until)
+    action = "dlq replay (dry run)" if dry_run else "dlq replay"
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
         async with (
-            Audit(settings).action(operator, action, target) as entry,
+            Audit(settings).action(who, action, topic or "all dead-letter topics") as entry,
             DynamoTable(settings, "ops") as ops,
         ):
             entry.before = [letter.summary() for letter in letters]
-            report = await dlq.replay(
-                letters,
-                ops=ops,
-                producer=producer,
-                prefix=settings.topic_prefix,
-                dry_run=args.dry_run,
-                sealer=settings.sealer(),
-            )
+            with out.progress("replaying dead letters", len(letters)) as advance:
+                report = await dlq.replay(
+                    letters,
+                    ops=ops,
+                    producer=producer,
+                    prefix=settings.topic_prefix,
+                    dry_run=dry_run,
+                    sealer=settings.sealer(),
+                    advance=advance,
+                )
             entry.after = asdict(report)
     finally:
         await producer.stop()
-    _print(args.json, {**asdict(report), "dry_run": args.dry_run})
+    out.document({**asdict(report), "dry_run": dry_run})
     return 0 if not report.refused else 5
 
 
-async def _status(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
-    summary = await status(settings, options)
-    if as_json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    _table(summary["topics"], ["topic", "partitions", "messages"])
-    print()
-    _table(summary["groups"], ["group", "topic", "lag"])
-    print()
-    for name, state in summary["services"].items():
-        print(f"{name:<12} {state}")
-    return 0
+# -- the deployment --------------------------------------------------------------------------
 
 
-def _signatures(args: argparse.Namespace) -> int:
-    """ES-05: `signatures show GRANT_ID`; exit 1 when an object does not verify."""
-    read = _api_read(args, "read signature evidence")
-    assert read is not None  # --why is required
-    try:
-        found = read.signatures(args.grant_id)
-    except ApiRefusedError as error:
-        print(f"cafctl: {error}", file=sys.stderr)
-        return 2
-    rows = found["signatures"]
-    if args.json:
-        print(json.dumps(found, indent=2))
-    elif not rows:
-        print(f"grant {args.grant_id} has no signature evidence (signed on paper)")
+@_command(app, "reconcile")
+async def reconcile(ctx: typer.Context, as_json: Json = False) -> int:
+    """every input has exactly one outcome? (exit 2 when not)"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    with out.waiting("reading the topics and the CAF table"):
+        report = await reconcile_deployment(connection.settings, connection.options)
+    summary = report.as_dict()
+    if out.json:
+        render.print_json(summary)
     else:
-        columns = ["role", "act", "sha256", "retain_until", "lock_mode", "verified", "versions"]
-        _table(rows, columns)
-    return 0 if all(row["verified"] for row in rows) else 1
+        render.fields(
+            {
+                key: f"{len(value)} {value[:5]}" if isinstance(value, list) else value
+                for key, value in summary.items()
+            }
+        )
+    return 0 if report.clean else 2
 
 
-def _api_read(
-    args: argparse.Namespace, action: str = "trace through the API"
-) -> ReadSideRead | None:
-    """With `--why`, an audited employee read of the API: `CAFCTL_API_TOKEN`, or on the local
-    stack a development employee token naming the operator."""
-    if args.why is None:
-        return None
-    operator = Operator.resolve(args.operator, args.why, action)
-
-    def token() -> str:
-        if given := os.environ.get("CAFCTL_API_TOKEN"):
-            return given
-        keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
-        return keys.access_token(role="employee", subject=operator.name)
-
-    return ReadSideRead(ReadSideApi.from_environment(), token, operator.why)
-
-
-async def _trace(
-    settings: ServiceSettings,
-    options: dict[str, Any],
-    args: argparse.Namespace,
-    read_side: ReadSideRead | None,
+@_command(app, "provision")
+async def provision(
+    ctx: typer.Context,
+    *,
+    replication_factor: Annotated[
+        int, typer.Option(help="for new topics (production: 3)", metavar="N")
+    ] = 1,
+    acls: Annotated[
+        bool, typer.Option("--acls", help="also create every principal's ACLs (super user)")
+    ] = False,
+    as_json: Json = False,
 ) -> int:
-    as_json = args.json
-    try:
-        entries = await trace(settings, options, args.id, read_side)
-    except ApiRefusedError as error:
-        print(f"cafctl: {error}", file=sys.stderr)
-        return 3
-    if as_json:
-        print(json.dumps(entries, indent=2))
-    else:
-        for entry in entries:
-            record = entry["record"]
-            what = record.get("type") or record.get("template") or record.get("kind")
-            print(f"{entry['at_ms']}  {entry['topic']:<24} {what}  {json.dumps(record)[:160]}")
-    return 0 if entries else 1
-
-
-async def _publish(
-    settings: ServiceSettings, topic: str, messages: Sequence[tuple[bytes | None, bytes, Signer]]
-) -> None:
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
-    try:
-        for key, value, signer in messages:
-            await producer.send_and_wait(
-                settings.topic(topic),
-                value,
-                key=key,
-                headers=[("content-type", b"application/json"), *signer.headers(value)],
-            )
-    finally:
-        await producer.stop()
-
-
-async def _provision(
-    settings: ServiceSettings,
-    options: dict[str, Any],
-    replication_factor: int,
-    as_json: bool,
-    acls: bool,
-) -> int:
+    """create the missing topics and tables of this environment"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    settings = connection.settings
     topic_report = await ensure_topics(
         settings.kafka_bootstrap_servers,
         TOPICS,
         prefix=settings.topic_prefix,
         replication_factor=replication_factor,
-        client_options=options,
+        client_options=connection.options,
     )
     async with dynamodb_client(settings) as client:
         table_report = await ensure_tables(
@@ -675,54 +385,546 @@ async def _provision(
     if acls:
         wanted = all_acls(settings.topic_prefix)
         acl_count = await asyncio.to_thread(apply_acls, kafka_admin_config(settings), wanted)
-    summary = {
-        "acls": acl_count,
-        "topics_created": list(topic_report.created),
-        "topics_existing": len(topic_report.existing),
-        "topics_mismatched": [str(m) for m in topic_report.mismatched],
-        "tables_created": list(table_report.created),
-        "tables_existing": len(table_report.existing),
-    }
-    _print(as_json, summary)
+    out.document(
+        {
+            "acls": acl_count,
+            "topics_created": list(topic_report.created),
+            "topics_existing": len(topic_report.existing),
+            "topics_mismatched": [str(m) for m in topic_report.mismatched],
+            "tables_created": list(table_report.created),
+            "tables_existing": len(table_report.existing),
+        }
+    )
     return 1 if topic_report.mismatched else 0
 
 
-async def _reconcile(settings: ServiceSettings, options: dict[str, Any], as_json: bool) -> int:
-    report = await reconcile_deployment(settings, options)
-    summary = report.as_dict()
-    if as_json:
-        print(json.dumps(summary, indent=2))
+@_command(app, "acls")
+async def acls(ctx: typer.Context, as_json: Json = False) -> int:
+    """the ACL of every principal, from the topology (for a real cluster)"""
+    out = _output(ctx, as_json)
+    rows = acl_table(all_acls(ServiceSettings().topic_prefix))
+    out.rows(rows, ACL_COLUMNS, "no ACLs: the topology grants nothing")
+    return 0
+
+
+@_command(app, "status")
+async def status(ctx: typer.Context, as_json: Json = False) -> int:
+    """topics, consumer lag, dead letters, service readiness"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    summary = await status_of(connection.settings, connection.options)
+    if out.json:
+        render.print_json(summary)
+        return 0
+    render.table(summary["topics"], ("topic", "partitions", "messages"), "no topics", "topics")
+    render.table(summary["groups"], ("group", "topic", "lag"), "no consumer groups", "lag")
+    waiting = [
+        {"topic": topic, "waiting": count}
+        for topic, count in summary["dead_letters"].items()
+        if count
+    ]
+    render.table(waiting, ("topic", "waiting"), "no dead letters waiting", "dead letters")
+    services = [{"service": name, "state": state} for name, state in summary["services"].items()]
+    render.table(services, ("service", "state"), "no services", "services")
+    return 0
+
+
+@_command(app, "sla")
+async def sla(ctx: typer.Context, as_json: Json = False) -> int:
+    """grants waiting to post, oldest first, with their age"""
+    out = _output(ctx, as_json)
+    rows = await operations.waiting_to_post(ServiceSettings(), datetime.now(UTC))
+    out.rows(rows, SLA_COLUMNS, "no grants waiting to post")
+    return 0
+
+
+@_command(app, "audit")
+async def audit(
+    ctx: typer.Context,
+    *,
+    limit: Annotated[int, typer.Option(metavar="N", help="how many, newest first")] = 50,
+    as_json: Json = False,
+) -> int:
+    """the latest operator actions, newest first"""
+    out = _output(ctx, as_json)
+    rows = await audit_trail(ServiceSettings(), limit)
+    out.rows(rows, AUDIT_COLUMNS, "no operator actions recorded")
+    return 0
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+
+def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
+    """Who signs a message of each kind: one key for all, or the publisher of the kind from a
+    folder of `<kid>.jwk` (CAF_SIGNING_KEYS, else the local stack's)."""
+    if key is not None:
+        signer = Signer.from_file(key)
+        return lambda _kind: signer
+    root = folder or Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)
+    return DevKeys(root).signer_for
+
+
+async def _publish(
+    settings: ServiceSettings,
+    topic: str,
+    messages: Sequence[Outgoing],
+    advance: render.Advance | None = None,
+) -> None:
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(
+                settings.topic(topic),
+                message.value,
+                key=message.key,
+                headers=[
+                    ("content-type", b"application/json"),
+                    *message.signer.headers(message.value),
+                ],
+            )
+            if advance is not None:
+                advance()
+    finally:
+        await producer.stop()
+
+
+@_command(practitioner_app, "show")
+async def practitioner_show(ctx: typer.Context, caf_number: str, as_json: Json = False) -> int:
+    """the feed's latest record and the validator's applied view"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    found = await operations.practitioner_records(
+        connection.settings, connection.options, caf_number
+    )
+    out.document(found)
+    return 0 if found["registry_feed"] or found["validator_view"] else 1
+
+
+@_command(practitioner_app, "set")
+async def practitioner_set(
+    ctx: typer.Context,
+    *,
+    file: Annotated[typer.FileText, typer.Argument(help="a JSON file, or - for standard input")],
+    key: SigningKey = None,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """publish a registry record (JSON file or - for stdin)"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "practitioner set")
+    connection = Connection.from_environment()
+    record_key, value = operations.practitioner_message(json.load(file))
+    signer = _signers(key, None)("registry")
+    caf_number = record_key.decode()
+    before = await operations.practitioner_records(
+        connection.settings, connection.options, caf_number
+    )
+    async with Audit(connection.settings).action(who, "practitioner set", caf_number) as entry:
+        entry.before = before["registry_feed"]
+        await _publish(
+            connection.settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)]
+        )
+        entry.after = json.loads(value)
+    out.document({"published": caf_number, "topic": topics.PRACTITIONERS})
+    return 0
+
+
+@_command(app, "submit")
+async def submit(
+    ctx: typer.Context,
+    *,
+    file: Annotated[Path, typer.Argument(help="a JSON object, array or JSON lines")],
+    key: Annotated[
+        Path | None, typer.Option(metavar="JWK", help="one private JWK that signs every message")
+    ] = None,
+    keys: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="a folder of <kid>.jwk, one per publisher")
+    ] = None,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """publish inbound messages from a file (JSON object, array or JSON lines)"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "submit")
+    settings = ServiceSettings()
+    messages = operations.submissions(file)
+    signer_for = _signers(key, keys)
+    signed = [Outgoing(m.key, m.value, signer_for(m.kind)) for m in messages]
+    async with Audit(settings).action(who, "submit", str(file.name)) as entry:
+        with out.progress("publishing", len(signed)) as advance:
+            await _publish(settings, topics.INBOUND, signed, advance)
+        entry.after = [{"kind": m.kind, "message_id": m.message_id} for m in messages]
+    out.document({"published": len(messages), "topic": topics.INBOUND})
+    return 0
+
+
+# -- holds, officials, misuse, statements ------------------------------------------------------
+
+
+@_command(holds_app, "list")
+async def holds_list(
+    ctx: typer.Context,
+    *,
+    everything: Annotated[
+        bool, typer.Option("--all", help="decided ones too, with who and why")
+    ] = False,
+    as_json: Json = False,
+) -> int:
+    """grants waiting for a decision"""
+    out = _output(ctx, as_json)
+    found = await holds.list_holds(ServiceSettings(), everything=everything)
+    columns = (*HOLD_COLUMNS, *DECIDED_COLUMNS) if everything else HOLD_COLUMNS
+    empty = "no grant was ever held for review" if everything else "no grants held for review"
+    out.rows([holds.row(hold) for hold in found], columns, empty)
+    return 0
+
+
+async def _decide(
+    out: render.Output, decision: holds.Decision, grant_id: str, operator: Operator
+) -> int:
+    """CN-09: release or refuse one held grant, audited; 3 if not applied within the wait,
+    4 if another operator decided first."""
+    settings = ServiceSettings()
+    async with Audit(settings).action(operator, f"holds {decision}", grant_id) as entry:
+        entry.before = {"status": "held"}
+        with out.waiting(f"waiting for the validator to {decision} {grant_id}"):
+            outcome = await holds.decide(
+                settings, grant_id, decision, operator=operator.name, why=operator.why
+            )
+        entry.after = asdict(outcome)
+    out.document(asdict(outcome))
+    if outcome.status == "held":
+        return 3  # not applied within the wait: look again with `holds list --all`
+    return 0 if outcome.status == f"{decision}d" else 4
+
+
+@_command(holds_app, "release")
+async def holds_release(
+    ctx: typer.Context,
+    *,
+    grant_id: str,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """send a held grant on to the poster"""
+    who = Operator.resolve(operator, why, "holds release")
+    return await _decide(_output(ctx, as_json), "release", grant_id, who)
+
+
+@_command(holds_app, "refuse")
+async def holds_refuse(
+    ctx: typer.Context,
+    *,
+    grant_id: str,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """end a held grant: rejected REJ-FRAUD-REVIEW"""
+    who = Operator.resolve(operator, why, "holds refuse")
+    return await _decide(_output(ctx, as_json), "refuse", grant_id, who)
+
+
+@_command(officials_app, "show")
+async def officials_show(ctx: typer.Context, entity_id: str, as_json: Json = False) -> int:
+    """its officials, PIN requests (never a PIN) and authorized users"""
+    out = _output(ctx, as_json)
+    found = await officials.entity_file(ServiceSettings(), entity_id)
+    if found is None:
+        return _fail(f"no business {entity_id!r} is known to intake")
+    if out.json:
+        render.print_json(found)
+        return 0
+    render.line(f"business {found['entity_id']}: {found['entity_type']}, {found['status']}")
+    columns = ["official_id", "active", "activated_at"]
+    if any(not row["active"] for row in found["officials"]):
+        columns += ["deactivated_at", "deactivated_by"]
+    render.table(found["officials"], columns, "no Designated Officials", "officials")
+    render.table(found["pins"], officials.PIN_COLUMNS, "no PIN requests", "PIN requests")
+    users = ("user_id", "added_by", "added_at")
+    render.table(found["users"], users, "no authorized users", "authorized users")
+    return 0
+
+
+@_command(officials_app, "deactivate")
+async def officials_deactivate(
+    ctx: typer.Context,
+    *,
+    entity_id: str,
+    official_id: str,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """deactivate an active Designated Official of the business"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "officials deactivate")
+    settings = ServiceSettings()
+    target = f"{entity_id}/{official_id}"
+    async with Audit(settings).action(who, "officials deactivate", target) as entry:
+        entry.before = {"state": "active"}  # `deactivate` refuses any other
+        with out.waiting(f"waiting for intake to deactivate {official_id}"):
+            outcome = await officials.deactivate(
+                settings, entity_id, official_id, operator=who.name, why=who.why
+            )
+        entry.after = asdict(outcome)
+    out.document(asdict(outcome))
+    if outcome.state != "inactive":
+        return 3  # not applied within the wait
+    return 0 if outcome.deactivated_by == f"operator:{who.name}" else 4  # someone was first
+
+
+@_command(misuse_app, "list")
+async def misuse_list(ctx: typer.Context, as_json: Json = False) -> int:
+    """every suspicion raised, newest day first"""
+    out = _output(ctx, as_json)
+    found = await misuse.cases(ServiceSettings())
+    rows = [case.row() for case in found]
+    out.rows(rows, [*rows[0]] if rows else ["caf_number"], "no suspected misuse")
+    return 0
+
+
+@_command(misuse_app, "show")
+async def misuse_show(ctx: typer.Context, caf_number: str, as_json: Json = False) -> int:
+    """one CAF number's suspicions with their evidence"""
+    out = _output(ctx, as_json)
+    found = await misuse.cases(ServiceSettings(), caf_number)
+    rows = [case.row() | {"evidence": case.evidence} for case in found]
+    out.rows(rows, [*rows[0]] if rows else ["caf_number"], f"no suspected misuse of {caf_number}")
+    return 0 if found else 1
+
+
+@_command(misuse_app, "hold")
+async def misuse_hold(
+    ctx: typer.Context,
+    *,
+    caf_number: str,
+    key: SigningKey = None,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """mark the number pending review (status P: VA-02 refuses its grants)"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "misuse hold")
+    connection = Connection.from_environment()
+    settings = connection.settings
+    before = await operations.practitioner_records(settings, connection.options, caf_number)
+    current = before["registry_feed"] or before["validator_view"]
+    if current is None:
+        return _fail(f"no registry record of CAF number {caf_number}")
+    record_key, value = operations.practitioner_message(misuse.pending_review(current))
+    signer = _signers(key, None)("registry")
+    async with Audit(settings).action(who, "misuse hold", caf_number) as entry:
+        entry.before = {"status_code": current.get("status_code", "")}
+        await _publish(settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)])
+        await misuse.mark_cases(settings, await misuse.cases(settings, caf_number), who.name)
+        with out.waiting(f"waiting for the validator to hold {caf_number}"):
+            applied = await misuse.applied_status(settings, caf_number, wait_s=30.0)
+        entry.after = {"status_code": misuse.PENDING_REVIEW, "validator_view": applied}
+    out.document({"caf_number": caf_number, "status_code": applied})
+    return 0 if applied == misuse.PENDING_REVIEW else 3  # 3: not applied within the wait
+
+
+@_command(statements_app, "send")
+async def statements_send(
+    ctx: typer.Context,
+    *,
+    caf_numbers: Annotated[
+        list[str] | None,
+        typer.Option("--caf", metavar="CAF_NUMBER", help="only this practitioner (repeatable)"),
+    ] = None,
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """send the statements now (every practitioner with active grants, or these)"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "statements send")
+    settings = ServiceSettings()
+    target = ",".join(caf_numbers or ["all"])
+    async with Audit(settings).action(who, "statements send", target) as entry:
+        run = await misuse.statement_run(settings, who.name, caf_numbers or None)
+        entry.after = {"command_id": run.command_id}
+    out.document({"command_id": run.command_id, "caf_numbers": run.caf_numbers})
+    return 0
+
+
+# -- keys and tokens ---------------------------------------------------------------------------
+
+
+@_command(app, "rekey")
+async def rekey(
+    ctx: typer.Context,
+    *,
+    to_version: Annotated[int, typer.Option("--to-version", metavar="N", help="2 or more")],
+    operator: OperatorName = None,
+    why: Why = None,
+    as_json: Json = False,
+) -> int:
+    """move the CAF of taxpayer_ref key version N-1 to N (its key from CAF_REKEY_LAYER_KEY)"""
+    out = _output(ctx, as_json)
+    who = Operator.resolve(operator, why, "rekey")
+    if to_version < 2:
+        return _fail("--to-version is 2 or more (version 1 is the base key)", 2)
+    try:
+        layer_key = key_bytes(os.environ.get("CAF_REKEY_LAYER_KEY", ""), "CAF_REKEY_LAYER_KEY")
+    except WeakKeyError as error:
+        return _fail(str(error), 2)
+    target = f"taxpayer_ref version {to_version}"
+    async with Audit(ServiceSettings()).action(who, "rekey", target) as entry:
+        with out.waiting(f"moving the CAF records to key version {to_version}"):
+            report = await rekey_caf(CafPosterSettings(), to_version, layer_key)
+        entry.after = asdict(report)
+    out.document(asdict(report))
+    return 0
+
+
+@_command(app, "token")
+async def token(
+    role: Annotated[
+        str,
+        typer.Option(
+            metavar="ROLE",
+            help=f"one of {', '.join(ROLES)}",
+            callback=_choice("--role", ROLES),
+            autocompletion=_completion(ROLES),
+        ),
+    ],
+    subject: Annotated[
+        str | None, typer.Option(help="who the token names (default: <role>-dev)")
+    ] = None,
+    tin: Annotated[str | None, typer.Option(help="a taxpayer's TIN (role taxpayer)")] = None,
+    caf_number: Annotated[
+        str | None, typer.Option(help="a practitioner's CAF number (role practitioner)")
+    ] = None,
+    as_json: Json = False,
+) -> int:
+    """a development bearer token of the API, from the local stack's identity provider"""
+    del as_json  # a token is printed as it is
+    if role == "taxpayer" and not tin:
+        return _fail("a taxpayer token names the taxpayer: --tin", 2)
+    if role == "practitioner" and not caf_number:
+        return _fail("a practitioner token names the CAF number: --caf-number", 2)
+    claims = {k: v for k, v in (("tin", tin), ("caf_number", caf_number)) if v}
+    keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+    print(keys.access_token(role=role, subject=subject or f"{role}-dev", **claims))
+    return 0
+
+
+# -- reads through the API ---------------------------------------------------------------------
+
+
+def _api_read(operator: str | None, why: str | None, action: str) -> ReadSideRead | None:
+    """With `--why`, an audited employee read of the API: `CAFCTL_API_TOKEN`, or on the local
+    stack a development employee token naming the operator."""
+    if why is None:
+        return None
+    who = Operator.resolve(operator, why, action)
+
+    def employee_token() -> str:
+        if given := os.environ.get("CAFCTL_API_TOKEN"):
+            return given
+        keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+        return keys.access_token(role="employee", subject=who.name)
+
+    return ReadSideRead(ReadSideApi.from_environment(), employee_token, who.why)
+
+
+@_command(signatures_app, "show")
+async def signatures_show(
+    ctx: typer.Context,
+    *,
+    grant_id: str,
+    why: Annotated[str, typer.Option(help="why (a case number); the API audits it")],
+    operator: Reader = None,
+    as_json: Json = False,
+) -> int:
+    """a grant's evidence objects, hashed again (an audited API read); exit 1 if one fails"""
+    out = _output(ctx, as_json)
+    read = _api_read(operator, why, "read signature evidence")
+    assert read is not None  # --why is required
+    try:
+        found = read.signatures(grant_id)
+    except ApiRefusedError as error:
+        return _fail(str(error), 2)
+    rows = found["signatures"]
+    if out.json:
+        render.print_json(found)
     else:
-        for key, value in summary.items():
-            shown = value if not isinstance(value, list) else f"{len(value)} {value[:5]}"
-            print(f"  {key:<24} {shown}")
-    return 0 if report.clean else 2
+        empty = f"grant {grant_id} has no signature evidence (signed on paper)"
+        render.table(rows, SIGNATURE_COLUMNS, empty)
+    return 0 if all(row["verified"] for row in rows) else 1
 
 
-def _print(as_json: bool, document: dict[str, Any]) -> None:
-    if as_json:
-        print(json.dumps(document, indent=2))
+def _trace_row(entry: dict[str, Any]) -> dict[str, Any]:
+    record = entry["record"]
+    at = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC)
+    return {
+        "at": at.isoformat(timespec="milliseconds"),
+        "topic": entry["topic"],
+        "what": record.get("type") or record.get("template") or record.get("kind") or "",
+        "record": json.dumps(record)[:160],
+    }
+
+
+@_command(app, "trace")
+async def trace(
+    ctx: typer.Context,
+    *,
+    wanted: Annotated[
+        str, typer.Argument(metavar="id", help="a message_id, grant_id, request_id or event_id")
+    ],
+    operator: Reader = None,
+    why: Annotated[
+        str | None,
+        typer.Option(
+            help="with a reason (a case number), also what the authorization API answers now "
+            "of the grants traced: an employee read, audited by the API"
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> int:
+    """everything about one message, grant or request (exit 1 if nothing)"""
+    out = _output(ctx, as_json)
+    connection = Connection.from_environment()
+    read_side = _api_read(operator, why, "trace through the API")
+    try:
+        entries = await trace_of(connection.settings, connection.options, wanted, read_side)
+    except ApiRefusedError as error:
+        return _fail(str(error), 3)
+    if out.json:
+        render.print_json(entries)
     else:
-        for key, value in document.items():
-            print(f"{key:>16}: {value}")
+        rows = [_trace_row(entry) for entry in entries]
+        render.table(rows, TRACE_COLUMNS, f"nothing about {wanted} in the topics or the CAF")
+    return 0 if entries else 1
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str], empty: str = "nothing to show") -> None:
-    if not rows:
-        print(empty)
-        return
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+def _exit_status(ended: SystemExit) -> int:
+    if ended.code is None or isinstance(ended.code, int):
+        return ended.code or 0
+    print(ended.code, file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run cafctl on `argv` (default: the process's arguments) and return its exit status;
+    bad usage is 2, `--help` 0."""
+    command = typer.main.get_command(app)
     try:
-        return asyncio.run(_run(_parser().parse_args(argv)))
+        command.main(args=argv, prog_name="cafctl", standalone_mode=True)
+    except SystemExit as ended:
+        return _exit_status(ended)
     except (ValueError, OSError, KeyError) as error:  # bad input, no operator, no connection
         print(f"cafctl: {error}", file=sys.stderr)
         return 1
+    return 0
 
 
 if __name__ == "__main__":

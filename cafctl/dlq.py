@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from botocore.exceptions import ClientError
@@ -197,6 +198,9 @@ def select(
     return chosen
 
 
+ReplayOutcome = Literal["replayed", "already", "refused"]
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     replayed: tuple[str, ...]
@@ -235,41 +239,60 @@ async def replay(
     prefix: str = "",
     dry_run: bool = False,
     sealer: Sealer | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> ReplayReport:
     """Replay each letter once, by the route its dead-letter topic allows; letters whose
     original topic is not on that route, and sealed letters that do not open with `sealer`,
-    are refused, not sent."""
-    replayed, skipped, refused = [], [], []
+    are refused, not sent. `advance()` is called after each letter (cafctl's progress bar)."""
+    decided: dict[ReplayOutcome, list[str]] = {"replayed": [], "already": [], "refused": []}
     for letter in letters:
-        marker = {"pk": {"S": f"REPLAY#{letter.id}"}, "sk": {"S": "REPLAY"}}
-        found = await ops.client.get_item(TableName=ops.name, Key=marker, ConsistentRead=True)
-        if "Item" in found:
-            skipped.append(letter.id)
-            continue
-        route = replay_record(letter, prefix)
-        original = _opened_or_none(letter, sealer)
-        if route is None or original is None:
-            refused.append(letter.id)
-            continue
-        target, headers = replay_record(original, prefix) or route
-        if not dry_run:
-            await producer.send_and_wait(
-                target,
-                original.value,
-                key=original.key.encode() if original.key is not None else None,
-                headers=headers,
-            )
-            try:
-                await ops.client.put_item(
-                    TableName=ops.name,
-                    Item={**marker, "original": {"S": target}},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-        replayed.append(letter.id)
-    return ReplayReport(tuple(replayed), tuple(skipped), tuple(refused))
+        outcome = await _replay_one(
+            letter, ops=ops, producer=producer, prefix=prefix, dry_run=dry_run, sealer=sealer
+        )
+        decided[outcome].append(letter.id)
+        if advance is not None:
+            advance()
+    return ReplayReport(
+        tuple(decided["replayed"]), tuple(decided["already"]), tuple(decided["refused"])
+    )
+
+
+async def _replay_one(
+    letter: DeadLetter,
+    *,
+    ops: DynamoTable,
+    producer: AIOKafkaProducer,
+    prefix: str,
+    dry_run: bool,
+    sealer: Sealer | None,
+) -> ReplayOutcome:
+    marker = {"pk": {"S": f"REPLAY#{letter.id}"}, "sk": {"S": "REPLAY"}}
+    found = await ops.client.get_item(TableName=ops.name, Key=marker, ConsistentRead=True)
+    if "Item" in found:
+        return "already"
+    route = replay_record(letter, prefix)
+    original = _opened_or_none(letter, sealer)
+    if route is None or original is None:
+        return "refused"
+    target, headers = replay_record(original, prefix) or route
+    if dry_run:
+        return "replayed"
+    await producer.send_and_wait(
+        target,
+        original.value,
+        key=original.key.encode() if original.key is not None else None,
+        headers=headers,
+    )
+    try:
+        await ops.client.put_item(
+            TableName=ops.name,
+            Item={**marker, "original": {"S": target}},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+    return "replayed"
 
 
 def _shown_key(key: str | None) -> str | None:

@@ -1,17 +1,29 @@
-"""cafctl's pure parts: reconciliation counts, TIN masking, replay routes, operator identity."""
+"""cafctl's pure parts: reconciliation counts, TIN masking, replay routes, operator identity;
+and its command line through typer's runner, offline: what people read (tables that say what is
+empty) and what scripts parse (`--json` anywhere, byte for byte), exit statuses, AU-04 refusals."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import json
 import secrets
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import typer
 from aiokafka import ConsumerRecord
+from typer.testing import CliRunner
 
 from caf_runtime.envelope import KeyRing, Sealer
+from cafctl import cli, dlq, holds, misuse, operations, render
 from cafctl.audit import Operator, OperatorRequired
-from cafctl.dlq import DeadLetter, masked_value, replay_record, shown
+from cafctl.dlq import DeadLetter, masked_value, replay, replay_record, shown
 from cafctl.reconcile import reconcile
 from schemas import topics
 from tests.unit.builders import removal, submission
@@ -260,25 +272,368 @@ def test_au_04_an_operator_must_say_who_and_why(monkeypatch: pytest.MonkeyPatch)
     assert Operator.resolve(None, "OPS-1", "submit") == Operator("erin", "OPS-1")
 
 
+# -- the command line, through typer's runner: its human output and its JSON ---------------------
+
+runner = CliRunner(env={"FORCE_COLOR": None, "TTY_COMPATIBLE": None, "COLUMNS": None})
+
+# Every command and subcommand cafctl had as argparse; scripts and runbooks name them.
+COMMANDS = {
+    "acls", "audit", "provision", "reconcile", "rekey", "sla", "status", "submit", "token",
+    "trace", "dlq list", "dlq show", "dlq replay", "practitioner show", "practitioner set",
+    "holds list", "holds release", "holds refuse", "officials show", "officials deactivate",
+    "misuse list", "misuse show", "misuse hold", "statements send", "signatures show",
+}  # fmt: skip
+
+
+def command_paths(command: Any, prefix: str = "") -> set[str]:
+    """`group sub` of every runnable command under a click group."""
+    found: set[str] = set()
+    for name, sub in getattr(command, "commands", {}).items():
+        path = f"{prefix} {name}".strip()
+        found |= command_paths(sub, path) if hasattr(sub, "commands") else {path}
+    return found
+
+
+@dataclass
+class Recorded:
+    """What the fake audit saw of one action."""
+
+    action: str
+    target: str
+    operator: str
+    why: str
+    before: Any = None
+    after: Any = None
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> list[Recorded]:
+    """No broker and no table: connection options are empty, and the audit records what it
+    would have written (the list returned) instead of writing it."""
+    records: list[Recorded] = []
+
+    class FakeAudit:
+        def __init__(self, settings: Any) -> None:
+            del settings
+
+        @asynccontextmanager
+        async def action(
+            self, operator: Operator, action: str, target: str
+        ) -> AsyncIterator[Recorded]:
+            record = Recorded(action, target, operator.name, operator.why)
+            yield record
+            records.append(record)
+
+    monkeypatch.setattr(cli, "client_options", lambda settings: {})
+    monkeypatch.setattr(cli, "Audit", FakeAudit)
+    monkeypatch.delenv("CAF_OPERATOR", raising=False)
+    return records
+
+
+def returning(value: Any) -> Callable[..., Awaitable[Any]]:
+    async def fake(*args: Any, **kwargs: Any) -> Any:
+        del args, kwargs
+        return value
+
+    return fake
+
+
+def untouched(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("reached the broker or a table")
+
+
+@pytest.fixture
+def nothing_anywhere(monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]) -> None:
+    """Every listing finds nothing."""
+    del offline
+    monkeypatch.setattr(dlq, "list_dead_letters", returning([]))
+    monkeypatch.setattr(operations, "waiting_to_post", returning([]))
+    monkeypatch.setattr(holds, "list_holds", returning([]))
+    monkeypatch.setattr(misuse, "cases", returning([]))
+    monkeypatch.setattr(cli, "audit_trail", returning([]))
+
+
+def test_help_lists_every_command_and_each_is_still_there() -> None:
+    assert command_paths(typer.main.get_command(cli.app)) == COMMANDS
+    result = runner.invoke(cli.app, ["--help"])
+    assert result.exit_code == 0
+    for group in {path.split()[0] for path in COMMANDS}:
+        assert f" {group} " in result.stdout, group
+    assert "--install-completion" in result.stdout  # shell completion
+
+
+@pytest.mark.usefixtures("nothing_anywhere")
 @pytest.mark.parametrize(
     "argv",
     [
         ["--json", "dlq", "list"],
         ["dlq", "list", "--json"],
+        ["dlq", "--json", "list"],
         ["sla", "--json"],
         ["holds", "list", "--json"],
-        ["misuse", "show", "030100101", "--json"],
+        ["holds", "list", "--all", "--json"],
+        ["misuse", "list", "--json"],
         ["audit", "--limit", "5", "--json"],
+        ["--json", "audit", "--limit", "5"],
     ],
 )
 def test_json_is_accepted_before_or_after_any_command(argv: list[str]) -> None:
     """As `--help` documents it (issue 21: `dlq list --json` was refused by argparse)."""
-    from cafctl.cli import _parser  # noqa: PLC0415 - the parser only
+    result = runner.invoke(cli.app, argv)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "[]\n"
 
-    assert _parser().parse_args(argv).json is True
+
+@pytest.mark.usefixtures("nothing_anywhere")
+@pytest.mark.parametrize(
+    ("argv", "sentence"),
+    [
+        (["dlq", "list"], "no dead letters"),
+        (["sla"], "no grants waiting to post"),
+        (["holds", "list"], "no grants held for review"),
+        (["holds", "list", "--all"], "no grant was ever held for review"),
+        (["misuse", "list"], "no suspected misuse"),
+        (["audit"], "no operator actions recorded"),
+    ],
+)
+def test_an_empty_table_says_what_it_has_none_of(argv: list[str], sentence: str) -> None:
+    result = runner.invoke(cli.app, argv)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{sentence}\n"
 
 
-def test_without_json_the_output_is_for_people() -> None:
-    from cafctl.cli import _parser  # noqa: PLC0415 - the parser only
+@pytest.mark.usefixtures("nothing_anywhere")
+def test_sla_with_nothing_at_risk_says_no_grant_waits_not_that_there_are_no_dead_letters() -> None:
+    """The issue's report: `cafctl sla` printed 'no dead letters' when nothing was at risk."""
+    result = runner.invoke(cli.app, ["sla"])
+    assert "dead letter" not in result.stdout
+    assert "waiting to post" in result.stdout
 
-    assert _parser().parse_args(["dlq", "list"]).json is False
+
+def sla_row(grant_id: str) -> dict[str, Any]:
+    return {
+        "grant_id": grant_id,
+        "form": "2848",
+        "caf_number": "030100101",
+        "taxpayer_ref": "ref",
+        "ready_at": "2026-12-01T00:00:00+00:00",
+        "deadline": "2026-12-03T00:00:00+00:00",
+        "age_s": 3600,
+    }
+
+
+def test_sla_shows_each_waiting_grant_under_its_columns_and_json_prints_exactly_the_rows(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    rows = [sla_row("m-1:0"), sla_row("m-2:1")]
+    monkeypatch.setattr(operations, "waiting_to_post", returning(rows))
+    people = runner.invoke(cli.app, ["sla"]).stdout
+    header = next(line for line in people.splitlines() if "grant_id" in line)
+    assert header.split() == ["age_s", "grant_id", "form", "caf_number", "ready_at", "deadline"]
+    assert "m-1:0" in people
+    assert "m-2:1" in people
+    assert "taxpayer_ref" not in people
+    scripts = runner.invoke(cli.app, ["sla", "--json"]).stdout
+    assert scripts == json.dumps(rows, indent=2) + "\n"  # byte for byte what argparse printed
+    assert offline == []
+
+
+def test_a_value_that_looks_like_markup_is_printed_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    """A masked value reads `[masked: N chars]`; rich must not take it for a style."""
+    del offline
+    strange = letter(topics.INBOUND_DLQ, "p.caf.inbound.v1")
+    headers = {**strange.headers, "error-message": "[masked: 5 chars] [bold]x[/bold]"}
+    monkeypatch.setattr(
+        dlq, "list_dead_letters", returning([DeadLetter(**{**asdict(strange), "headers": headers})])
+    )
+    result = runner.invoke(cli.app, ["dlq", "list"])
+    assert result.exit_code == 0, result.output
+    assert "[masked: 5 chars] [bold]x[/bold]" in result.stdout
+
+
+@pytest.mark.usefixtures("nothing_anywhere")
+def test_dlq_show_of_a_letter_nobody_listed_is_not_found() -> None:
+    result = runner.invoke(cli.app, ["dlq", "show", "caf.inbound.dlq.v1/0/9", "--json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "no dead letter caf.inbound.dlq.v1/0/9" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["submit", "forms.json"],
+        ["practitioner", "set", "record.json"],
+        ["dlq", "replay"],
+        ["holds", "release", "m-1:0"],
+        ["holds", "refuse", "m-1:0"],
+        ["officials", "deactivate", "ent-1", "do-1"],
+        ["misuse", "hold", "030100101"],
+        ["statements", "send", "--caf", "030100101"],
+        ["rekey", "--to-version", "2"],
+    ],
+)
+@pytest.mark.parametrize("missing", ["--operator", "--why"])
+def test_au_04_a_state_changing_command_without_who_or_why_is_refused_before_anything_happens(
+    monkeypatch: pytest.MonkeyPatch,
+    offline: list[Recorded],
+    tmp_path: Path,
+    command: list[str],
+    missing: str,
+) -> None:
+    given = ["--why", "because"] if missing == "--operator" else ["--operator", "dana"]
+    for name in ("forms.json", "record.json"):
+        (tmp_path / name).write_text('{"caf_number": "030100999", "name": "X"}')
+    monkeypatch.setattr(cli, "ServiceSettings", untouched)
+    argv = [str(tmp_path / a) if a.endswith(".json") else a for a in command]
+    result = runner.invoke(cli.app, [*argv, *given])
+    assert result.exit_code == 1
+    assert missing in result.stderr
+    assert "changes state" in result.stderr
+    assert offline == []  # nothing audited: nothing happened
+
+
+def outcome(status: str, operator: str = "dana") -> holds.Outcome:
+    return holds.Outcome("m-1:0", "release", operator, "review:m-1:0:x", status)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("released", 0), ("held", 3), ("refused", 4)],  # refused: another operator was first
+)
+def test_holds_release_exits_by_what_became_of_the_hold_and_is_audited(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded], status: str, code: int
+) -> None:
+    monkeypatch.setattr(holds, "decide", returning(outcome(status)))
+    argv = ["holds", "release", "m-1:0", "--operator", "dana", "--why", "OPS-1", "--json"]
+    result = runner.invoke(cli.app, argv)
+    assert result.exit_code == code, result.output
+    assert json.loads(result.stdout)["status"] == status
+    [record] = offline
+    assert (record.action, record.target, record.operator, record.why) == (
+        "holds release",
+        "m-1:0",
+        "dana",
+        "OPS-1",
+    )
+    assert record.before == {"status": "held"}
+    assert record.after["status"] == status
+
+
+def test_an_operator_named_by_caf_operator_needs_no_flag(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    monkeypatch.setattr(holds, "decide", returning(outcome("released", "erin")))
+    monkeypatch.setenv("CAF_OPERATOR", "erin")
+    result = runner.invoke(cli.app, ["holds", "release", "m-1:0", "--why", "OPS-2"])
+    assert result.exit_code == 0, result.output
+    assert "released" in result.stdout  # people read the outcome's fields
+    assert [r.operator for r in offline] == ["erin"]
+
+
+def test_a_document_is_printed_for_people_field_by_field(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    del offline
+    found = {"caf_number": "030100101", "registry_feed": {"name": "Avery"}, "validator_view": None}
+    monkeypatch.setattr(operations, "practitioner_records", returning(found))
+    result = runner.invoke(cli.app, ["practitioner", "show", "030100101"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["caf_number", "030100101"]
+    assert '"name": "Avery"' in result.stdout
+    assert runner.invoke(cli.app, ["--json", "practitioner", "show", "x"]).stdout == (
+        json.dumps(found, indent=2) + "\n"
+    )
+
+
+@pytest.mark.usefixtures("offline")
+def test_misuse_show_of_a_number_without_suspicions_says_so_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(misuse, "cases", returning([]))
+    result = runner.invoke(cli.app, ["misuse", "show", "030100101"])
+    assert result.exit_code == 1
+    assert result.stdout == "no suspected misuse of 030100101\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["dlq", "list", "--bogus"], 2),
+        (["dlq", "list", "--topic", "caf.events.v1"], 2),  # not a dead-letter topic
+        (["dlq", "list", "--since", "yesterday"], 2),
+        (["token", "--role", "auditor"], 2),
+        (["token", "--role", "taxpayer"], 2),  # a taxpayer token names the TIN
+        (["signatures", "show", "m-1:0"], 2),  # --why is required
+        (["rekey"], 2),  # --to-version is required
+        (["--help"], 0),
+        (["dlq", "replay", "--help"], 0),
+    ],
+)
+def test_main_returns_the_exit_status_and_never_exits_the_process(
+    argv: list[str], code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cafctl.cli.main(argv)` is what the e2e tests and `python -m cafctl` call."""
+    assert cli.main(argv) == code
+    printed = capsys.readouterr()
+    assert (printed.out if code == 0 else printed.err).strip()
+
+
+def test_main_reports_an_operator_command_without_a_reason_as_bad_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAF_OPERATOR", "dana")
+    assert cli.main(["statements", "send"]) == 1
+    assert capsys.readouterr().err.startswith("cafctl: statements send changes state")
+
+
+def test_main_prints_json_where_stdout_is_at_the_time_of_the_call(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    """The e2e tests redirect stdout around `main` (`contextlib.redirect_stdout`)."""
+    del offline
+    monkeypatch.setattr(operations, "waiting_to_post", returning([sla_row("m-3:0")]))
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        assert cli.main(["--json", "sla"]) == 0
+    assert json.loads(captured.getvalue())[0]["grant_id"] == "m-3:0"
+
+
+def test_replay_advances_its_progress_once_per_letter_decided() -> None:
+    """What `dlq replay` draws its progress bar with: every letter counts, replayed or not."""
+
+    class Ops:
+        name = "ops"
+
+        class client:  # noqa: N801 - stands in for the DynamoDB client attribute
+            @staticmethod
+            async def get_item(**kwargs: Any) -> dict[str, Any]:
+                return {"Item": {}} if kwargs["Key"]["pk"]["S"].endswith("/7") else {}
+
+    steps: list[int] = []
+    letters = [letter(topics.POSTER_DLQ, "p.caf.events.v1"), letter(topics.INBOUND_DLQ, "x")]
+    letters[1] = DeadLetter(**{**asdict(letters[1]), "offset": 8})
+    report = asyncio.run(
+        replay(
+            letters,
+            ops=cast("Any", Ops()),
+            producer=cast("Any", None),
+            prefix="p.",
+            advance=lambda: steps.append(1),
+        )
+    )
+    assert (report.already_replayed, report.refused) == (
+        (f"{topics.POSTER_DLQ}/0/7",),
+        (f"{topics.INBOUND_DLQ}/0/8",),
+    )
+    assert len(steps) == 2
+
+
+def test_progress_is_drawn_only_for_people_at_a_terminal() -> None:
+    for output in (render.Output(json=True), render.Output(json=False)):
+        assert not output.live  # pytest captures stdout: not a terminal
+        with output.progress("replaying", 3) as advance:
+            advance()  # nothing drawn, nothing fails
