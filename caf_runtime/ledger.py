@@ -24,7 +24,7 @@ from caf_runtime.clock import Clock, SystemClock
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.envelope import Sealer
 from caf_runtime.group_writer import GroupWriter
-from caf_runtime.outputs import Output, dump_outputs, load_outputs
+from caf_runtime.outputs import Output, Publish, dump_outputs, load_outputs
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -138,7 +138,7 @@ async def handle_once(
     ledger: OutputLedger,
     key: str,
     decide_and_record: Callable[[], Awaitable[list[Output] | None]],
-    publish: Callable[[list[Output]], Awaitable[None]],
+    publish: Publish,
     *,
     decide_first: bool = False,
 ) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from faststream.kafka import KafkaBroker
@@ -37,6 +37,10 @@ class Output:
     @classmethod
     def of(cls, topic: str, key: str | None, model: BaseModel) -> Output:
         return cls(topic, key, encode(model))
+
+
+Publish = Callable[[list[Output]], Awaitable[None]]
+"""Publishes outputs and returns once the broker acknowledged every one."""
 
 
 def dump_outputs(outputs: Sequence[Output]) -> str:

@@ -32,7 +32,7 @@ from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.ledger import transact
 from caf_runtime.metrics import TIMERS
-from caf_runtime.outputs import Output, dump_outputs, load_outputs, publish_all
+from caf_runtime.outputs import Output, Publish, dump_outputs, load_outputs, publish_all
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -224,7 +224,7 @@ class Timers:
 async def fire_due(
     timers: Timers,
     kinds: TimerKinds,
-    publish: Callable[[list[Output]], Awaitable[None]],
+    publish: Publish,
     clock: Clock,
 ) -> int:
     """Fire every due timer once; returns how many this replica published."""
@@ -260,7 +260,7 @@ async def fire_due(
 async def run_timers(
     timers: Timers,
     kinds: TimerKinds,
-    publish: Callable[[list[Output]], Awaitable[None]],
+    publish: Publish,
     clock: Clock,
     poll_s: float,
 ) -> None:
@@ -281,7 +281,7 @@ class TimerLoop:
         self,
         timers: Timers,
         kinds: TimerKinds,
-        publish: Callable[[list[Output]], Awaitable[None]],
+        publish: Publish,
         clock: Clock,
         poll_s: float,
     ) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
@@ -20,7 +19,7 @@ from caf_runtime.clock import BUSINESS_ZONE, Clock
 from caf_runtime.evidence_bucket import EvidenceStore, EvidenceUnavailable
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
-from caf_runtime.outputs import Output, publish_all
+from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_command
@@ -62,8 +61,6 @@ from services.caf_poster.store import (
 )
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[list[Output]], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,11 @@ whose record cannot be written fails."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from caf_runtime.audit import AuditRecord, audit_item, audit_value
 from caf_runtime.dynamo import DynamoTable
-from caf_runtime.outputs import Output
+from caf_runtime.outputs import Output, Publish
 from schemas import topics
 from services.caf_query.access import Principal
-
-Publish = Callable[[list[Output]], Awaitable[None]]
 
 
 class EmployeeReads:

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from caf_runtime.envelope import Sealer, is_sealed
 from caf_runtime.feed_barrier import FeedWait
 from caf_runtime.guard import BodyWithheld, Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
-from caf_runtime.outputs import Output, publish_all
+from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_entity, decode_inbound, readable_message_id
@@ -120,7 +120,6 @@ from services.intake.tpa_rules import (
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Output]], Awaitable[None]]
 FIRST_SEEN = "first-seen"
 NOT_BEFORE = "not-before"
 SIGNED_RECORD = "signed-record"  # topic:partition:offset:timestamp of a parked decision

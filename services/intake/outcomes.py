@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 from caf_runtime.clock import business_day
 from caf_runtime.outputs import Output
@@ -112,6 +112,47 @@ def _optional_matters(matters: list[TaxMatter] | None) -> list[MatterSpec] | Non
     return _matters(matters) if matters is not None else None
 
 
+class _Header(TypedDict):
+    """What every grant command intake sends carries about its message and taxpayer."""
+
+    message_id: str
+    taxpayer_ref: str
+    previous_taxpayer_ref: str | None
+    tin_last4: str
+    form: FormType
+    received_at: dt.datetime
+
+
+def _header(
+    message: Submission | Withdrawal | Revocation | TpaRequest, subject: Subject
+) -> _Header:
+    return _Header(
+        message_id=message.message_id,
+        taxpayer_ref=subject.taxpayer_ref,
+        previous_taxpayer_ref=subject.previous_ref,
+        tin_last4=subject.tin_last4,
+        form=message.form,
+        received_at=subject.now,
+    )
+
+
+class _Removal(TypedDict):
+    """What a withdrawal or a revocation carries of its message: the matters it names (None:
+    all), its signature's date and evidence."""
+
+    tax_matters: list[MatterSpec] | None
+    signature_date: dt.date | None
+    signature_evidence: list[SignatureEvidence]
+
+
+def _removal(message: Withdrawal | Revocation, evidence: Sequence[SignatureEvidence]) -> _Removal:
+    return _Removal(
+        tax_matters=_optional_matters(message.tax_matters),
+        signature_date=message.signature.date if message.signature else None,
+        signature_evidence=list(evidence),
+    )
+
+
 def submission_outputs(
     message: Submission,
     assessment: Assessment,
@@ -170,12 +211,7 @@ def _accepted_grant(
     rep = message.representatives[index]
     return PostGrant(
         action="post",
-        message_id=message.message_id,
-        taxpayer_ref=subject.taxpayer_ref,
-        previous_taxpayer_ref=subject.previous_ref,
-        tin_last4=subject.tin_last4,
-        form=message.form,
-        received_at=subject.now,
+        **_header(message, subject),
         grant_id=submission_grant_id(message.message_id, index),
         authorization_id=message.message_id,
         group_position=index,
@@ -211,16 +247,9 @@ def withdrawal_outputs(
             subject.taxpayer_ref,
             WithdrawGrants(
                 action="withdraw",
-                message_id=message.message_id,
-                taxpayer_ref=subject.taxpayer_ref,
-                previous_taxpayer_ref=subject.previous_ref,
-                tin_last4=subject.tin_last4,
-                form=message.form,
-                received_at=subject.now,
+                **_header(message, subject),
                 caf_number=assessment.caf_numbers[0],
-                tax_matters=_optional_matters(message.tax_matters),
-                signature_date=message.signature.date if message.signature else None,
-                signature_evidence=list(evidence),
+                **_removal(message, evidence),
             ),
         )
     ]
@@ -240,18 +269,11 @@ def revocation_outputs(
             subject.taxpayer_ref,
             RevokeGrants(
                 action="revoke",
-                message_id=message.message_id,
-                taxpayer_ref=subject.taxpayer_ref,
-                previous_taxpayer_ref=subject.previous_ref,
-                tin_last4=subject.tin_last4,
-                form=message.form,
-                received_at=subject.now,
+                **_header(message, subject),
                 caf_numbers=[n for n in assessment.caf_numbers if n is not None]
                 if message.caf_numbers is not None
                 else None,
-                tax_matters=_optional_matters(message.tax_matters),
-                signature_date=message.signature.date if message.signature else None,
-                signature_evidence=list(evidence),
+                **_removal(message, evidence),
             ),
         )
     ]
@@ -279,12 +301,7 @@ def tpa_request_outputs(
         return [event], None
     grant = PostGrant(
         action="post",
-        message_id=message.message_id,
-        taxpayer_ref=subject.taxpayer_ref,
-        previous_taxpayer_ref=subject.previous_ref,
-        tin_last4=subject.tin_last4,
-        form=message.form,
-        received_at=subject.now,
+        **_header(message, subject),
         grant_id=message.request_id,
         authorization_id=message.group_id or message.request_id,
         group_position=0,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from faststream.kafka import KafkaBroker
 from caf_runtime.clock import BUSINESS_ZONE, Clock, business_day
 from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
-from caf_runtime.outputs import Output, publish_all
+from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_event, encode
@@ -50,7 +49,6 @@ from services.monitor.store import ActiveGrant, Delta, Meta, MonitorStore, State
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Output]], Awaitable[None]]
 REFUSALS = frozenset({ReasonCode.REJ_REP_NAME_MISMATCH, ReasonCode.REJ_REP_NOT_GOOD_STANDING})
 YOUNG = timedelta(days=30)  # MN-04: a revocation of a grant younger than this counts
 # Suspicions are raised only from events this recent: a replay of old history (a new monitor

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from caf_runtime.clock import Clock
 from caf_runtime.guard import Guard
-from caf_runtime.outputs import Output, publish_all
+from caf_runtime.outputs import Output, Publish, publish_all
 from schemas import topics
 from schemas.codec import decode_event
 from services.notifier.config import NotifierSettings
 from services.notifier.rules import notifications_for
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[list[Output]], Awaitable[None]]
 
 
 class NotifierHandler:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from caf_runtime.clock import Clock, business_day
 from caf_runtime.feed_barrier import FeedWait
 from caf_runtime.guard import BodyWithheld, Guard
 from caf_runtime.ledger import handle_once
-from caf_runtime.outputs import Output, publish_all
+from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner, decode_protection, encode
@@ -75,7 +74,6 @@ from services.validator.store import (
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Output]], Awaitable[None]]
 VELOCITY_WINDOW = timedelta(hours=1)
 
 
