@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -35,22 +35,24 @@ from joserfc.jwk import OKPKey
 from caf_client import CafPublisher, KafkaConnection, SignedRecord, Signer
 from caf_runtime.authenticity import ENTITY_FEED, IP_PIN_FEED, REGISTRY_FEED
 from caf_runtime.broker import client_options
-from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from cafctl import misuse
+from devstack import messages
 from devstack.demo_business import BusinessDemo
 from devstack.demo_protected import ProtectedDemo
 from devstack.keys import SIGNER_OF_KIND, DevKeys
 from devstack.stack import Stack
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
+from schemas.inbound import Address, Channel, FormType
+from schemas.registry import StatusCode
 
 DEADLINE_S = 60.0
 API = "http://127.0.0.1:8090"  # the read side as `make up` serves it
-TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
+TODAY = messages.business_today()  # the day the rules count in (New York)
 YEAR = TODAY.year
 
-PRACTITIONERS = {
+PRACTITIONERS: dict[str, tuple[str, StatusCode]] = {
     "030100101": ("Avery Smith", ""),
     "030100102": ("Blake Doe", ""),
     "030100103": ("Casey Roe", ""),
@@ -64,56 +66,38 @@ def _form(
     name: str,
     reps: list[dict[str, Any]],
     *,
-    form: str = "2848",
+    form: FormType = "2848",
     periods: Iterable[str] = (str(YEAR - 1),),
     signed: date = TODAY,
-    channel: str = "upload",
+    channel: Channel = "upload",
 ) -> dict[str, Any]:
-    method = "wet" if channel in {"mail", "fax"} else "electronic"
-    representatives = []
-    for rep in reps:
-        entry: dict[str, Any] = {"caf_number": None, "receive_notices": False, **rep}
-        if form == "2848":
-            entry |= {
-                "designation": "b",
-                "jurisdiction": "TN",
-                "licence_number": "CPA-100",
-                "signature": {"date": str(signed), "method": method},
-            }
-        representatives.append(entry)
-    return {
-        "kind": "submission",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "channel": channel,
-        "received_on": str(TODAY),
-        "form": form,
-        "taxpayer": {
-            "tin": tin,
-            "tin_type": "SSN",
-            "name": name,
-            "entity_type": "individual",
-            "address": {
-                "line1": "1 Main St",
-                "city": "Memphis",
-                "state": "TN",
-                "postal_code": "38103",
-                "country": "US",
-            },
-            "signature": {"date": str(signed), "method": method},
-        },
-        "representatives": representatives,
-        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": list(periods)}],
-        "specific_use": False,
-        "retain_prior": False,
-        "prior_copies_attached": 0,
-    }
+    """A form of taxpayer `tin` (`name`) received today, signed on `signed` as `channel` wants;
+    `reps` name its representatives (`caf_number`, `name`, and a `ptin` or `receive_notices`)."""
+    signature = messages.signature(signed, messages.method_for(channel))
+    message = messages.submission(
+        tin=tin,
+        name=name,
+        representatives=messages.representatives(
+            form, reps, signed=signature, licence_number="CPA-100"
+        ),
+        form=form,
+        channel=channel,
+        received_on=TODAY,
+        signed=signed,
+        periods=list(periods),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+    )
+    return messages.document(message)
 
 
 # Fresh fictional TINs each run (same last four digits), so a rerun is new work, not IN-03.
 _RUN = f"{random.randint(201, 665)}-{random.randint(10, 99)}"  # noqa: S311 - not a secret
 
+
+_ONLINE_ADDRESS = Address(
+    line1="2 Oak St", city="Nashville", state="TN", postal_code="37201", country="US"
+)
 
 FORGER = "forms-intake@forged"  # a kid no JWKS lists: its key is made up on the spot
 
@@ -184,60 +168,40 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
 
 
 def _tpa_request(n: int, caf: str, name: str, group_id: str | None = None) -> dict[str, Any]:
-    return {
-        "group_id": group_id,
-        "kind": "tpa_request",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "request_id": f"tpa-{uuid.uuid4().hex[:8]}",
-        "received_on": str(TODAY),
-        "form": "2848",
-        "taxpayer": {
-            "tin": tin(n),
-            "tin_type": "SSN",
-            "name": "Casey Online",
-            "entity_type": "individual",
-            "address": {
-                "line1": "2 Oak St",
-                "city": "Nashville",
-                "state": "TN",
-                "postal_code": "37201",
-                "country": "US",
-            },
-        },
-        "representative": {
-            "caf_number": caf,
-            "name": name,
-            "designation": "c",
-            "licence_number": "EA-1",
-            "receive_notices": True,
-            "signature": {"date": str(TODAY), "method": "checkbox", "ial": 2, "aal": 2},
-        },
-        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}],
-    }
+    request = messages.tpa_request(
+        taxpayer=messages.individual(tin(n), name="Casey Online", address=_ONLINE_ADDRESS),
+        representative=messages.tax_professional(
+            caf_number=caf,
+            name=name,
+            licence_number="EA-1",
+            signed=messages.online_signature(TODAY),
+        ),
+        group_id=group_id,
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+        request_id=f"tpa-{uuid.uuid4().hex[:8]}",
+        received_on=TODAY,
+        periods=[str(YEAR - 1)],
+    )
+    return messages.document(request)
 
 
 def _decision(
-    request: dict[str, Any], decision: str, signed: date = TODAY, at_offset_s: float = 0
+    request: dict[str, Any],
+    decision: Literal["approve", "decline"],
+    signed: date = TODAY,
+    at_offset_s: float = 0,
 ) -> dict[str, Any]:
     """A decision; its identity assertion is added when it is sent (`Demo._publish`)."""
     at = datetime.now(UTC) + timedelta(seconds=at_offset_s)
-    return {
-        "kind": "tpa_decision",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "request_id": request["request_id"],
-        "decision": decision,
-        "taxpayer_signature": {
-            "date": str(signed),
-            "method": "checkbox",
-            "ial": 2,
-            "aal": 2,
-            "at": at.isoformat(),
-        },
-    }
+    made = messages.tpa_decision(
+        request["request_id"],
+        decision,
+        signed=messages.online_signature(signed, at=at),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+    )
+    return messages.document(made)
 
 
 TPA_APPROVED = _tpa_request(7, "030100102", "Blake Doe")
@@ -297,17 +261,15 @@ def _second_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
         ),
         (
             "withdrawal by the representative (PO-09)",
-            {
-                "kind": "withdrawal",
-                "schema_version": 1,
-                "message_id": str(uuid.uuid4()),
-                "sent_at": datetime.now(UTC).isoformat(),
-                "caf_number": "0301-00105R",
-                "taxpayer": {"tin": tin(6), "tin_type": "SSN"},
-                "form": "2848",
-                "tax_matters": None,
-                "signature": {"date": str(TODAY), "method": "checkbox"},
-            },
+            messages.document(
+                messages.withdrawal(
+                    "0301-00105R",
+                    tin=tin(6),
+                    signed=messages.signature(TODAY, "checkbox"),
+                    message_id=str(uuid.uuid4()),
+                    sent_at=datetime.now(UTC),
+                )
+            ),
         ),
     ]
 
@@ -352,14 +314,19 @@ class Demo:
             try:
                 registry = publishers[SIGNER_OF_KIND["registry"]]
                 for caf, (name, status) in PRACTITIONERS.items():
-                    record = {
-                        "caf_number": caf,
-                        "name": name,
-                        "status_code": status,
-                        "designations": ["b", "c"],
-                        "updated_at": datetime.now(UTC).isoformat(),
-                    }
-                    await registry.publish_registry(caf, record)
+                    record = messages.practitioner(
+                        caf,
+                        name,
+                        status_code=status,
+                        designations=["b", "c"],
+                        jurisdiction=None,
+                        licence_number=None,
+                        ptin=None,
+                        ptin_valid_through=None,
+                        afsp_years=None,
+                        updated_at=datetime.now(UTC),
+                    )
+                    await registry.publish_registry(caf, messages.document(record))
                 print(f"published {len(PRACTITIONERS)} signed practitioner registry records")
                 for wave in ([Sent(*item) for item in first_wave()], second_wave()):
                     expected = await self._publish(publishers, wave)

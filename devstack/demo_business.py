@@ -27,14 +27,13 @@ from caf_runtime.authenticity import (
     ONLINE_ACCOUNT,
     TAX_PRO_ACCOUNT,
 )
-from caf_runtime.clock import business_day
+from devstack import messages
 from devstack.keys import ISSUER, DevKeys
 
 DEADLINE_S = 60.0
 EIN = "27-1830562"  # fictional
 ENTITY_ID = f"ent-demo-{uuid.uuid4().hex[:8]}"
 PIN_IN_LETTER = re.compile(r"PIN is ([2-9A-Z]{5}-[2-9A-Z]{5})")
-ASSURED = {"method": "checkbox", "ial": 2, "aal": 2}
 
 
 class Person:
@@ -170,46 +169,33 @@ class BusinessDemo:
         ]
 
     def _tpa_request(self, caf_number: str) -> dict[str, Any]:
-        last_year = str(int(_business_today()[:4]) - 1)
-        return {
-            "kind": "tpa_request",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "request_id": f"tpa-biz-{uuid.uuid4().hex[:8]}",
-            "received_on": _business_today(),
-            "form": "2848",
-            "taxpayer": {
-                "tin": EIN,
-                "tin_type": "EIN",
-                "name": "Bluegrass Tooling Inc",
-                "entity_type": "corporation",
-                "address": {"line1": "200 Commerce St", "city": "Nashville", "state": "TN"},
-            },
-            "representative": {
-                "caf_number": caf_number,
-                "name": "Avery Smith",
-                "designation": "c",
-                "signature": {"date": _business_today(), **ASSURED},
-            },
-            "tax_matters": [{"tax_type": "Income", "form_number": "1120", "periods": [last_year]}],
-        }
+        today = messages.business_today()
+        request = messages.tpa_request(
+            taxpayer=messages.business(EIN),
+            representative=messages.tax_professional(
+                caf_number=caf_number,
+                licence_number=None,
+                receive_notices=None,
+                signed=messages.online_signature(today),
+            ),
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+            request_id=f"tpa-biz-{uuid.uuid4().hex[:8]}",
+            received_on=today,
+            periods=[str(today.year - 1)],
+            form_number="1120",
+        )
+        return messages.document(request)
 
     def _decision(self, request: dict[str, Any], person: Person) -> dict[str, Any]:
-        return {
-            "kind": "tpa_decision",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "request_id": request["request_id"],
-            "decision": "approve",
-            "taxpayer_signature": {
-                "date": _business_today(),
-                **ASSURED,
-                "at": datetime.now(UTC).isoformat(),
-            },
-            "identity_assertion": person.assertion(request["request_id"]),
-        }
+        approval = messages.tpa_decision(
+            request["request_id"],
+            signed=messages.online_signature(messages.business_today(), at=datetime.now(UTC)),
+            identity_assertion=person.assertion(request["request_id"]),
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+        )
+        return messages.document(approval)
 
     async def _show_history(self, api: str) -> None:
         """DO-08 on the read side: the president's businesses and one's authorizations."""
@@ -248,7 +234,3 @@ class BusinessDemo:
                 return value
             await asyncio.sleep(0.2)
         return None
-
-
-def _business_today() -> str:
-    return str(business_day(datetime.now(UTC)))

@@ -15,17 +15,19 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from caf_client.publisher import SignedRecord, signed_record, signed_registry_record
-from caf_runtime.clock import business_day
+from devstack import messages
 from devstack.keys import DevKeys
+from devstack.messages import CAF_NUMBER
 from schemas import topics
+from schemas.inbound import FormType
 
-TODAY = business_day(datetime.now(UTC))  # the day the rules count in (New York)
+TODAY = messages.business_today()  # the day the rules count in (New York)
 YEAR = TODAY.year
 MIX: dict[str, int] = {  # weight of each unit kind
     "form": 46,
@@ -120,9 +122,7 @@ class Workload:
         return [self._form(self._tin(), self._reps(self._random.randint(1, 3)))]
 
     def _unit_form_rejected(self) -> list[Message]:
-        form = self._form(self._tin(), self._reps(1))
-        assert isinstance(form.body, dict)
-        form.body["tax_matters"][0]["periods"] = ["All years"]  # IN-13
+        form = self._form(self._tin(), self._reps(1), periods=["All years"])  # IN-13
         return [Message(form.key, form.body, "form_rejected")]
 
     def _unit_tpa_approved(self) -> list[Message]:
@@ -144,7 +144,7 @@ class Workload:
     def _unit_revoked(self) -> list[Message]:
         tin = self._tin()
         form = self._form(tin, self._reps(2), form="2848")
-        return [form, self._removal("revocation", tin, caf_numbers=None)]
+        return [form, self._removal("revocation", tin)]
 
     def _unit_superseded(self) -> list[Message]:
         tin = self._tin()
@@ -172,18 +172,17 @@ class Workload:
                 return tin
 
     def _practitioner(self, n: int) -> dict[str, Any]:
-        return {
-            "caf_number": f"03{self.seed % 100:02d}{n:05d}",
-            "name": f"Practitioner {n}",
-            "status_code": "",
-            "designations": ["a", "b", "c"],
-            "jurisdiction": "TN",
-            "licence_number": f"CPA-{n}",
-            "ptin": f"P{self.seed % 100:02d}{n:06d}",
-            "ptin_valid_through": f"{YEAR + 1}-12-31",
-            "afsp_years": [YEAR - 2, YEAR - 1, YEAR],
-            "updated_at": datetime.now(UTC).isoformat(),
-        }
+        record = messages.practitioner(
+            f"03{self.seed % 100:02d}{n:05d}",
+            f"Practitioner {n}",
+            designations=["a", "b", "c"],
+            licence_number=f"CPA-{n}",
+            ptin=f"P{self.seed % 100:02d}{n:06d}",
+            ptin_valid_through=date(YEAR + 1, 12, 31),
+            afsp_years=[YEAR - 2, YEAR - 1, YEAR],
+            updated_at=datetime.now(UTC),
+        )
+        return messages.document(record)
 
     def _registered(self) -> dict[str, Any]:
         practitioner = self._random.choice(self.registry)
@@ -213,117 +212,75 @@ class Workload:
         tin: str,
         reps: list[dict[str, Any]],
         *,
-        form: str | None = None,
+        form: FormType | None = None,
         signed: date = TODAY,
+        periods: Sequence[str] = (str(YEAR - 1),),
     ) -> Message:
         form = form or ("2848" if self._random.random() < 0.8 else "8821")
-        representatives = []
-        for rep in reps:
-            entry: dict[str, Any] = {"receive_notices": False, **rep}
-            if form == "2848":
-                entry |= {
-                    "designation": "b",
-                    "jurisdiction": "TN",
-                    "licence_number": "CPA-100",
-                    "signature": {"date": str(signed), "method": "electronic"},
-                }
-            representatives.append(entry)
-        body: dict[str, Any] = {
-            "kind": "submission",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "channel": "upload",
-            "received_on": str(TODAY),
-            "form": form,
-            "taxpayer": self._taxpayer(tin)
-            | {"signature": {"date": str(signed), "method": "electronic"}},
-            "representatives": representatives,
-            "tax_matters": [
-                {"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}
-            ],
-            "specific_use": False,
-            "retain_prior": False,
-            "prior_copies_attached": 0,
-        }
+        representatives = messages.representatives(
+            form, reps, signed=messages.signature(signed), licence_number="CPA-100"
+        )
+        submission = messages.submission(
+            tin=tin,
+            name="Jordan Public",
+            representatives=representatives,
+            form=form,
+            received_on=TODAY,
+            signed=signed,
+            periods=periods,
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+        )
+        body = messages.document(submission)
         return Message(body["message_id"], body, "form")
-
-    @staticmethod
-    def _taxpayer(tin: str) -> dict[str, Any]:
-        return {
-            "tin": tin,
-            "tin_type": "SSN",
-            "name": "Jordan Public",
-            "entity_type": "individual",
-            "address": {
-                "line1": "1 Main St",
-                "city": "Memphis",
-                "state": "TN",
-                "postal_code": "38103",
-                "country": "US",
-            },
-        }
 
     def _tpa_request(self) -> Message:
         rep = self._registered()
-        body: dict[str, Any] = {
-            "kind": "tpa_request",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "request_id": f"tpa-{uuid.uuid4().hex[:12]}",
-            "group_id": None,
-            "received_on": str(TODAY),
-            "form": "2848",
-            "taxpayer": self._taxpayer(self._tin()),
-            "representative": rep
-            | {
-                "designation": "c",
-                "licence_number": "EA-1",
-                "receive_notices": True,
-                "signature": {"date": str(TODAY), "method": "checkbox", "ial": 2, "aal": 2},
-            },
-            "tax_matters": [
-                {"tax_type": "Income", "form_number": "1040", "periods": [str(YEAR - 1)]}
-            ],
-        }
+        request = messages.tpa_request(
+            taxpayer=messages.individual(self._tin(), name="Jordan Public"),
+            representative=messages.tax_professional(
+                caf_number=rep["caf_number"],
+                name=rep["name"],
+                licence_number="EA-1",
+                signed=messages.online_signature(TODAY),
+            ),
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+            request_id=f"tpa-{uuid.uuid4().hex[:12]}",
+            received_on=TODAY,
+            periods=[str(YEAR - 1)],
+        )
+        body = messages.document(request)
         return Message(body["request_id"], body, "tpa_request")  # CONTRACT: TPA key is request_id
 
     @staticmethod
-    def _decision(request: Message, decision: str) -> Message:
+    def _decision(request: Message, decision: Literal["approve", "decline"]) -> Message:
         """A decision; `signed_inbound` adds its identity assertion when it is sent."""
         assert isinstance(request.body, dict)
-        body: dict[str, Any] = {
-            "kind": "tpa_decision",
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "request_id": request.body["request_id"],
-            "decision": decision,
-            "taxpayer_signature": {
-                "date": str(TODAY),
-                "method": "checkbox",
-                "ial": 2,
-                "aal": 2,
-                "at": datetime.now(UTC).isoformat(),
-            },
-        }
+        made = messages.tpa_decision(
+            request.body["request_id"],
+            decision,
+            signed=messages.online_signature(TODAY, at=datetime.now(UTC)),
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+        )
+        body = messages.document(made)
         tin = request.body["taxpayer"]["tin"]
         return Message(body["request_id"], body, f"tpa_{decision}", taxpayer_tin=tin)
 
     @staticmethod
-    def _removal(kind: str, tin: str, **fields: Any) -> Message:
-        body: dict[str, Any] = {
-            "kind": kind,
-            "schema_version": 1,
-            "message_id": str(uuid.uuid4()),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "taxpayer": {"tin": tin, "tin_type": "SSN"},
-            "form": "2848",
-            "tax_matters": None,
-            "signature": {"date": str(TODAY), "method": "checkbox"},
-            **fields,
-        }
+    def _removal(kind: str, tin: str, caf_number: str = CAF_NUMBER) -> Message:
+        """A withdrawal of `caf_number`, else a revocation of all; in the class body the field
+        `messages` hides the module, hence `CAF_NUMBER` imported by name."""
+        made = messages.removal(
+            kind,
+            caf_number=caf_number,
+            tin=tin,
+            signed=messages.signature(TODAY, "checkbox"),
+            message_id=str(uuid.uuid4()),
+            sent_at=datetime.now(UTC),
+        )
+        body = messages.document(made)
         return Message(body["message_id"], body, kind)
 
     def counts(self) -> dict[str, int]:

@@ -22,28 +22,25 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from caf_runtime.broker import client_options
-from caf_runtime.clock import business_day
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.envelope import is_sealed
 from caf_runtime.guard import opened
 from caf_runtime.secrets import key_bytes
 from caf_runtime.topology import TOPICS
+from devstack import messages
 from devstack.fleet import free_port, free_ports
 from schemas import topics
 from schemas.events import TERMINAL_TYPES
 from schemas.ids import RefKeys
+from schemas.inbound import Channel, FormType
 from tests.conftest import Infrastructure, unique
 from tests.signing import signed_headers
 
 SERVICES = ("intake", "validator", "caf_poster", "notifier")
 DEADLINE_S = 30.0
 
-
-def business_today() -> date:
-    """Today where the rules count days (New York): a signature dated the UTC date would be in
-    the future for IN-05 in the evening hours."""
-    return business_day(datetime.now(UTC))
+business_today = messages.business_today  # the day the rules count in (New York)
 
 
 def random_ssn() -> str:
@@ -340,67 +337,42 @@ def submission(
     ssn: str,
     reps: list[dict[str, Any]],
     *,
-    form: str = "2848",
+    form: FormType = "2848",
     periods: list[str] | None = None,
     signed: date | None = None,
-    channel: str = "upload",
+    channel: Channel = "upload",
     **extra: Any,
 ) -> dict[str, Any]:
-    """A valid signed form for taxpayer `ssn`; `reps` are overrides of a default representative."""
+    """A valid signed form for taxpayer `ssn` (`messages.submission`), received today; `reps`
+    are overrides of a default representative (first-time unless it has a CAF number), `extra`
+    of top-level fields: both on the wire, so a test may send what the contract refuses."""
     today = business_today()
     signed = signed or today
-    method = "wet" if channel in {"mail", "fax"} else "electronic"
-    representatives = []
-    for rep in reps:
-        base: dict[str, Any] = {
-            "caf_number": None,
-            "name": "Avery Smith",
-            "receive_notices": False,
-            "ptin": _ptin_of(rep.get("caf_number")),
-            "student_letter_attached": False,
-        }
-        if form == "2848":
-            base |= {
-                "designation": "b",
-                "jurisdiction": "TN",
-                "licence_number": "CPA-55102",
-                "signature": {"date": str(signed), "method": method},
-            }
-        representatives.append(base | rep)
-    return {
-        "kind": "submission",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "channel": channel,
-        "received_on": str(today),
-        "form": form,
-        "taxpayer": {
-            "tin": ssn,
-            "tin_type": "SSN",
-            "name": "Jordan Q Public",
-            "entity_type": "individual",
-            "address": {
-                "line1": "1 Main St",
-                "city": "Memphis",
-                "state": "TN",
-                "postal_code": "38103",
-                "country": "US",
-            },
-            "signature": {"date": str(signed), "method": method},
-        },
-        "representatives": representatives,
-        "tax_matters": [
-            {
-                "tax_type": "Income",
-                "form_number": "1040",
-                "periods": periods or [str(today.year - 1)],
-            }
-        ],
-        "specific_use": False,
-        "retain_prior": False,
-        "prior_copies_attached": 0,
-    } | extra
+    method = messages.method_for(channel)
+    form_message = messages.submission(
+        tin=ssn,
+        form=form,
+        channel=channel,
+        received_on=today,
+        signed=signed,
+        periods=periods or [str(today.year - 1)],
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+    )
+    representatives = [
+        messages.document(
+            messages.representative(
+                form,
+                caf_number=None,
+                ptin=_ptin_of(rep.get("caf_number")),
+                receive_notices=False,
+                signed=messages.signature(signed, method),
+            )
+        )
+        | rep
+        for rep in reps
+    ]
+    return messages.document(form_message, representatives=representatives, **extra)
 
 
 def _ptin_of(caf_number: str | None) -> str:
@@ -412,20 +384,19 @@ def _ptin_of(caf_number: str | None) -> str:
 
 
 def registry_record(caf_number: str, name: str, status: str = "", **extra: Any) -> dict[str, Any]:
-    """A practitioner registry record (`caf.practitioners.v1`) of an active representative."""
-    return {
-        "caf_number": caf_number,
-        "name": name,
-        "status_code": status,
-        "designations": ["b", "c", "k"],
-        "jurisdiction": "TN",
-        "licence_number": "CPA-1",
-        "ptin": _ptin_of(caf_number),
-        "ptin_valid_through": "2027-12-31",
-        "afsp_years": [2024, 2025, 2026],
-        "updated_at": datetime.now(UTC).isoformat(),
-        **extra,
-    }
+    """A practitioner registry record (`caf.practitioners.v1`) of an active representative;
+    `status` and `extra` replace fields on the wire."""
+    record = messages.practitioner(
+        caf_number,
+        name,
+        designations=["b", "c", "k"],
+        licence_number="CPA-1",
+        ptin=_ptin_of(caf_number),
+        ptin_valid_through=date(2027, 12, 31),
+        afsp_years=[2024, 2025, 2026],
+        updated_at=datetime.now(UTC),
+    )
+    return messages.document(record, status_code=status, **extra)
 
 
 def unique_caf() -> str:

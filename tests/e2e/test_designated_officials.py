@@ -20,6 +20,7 @@ import pytest
 from caf_client.pins import seal_pin
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.topology import TABLES
+from devstack import messages
 from devstack.keys import ISSUER
 from schemas import topics
 from schemas.ids import official_id
@@ -35,7 +36,7 @@ from tests.e2e.conftest import (
     unique_caf,
 )
 from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
-from tests.e2e.test_tax_pro_account import ASSURED, decision, send
+from tests.e2e.test_tax_pro_account import decision, send
 from tests.signing import keys, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -159,33 +160,21 @@ async def redeem(pipeline: Pipeline, ein: str, person: Person, pin: str) -> dict
 
 
 def business_request(ein: str, caf: str) -> dict[str, Any]:
+    """A Tax Pro Account request of professional `caf` for corporation `ein`'s Form 1120."""
     today = business_today()
-    return {
-        "kind": "tpa_request",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "request_id": f"tpa-{uuid.uuid4().hex[:10]}",
-        "received_on": str(today),
-        "form": "2848",
-        "taxpayer": {
-            "tin": ein,
-            "tin_type": "EIN",
-            "name": "Bluegrass Tooling Inc",
-            "entity_type": "corporation",
-            "address": {"line1": "200 Commerce St", "city": "Nashville", "state": "TN"},
-        },
-        "representative": {
-            "caf_number": caf,
-            "name": "Avery Smith",
-            "designation": "c",
-            "licence_number": "EA-001122",
-            "signature": {"date": str(today), **ASSURED},
-        },
-        "tax_matters": [
-            {"tax_type": "Income", "form_number": "1120", "periods": [str(today.year - 1)]}
-        ],
-    }
+    request = messages.tpa_request(
+        taxpayer=messages.business(ein),
+        representative=messages.tax_professional(
+            caf_number=caf, receive_notices=None, signed=messages.online_signature(today)
+        ),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+        request_id=f"tpa-{uuid.uuid4().hex[:10]}",
+        received_on=today,
+        periods=[str(today.year - 1)],
+        form_number="1120",
+    )
+    return messages.document(request)
 
 
 def approval(pipeline: Pipeline, request: dict[str, Any], person: Person) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from cafctl import dlq
 from cafctl.cli import main as cafctl_main
 from cafctl.lag_exporter import lag_page
 from cafctl.status import status, trace
+from devstack import messages
 from schemas import topics
 from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, submission, unique_caf
 
@@ -228,17 +229,16 @@ async def test_a_first_time_representative_gets_a_caf_number(pipeline: Pipeline)
 
 
 def removal(kind: str, ssn: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "taxpayer": {"tin": ssn, "tin_type": "SSN"},
-        "form": "2848",
-        "tax_matters": None,
-        "signature": {"date": str(business_today()), "method": "checkbox"},
-        **fields,
-    }
+    """A withdrawal, else a revocation, of taxpayer `ssn`'s 2848 signed with a checkbox today
+    (`messages.removal`); `fields` replace fields on the wire (`caf_number`, `channel`)."""
+    made = messages.removal(
+        kind,
+        tin=ssn,
+        signed=messages.signature(business_today(), "checkbox"),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+    )
+    return messages.document(made, **fields)
 
 
 async def test_a_withdrawal_and_a_taxpayer_revocation_end_the_grants(pipeline: Pipeline) -> None:

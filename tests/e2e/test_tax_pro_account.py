@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
+from devstack import messages
 from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, unique_caf
 from tests.signing import assertion
 
@@ -17,7 +18,6 @@ pytestmark = pytest.mark.e2e
 # it even on a loaded two-core CI machine (3 s, the suite's default, was not always). Only the
 # group test waits it out.
 SERVICE_ENV = {"CAF_POSTER_REORDER_WINDOW_S": "15"}
-ASSURED = {"method": "checkbox", "ial": 2, "aal": 2}
 
 
 def tpa_request(
@@ -28,64 +28,48 @@ def tpa_request(
     group_id: str | None = None,
     notices: bool = False,
 ) -> dict[str, Any]:
+    """A Tax Pro Account request of professional `caf` for taxpayer `ssn`, received today."""
     today = business_today()
-    return {
-        "kind": "tpa_request",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "request_id": f"tpa-{uuid.uuid4().hex[:10]}",
-        "group_id": group_id,
-        "received_on": str(today),
-        "form": "2848",
-        "taxpayer": {
-            "tin": ssn,
-            "tin_type": "SSN",
-            "name": "Jordan Q Public",
-            "entity_type": "individual",
-            "address": {
-                "line1": "1 Main St",
-                "city": "Memphis",
-                "state": "TN",
-                "postal_code": "38103",
-                "country": "US",
-            },
-        },
-        "representative": {
-            "caf_number": caf,
-            "name": name,
-            "designation": "c",
-            "licence_number": "EA-001122",
-            "receive_notices": notices,
-            "signature": {"date": str(today), **ASSURED},
-        },
-        "tax_matters": [
-            {"tax_type": "Income", "form_number": "1040", "periods": [str(today.year - 1)]}
-        ],
-    }
+    request = messages.tpa_request(
+        taxpayer=messages.individual(ssn),
+        representative=messages.tax_professional(
+            caf_number=caf,
+            name=name,
+            receive_notices=notices,
+            signed=messages.online_signature(today),
+        ),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+        request_id=f"tpa-{uuid.uuid4().hex[:10]}",
+        group_id=group_id,
+        received_on=today,
+        periods=[str(today.year - 1)],
+    )
+    return messages.document(request)
 
 
 def decision(
     request: dict[str, Any],
-    kind: str = "approve",
+    kind: Literal["approve", "decline"] = "approve",
     signed: date | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
+    """The taxpayer's decision on `request`, signed today (or `signed`) at `at` (or now), with
+    their identity assertion."""
     signed = signed or business_today()
     at = at or datetime.now(UTC)
-    return {
-        "kind": "tpa_decision",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": datetime.now(UTC).isoformat(),
-        "request_id": request["request_id"],
-        "decision": kind,
-        "taxpayer_signature": {"date": str(signed), **ASSURED, "at": at.isoformat()},
-        "identity_assertion": assertion(
+    decided = messages.tpa_decision(
+        request["request_id"],
+        kind,
+        signed=messages.online_signature(signed, at=at),
+        message_id=str(uuid.uuid4()),
+        sent_at=datetime.now(UTC),
+        identity_assertion=assertion(
             tin=request.get("taxpayer", {}).get("tin") or random_ssn(),
             nonce=request["request_id"],
         ),
-    }
+    )
+    return messages.document(decided)
 
 
 async def send(pipeline: Pipeline, message: dict[str, Any]) -> None:

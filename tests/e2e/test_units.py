@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devstack import messages
 from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, submission, unique_caf
 
 pytestmark = pytest.mark.e2e
@@ -169,18 +170,13 @@ async def test_rt_02_a_form_signed_before_a_revocation_does_not_bring_access_bac
         submission(ssn, [{"caf_number": caf}], periods=["2024"], signed=today - timedelta(days=8))
     )
     await pipeline.terminal(ref_of(ssn), 1)
-    revocation = {
-        "kind": "revocation",
-        "schema_version": 1,
-        "message_id": str(uuid.uuid4()),
-        "sent_at": "2026-11-21T10:00:00-05:00",
-        "taxpayer": {"tin": ssn, "tin_type": "SSN"},
-        "form": "2848",
-        "caf_numbers": None,
-        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
-        "signature": {"date": str(today - timedelta(days=2)), "method": "wet"},
-    }
-    await pipeline.send_inbound(revocation)
+    revocation = messages.revocation(
+        tin=ssn,
+        tax_matters=[messages.tax_matter(["2024"])],
+        signed=messages.signature(today - timedelta(days=2), "wet"),
+        message_id=str(uuid.uuid4()),
+    )
+    await pipeline.send_inbound(messages.document(revocation))
     await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationRevoked"))
     late = submission(
         ssn,

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from caf_runtime.broker import make_broker
 from caf_runtime.guard import copy_of
+from devstack import messages
 from devstack.keys import ISSUER
 from schemas import topics
 from schemas.codec import decode_inbound
@@ -211,26 +212,20 @@ async def test_a_rejected_submission_leaves_no_evidence_anywhere_es_01() -> None
     assert "signature_evidence" not in refused
 
 
-def tpa_decision(**changes: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "kind": "tpa_decision",
-        "schema_version": 1,
-        "message_id": "d-1",
-        "sent_at": "2026-11-20T13:59:00-05:00",
-        "request_id": "tpa-1",
-        "decision": "approve",
-        "taxpayer_signature": {
-            "date": str(RECEIVED),
-            "method": "checkbox",
-            "ial": 2,
-            "aal": 2,
-            "at": "2026-11-20T18:59:00+00:00",
-        },
-        "identity_assertion": assertion(
+def tpa_decision() -> dict[str, Any]:
+    """The taxpayer's approval of `tpa-1`, with their identity assertion."""
+    approval = messages.tpa_decision(
+        "tpa-1",
+        signed=messages.online_signature(
+            RECEIVED, at=dt.datetime(2026, 11, 20, 18, 59, tzinfo=dt.UTC)
+        ),
+        identity_assertion=assertion(
             tin="123-45-6789", nonce="tpa-1", issued_at=NOW, subject="user-7", jti="jti-7"
         ),
-    }
-    return document | changes
+        message_id="d-1",
+        sent_at=dt.datetime.fromisoformat("2026-11-20T13:59:00-05:00"),
+    )
+    return messages.document(approval)
 
 
 async def test_a_tpa_request_carries_the_professionals_evidence_and_its_approval_both_signatures_es_01() -> (  # noqa: E501

@@ -20,10 +20,11 @@ from argon2 import PasswordHasher
 from joserfc.jwk import ECKey, KeySet
 
 from caf_client.pins import load_public_keys, new_pin_key, seal_pin
+from devstack import messages
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.entities import BusinessType
 from schemas.ids import official_id
-from schemas.inbound import TpaRequest
+from schemas.inbound import Address, TpaRequest
 from services.intake.officials import (
     BINDING_TITLES,
     MAX_ATTEMPTS,
@@ -56,6 +57,7 @@ ALICE = official_id(ISSUER, "subject-alice")
 BOB = official_id(ISSUER, "subject-bob")
 FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 PIN_FORMAT = re.compile(rf"[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}")
+BUSINESS_ADDRESS = Address(line1="200 Commerce St", city="Nashville", state="TN", country="US")
 
 
 def entity(entity_type: BusinessType = "corporation", *, active: bool = True) -> EntityView:
@@ -658,40 +660,18 @@ def test_an_active_official_deactivates_another_active_official() -> None:
 
 
 def business_request(**taxpayer: Any) -> TpaRequest:
-    """A clean Tax Pro Account request of a corporation (EIN) for its Form 1120."""
-    document: dict[str, Any] = {
-        "kind": "tpa_request",
-        "schema_version": 1,
-        "message_id": "t-1",
-        "sent_at": "2026-11-20T14:00:00-05:00",
-        "request_id": "tpa-1",
-        "group_id": None,
-        "received_on": str(RECEIVED),
-        "form": "2848",
-        "taxpayer": {
-            "tin": "12-3456789",
-            "tin_type": "EIN",
-            "name": "Bluegrass Tooling Inc",
-            "entity_type": "corporation",
-            "address": {
-                "line1": "200 Commerce St",
-                "city": "Nashville",
-                "state": "TN",
-                "country": "US",
-            },
-        }
-        | taxpayer,
-        "representative": {
-            "caf_number": "0301-12345R",
-            "name": "Avery Smith",
-            "designation": "c",
-            "licence_number": "EA-001122",
-            "receive_notices": True,
-            "signature": {"date": str(RECEIVED), "method": "checkbox", "ial": 2, "aal": 2},
-        },
-        "tax_matters": [{"tax_type": "Income", "form_number": "1120", "periods": ["2025"]}],
-    }
-    message = decode(document)
+    """A clean Tax Pro Account request of a corporation (EIN) for its Form 1120; `taxpayer`
+    replaces fields of the taxpayer."""
+    built = messages.tpa_request(
+        taxpayer=messages.business(address=BUSINESS_ADDRESS),
+        periods=["2025"],
+        form_number="1120",
+        request_id="tpa-1",
+        message_id="t-1",
+        sent_at=dt.datetime.fromisoformat("2026-11-20T14:00:00-05:00"),
+    )
+    changes = {f"taxpayer__{field}": value for field, value in taxpayer.items()}
+    message = decode(messages.document(built, **changes))
     assert isinstance(message, TpaRequest)
     return message
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
+from devstack import messages
 from schemas.codes import ReasonCode, RuleId
 from schemas.inbound import TpaDecision, TpaRequest
 from services.intake.tpa_rules import (
@@ -22,51 +23,15 @@ from tests.unit.builders import NOW, RECEIVED, decode
 pytestmark = pytest.mark.unit
 
 ASSURED = {"date": str(RECEIVED), "method": "checkbox", "ial": 2, "aal": 2}
+SENT_AT = dt.datetime.fromisoformat("2026-11-20T14:00:00-05:00")
 
 
 def request(**changes: Any) -> TpaRequest:
-    taxpayer: dict[str, Any] = {
-        "tin": "123-45-6789",
-        "tin_type": "SSN",
-        "name": "Jordan Q Public",
-        "entity_type": "individual",
-        "address": {
-            "line1": "1 Main St",
-            "city": "Memphis",
-            "state": "TN",
-            "postal_code": "38103",
-            "country": "US",
-        },
-    }
-    rep: dict[str, Any] = {
-        "caf_number": "0301-12345R",
-        "name": "Avery Smith",
-        "designation": "c",
-        "licence_number": "EA-001122",
-        "receive_notices": True,
-        "signature": ASSURED,
-    }
-    document: dict[str, Any] = {
-        "kind": "tpa_request",
-        "schema_version": 1,
-        "message_id": "t-1",
-        "sent_at": "2026-11-20T14:00:00-05:00",
-        "request_id": "tpa-1",
-        "group_id": None,
-        "received_on": str(RECEIVED),
-        "form": "2848",
-        "taxpayer": taxpayer,
-        "representative": rep,
-        "tax_matters": [{"tax_type": "Income", "form_number": "1040", "periods": ["2025"]}],
-    }
-    for key, value in changes.items():
-        if key.startswith("taxpayer__"):
-            taxpayer[key.removeprefix("taxpayer__")] = value
-        elif key.startswith("rep__"):
-            rep[key.removeprefix("rep__")] = value
-        else:
-            document[key] = value
-    message = decode(document)
+    """A clean Tax Pro Account request (`messages.tpa_request`, `tpa-1` of 2026-11-20);
+    `changes` replace top-level fields, `taxpayer__x` / `rep__x` a field of the taxpayer / the
+    professional."""
+    built = messages.tpa_request(request_id="tpa-1", message_id="t-1", sent_at=SENT_AT)
+    message = decode(messages.document(built, **changes))
     assert isinstance(message, TpaRequest)
     return message
 
@@ -191,17 +156,19 @@ def test_in_05_a_request_signed_after_receipt_is_rejected() -> None:
     assert verdict(rep__signature=later) == (RuleId.IN_05, ReasonCode.REJ_SIGN_DATE_FUTURE)
 
 
-def decision(kind: str = "approve", **signature: Any) -> TpaDecision:
-    document = {
-        "kind": "tpa_decision",
-        "schema_version": 1,
-        "message_id": "d-1",
-        "sent_at": "2026-11-21T09:12:44-05:00",
-        "request_id": "tpa-1",
-        "decision": kind,
-        "taxpayer_signature": {**ASSURED, "at": "2026-11-20T09:12:44-05:00", **signature},
-    }
-    message = decode(document)
+def decision(kind: Literal["approve", "decline"] = "approve", /, **signature: Any) -> TpaDecision:
+    """The taxpayer's decision on `tpa-1`; `signature` replaces fields of their signature."""
+    built = messages.tpa_decision(
+        "tpa-1",
+        kind,
+        signed=messages.online_signature(
+            RECEIVED, at=dt.datetime.fromisoformat("2026-11-20T09:12:44-05:00")
+        ),
+        message_id="d-1",
+        sent_at=dt.datetime.fromisoformat("2026-11-21T09:12:44-05:00"),
+    )
+    changes = {f"taxpayer_signature__{field}": value for field, value in signature.items()}
+    message = decode(messages.document(built, **changes))
     assert isinstance(message, TpaDecision)
     return message
 
@@ -238,7 +205,7 @@ WINDOW = dt.timedelta(minutes=10)
 
 
 def route(
-    state: RequestState | None, kind: str = "approve", waited_min: int = 0
+    state: RequestState | None, kind: Literal["approve", "decline"] = "approve", waited_min: int = 0
 ) -> DecisionOutcome:
     return route_decision(
         decision(kind),
