@@ -30,23 +30,28 @@ POSTING_DEADLINE = timedelta(hours=48)  # PO-11
 
 async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict[str, Any]]:
     async with DynamoTable(settings, "validator") as table:
-        deadlines: list[dict[str, Any]] = []
-        for shard in range(SHARDS):
-            paginator = table.client.get_paginator("query")
-            async for page in paginator.paginate(
-                TableName=table.name,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"TIMER#{shard}"}},
-                ConsistentRead=True,
-            ):
-                for item in page.get("Items", []):
-                    timer = json.loads(item["timer"]["S"])
-                    if timer.get("kind") == "sla":
-                        deadlines.append(timer.get("payload", {}))
-        # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
-        # grant still waits, and the posting deadline is 48 h after it became ready
-        deadlines = list({str(d["grant_id"]): d for d in deadlines}.values())
-        ended = await _ended(table, [str(d["grant_id"]) for d in deadlines])
+        return await waiting_in(table, now)
+
+
+async def waiting_in(table: DynamoTable, now: datetime) -> list[dict[str, Any]]:
+    """`waiting_to_post`, from the validator's table `table`, already open."""
+    deadlines: list[dict[str, Any]] = []
+    for shard in range(SHARDS):
+        paginator = table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TIMER#{shard}"}},
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                timer = json.loads(item["timer"]["S"])
+                if timer.get("kind") == "sla":
+                    deadlines.append(timer.get("payload", {}))
+    # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
+    # grant still waits, and the posting deadline is 48 h after it became ready
+    deadlines = list({str(d["grant_id"]): d for d in deadlines}.values())
+    ended = await _ended(table, [str(d["grant_id"]) for d in deadlines])
     rows = []
     for deadline in deadlines:
         if deadline["grant_id"] in ended:
