@@ -2,7 +2,7 @@
 
 Per group, topic and partition: `caf_consumer_lag_messages` (end offset minus committed offset)
 and `caf_consumer_lag_seconds` (age of the oldest message not yet committed; 0 when caught up),
-for every consumer group of the services (`cafctl.status.GROUPS`). Also the grants
+for every consumer group `caf_runtime.topology.CONSUMER_GROUPS` declares. Also the grants
 waiting to post (PO-11), from the validator's posting deadlines:
 `caf_grants_waiting_to_post{age}` (count per age band) and `caf_grant_waiting_oldest_seconds`.
 
@@ -44,8 +44,8 @@ from caf_runtime.dynamo import DynamoTable
 from caf_runtime.health import HealthServer
 from caf_runtime.logging import configure_logging
 from caf_runtime.offsets import topic_partitions
+from caf_runtime.topology import CONSUMER_GROUPS
 from cafctl.operations import waiting_in
-from cafctl.status import GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -182,19 +182,19 @@ async def _lag(settings: ServiceSettings, clients: LagClients, registry: Collect
     )
     admin, consumer = clients.admin, clients.consumer
     now = time.time()
-    for group, read in GROUPS.items():
-        for topic in read:
+    for group in CONSUMER_GROUPS:
+        for topic in group.topics:
             partitions = await topic_partitions(admin, settings.topic(topic))
             if not partitions:
                 continue
             ends = await consumer.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            committed = await admin.list_consumer_group_offsets(group.name, partitions=partitions)
             for tp in partitions:
                 done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
                 lag = max(ends[tp] - done, 0)
                 age = await _age(consumer, tp, done, now) if lag else 0.0
-                messages.labels(group, topic, str(tp.partition)).set(lag)
-                seconds.labels(group, topic, str(tp.partition)).set(age)
+                messages.labels(group.name, topic, str(tp.partition)).set(lag)
+                seconds.labels(group.name, topic, str(tp.partition)).set(age)
     consumer.unsubscribe()  # no fetching in the background until the next refresh
 
 
