@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8085
 DEFAULT_REFRESH_S = 15.0
+FIRST_RETRY_S = 1.0  # before the first successful refresh
 AGE_BANDS = ((3600, "under_1h"), (86400, "1h_to_24h"), (144000, "24h_to_40h"))
 
 
@@ -134,7 +135,9 @@ class LagExporter:
         self._refreshed = True
 
     async def run(self, every_s: float) -> None:
-        """Refresh now and then every `every_s` seconds, until cancelled."""
+        """Refresh now and then every `every_s` seconds, until cancelled; until one refresh has
+        succeeded, every second at most (a broker just started may not answer group look-ups
+        yet, and readiness waits for a success)."""
         while True:
             try:
                 await self.refresh()
@@ -146,7 +149,7 @@ class LagExporter:
                 )
                 with contextlib.suppress(Exception):  # dropped either way; new ones next time
                     await self.close()
-            await asyncio.sleep(every_s)
+            await asyncio.sleep(every_s if self._refreshed else min(every_s, FIRST_RETRY_S))
 
     async def close(self) -> None:
         self._clients = None

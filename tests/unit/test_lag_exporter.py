@@ -225,3 +225,24 @@ async def test_it_is_ready_after_its_first_refresh_and_a_scrape_asks_kafka_nothi
     finally:
         await server.stop()
         await exporter.close()
+
+
+async def test_until_its_first_success_a_failed_refresh_is_tried_again_within_a_second() -> None:
+    """A broker just started may not answer group look-ups yet: readiness does not wait for
+    the next refresh, 15 seconds (here 60) later."""
+    exporter, connections = _exporter()
+    connections.kafka.down = True
+    running = asyncio.create_task(exporter.run(every_s=60))
+    try:
+        await asyncio.sleep(0.1)
+        assert _value(_page(exporter), "caf_lag_exporter_refresh_failures_total") == 1
+        connections.kafka.down = False
+        for _ in range(30):
+            if await exporter.ready():
+                break
+            await asyncio.sleep(0.1)
+        assert await exporter.ready()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await exporter.close()
