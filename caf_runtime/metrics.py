@@ -14,6 +14,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
@@ -100,9 +101,9 @@ def count_published(published: Iterable[tuple[str, bytes]]) -> None:
             NOTIFICATIONS.labels(template=json.loads(value).get("template", "")).inc()
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics page and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+def exposition(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """The metrics page of `registry` (the process's default one) and its content type."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def count_dynamodb_request(model: Any, params: dict[str, Any], **_: Any) -> None:

@@ -1,10 +1,12 @@
 """The one declarative list of topics and tables the processor needs, and of who may use them.
 
 Provisioning (`caf_runtime.provision`) creates what is missing from these lists; nothing else
-creates topics (brokers run with auto-creation off) or tables. `ROLES` says, for every Kafka
-principal, which topics it reads and writes and which consumer groups it uses: the broker's ACLs
-are generated from it (`caf_runtime.acls`), and `cafctl dlq replay` sends a dead letter back only
-the way `replay_route` allows.
+creates topics (brokers run with auto-creation off) or tables. `CONSUMER_GROUPS` names every
+consumer group of the services (their settings' defaults come from it; `cafctl status` and the
+lag exporter report their lag). `ROLES` says, for every Kafka principal, which topics it reads
+and writes and which consumer-group prefixes it uses: the broker's ACLs are generated from it
+(`caf_runtime.acls`), and `cafctl dlq replay` sends a dead letter back only the way
+`replay_route` allows.
 """
 
 from __future__ import annotations
@@ -106,12 +108,74 @@ TABLES: tuple[TableSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class ConsumerGroup:
+    """A consumer group a service consumes in: its name (the default; the service's settings
+    may rename it, e.g. `INTAKE_GROUP_ID`), the topics it reads, and the principal (`Role`) that
+    consumes in it. `cafctl status` and the lag exporter report these groups' lag."""
+
+    name: str
+    topics: tuple[str, ...]
+    principal: str
+
+
+# What a service's own groups are called after its base group (`<SERVICE>_GROUP_ID`): each
+# service reads its retry topic in `<base>-redelivery` (`Guard.subscribe_retries`), and a
+# service reading more than one contract topic reads the others in `<base>-<suffix>`.
+REDELIVERY_SUFFIX = "-redelivery"
+RETRY_SUFFIX = "-retry"  # intake: the decisions it parked on caf.inbound.retry.v1 (IN-21)
+OFFICIALS_SUFFIX = "-officials"
+REVIEWS_SUFFIX = "-reviews"
+SLA_SUFFIX = "-sla"
+STATEMENTS_SUFFIX = "-statements"
+
+INTAKE = ConsumerGroup("caf-intake", (topics.INBOUND,), "intake")
+INTAKE_ENTITIES = ConsumerGroup("caf-intake-entities", (topics.ENTITIES,), "intake")
+VALIDATOR = ConsumerGroup("caf-validator", (topics.GRANTS_ACCEPTED,), "validator")
+VALIDATOR_REGISTRY = ConsumerGroup("caf-validator-registry", (topics.PRACTITIONERS,), "validator")
+VALIDATOR_PROTECTED = ConsumerGroup("caf-validator-protected", (topics.PROTECTED,), "validator")
+POSTER = ConsumerGroup("caf-poster", (topics.GRANTS_VALIDATED,), "poster")
+NOTIFIER = ConsumerGroup("caf-notifier", (topics.EVENTS,), "notifier")
+QUERY = ConsumerGroup("caf-query", (topics.EVENTS,), "query")
+MONITOR = ConsumerGroup("caf-monitor", (topics.EVENTS,), "monitor")
+
+
+def _after(base: ConsumerGroup, suffix: str, topic: str) -> ConsumerGroup:
+    return ConsumerGroup(base.name + suffix, (topic,), base.principal)
+
+
+# Every consumer group of the services, each once.
+CONSUMER_GROUPS: tuple[ConsumerGroup, ...] = (
+    INTAKE,
+    _after(INTAKE, RETRY_SUFFIX, topics.INBOUND_RETRY),
+    INTAKE_ENTITIES,
+    _after(INTAKE, OFFICIALS_SUFFIX, topics.OFFICIALS),
+    VALIDATOR,
+    VALIDATOR_REGISTRY,
+    VALIDATOR_PROTECTED,
+    _after(VALIDATOR, SLA_SUFFIX, topics.EVENTS),
+    _after(VALIDATOR, REVIEWS_SUFFIX, topics.REVIEWS),
+    POSTER,
+    NOTIFIER,
+    _after(INTAKE, REDELIVERY_SUFFIX, topics.INTAKE_RETRY),
+    _after(VALIDATOR, REDELIVERY_SUFFIX, topics.VALIDATOR_RETRY),
+    _after(POSTER, REDELIVERY_SUFFIX, topics.POSTER_RETRY),
+    _after(NOTIFIER, REDELIVERY_SUFFIX, topics.NOTIFIER_RETRY),
+    QUERY,
+    _after(QUERY, REDELIVERY_SUFFIX, topics.QUERY_RETRY),
+    MONITOR,
+    _after(MONITOR, STATEMENTS_SUFFIX, topics.STATEMENTS),
+    _after(MONITOR, REDELIVERY_SUFFIX, topics.MONITOR_RETRY),
+)
+
+
+@dataclass(frozen=True)
 class Role:
     """One Kafka principal and exactly what it may do. A service also writes `caf.audit.v1`:
     `cafctl dlq replay` of its internal dead letters runs with its credentials, audited.
 
-    `groups` are consumer-group name prefixes; `describe` topics are read for offsets only
-    (lag, readiness), never consumed.
+    `groups` are consumer-group name prefixes (a service's base group also covers the groups
+    named after it, `CONSUMER_GROUPS`); `describe` topics are read for offsets only (lag,
+    readiness), never consumed.
     """
 
     principal: str
@@ -143,7 +207,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
             topics.INTAKE_RETRY,
             topics.AUDIT,
         ),
-        groups=("caf-intake",),
+        groups=(INTAKE.name,),
         dead_letters=topics.INBOUND_DLQ,
         retry=topics.INTAKE_RETRY,
     ),
@@ -164,7 +228,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
             topics.VALIDATOR_RETRY,
             topics.AUDIT,
         ),
-        groups=("caf-validator",),
+        groups=(VALIDATOR.name,),
         dead_letters=topics.VALIDATOR_DLQ,
         retry=topics.VALIDATOR_RETRY,
     ),
@@ -172,7 +236,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
         "poster",
         reads=(topics.GRANTS_VALIDATED, topics.POSTER_RETRY),
         writes=(topics.EVENTS, topics.POSTER_DLQ, topics.POSTER_RETRY, topics.AUDIT),
-        groups=("caf-poster",),
+        groups=(POSTER.name,),
         dead_letters=topics.POSTER_DLQ,
         retry=topics.POSTER_RETRY,
     ),
@@ -180,7 +244,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
         "notifier",
         reads=(topics.EVENTS, topics.NOTIFIER_RETRY),
         writes=(topics.NOTIFICATIONS, topics.NOTIFIER_DLQ, topics.NOTIFIER_RETRY, topics.AUDIT),
-        groups=("caf-notifier",),
+        groups=(NOTIFIER.name,),
         dead_letters=topics.NOTIFIER_DLQ,
         retry=topics.NOTIFIER_RETRY,
     ),
@@ -197,7 +261,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
             topics.MONITOR_RETRY,
             topics.AUDIT,
         ),
-        groups=("caf-monitor",),
+        groups=(MONITOR.name,),
         dead_letters=topics.MONITOR_DLQ,
         retry=topics.MONITOR_RETRY,
     ),
@@ -207,7 +271,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
         reads=(topics.EVENTS, topics.QUERY_RETRY),
         # caf.inbound.v1: a practitioner's withdrawal through the API, signed `caf-api` (MN-07)
         writes=(topics.INBOUND, topics.QUERY_DLQ, topics.QUERY_RETRY, topics.AUDIT),
-        groups=("caf-query",),
+        groups=(QUERY.name,),
         dead_letters=topics.QUERY_DLQ,
         retry=topics.QUERY_RETRY,
     ),

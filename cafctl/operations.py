@@ -31,23 +31,28 @@ POSTING_DEADLINE = timedelta(hours=48)  # PO-11
 
 async def waiting_to_post(settings: ServiceSettings, now: datetime) -> list[dict[str, Any]]:
     async with DynamoTable(settings, "validator") as table:
-        deadlines: list[PostingDeadline] = []
-        for shard in range(SHARDS):
-            paginator = table.client.get_paginator("query")
-            async for page in paginator.paginate(
-                TableName=table.name,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"TIMER#{shard}"}},
-                ConsistentRead=True,
-            ):
-                for item in page.get("Items", []):
-                    timer = json.loads(item["timer"]["S"])
-                    if timer.get("kind") == PostingDeadline.kind:
-                        deadlines.append(PostingDeadline.model_validate(timer["payload"]))
-        # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
-        # grant still waits, and the posting deadline is 48 h after it became ready
-        deadlines = list({d.grant_id: d for d in deadlines}.values())
-        ended = await _ended(table, [d.grant_id for d in deadlines])
+        return await waiting_in(table, now)
+
+
+async def waiting_in(table: DynamoTable, now: datetime) -> list[dict[str, Any]]:
+    """`waiting_to_post`, from the validator's table `table`, already open."""
+    deadlines: list[PostingDeadline] = []
+    for shard in range(SHARDS):
+        paginator = table.client.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=table.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TIMER#{shard}"}},
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                timer = json.loads(item["timer"]["S"])
+                if timer.get("kind") == PostingDeadline.kind:
+                    deadlines.append(PostingDeadline.model_validate(timer["payload"]))
+    # one timer per grant is scheduled at a time (24 h, then 48 h: PO-11); either says the
+    # grant still waits, and the posting deadline is 48 h after it became ready
+    deadlines = list({d.grant_id: d for d in deadlines}.values())
+    ended = await _ended(table, [d.grant_id for d in deadlines])
     rows = [
         {
             "grant_id": deadline.grant_id,

@@ -17,34 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
 from caf_runtime.offsets import topic_partitions
-from caf_runtime.topology import TOPICS
+from caf_runtime.topology import CONSUMER_GROUPS, TOPICS
 from cafctl.read_side import ReadSideApi, ReadSideRead
 from cafctl.topics import read_topic
 from schemas import topics
 
-# Consumer groups of the services (their defaults) and what each reads.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "caf-intake": (topics.INBOUND,),
-    "caf-intake-retry": (topics.INBOUND_RETRY,),
-    "caf-intake-entities": (topics.ENTITIES,),
-    "caf-intake-officials": (topics.OFFICIALS,),
-    "caf-validator": (topics.GRANTS_ACCEPTED,),
-    "caf-validator-registry": (topics.PRACTITIONERS,),
-    "caf-validator-protected": (topics.PROTECTED,),
-    "caf-validator-sla": (topics.EVENTS,),
-    "caf-validator-reviews": (topics.REVIEWS,),
-    "caf-poster": (topics.GRANTS_VALIDATED,),
-    "caf-notifier": (topics.EVENTS,),
-    "caf-intake-redelivery": (topics.INTAKE_RETRY,),
-    "caf-validator-redelivery": (topics.VALIDATOR_RETRY,),
-    "caf-poster-redelivery": (topics.POSTER_RETRY,),
-    "caf-notifier-redelivery": (topics.NOTIFIER_RETRY,),
-    "caf-query": (topics.EVENTS,),
-    "caf-query-redelivery": (topics.QUERY_RETRY,),
-    "caf-monitor": (topics.EVENTS,),
-    "caf-monitor-statements": (topics.STATEMENTS,),
-    "caf-monitor-redelivery": (topics.MONITOR_RETRY,),
-}
 LOCAL_HEALTH = {
     "intake": "http://127.0.0.1:8081/readyz",
     "validator": "http://127.0.0.1:8082/readyz",
@@ -86,17 +63,17 @@ async def status(
             ends[spec.name] = await consumer.end_offsets(partitions) if partitions else {}
             rows.append(TopicRow(spec.name, len(partitions), sum(ends[spec.name].values())))
         groups = []
-        for group, read in GROUPS.items():
-            for topic in read:
+        for group in CONSUMER_GROUPS:  # the services' groups, by their default names
+            for topic in group.topics:
                 committed = await admin.list_consumer_group_offsets(
-                    group, partitions=list(ends[topic])
+                    group.name, partitions=list(ends[topic])
                 )
                 lag = sum(
                     end
                     - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
                     for tp, end in ends[topic].items()
                 )
-                groups.append(GroupRow(group, topic, lag))
+                groups.append(GroupRow(group.name, topic, lag))
     finally:
         await consumer.stop()
         await admin.close()

@@ -46,6 +46,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from caf_runtime import topology
 from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
@@ -74,10 +75,7 @@ INFRASTRUCTURE_FAULTS = (
 PRODUCER_START_LIMIT_S = 120.0  # longer than a broker restart may take (its start waits 90 s)
 SESSION_TIMEOUT_S = 10.0  # FastStream's consumer default (session_timeout_ms=10000)
 QUIET_S = 180.0  # longer than the last retry round (120 s): a late outcome is not a lost one
-REPLAY_GROUPS = {
-    "caf_poster": (("caf-poster", topics.GRANTS_VALIDATED),),
-    "notifier": (("caf-notifier", topics.EVENTS),),
-}
+REPLAY_GROUPS = {"caf_poster": topology.POSTER, "notifier": topology.NOTIFIER}
 
 
 @dataclass
@@ -395,14 +393,14 @@ async def _replay_check(run: Run) -> dict[str, int]:
     for service in REPLAY_GROUPS:
         for replica in run.fleet.of(service):
             await run.fleet.terminate(replica)
-    for groups in REPLAY_GROUPS.values():
-        for group, topic in groups:
-            await _reset_to_earliest(run.settings, group, topic)
+    for group in REPLAY_GROUPS.values():
+        for topic in group.topics:
+            await _reset_to_earliest(run.settings, group.name, topic)
     for service in REPLAY_GROUPS:
         await run.fleet.start(service)
-    for groups in REPLAY_GROUPS.values():
-        for group, topic in groups:
-            await _until_caught_up(run.settings, group, topic)
+    for group in REPLAY_GROUPS.values():
+        for topic in group.topics:
+            await _until_caught_up(run.settings, group.name, topic)
     await asyncio.sleep(5)  # anything re-published would be on the topic by now
     after_caf = await _caf_snapshot(run.settings)
     changed = len(set(before_caf.items()) ^ set(after_caf.items()))

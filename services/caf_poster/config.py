@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import EvidenceSettings
 from services.caf_poster.rules import EvidenceRetry
 
@@ -16,7 +17,7 @@ class CafPosterSettings(EvidenceSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAF_POSTER_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-poster", description="Kafka consumer group.")
+    group_id: str = Field(default=topology.POSTER.name, description="Kafka consumer group.")
     health_port: int = Field(default=8083, description="Port of /healthz and /readyz.")
     reorder_window_s: float = Field(
         default=120.0,

@@ -21,6 +21,7 @@ from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
+from caf_runtime.topology import REDELIVERY_SUFFIX
 from schemas import topics
 from schemas.codec import decode_command
 from schemas.errors import ContractError
@@ -353,6 +354,6 @@ def register(
         dependencies=store.ping,
     )
     guard.subscribe(topics.GRANTS_VALIDATED, settings.group_id, handler.on_command)
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
 
     return handler

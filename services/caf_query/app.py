@@ -20,6 +20,7 @@ from caf_runtime.evidence_bucket import EvidenceBucket
 from caf_runtime.guard import Guard
 from caf_runtime.outputs import publish_all
 from caf_runtime.service import build_app
+from caf_runtime.topology import REDELIVERY_SUFFIX
 from schemas import topics
 from services.caf_query.access import AccessTokens
 from services.caf_query.api import create_api
@@ -73,7 +74,7 @@ def create_app(settings: QuerySettings | None = None, clock: Clock | None = None
         dependencies=store.ping,
     )
     guard.subscribe(topics.EVENTS, settings.group_id, Projector(store).on_event)
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
     refs = settings.ref_keys()
     cache = ViewCache(settings.cache_entries, settings.cache_remembered)
     evidence = EvidenceBucket(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import EvidenceSettings, TaxpayerRefSettings
 
 
@@ -13,7 +14,7 @@ class QuerySettings(TaxpayerRefSettings, EvidenceSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAF_QUERY_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-query", description="Kafka consumer group.")
+    group_id: str = Field(default=topology.QUERY.name, description="Kafka consumer group.")
     health_port: int = Field(default=8086, description="Port of /healthz and /readyz.")
     api_host: str = Field(default="127.0.0.1", description="Address of the HTTP API.")
     api_port: int = Field(default=8090, description="Port of the HTTP API.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import TaxpayerRefSettings
 from caf_runtime.secrets import WeakKeyError
 from services.intake.pins import PinVault
@@ -15,7 +16,7 @@ class IntakeSettings(TaxpayerRefSettings):
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-intake", description="Kafka consumer group.")
+    group_id: str = Field(default=topology.INTAKE.name, description="Kafka consumer group.")
     health_port: int = Field(default=8081, description="Port of /healthz and /readyz.")
     dedup_retention_days: int = Field(
         default=35, description="How long message ids and form fingerprints are remembered."
@@ -49,7 +50,7 @@ class IntakeSettings(TaxpayerRefSettings):
         "Older keys stay until no sealed PIN of theirs can arrive.",
     )
     entities_group_id: str = Field(
-        default="caf-intake-entities",
+        default=topology.INTAKE_ENTITIES.name,
         description="Consumer group that applies caf.entities.v1 to intake's entity view.",
     )
     entity_wait_s: float = Field(

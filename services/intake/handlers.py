@@ -38,6 +38,7 @@ from caf_runtime.guard import BodyWithheld, Guard, copy_of, dead_letter, opened
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
+from caf_runtime.topology import OFFICIALS_SUFFIX, REDELIVERY_SUFFIX, RETRY_SUFFIX
 from schemas import topics
 from schemas.codec import decode_entity, decode_inbound, readable_message_id
 from schemas.codes import Rejection
@@ -767,10 +768,10 @@ def register(
         sealer=sealer,
     )
     guard.subscribe(topics.INBOUND, settings.group_id, handler.handle)
-    guard.subscribe(topics.INBOUND_RETRY, f"{settings.group_id}-retry", handler.handle_retry)
+    guard.subscribe(topics.INBOUND_RETRY, settings.group_id + RETRY_SUFFIX, handler.handle_retry)
     guard.subscribe(topics.ENTITIES, settings.entities_group_id, handler.on_entity_record)
     guard.subscribe(
-        topics.OFFICIALS, f"{settings.group_id}-officials", handler.on_official_operation
+        topics.OFFICIALS, settings.group_id + OFFICIALS_SUFFIX, handler.on_official_operation
     )
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
     return handler

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import ServiceSettings
 from services.monitor.rules import Limits
 
@@ -14,7 +15,9 @@ class MonitorSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-monitor", description="Consumer group of the outcomes.")
+    group_id: str = Field(
+        default=topology.MONITOR.name, description="Consumer group of the outcomes."
+    )
     health_port: int = Field(default=8087, description="Port of /healthz, /readyz, /metrics.")
     burst_ceiling: int = Field(
         default=Limits.burst_ceiling,

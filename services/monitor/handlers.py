@@ -25,6 +25,7 @@ from caf_runtime.guard import Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import Firing, Kind, Timer, TimerKinds
+from caf_runtime.topology import REDELIVERY_SUFFIX, STATEMENTS_SUFFIX
 from schemas import topics
 from schemas.codec import decode_event, encode
 from schemas.codes import ReasonCode
@@ -279,6 +280,8 @@ def register(
         dependencies=store.ping,
     )
     guard.subscribe(topics.EVENTS, settings.group_id, handler.on_event)
-    guard.subscribe(topics.STATEMENTS, f"{settings.group_id}-statements", handler.on_statement_run)
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe(
+        topics.STATEMENTS, settings.group_id + STATEMENTS_SUFFIX, handler.on_statement_run
+    )
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
     return handler

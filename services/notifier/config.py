@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import ServiceSettings
 
 
@@ -13,5 +14,5 @@ class NotifierSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-notifier", description="Kafka consumer group.")
+    group_id: str = Field(default=topology.NOTIFIER.name, description="Kafka consumer group.")
     health_port: int = Field(default=8084, description="Port of /healthz and /readyz.")

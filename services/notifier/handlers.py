@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 from caf_runtime.clock import Clock
 from caf_runtime.guard import Guard
 from caf_runtime.outputs import Output, Publish, publish_all
+from caf_runtime.topology import REDELIVERY_SUFFIX
 from schemas import topics
 from schemas.codec import decode_event
 from services.notifier.config import NotifierSettings
@@ -54,6 +55,6 @@ def register(broker: KafkaBroker, settings: NotifierSettings, clock: Clock) -> N
         broker, settings, retry_topic=topics.NOTIFIER_RETRY, dlq_topic=topics.NOTIFIER_DLQ
     )
     guard.subscribe(topics.EVENTS, settings.group_id, handler.on_event)
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
 
     return handler

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from caf_runtime import topology
 from caf_runtime.config import ServiceSettings
 
 
@@ -13,13 +14,13 @@ class ValidatorSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VALIDATOR_", extra="ignore", frozen=True)
 
-    group_id: str = Field(default="caf-validator", description="Consumer group for grants.")
+    group_id: str = Field(default=topology.VALIDATOR.name, description="Consumer group for grants.")
     registry_group_id: str = Field(
-        default="caf-validator-registry",
+        default=topology.VALIDATOR_REGISTRY.name,
         description="Consumer group that applies caf.practitioners.v1 to the registry view.",
     )
     protected_group_id: str = Field(
-        default="caf-validator-protected",
+        default=topology.VALIDATOR_PROTECTED.name,
         description="Consumer group that applies caf.protected.v1 to the IP PIN program view.",
     )
     health_port: int = Field(default=8082, description="Port of /healthz and /readyz.")

@@ -24,6 +24,7 @@ from caf_runtime.guard import BodyWithheld, Guard
 from caf_runtime.ledger import handle_once
 from caf_runtime.outputs import Output, Publish, publish_all
 from caf_runtime.timers import NOTHING, Firing, Kind, Timer, TimerKinds
+from caf_runtime.topology import REDELIVERY_SUFFIX, REVIEWS_SUFFIX, SLA_SUFFIX
 from schemas import topics
 from schemas.codec import decode_command, decode_practitioner, decode_protection, encode
 from schemas.codes import ReasonCode, Rejection, RuleId
@@ -521,7 +522,7 @@ def register(  # noqa: PLR0917 - the composition root's pieces, each named once
     guard.subscribe(topics.PRACTITIONERS, settings.registry_group_id, handler.on_registry_record)
     guard.subscribe(topics.PROTECTED, settings.protected_group_id, handler.on_protection_record)
     guard.subscribe(topics.GRANTS_ACCEPTED, settings.group_id, handler.on_grant)
-    guard.subscribe(topics.REVIEWS, f"{settings.group_id}-reviews", handler.on_review)
-    guard.subscribe(topics.EVENTS, f"{settings.group_id}-sla", handler.on_outcome)
-    guard.subscribe_retries(f"{settings.group_id}-redelivery")
+    guard.subscribe(topics.REVIEWS, settings.group_id + REVIEWS_SUFFIX, handler.on_review)
+    guard.subscribe(topics.EVENTS, settings.group_id + SLA_SUFFIX, handler.on_outcome)
+    guard.subscribe_retries(settings.group_id + REDELIVERY_SUFFIX)
     return handler

@@ -191,7 +191,7 @@ async def _until_ready(name: str, port: int, logs: Path) -> None:
     while loop.time() < deadline:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+            writer.write(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # HTTP/1.1 needs Host
             response = await reader.read()
             writer.close()
             if response.startswith(b"HTTP/1.1 200"):

@@ -19,11 +19,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from caf_runtime import topology
 from caf_runtime.config import EvidenceSettings
 from caf_runtime.topology import KEYED_PARTITIONS
-from cafctl.status import GROUPS
 from devstack.objectstore import PRINCIPALS as OBJECT_STORE_PRINCIPALS
-from schemas import topics
 from schemas.evidence import KEY_PREFIX
 from services.caf_poster.config import CafPosterSettings
 
@@ -32,12 +31,13 @@ pytestmark = pytest.mark.integration
 KUBERNETES_VERSION = "1.33.0"
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+# each Deployment scaled on the lag of its service's base group (caf_runtime.topology)
 CONSUMERS = {
-    "intake": ("caf-intake", topics.INBOUND),
-    "validator": ("caf-validator", topics.GRANTS_ACCEPTED),
-    "caf-poster": ("caf-poster", topics.GRANTS_VALIDATED),
-    "notifier": ("caf-notifier", topics.EVENTS),
-    "monitor": ("caf-monitor", topics.EVENTS),
+    "intake": topology.INTAKE,
+    "validator": topology.VALIDATOR,
+    "caf-poster": topology.POSTER,
+    "notifier": topology.NOTIFIER,
+    "monitor": topology.MONITOR,
 }
 EVIDENCE_POLICIES = DEPLOY / "aws" / "evidence-bucket-policies.json"
 # every process on Kubernetes, by the Deployment or Job that runs it
@@ -170,7 +170,7 @@ def test_each_consumer_is_probed_drained_protected_and_scaled_on_its_own_lag(
     scaled = of_kind(docs, "ScaledObject")
     (config,) = of_kind(docs, "ConfigMap").values()
     graceful_s = float(config["data"]["CAF_GRACEFUL_TIMEOUT_S"])
-    for name, (group, topic) in CONSUMERS.items():
+    for name, group in CONSUMERS.items():
         pod = deployments[name]["spec"]["template"]["spec"]
         container = pod["containers"][0]
         health_port = config["data"][f"{name.upper().replace('-', '_')}_HEALTH_PORT"]
@@ -186,9 +186,8 @@ def test_each_consumer_is_probed_drained_protected_and_scaled_on_its_own_lag(
         assert spec["scaleTargetRef"]["name"] == name
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= KEYED_PARTITIONS
         (trigger,) = spec["triggers"]
-        assert trigger["metadata"]["consumerGroup"] == group
-        assert group in GROUPS
-        assert trigger["metadata"]["topic"] == topic
+        assert trigger["metadata"]["consumerGroup"] == group.name
+        assert (trigger["metadata"]["topic"],) == group.topics
     assert "caf-secrets" not in json.dumps(of_kind(docs, "ConfigMap"))
 
 

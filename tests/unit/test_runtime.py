@@ -109,7 +109,7 @@ async def test_readiness_reports_each_failing_check_while_liveness_stays_up() ->
             503,
             {"status": "not ready", "checks": {"kafka": True, "dynamodb": False}},
         )
-        assert (await http_get(server.port, "/nowhere"))[0] == 404
+        assert await http_get(server.port, "/nowhere") == (404, {"status": "not found"})
     finally:
         await server.stop()
 
