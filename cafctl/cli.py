@@ -65,6 +65,7 @@ from cafctl.reconcile import reconcile_deployment
 from cafctl.rekey import rekey as rekey_caf
 from cafctl.status import status as status_of
 from cafctl.status import trace as trace_of
+from cafctl.topics import Outgoing, publish
 from devstack.keys import DevKeys
 from devstack.stack import Stack
 from schemas import topics
@@ -222,15 +223,6 @@ class Connection:
     def from_environment(cls) -> Connection:
         settings = ServiceSettings()
         return cls(settings, client_options(settings))
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One record to publish: its key, its bytes, and who signs them."""
-
-    key: bytes | None
-    value: bytes
-    signer: Signer
 
 
 # -- dead letters ------------------------------------------------------------------------------
@@ -465,31 +457,6 @@ def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
     return DevKeys(root).signer_for
 
 
-async def _publish(
-    settings: ServiceSettings,
-    topic: str,
-    messages: Sequence[Outgoing],
-    advance: render.Advance | None = None,
-) -> None:
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
-    try:
-        for message in messages:
-            await producer.send_and_wait(
-                settings.topic(topic),
-                message.value,
-                key=message.key,
-                headers=[
-                    ("content-type", b"application/json"),
-                    *message.signer.headers(message.value),
-                ],
-            )
-            if advance is not None:
-                advance()
-    finally:
-        await producer.stop()
-
-
 @_command(practitioner_app, "show")
 async def practitioner_show(ctx: typer.Context, caf_number: str, as_json: Json = False) -> int:
     """the feed's latest record and the validator's applied view"""
@@ -524,9 +491,8 @@ async def practitioner_set(
     )
     async with Audit(connection.settings).action(who, "practitioner set", caf_number) as entry:
         entry.before = before["registry_feed"]
-        await _publish(
-            connection.settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)]
-        )
+        outgoing = Outgoing(record_key, value, signer.headers(value))
+        await publish(connection.settings, topics.PRACTITIONERS, [outgoing])
         entry.after = json.loads(value)
     out.document({"published": caf_number, "topic": topics.PRACTITIONERS})
     return 0
@@ -553,10 +519,10 @@ async def submit(
     settings = ServiceSettings()
     messages = operations.submissions(file)
     signer_for = _signers(key, keys)
-    signed = [Outgoing(m.key, m.value, signer_for(m.kind)) for m in messages]
+    signed = [Outgoing(m.key, m.value, signer_for(m.kind).headers(m.value)) for m in messages]
     async with Audit(settings).action(who, "submit", str(file.name)) as entry:
         with out.progress("publishing", len(signed)) as advance:
-            await _publish(settings, topics.INBOUND, signed, advance)
+            await publish(settings, topics.INBOUND, signed, advance)
         entry.after = [{"kind": m.kind, "message_id": m.message_id} for m in messages]
     out.document({"published": len(messages), "topic": topics.INBOUND})
     return 0
@@ -722,7 +688,8 @@ async def misuse_hold(
     signer = _signers(key, None)("registry")
     async with Audit(settings).action(who, "misuse hold", caf_number) as entry:
         entry.before = {"status_code": current.get("status_code", "")}
-        await _publish(settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)])
+        outgoing = Outgoing(record_key, value, signer.headers(value))
+        await publish(settings, topics.PRACTITIONERS, [outgoing])
         await misuse.mark_cases(settings, await misuse.cases(settings, caf_number), who.name)
         with out.waiting(f"waiting for the validator to hold {caf_number}"):
             applied = await misuse.applied_status(settings, caf_number, wait_s=30.0)
