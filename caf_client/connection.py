@@ -3,7 +3,7 @@
 The local stack writes one properties file per principal
 (`.devstack/clients/<principal>.properties`, the format every Kafka client understands);
 `KafkaConnection.from_properties` turns one into aiokafka's options, so Python and Java clients
-share the same file.
+share the same file. `ClientScope` is an aiokafka client's lifetime as `async with`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 __all__ = [
+    "ClientScope",
     "KafkaConnection",
 ]
 
@@ -72,6 +74,35 @@ class KafkaConnection:
                 "sasl_plain_password": self.password,
             }
         return options
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+_Client = TypeVar("_Client", bound=_Startable)
+
+
+class ClientScope(Generic[_Client]):
+    """Holds one aiokafka producer or consumer, started on entering `async with` and stopped on
+    leaving it."""
+
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    async def __aenter__(self) -> Self:
+        await self._client.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._client.stop()
 
 
 def _read_properties(path: Path) -> dict[str, str]:

@@ -12,11 +12,10 @@ Offsets are committed after each batch has been handed out; a value that is not 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer
 
-from caf_client.connection import KafkaConnection
+from caf_client.connection import ClientScope, KafkaConnection
 from schemas import topics
 from schemas.codec import decode_event
 from schemas.errors import ContractError
@@ -27,7 +26,7 @@ __all__ = [
 ]
 
 
-class EventStream:
+class EventStream(ClientScope[AIOKafkaConsumer]):
     """An async iterator over `caf.events.v1` in one consumer group."""
 
     def __init__(
@@ -38,33 +37,23 @@ class EventStream:
         topic_prefix: str = "",
         from_beginning: bool = True,
     ) -> None:
-        self.skipped = 0
-        self._consumer = AIOKafkaConsumer(
-            topic_prefix + topics.EVENTS,
-            **connection.options(),
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
+        super().__init__(
+            AIOKafkaConsumer(
+                topic_prefix + topics.EVENTS,
+                **connection.options(),
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest" if from_beginning else "latest",
+            )
         )
-
-    async def __aenter__(self) -> EventStream:
-        await self._consumer.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._consumer.stop()
+        self.skipped = 0
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
     async def _events(self) -> AsyncIterator[Event]:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500)
+            batches = await self._client.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
                     try:
@@ -72,4 +61,4 @@ class EventStream:
                     except ContractError:
                         self.skipped += 1
             if batches:
-                await self._consumer.commit()
+                await self._client.commit()

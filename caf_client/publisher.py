@@ -11,13 +11,12 @@ async with CafPublisher(signer, connection) as caf:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from caf_client.connection import KafkaConnection
+from caf_client.connection import ClientScope, KafkaConnection
 from caf_client.signing import Signer
 from schemas import topics
 from schemas.entities import EntityRecord
@@ -85,11 +84,7 @@ def signed_registry_record(
 ) -> SignedRecord:
     """A registry record (or, with None, the tombstone that removes `caf_number`), signed: a
     record over its value, a tombstone over its key."""
-    key = caf_number.encode()
-    value = None if record is None else encode_message(record)
-    return SignedRecord(
-        topics.PRACTITIONERS, key, value, signer.headers(value if value is not None else key)
-    )
+    return _signed_keyed(signer, topics.PRACTITIONERS, caf_number, record)
 
 
 def signed_entity_record(
@@ -97,11 +92,7 @@ def signed_entity_record(
 ) -> SignedRecord:
     """An entity record of `caf.entities.v1` (or, with None, the tombstone that closes
     `entity_id`), signed like a registry record."""
-    key = entity_id.encode()
-    value = None if record is None else encode_message(record)
-    return SignedRecord(
-        topics.ENTITIES, key, value, signer.headers(value if value is not None else key)
-    )
+    return _signed_keyed(signer, topics.ENTITIES, entity_id, record)
 
 
 def signed_protection_record(
@@ -109,10 +100,18 @@ def signed_protection_record(
 ) -> SignedRecord:
     """An IP PIN program record of `caf.protected.v1` (or, with None, the tombstone that ends
     the protection of `taxpayer_ref`), signed like a registry record. Never an IP PIN."""
-    key = taxpayer_ref.encode()
+    return _signed_keyed(signer, topics.PROTECTED, taxpayer_ref, record)
+
+
+def _signed_keyed(
+    signer: Signer, topic: str, key: str, record: BaseModel | dict[str, Any] | None
+) -> SignedRecord:
+    """A record of a compacted topic keyed by `key`, or with None its tombstone: signed over
+    its value, a tombstone over its key."""
+    key_bytes = key.encode()
     value = None if record is None else encode_message(record)
     return SignedRecord(
-        topics.PROTECTED, key, value, signer.headers(value if value is not None else key)
+        topic, key_bytes, value, signer.headers(value if value is not None else key_bytes)
     )
 
 
@@ -126,7 +125,7 @@ class Published:
     timestamp: int
 
 
-class CafPublisher:
+class CafPublisher(ClientScope[AIOKafkaProducer]):
     """An async producer that signs every record with one publisher key.
 
     Idempotent with `acks=all`; `topic_prefix` is for test and staging environments.
@@ -141,31 +140,21 @@ class CafPublisher:
         compression_type: str | None = "lz4",
         client_id: str | None = None,
     ) -> None:
+        super().__init__(
+            AIOKafkaProducer(
+                **connection.options(),
+                client_id=client_id or f"caf-client-{signer.kid}",
+                enable_idempotence=True,
+                acks="all",
+                compression_type=compression_type,
+            )
+        )
         self._signer = signer
         self._prefix = topic_prefix
-        self._producer = AIOKafkaProducer(
-            **connection.options(),
-            client_id=client_id or f"caf-client-{signer.kid}",
-            enable_idempotence=True,
-            acks="all",
-            compression_type=compression_type,
-        )
 
     @property
     def signer(self) -> Signer:
         return self._signer
-
-    async def __aenter__(self) -> CafPublisher:
-        await self._producer.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._producer.stop()
 
     async def publish(self, message: BaseModel | dict[str, Any]) -> Published:
         """Sign and publish one inbound message; returns once the broker has it (acks=all)."""
@@ -201,7 +190,7 @@ class CafPublisher:
         return _published(await (await self._send_later(record)))
 
     async def _send_later(self, record: SignedRecord) -> Any:
-        return await self._producer.send(
+        return await self._client.send(
             self._prefix + record.topic, record.value, key=record.key, headers=record.headers
         )
 

@@ -20,12 +20,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from caf_runtime.audit import AuditRecord, audit_item, audit_value
-from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from cafctl.topics import Outgoing, publish
 from schemas import topics
 
 MAX_REASON = 500
@@ -90,17 +88,8 @@ class Audit:
                 Item=audit_item(record),
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        producer = AIOKafkaProducer(**producer_options(self._settings))
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                self._settings.topic(topics.AUDIT),
-                audit_value(record),
-                key=record.audit_id.encode(),
-                headers=[("content-type", b"application/json")],
-            )
-        finally:
-            await producer.stop()
+        outgoing = Outgoing(record.audit_id.encode(), audit_value(record))
+        await publish(self._settings, topics.AUDIT, [outgoing])
 
 
 async def audit_trail(settings: ServiceSettings, limit: int = 100) -> list[dict[str, Any]]:

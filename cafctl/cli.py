@@ -30,13 +30,17 @@ installs shell completion.
 One function per command: each parses nothing itself (typer does, from its signature), calls
 the module that holds the logic (`dlq`, `holds`, `officials`, `misuse`, `operations`, `audit`,
 `status`, `reconcile`, `rekey`, `read_side`) and prints through `cafctl.render`. A command is
-a coroutine returning its exit status; `main` returns it, it never exits the process.
+a coroutine returning its exit status; `main` returns it, it never exits the process. What
+every command shares is declared once, where `_command` registers it: `--json` (the command
+gets the `render.Output` it chooses) and, for a command that changes state, `--operator` and
+`--why` (it gets the `Operator` they name, or is refused before it starts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import os
 import sys
@@ -65,6 +69,7 @@ from cafctl.reconcile import reconcile_deployment
 from cafctl.rekey import rekey as rekey_caf
 from cafctl.status import status as status_of
 from cafctl.status import trace as trace_of
+from cafctl.topics import Outgoing, publish
 from devstack.keys import DevKeys
 from devstack.stack import Stack
 from schemas import topics
@@ -105,7 +110,7 @@ def _json_flag(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 def _group(name: str, text: str) -> typer.Typer:
-    group = typer.Typer(help=text, callback=_json_flag, no_args_is_help=True)
+    group = typer.Typer(name=name, help=text, callback=_json_flag, no_args_is_help=True)
     app.add_typer(group, name=name)
     return group
 
@@ -178,23 +183,52 @@ SigningKey = Annotated[
 ]
 
 Command = Callable[..., Coroutine[Any, Any, int]]
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+CONTEXT = inspect.Parameter("ctx", KEYWORD, annotation=typer.Context)
+AUDITED = (
+    inspect.Parameter("operator", KEYWORD, default=None, annotation=OperatorName),
+    inspect.Parameter("why", KEYWORD, default=None, annotation=Why),
+)
+AS_JSON = inspect.Parameter("as_json", KEYWORD, default=False, annotation=Json)
 
 
-def _command(group: typer.Typer, name: str) -> Callable[[Command], Command]:
-    """Register a coroutine as the command `name` of `group`: its result is the exit status;
-    bad input, no operator or no connection (ValueError, OSError, KeyError) is status 1."""
+def _command(
+    group: typer.Typer, name: str, *, audited: bool = False
+) -> Callable[[Command], Command]:
+    """Register a coroutine as the command `name` of `group`. Typer parses its parameters
+    from its signature, then the shared options: `--operator` and `--why` if `audited`, and
+    `--json`. It gets, as `out`, the output `--json` chose and, as `who`, the operator resolved
+    before it starts. Its result is the exit status; bad input, no operator or no connection
+    (ValueError, OSError, KeyError) is status 1."""
+    action = name if group is app else f"{group.info.name} {name}"
 
     def register(command: Command) -> Command:
+        given = inspect.signature(command, eval_str=True).parameters.values()
+        own = [p.replace(kind=KEYWORD) for p in given if p.name not in ("out", "who")]
+        parameters = [CONTEXT, *own, *(AUDITED if audited else ()), AS_JSON]
+
         @functools.wraps(command)
-        def run(*args: Any, **kwargs: Any) -> None:
+        def run(
+            ctx: typer.Context,
+            as_json: bool = False,
+            operator: str | None = None,
+            why: str | None = None,
+            **kwargs: Any,
+        ) -> None:
+            shared: dict[str, Any] = {"out": _output(ctx, as_json)}
             try:
-                code = asyncio.run(command(*args, **kwargs))
+                if audited:
+                    shared["who"] = Operator.resolve(operator, why, action)
+                code = asyncio.run(command(**shared, **kwargs))
             except (ValueError, OSError, KeyError) as error:
                 print(f"cafctl: {error}", file=sys.stderr)
                 raise typer.Exit(1) from error
             if code:
                 raise typer.Exit(code)
 
+        # what typer reads: the parameters above, not `run`'s own
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
         group.command(name)(run)
         return command
 
@@ -224,15 +258,6 @@ class Connection:
         return cls(settings, client_options(settings))
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One record to publish: its key, its bytes, and who signs them."""
-
-    key: bytes | None
-    value: bytes
-    signer: Signer
-
-
 # -- dead letters ------------------------------------------------------------------------------
 
 
@@ -250,16 +275,14 @@ async def _letters(
 
 @_command(dlq_app, "list")
 async def dlq_list(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     topic: DeadLetterTopic = None,
     error_class: ErrorClass = None,
     since: Since = None,
     until: Until = None,
-    as_json: Json = False,
 ) -> int:
     """list dead letters"""
-    out = _output(ctx, as_json)
     letters = await _letters(Connection.from_environment(), topic, error_class, since, until)
     out.rows([letter.summary() for letter in letters], LETTER_COLUMNS, "no dead letters")
     return 0
@@ -267,15 +290,13 @@ async def dlq_list(
 
 @_command(dlq_app, "show")
 async def dlq_show(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     letter_id: Annotated[
         str, typer.Argument(metavar="id", help="topic/partition/offset as listed")
     ],
-    as_json: Json = False,
 ) -> int:
     """one dead letter, opened with CAF_ENVELOPE_KEYS if sealed, masked by field"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     letters = await _letters(connection, None, None, None, None)
     found = [letter for letter in letters if letter.id == letter_id]
@@ -286,22 +307,18 @@ async def dlq_show(
     return 0
 
 
-@_command(dlq_app, "replay")
+@_command(dlq_app, "replay", audited=True)
 async def dlq_replay(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     topic: DeadLetterTopic = None,
     error_class: ErrorClass = None,
     since: Since = None,
     until: Until = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not publish")] = False,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """replay dead letters (each at most once); exit 5 if one was refused"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "dlq replay")
     connection = Connection.from_environment()
     settings = connection.settings
     letters = await _letters(connection, topic, error_class, since, until)
@@ -335,9 +352,8 @@ async def dlq_replay(
 
 
 @_command(app, "reconcile")
-async def reconcile(ctx: typer.Context, as_json: Json = False) -> int:
+async def reconcile(out: render.Output) -> int:
     """every input has exactly one outcome? (exit 2 when not)"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     with out.waiting("reading the topics and the CAF table"):
         report = await reconcile_deployment(connection.settings, connection.options)
@@ -356,7 +372,7 @@ async def reconcile(ctx: typer.Context, as_json: Json = False) -> int:
 
 @_command(app, "provision")
 async def provision(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     replication_factor: Annotated[
         int, typer.Option(help="for new topics (production: 3)", metavar="N")
@@ -364,10 +380,8 @@ async def provision(
     acls: Annotated[
         bool, typer.Option("--acls", help="also create every principal's ACLs (super user)")
     ] = False,
-    as_json: Json = False,
 ) -> int:
     """create the missing topics and tables of this environment"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     settings = connection.settings
     topic_report = await ensure_topics(
@@ -399,18 +413,16 @@ async def provision(
 
 
 @_command(app, "acls")
-async def acls(ctx: typer.Context, as_json: Json = False) -> int:
+async def acls(out: render.Output) -> int:
     """the ACL of every principal, from the topology (for a real cluster)"""
-    out = _output(ctx, as_json)
     rows = acl_table(all_acls(ServiceSettings().topic_prefix))
     out.rows(rows, ACL_COLUMNS, "no ACLs: the topology grants nothing")
     return 0
 
 
 @_command(app, "status")
-async def status(ctx: typer.Context, as_json: Json = False) -> int:
+async def status(out: render.Output) -> int:
     """topics, consumer lag, dead letters, service readiness"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     summary = await status_of(connection.settings, connection.options)
     if out.json:
@@ -430,9 +442,8 @@ async def status(ctx: typer.Context, as_json: Json = False) -> int:
 
 
 @_command(app, "sla")
-async def sla(ctx: typer.Context, as_json: Json = False) -> int:
+async def sla(out: render.Output) -> int:
     """grants waiting to post, oldest first, with their age"""
-    out = _output(ctx, as_json)
     rows = await operations.waiting_to_post(ServiceSettings(), datetime.now(UTC))
     out.rows(rows, SLA_COLUMNS, "no grants waiting to post")
     return 0
@@ -440,13 +451,11 @@ async def sla(ctx: typer.Context, as_json: Json = False) -> int:
 
 @_command(app, "audit")
 async def audit(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     limit: Annotated[int, typer.Option(metavar="N", help="how many, newest first")] = 50,
-    as_json: Json = False,
 ) -> int:
     """the latest operator actions, newest first"""
-    out = _output(ctx, as_json)
     rows = await audit_trail(ServiceSettings(), limit)
     out.rows(rows, AUDIT_COLUMNS, "no operator actions recorded")
     return 0
@@ -465,35 +474,9 @@ def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
     return DevKeys(root).signer_for
 
 
-async def _publish(
-    settings: ServiceSettings,
-    topic: str,
-    messages: Sequence[Outgoing],
-    advance: render.Advance | None = None,
-) -> None:
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
-    try:
-        for message in messages:
-            await producer.send_and_wait(
-                settings.topic(topic),
-                message.value,
-                key=message.key,
-                headers=[
-                    ("content-type", b"application/json"),
-                    *message.signer.headers(message.value),
-                ],
-            )
-            if advance is not None:
-                advance()
-    finally:
-        await producer.stop()
-
-
 @_command(practitioner_app, "show")
-async def practitioner_show(ctx: typer.Context, caf_number: str, as_json: Json = False) -> int:
+async def practitioner_show(out: render.Output, caf_number: str) -> int:
     """the feed's latest record and the validator's applied view"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     found = await operations.practitioner_records(
         connection.settings, connection.options, caf_number
@@ -502,19 +485,15 @@ async def practitioner_show(ctx: typer.Context, caf_number: str, as_json: Json =
     return 0 if found["registry_feed"] or found["validator_view"] else 1
 
 
-@_command(practitioner_app, "set")
+@_command(practitioner_app, "set", audited=True)
 async def practitioner_set(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     file: Annotated[typer.FileText, typer.Argument(help="a JSON file, or - for standard input")],
     key: SigningKey = None,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """publish a registry record (JSON file or - for stdin)"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "practitioner set")
     connection = Connection.from_environment()
     record_key, value = operations.practitioner_message(json.load(file))
     signer = _signers(key, None)("registry")
@@ -524,17 +503,17 @@ async def practitioner_set(
     )
     async with Audit(connection.settings).action(who, "practitioner set", caf_number) as entry:
         entry.before = before["registry_feed"]
-        await _publish(
-            connection.settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)]
-        )
+        outgoing = Outgoing(record_key, value, signer.headers(value))
+        await publish(connection.settings, topics.PRACTITIONERS, [outgoing])
         entry.after = json.loads(value)
     out.document({"published": caf_number, "topic": topics.PRACTITIONERS})
     return 0
 
 
-@_command(app, "submit")
+@_command(app, "submit", audited=True)
 async def submit(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     file: Annotated[Path, typer.Argument(help="a JSON object, array or JSON lines")],
     key: Annotated[
@@ -543,20 +522,15 @@ async def submit(
     keys: Annotated[
         Path | None, typer.Option(metavar="DIR", help="a folder of <kid>.jwk, one per publisher")
     ] = None,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """publish inbound messages from a file (JSON object, array or JSON lines)"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "submit")
     settings = ServiceSettings()
     messages = operations.submissions(file)
     signer_for = _signers(key, keys)
-    signed = [Outgoing(m.key, m.value, signer_for(m.kind)) for m in messages]
+    signed = [Outgoing(m.key, m.value, signer_for(m.kind).headers(m.value)) for m in messages]
     async with Audit(settings).action(who, "submit", str(file.name)) as entry:
         with out.progress("publishing", len(signed)) as advance:
-            await _publish(settings, topics.INBOUND, signed, advance)
+            await publish(settings, topics.INBOUND, signed, advance)
         entry.after = [{"kind": m.kind, "message_id": m.message_id} for m in messages]
     out.document({"published": len(messages), "topic": topics.INBOUND})
     return 0
@@ -567,15 +541,13 @@ async def submit(
 
 @_command(holds_app, "list")
 async def holds_list(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     everything: Annotated[
         bool, typer.Option("--all", help="decided ones too, with who and why")
     ] = False,
-    as_json: Json = False,
 ) -> int:
     """grants waiting for a decision"""
-    out = _output(ctx, as_json)
     found = await holds.list_holds(ServiceSettings(), everything=everything)
     columns = (*HOLD_COLUMNS, *DECIDED_COLUMNS) if everything else HOLD_COLUMNS
     empty = "no grant was ever held for review" if everything else "no grants held for review"
@@ -583,57 +555,35 @@ async def holds_list(
     return 0
 
 
-async def _decide(
-    out: render.Output, decision: holds.Decision, grant_id: str, operator: Operator
-) -> int:
-    """CN-09: release or refuse one held grant, audited; 3 if not applied within the wait,
-    4 if another operator decided first."""
-    settings = ServiceSettings()
-    async with Audit(settings).action(operator, f"holds {decision}", grant_id) as entry:
-        entry.before = {"status": "held"}
-        with out.waiting(f"waiting for the validator to {decision} {grant_id}"):
-            outcome = await holds.decide(
-                settings, grant_id, decision, operator=operator.name, why=operator.why
-            )
-        entry.after = asdict(outcome)
-    out.document(asdict(outcome))
-    if outcome.status == "held":
-        return 3  # not applied within the wait: look again with `holds list --all`
-    return 0 if outcome.status == f"{decision}d" else 4
+def _decision(decision: holds.Decision, text: str) -> Command:
+    """The command `holds <decision>` (CN-09): release or refuse one held grant, audited; 3 if
+    not applied within the wait, 4 if another operator decided first."""
+
+    async def decide(out: render.Output, who: Operator, *, grant_id: str) -> int:
+        settings = ServiceSettings()
+        async with Audit(settings).action(who, f"holds {decision}", grant_id) as entry:
+            entry.before = {"status": "held"}
+            with out.waiting(f"waiting for the validator to {decision} {grant_id}"):
+                outcome = await holds.decide(
+                    settings, grant_id, decision, operator=who.name, why=who.why
+                )
+            entry.after = asdict(outcome)
+        out.document(asdict(outcome))
+        if outcome.status == "held":
+            return 3  # not applied within the wait: look again with `holds list --all`
+        return 0 if outcome.status == f"{decision}d" else 4
+
+    decide.__doc__ = text
+    return _command(holds_app, decision, audited=True)(decide)
 
 
-@_command(holds_app, "release")
-async def holds_release(
-    ctx: typer.Context,
-    *,
-    grant_id: str,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
-) -> int:
-    """send a held grant on to the poster"""
-    who = Operator.resolve(operator, why, "holds release")
-    return await _decide(_output(ctx, as_json), "release", grant_id, who)
-
-
-@_command(holds_app, "refuse")
-async def holds_refuse(
-    ctx: typer.Context,
-    *,
-    grant_id: str,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
-) -> int:
-    """end a held grant: rejected REJ-FRAUD-REVIEW"""
-    who = Operator.resolve(operator, why, "holds refuse")
-    return await _decide(_output(ctx, as_json), "refuse", grant_id, who)
+holds_release = _decision("release", "send a held grant on to the poster")
+holds_refuse = _decision("refuse", "end a held grant: rejected REJ-FRAUD-REVIEW")
 
 
 @_command(officials_app, "show")
-async def officials_show(ctx: typer.Context, entity_id: str, as_json: Json = False) -> int:
+async def officials_show(out: render.Output, entity_id: str) -> int:
     """its officials, PIN requests (never a PIN) and authorized users"""
-    out = _output(ctx, as_json)
     found = await officials.entity_file(ServiceSettings(), entity_id)
     if found is None:
         return _fail(f"no business {entity_id!r} is known to intake")
@@ -651,19 +601,15 @@ async def officials_show(ctx: typer.Context, entity_id: str, as_json: Json = Fal
     return 0
 
 
-@_command(officials_app, "deactivate")
+@_command(officials_app, "deactivate", audited=True)
 async def officials_deactivate(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     entity_id: str,
     official_id: str,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """deactivate an active Designated Official of the business"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "officials deactivate")
     settings = ServiceSettings()
     target = f"{entity_id}/{official_id}"
     async with Audit(settings).action(who, "officials deactivate", target) as entry:
@@ -680,9 +626,8 @@ async def officials_deactivate(
 
 
 @_command(misuse_app, "list")
-async def misuse_list(ctx: typer.Context, as_json: Json = False) -> int:
+async def misuse_list(out: render.Output) -> int:
     """every suspicion raised, newest day first"""
-    out = _output(ctx, as_json)
     found = await misuse.cases(ServiceSettings())
     rows = [case.row() for case in found]
     out.rows(rows, [*rows[0]] if rows else ["caf_number"], "no suspected misuse")
@@ -690,28 +635,23 @@ async def misuse_list(ctx: typer.Context, as_json: Json = False) -> int:
 
 
 @_command(misuse_app, "show")
-async def misuse_show(ctx: typer.Context, caf_number: str, as_json: Json = False) -> int:
+async def misuse_show(out: render.Output, caf_number: str) -> int:
     """one CAF number's suspicions with their evidence"""
-    out = _output(ctx, as_json)
     found = await misuse.cases(ServiceSettings(), caf_number)
     rows = [case.row() | {"evidence": case.evidence} for case in found]
     out.rows(rows, [*rows[0]] if rows else ["caf_number"], f"no suspected misuse of {caf_number}")
     return 0 if found else 1
 
 
-@_command(misuse_app, "hold")
+@_command(misuse_app, "hold", audited=True)
 async def misuse_hold(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     caf_number: str,
     key: SigningKey = None,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """mark the number pending review (status P: VA-02 refuses its grants)"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "misuse hold")
     connection = Connection.from_environment()
     settings = connection.settings
     before = await operations.practitioner_records(settings, connection.options, caf_number)
@@ -722,7 +662,8 @@ async def misuse_hold(
     signer = _signers(key, None)("registry")
     async with Audit(settings).action(who, "misuse hold", caf_number) as entry:
         entry.before = {"status_code": current.get("status_code", "")}
-        await _publish(settings, topics.PRACTITIONERS, [Outgoing(record_key, value, signer)])
+        outgoing = Outgoing(record_key, value, signer.headers(value))
+        await publish(settings, topics.PRACTITIONERS, [outgoing])
         await misuse.mark_cases(settings, await misuse.cases(settings, caf_number), who.name)
         with out.waiting(f"waiting for the validator to hold {caf_number}"):
             applied = await misuse.applied_status(settings, caf_number, wait_s=30.0)
@@ -731,21 +672,17 @@ async def misuse_hold(
     return 0 if applied == misuse.PENDING_REVIEW else 3  # 3: not applied within the wait
 
 
-@_command(statements_app, "send")
+@_command(statements_app, "send", audited=True)
 async def statements_send(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     caf_numbers: Annotated[
         list[str] | None,
         typer.Option("--caf", metavar="CAF_NUMBER", help="only this practitioner (repeatable)"),
     ] = None,
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """send the statements now (every practitioner with active grants, or these)"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "statements send")
     settings = ServiceSettings()
     target = ",".join(caf_numbers or ["all"])
     async with Audit(settings).action(who, "statements send", target) as entry:
@@ -758,18 +695,14 @@ async def statements_send(
 # -- keys and tokens ---------------------------------------------------------------------------
 
 
-@_command(app, "rekey")
+@_command(app, "rekey", audited=True)
 async def rekey(
-    ctx: typer.Context,
+    out: render.Output,
+    who: Operator,
     *,
     to_version: Annotated[int, typer.Option("--to-version", metavar="N", help="2 or more")],
-    operator: OperatorName = None,
-    why: Why = None,
-    as_json: Json = False,
 ) -> int:
     """move the CAF of taxpayer_ref key version N-1 to N (its key from CAF_REKEY_LAYER_KEY)"""
-    out = _output(ctx, as_json)
-    who = Operator.resolve(operator, why, "rekey")
     if to_version < 2:
         return _fail("--to-version is 2 or more (version 1 is the base key)", 2)
     try:
@@ -787,6 +720,8 @@ async def rekey(
 
 @_command(app, "token")
 async def token(
+    out: render.Output,
+    *,
     role: Annotated[
         str,
         typer.Option(
@@ -803,10 +738,9 @@ async def token(
     caf_number: Annotated[
         str | None, typer.Option(help="a practitioner's CAF number (role practitioner)")
     ] = None,
-    as_json: Json = False,
 ) -> int:
     """a development bearer token of the API, from the local stack's identity provider"""
-    del as_json  # a token is printed as it is
+    del out  # a token is printed as it is, `--json` or not
     if role == "taxpayer" and not tin:
         return _fail("a taxpayer token names the taxpayer: --tin", 2)
     if role == "practitioner" and not caf_number:
@@ -838,15 +772,13 @@ def _api_read(operator: str | None, why: str | None, action: str) -> ReadSideRea
 
 @_command(signatures_app, "show")
 async def signatures_show(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     grant_id: str,
     why: Annotated[str, typer.Option(help="why (a case number); the API audits it")],
     operator: Reader = None,
-    as_json: Json = False,
 ) -> int:
     """a grant's evidence objects, hashed again (an audited API read); exit 1 if one fails"""
-    out = _output(ctx, as_json)
     read = _api_read(operator, why, "read signature evidence")
     assert read is not None  # --why is required
     try:
@@ -875,7 +807,7 @@ def _trace_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 @_command(app, "trace")
 async def trace(
-    ctx: typer.Context,
+    out: render.Output,
     *,
     wanted: Annotated[
         str, typer.Argument(metavar="id", help="a message_id, grant_id, request_id or event_id")
@@ -888,10 +820,8 @@ async def trace(
             "of the grants traced: an employee read, audited by the API"
         ),
     ] = None,
-    as_json: Json = False,
 ) -> int:
     """everything about one message, grant or request (exit 1 if nothing)"""
-    out = _output(ctx, as_json)
     connection = Connection.from_environment()
     read_side = _api_read(operator, why, "trace through the API")
     try:

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaProducer
-
-from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
+from cafctl.topics import Outgoing, publish
 from schemas import topics
 from schemas.codec import encode
 from schemas.grants import ReviewHold
@@ -97,17 +95,8 @@ async def decide(
             operator=operator,
             why=why,
         )
-        producer = AIOKafkaProducer(**producer_options(settings))
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                settings.topic(topics.REVIEWS),
-                encode(command),
-                key=parked.taxpayer_ref.encode(),
-                headers=[("content-type", b"application/json")],
-            )
-        finally:
-            await producer.stop()
+        key = parked.taxpayer_ref.encode()
+        await publish(settings, topics.REVIEWS, [Outgoing(key, encode(command))])
         status = "held"
         deadline = asyncio.get_running_loop().time() + wait_s
         while status == "held" and asyncio.get_running_loop().time() < deadline:

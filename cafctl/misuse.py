@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
-from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from cafctl.topics import Outgoing, publish
 from schemas import topics
 from schemas.codec import encode
 from schemas.monitoring import StatementRun
@@ -149,15 +147,5 @@ async def statement_run(
         requested_by=operator,
         caf_numbers=caf_numbers or None,
     )
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            settings.topic(topics.STATEMENTS),
-            encode(run),
-            key=run.command_id.encode(),
-            headers=[("content-type", b"application/json")],
-        )
-    finally:
-        await producer.stop()
+    await publish(settings, topics.STATEMENTS, [Outgoing(run.command_id.encode(), encode(run))])
     return run

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
-from caf_runtime.broker import producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from cafctl.topics import Outgoing, publish
 from schemas import topics
 from schemas.codec import encode
 from schemas.entities import DeactivateOfficial
@@ -134,17 +132,7 @@ async def deactivate(
             operator=operator,
             requested_at=datetime.now(UTC),
         )
-        producer = AIOKafkaProducer(**producer_options(settings))
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                settings.topic(topics.OFFICIALS),
-                encode(command),
-                key=entity_id.encode(),
-                headers=[("content-type", b"application/json")],
-            )
-        finally:
-            await producer.stop()
+        await publish(settings, topics.OFFICIALS, [Outgoing(entity_id.encode(), encode(command))])
         applied = official
         deadline = asyncio.get_running_loop().time() + wait_s
         while applied.active and asyncio.get_running_loop().time() < deadline:

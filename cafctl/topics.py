@@ -1,15 +1,56 @@
-"""Reading whole topics, for operator tools: every record from the start to the end offsets
-as they were when the read began (records published meanwhile are left for the next run)."""
+"""Topics, for operator tools. `read_topic`: every record from the start to the end offsets
+as they were when the read began (records published meanwhile are left for the next run);
+`follow`: every record as it arrives; `publish`: records of cafctl's own, each acknowledged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
+from caf_runtime.broker import producer_options
+from caf_runtime.config import ServiceSettings
 from caf_runtime.offsets import topic_partitions
+
+CONTENT_TYPE = ("content-type", b"application/json")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to publish: its key, its JSON value, and headers besides the content type
+    (a signature's)."""
+
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+async def publish(
+    settings: ServiceSettings,
+    topic: str,
+    records: Sequence[Outgoing],
+    advance: Callable[[], None] | None = None,
+) -> None:
+    """Send `records` in order to the contract topic `topic` of the deployment `settings` names,
+    each acknowledged before the next; `advance` is called once per record sent."""
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(
+                settings.topic(topic),
+                record.value,
+                key=record.key,
+                headers=[CONTENT_TYPE, *record.headers],
+            )
+            if advance is not None:
+                advance()
+    finally:
+        await producer.stop()
 
 
 async def read_topic(

@@ -6,6 +6,7 @@ Values are UTF-8 JSON objects (docs/contract.md); one message is at most `MAX_ME
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -66,40 +67,28 @@ def decode_inbound(raw: bytes) -> InboundMessage:
     return _validate(INBOUND, raw)
 
 
-def decode_event(raw: bytes) -> Event:
-    """Decode a `caf.events.v1` value."""
-    _json_object(raw)
-    return _validate(EVENT, raw)
+def _decoder(adapter: TypeAdapter[T], doc: str) -> Callable[[bytes], T]:
+    """A decoder of one topic's values: a JSON object (`_json_object`'s errors), then the
+    adapter's model (its errors as `Problem`s)."""
+
+    def decode(raw: bytes) -> T:
+        _json_object(raw)
+        return _validate(adapter, raw)
+
+    decode.__doc__ = doc
+    return decode
 
 
-def decode_practitioner(raw: bytes) -> PractitionerRecord:
-    """Decode a `caf.practitioners.v1` value (a tombstone is a null value, not decoded here)."""
-    _json_object(raw)
-    return _validate(PRACTITIONER, raw)
-
-
-def decode_entity(raw: bytes) -> EntityRecord:
-    """Decode a `caf.entities.v1` value (a tombstone is a null value, not decoded here)."""
-    _json_object(raw)
-    return _validate(ENTITY, raw)
-
-
-def decode_protection(raw: bytes) -> ProtectionRecord:
-    """Decode a `caf.protected.v1` value (a tombstone is a null value, not decoded here)."""
-    _json_object(raw)
-    return _validate(PROTECTION, raw)
-
-
-def decode_notification(raw: bytes) -> Notification:
-    """Decode a `caf.notifications.v1` value."""
-    _json_object(raw)
-    return _validate(NOTIFICATION, raw)
-
-
-def decode_command(raw: bytes) -> GrantCommand:
-    """Decode an internal grant command (`caf.grants.accepted.v1`, `caf.grants.validated.v1`)."""
-    _json_object(raw)
-    return _validate(COMMAND, raw)
+_TOMBSTONE = "(a tombstone is a null value, not decoded here)"
+decode_event = _decoder(EVENT, "Decode a `caf.events.v1` value.")
+decode_practitioner = _decoder(PRACTITIONER, f"Decode a `caf.practitioners.v1` value {_TOMBSTONE}.")
+decode_entity = _decoder(ENTITY, f"Decode a `caf.entities.v1` value {_TOMBSTONE}.")
+decode_protection = _decoder(PROTECTION, f"Decode a `caf.protected.v1` value {_TOMBSTONE}.")
+decode_notification = _decoder(NOTIFICATION, "Decode a `caf.notifications.v1` value.")
+decode_command = _decoder(
+    COMMAND,
+    "Decode an internal grant command (`caf.grants.accepted.v1`, `caf.grants.validated.v1`).",
+)
 
 
 def encode(model: BaseModel) -> bytes:

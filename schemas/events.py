@@ -8,7 +8,7 @@ is the keyed pseudonym and `tin_last4` the most of the TIN that is shown.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar, Unpack, cast
 
 from pydantic import AwareDatetime, Field
 
@@ -522,66 +522,36 @@ Event = Annotated[
 ]
 
 
+class _Subject(TypedDict):
+    """The common fields of `_Event` a stage fills in for the grant an event is about (its id,
+    type and stage are the builder's)."""
+
+    occurred_at: dt.datetime
+    taxpayer_ref: str
+    tin_last4: str
+    form: FormType | None
+    message_id: str
+    grant_id: str
+    caf_number: NotRequired[str | None]
+    representative_name: NotRequired[str | None]
+
+
 def held_event(
-    rejection: Rejection,
-    *,
-    occurred_at: dt.datetime,
-    taxpayer_ref: str,
-    tin_last4: str,
-    form: FormType | None,
-    message_id: str,
-    grant_id: str,
-    caf_number: str | None,
-    representative_name: str | None,
-    confirm_by: dt.date | None = None,
+    rejection: Rejection, *, confirm_by: dt.date | None = None, **subject: Unpack[_Subject]
 ) -> AuthorizationHeld:
     """CN-09, PT-01, PT-02: the grant is parked with the hold's rule and reason."""
-    held = _reasoned(
-        AuthorizationHeld,
-        rejection,
-        stage="validator",
-        occurred_at=occurred_at,
-        taxpayer_ref=taxpayer_ref,
-        tin_last4=tin_last4,
-        form=form,
-        message_id=message_id,
-        grant_id=grant_id,
-        caf_number=caf_number,
-        representative_name=representative_name,
-    )
+    held = _reasoned(AuthorizationHeld, rejection, stage="validator", **subject)
     return held.model_copy(update={"confirm_by": confirm_by}) if confirm_by else held
 
 
 def refusal_event(
-    rejection: Rejection,
-    *,
-    stage: Stage,
-    occurred_at: dt.datetime,
-    taxpayer_ref: str,
-    tin_last4: str,
-    form: FormType | None,
-    message_id: str,
-    grant_id: str,
-    caf_number: str | None = None,
-    representative_name: str | None = None,
+    rejection: Rejection, *, stage: Stage, **subject: Unpack[_Subject]
 ) -> AuthorizationRejected | AuthorizationNotProcessed:
     """The terminal event of a refused grant: `NP-*` and `HOLD-*` codes are not processed,
     every other code is rejected. Its id is derived from type, message and grant."""
     not_processed = rejection.code.value.startswith(("NP-", "HOLD-"))
     model = AuthorizationNotProcessed if not_processed else AuthorizationRejected
-    event = _reasoned(
-        model,
-        rejection,
-        stage=stage,
-        occurred_at=occurred_at,
-        taxpayer_ref=taxpayer_ref,
-        tin_last4=tin_last4,
-        form=form,
-        message_id=message_id,
-        grant_id=grant_id,
-        caf_number=caf_number,
-        representative_name=representative_name,
-    )
+    event = _reasoned(model, rejection, stage=stage, **subject)
     return cast("AuthorizationRejected | AuthorizationNotProcessed", event)
 
 
@@ -589,34 +559,18 @@ Reasoned = TypeVar("Reasoned", bound=_WithReason)
 
 
 def _reasoned(
-    model: type[Reasoned],
-    rejection: Rejection,
-    *,
-    stage: Stage,
-    occurred_at: dt.datetime,
-    taxpayer_ref: str,
-    tin_last4: str,
-    form: FormType | None,
-    message_id: str,
-    grant_id: str,
-    caf_number: str | None,
-    representative_name: str | None,
+    model: type[Reasoned], rejection: Rejection, *, stage: Stage, **subject: Unpack[_Subject]
 ) -> Reasoned:
     """An event carrying a rule's verdict; its id is derived from type, message and grant."""
     event_type = model.__name__
     return model.model_validate(
         {
-            "event_id": event_id(event_type, message_id, grant_id),
+            "caf_number": None,
+            "representative_name": None,
+            **subject,
+            "event_id": event_id(event_type, subject["message_id"], subject["grant_id"]),
             "type": event_type,
-            "occurred_at": occurred_at,
-            "taxpayer_ref": taxpayer_ref,
-            "tin_last4": tin_last4,
-            "form": form,
-            "message_id": message_id,
-            "grant_id": grant_id,
-            "caf_number": caf_number,
             "stage": stage,
-            "representative_name": representative_name,
             "reason_code": rejection.code,
             "reason": rejection.reason,
             "rule_id": rejection.rule,

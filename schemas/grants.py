@@ -8,7 +8,7 @@ no raw TIN. A command is one of: post a grant, withdraw (a representative), revo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -64,6 +64,17 @@ def matters_of(specs: list[MatterSpec]) -> tuple[Matter, ...]:
     """MK-01/MK-02: one matter per unit the specs name (the first spec naming it gives its
     words)."""
     return expand_entries(Entry(s.tax_type, s.form_number, tuple(s.periods)) for s in specs)
+
+
+def _signature_evidence() -> Any:
+    """The same field on every command carrying a signed act."""
+    return described(
+        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
+        "them under Object Lock (ES-03, ES-04).",
+        [],
+        default_factory=list,
+        max_length=60,
+    )
 
 
 class _Command(InboundModel):
@@ -149,13 +160,7 @@ class PostGrant(_Command):
         False,
         default=False,
     )
-    signature_evidence: list[SignatureEvidence] = described(
-        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
-        "them under Object Lock (ES-03, ES-04).",
-        [],
-        default_factory=list,
-        max_length=60,
-    )
+    signature_evidence: list[SignatureEvidence] = _signature_evidence()
 
 
 class WithdrawGrants(_Command):
@@ -169,13 +174,7 @@ class WithdrawGrants(_Command):
         "2026-11-21",
         default=None,
     )
-    signature_evidence: list[SignatureEvidence] = described(
-        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
-        "them under Object Lock (ES-03, ES-04).",
-        [],
-        default_factory=list,
-        max_length=60,
-    )
+    signature_evidence: list[SignatureEvidence] = _signature_evidence()
 
 
 class RevokeGrants(_Command):
@@ -187,13 +186,7 @@ class RevokeGrants(_Command):
     signature_date: dt.date | None = described(
         "Day the taxpayer signed it: its revocation floor (RT-02).", "2026-11-21", default=None
     )
-    signature_evidence: list[SignatureEvidence] = described(
-        "ES-01: the evidence object of each electronic signature of the act; the poster stores "
-        "them under Object Lock (ES-03, ES-04).",
-        [],
-        default_factory=list,
-        max_length=60,
-    )
+    signature_evidence: list[SignatureEvidence] = _signature_evidence()
 
 
 class CloseRequest(_Command):

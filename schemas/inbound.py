@@ -214,6 +214,15 @@ class Retained(InboundModel):
     )
 
 
+_JWT_EXAMPLE = "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln"
+
+
+def _assertion_field(description: str, example: str | None = _JWT_EXAMPLE) -> Any:
+    """An `identity_assertion`, the same field wherever a message carries one: a compact JWT
+    of at most 8,192 characters, or none; what it asserts is in the description."""
+    return described(description, example, default=None, max_length=8192)
+
+
 class _Inbound(InboundModel):
     schema_version: int = described("Contract version (always 1 on this topic).", 1, ge=1, le=1)
     message_id: MessageId = described(
@@ -302,12 +311,9 @@ class TpaDecision(_Inbound):
         {"date": "2026-11-21", "method": "checkbox", "ial": 2, "aal": 2},
         default=None,
     )
-    identity_assertion: str | None = described(
+    identity_assertion: str | None = _assertion_field(
         "The taxpayer's identity assertion (a JWT from an allow-listed identity provider, "
-        "`nonce` = `request_id`; AU-02). Required: a decision without one is refused.",
-        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
-        default=None,
-        max_length=8192,
+        "`nonce` = `request_id`; AU-02). Required: a decision without one is refused."
     )
 
 
@@ -354,12 +360,10 @@ class Revocation(_Inbound):
     signature: Signature | None = described(
         "Taxpayer signature.", {"date": "2026-11-21", "method": "wet"}, default=None
     )
-    identity_assertion: str | None = described(
+    identity_assertion: str | None = _assertion_field(
         "For an online revocation: the taxpayer's identity assertion (`nonce` = `message_id`; "
         "AU-02).",
-        None,
-        default=None,
-        max_length=8192,
+        example=None,
     )
 
 
@@ -370,13 +374,10 @@ class IdentitySubject(InboundModel):
     subject: str = described("Their subject at that provider.", "sa-7f3b21", max_length=256)
 
 
-def _assertion_field(act: str) -> Any:
-    return described(
+def _official_assertion(act: str) -> Any:
+    return _assertion_field(
         f"The identity assertion of {act} (a JWT from an allow-listed identity provider, "
-        "`nonce` = `message_id`; AU-02).",
-        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
-        default=None,
-        max_length=8192,
+        "`nonce` = `message_id`; AU-02)."
     )
 
 
@@ -393,7 +394,7 @@ class DoPinRequest(_Inbound):
     attests_authority: bool = described(
         "The requester attests they can legally bind the business.", True, default=False
     )
-    identity_assertion: str | None = _assertion_field("the requester")
+    identity_assertion: str | None = _official_assertion("the requester")
 
 
 class DoPinRedeem(_Inbound):
@@ -410,7 +411,7 @@ class DoPinRedeem(_Inbound):
         default=None,
         max_length=4096,
     )
-    identity_assertion: str | None = _assertion_field("the requester")
+    identity_assertion: str | None = _official_assertion("the requester")
 
 
 class EntityUserChange(_Inbound):
@@ -424,7 +425,7 @@ class EntityUserChange(_Inbound):
     user: IdentitySubject = described(
         "The authorized user.", {"issuer": "https://secure-access.local", "subject": "sa-91c0"}
     )
-    identity_assertion: str | None = _assertion_field("the Designated Official")
+    identity_assertion: str | None = _official_assertion("the Designated Official")
 
 
 class DoDeactivation(_Inbound):
@@ -438,7 +439,7 @@ class DoDeactivation(_Inbound):
         "The Designated Official to deactivate.",
         {"issuer": "https://secure-access.local", "subject": "sa-7f3b21"},
     )
-    identity_assertion: str | None = _assertion_field("the acting Designated Official")
+    identity_assertion: str | None = _official_assertion("the acting Designated Official")
 
 
 class ProtectedConfirmation(_Inbound):
@@ -453,12 +454,9 @@ class ProtectedConfirmation(_Inbound):
         "The taxpayer.", {"tin": "123-45-6789", "tin_type": "SSN"}
     )
     decision: Literal["confirm", "refuse"] = described("The taxpayer's answer.", "confirm")
-    identity_assertion: str | None = described(
+    identity_assertion: str | None = _assertion_field(
         "The taxpayer's identity assertion (a JWT from an allow-listed identity provider, "
-        "`nonce` = `grant_id`; AU-02). Required: an answer without one is refused.",
-        "eyJhbGciOiJFZDI1NTE5Iiwia2lkIjoic2VjdXJlLWFjY2VzcyJ9.eyJpc3MiOiIuLi4ifQ.c2ln",
-        default=None,
-        max_length=8192,
+        "`nonce` = `grant_id`; AU-02). Required: an answer without one is refused."
     )
 
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
 from joserfc.jwk import OKPKey
 
 from caf_client import KafkaConnection, Signer
-from caf_client.publisher import signed_record, signed_registry_record
+from caf_client.connection import ClientScope
+from caf_client.publisher import (
+    signed_entity_record,
+    signed_protection_record,
+    signed_record,
+    signed_registry_record,
+)
 from caf_runtime.authenticity import DEFAULT_ALLOW, JwksSource, RecordVerifier
 from devstack.keys import DevKeys
 from schemas import topics
@@ -52,6 +59,45 @@ async def test_au_01_a_tombstone_built_by_the_sdk_is_signed_over_its_key(keys: D
     verifier = RecordVerifier(JwksSource(str(keys.publishers_jwks)), DEFAULT_ALLOW)
     tombstone = consumed(topics.PRACTITIONERS, record.key, None, record.headers)
     assert (await verifier.verify(tombstone)).publisher == "registry-feed"
+
+
+def test_entity_and_protection_records_are_keyed_and_signed_like_registry_records(
+    keys: DevKeys,
+) -> None:
+    signer = keys.signer("registry-feed")
+    entity = signed_entity_record(signer, "ent-1", {"entity_id": "ent-1"})
+    assert (entity.topic, entity.key, entity.value) == (
+        topics.ENTITIES,
+        b"ent-1",
+        b'{"entity_id": "ent-1"}',
+    )
+    assert entity.headers == signer.headers(b'{"entity_id": "ent-1"}')
+    ended = signed_protection_record(signer, "9f2c4e1a", None)
+    assert (ended.topic, ended.key, ended.value) == (topics.PROTECTED, b"9f2c4e1a", None)
+    assert ended.headers == signer.headers(b"9f2c4e1a")
+
+
+async def test_a_client_scope_starts_its_client_on_entry_and_stops_it_even_after_an_error() -> None:
+    calls: list[str] = []
+
+    class Client:
+        async def start(self) -> None:
+            calls.append("start")
+
+        async def stop(self) -> None:
+            calls.append("stop")
+
+    scope: ClientScope[Any] = ClientScope(Client())
+
+    async def fail_inside() -> None:
+        async with scope as entered:
+            assert entered is scope
+            assert calls == ["start"]
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        await fail_inside()
+    assert calls == ["start", "stop"]
 
 
 def test_a_signer_needs_a_private_key_with_a_kid(keys: DevKeys) -> None:

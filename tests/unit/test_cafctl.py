@@ -522,6 +522,47 @@ def test_holds_release_exits_by_what_became_of_the_hold_and_is_audited(
     assert record.after["status"] == status
 
 
+def test_holds_refuse_sends_a_refusal_and_is_audited_as_one(
+    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+) -> None:
+    decided: list[str] = []
+
+    async def decide(
+        settings: Any, grant_id: str, decision: holds.Decision, *, operator: str, why: str
+    ) -> holds.Outcome:
+        del settings, why
+        decided.append(decision)
+        return holds.Outcome(grant_id, decision, operator, "review:m-1:0:x", "refused")
+
+    monkeypatch.setattr(holds, "decide", decide)
+    argv = ["holds", "refuse", "m-1:0", "--operator", "dana", "--why", "OPS-3"]
+    result = runner.invoke(cli.app, argv)
+    assert result.exit_code == 0, result.output
+    assert decided == ["refuse"]
+    [record] = offline
+    assert (record.action, record.target, record.why) == ("holds refuse", "m-1:0", "OPS-3")
+
+
+def test_every_command_takes_json_as_its_last_option_and_only_audited_ones_ask_who_acts() -> None:
+    """The options `_command` adds come after the command's own, as they always stood."""
+    root = typer.main.get_command(cli.app)
+    audited = {
+        "submit", "practitioner set", "dlq replay", "holds release", "holds refuse",
+        "officials deactivate", "misuse hold", "statements send", "rekey",
+    }  # fmt: skip
+    readers = {"trace", "signatures show"}  # --operator and --why of an API read, their own
+    for path in COMMANDS:
+        command = root
+        for name in path.split():
+            command = cast("Any", command).commands[name]
+        options = [param.opts[0] for param in command.params]
+        assert options[-1] == "--json", path
+        asks_who = {"--operator", "--why"} <= set(options)
+        assert asks_who == (path in audited | readers), path
+        if path in audited:
+            assert options[-3:] == ["--operator", "--why", "--json"], path
+
+
 def test_an_operator_named_by_caf_operator_needs_no_flag(
     monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
 ) -> None:
