@@ -60,12 +60,11 @@ from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq, holds, misuse, officials, operations
 from cafctl.audit import Audit, Operator, audit_trail
+from cafctl.devkeys import dev_keys
 from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
 from cafctl.rekey import rekey
 from cafctl.status import status, trace
-from devstack.keys import DevKeys
-from devstack.stack import Stack
 from schemas import topics
 from services.caf_poster.config import CafPosterSettings
 
@@ -275,7 +274,7 @@ def _token(args: argparse.Namespace) -> int:
         print("cafctl: a practitioner token names the CAF number: --caf-number", file=sys.stderr)
         return 2
     claims = {k: v for k, v in (("tin", args.tin), ("caf_number", args.caf_number)) if v}
-    keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+    keys = dev_keys().ensure()
     print(keys.access_token(role=args.role, subject=args.subject or f"{args.role}-dev", **claims))
     return 0
 
@@ -509,9 +508,7 @@ def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
     if key is not None:
         signer = Signer.from_file(key)
         return lambda _kind: signer
-    root = folder or Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)
-    keys = DevKeys(root)
-    return keys.signer_for
+    return dev_keys(folder).signer_for
 
 
 async def _dlq(args: argparse.Namespace, settings: ServiceSettings, options: dict[str, Any]) -> int:
@@ -608,7 +605,7 @@ def _api_read(
     def token() -> str:
         if given := os.environ.get("CAFCTL_API_TOKEN"):
             return given
-        keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+        keys = dev_keys().ensure()
         return keys.access_token(role="employee", subject=operator.name)
 
     return ReadSideRead(ReadSideApi.from_environment(), token, operator.why)
