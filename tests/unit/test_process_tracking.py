@@ -4,7 +4,6 @@ earlier versions wrote."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -25,13 +24,15 @@ SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A running process tracked by its pid file; killed afterwards whatever the test did."""
+    """A running process tracked by its pid file; stopped afterwards whatever the test did to
+    its pid file (and so reaped: no zombie, no ResourceWarning)."""
     process = ManagedProcess("sleeper", tmp_path)
     pid = process.start(SLEEP)
+    recorded = process.pidfile.read_text()
     yield process
-    with contextlib.suppress(psutil.NoSuchProcess):
-        psutil.Process(pid).kill()
-    process.stop(timeout=5)
+    if running(pid):
+        process.pidfile.write_text(recorded)
+        assert process.stop(timeout=5)
 
 
 def kernel_start_ticks(pid: int) -> int:
