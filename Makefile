@@ -6,15 +6,22 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install fetch tools promtool browser screenshots up down status demo chaos bench lint test unit integration clean
+.PHONY: install lock fetch tools promtool browser screenshots up down status demo chaos bench lint test unit integration clean
 
-$(INSTALLED): pyproject.toml
+# Exactly the versions of the lock (with their hashes; pip checks that it lacks no dependency),
+# then our own package, editable, built by the locked setuptools (no download at build time).
+DEV_LOCK := requirements/dev.lock
+$(INSTALLED): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+LOCK_ARGS ?=
+lock: install             ## regenerate requirements/*.lock from pyproject.toml (LOCK_ARGS=--upgrade: newest allowed)
+	$(PY) -m devstack.lock $(LOCK_ARGS)
 
 # Tools the test suite runs against the deploy/ files: kustomize and the KEDA CRD from the Go module
 # proxy, promtool (and prometheus, for the metrics end-to-end test) from Debian's packages.

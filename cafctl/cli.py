@@ -64,14 +64,13 @@ from caf_runtime.secrets import WeakKeyError, key_bytes
 from caf_runtime.topology import TABLES, TOPICS
 from cafctl import dlq, holds, misuse, officials, operations, render
 from cafctl.audit import Audit, Operator, audit_trail
+from cafctl.devkeys import dev_keys
 from cafctl.read_side import ApiRefusedError, ReadSideApi, ReadSideRead
 from cafctl.reconcile import reconcile_deployment
 from cafctl.rekey import rekey as rekey_caf
 from cafctl.status import status as status_of
 from cafctl.status import trace as trace_of
 from cafctl.topics import Outgoing, publish
-from devstack.keys import DevKeys
-from devstack.stack import Stack
 from schemas import topics
 from services.caf_poster.config import CafPosterSettings
 
@@ -470,8 +469,7 @@ def _signers(key: Path | None, folder: Path | None) -> Callable[[str], Signer]:
     if key is not None:
         signer = Signer.from_file(key)
         return lambda _kind: signer
-    root = folder or Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)
-    return DevKeys(root).signer_for
+    return dev_keys(folder).signer_for
 
 
 @_command(practitioner_app, "show")
@@ -746,7 +744,7 @@ async def token(
     if role == "practitioner" and not caf_number:
         return _fail("a practitioner token names the CAF number: --caf-number", 2)
     claims = {k: v for k, v in (("tin", tin), ("caf_number", caf_number)) if v}
-    keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+    keys = dev_keys().ensure()
     print(keys.access_token(role=role, subject=subject or f"{role}-dev", **claims))
     return 0
 
@@ -764,7 +762,7 @@ def _api_read(operator: str | None, why: str | None, action: str) -> ReadSideRea
     def employee_token() -> str:
         if given := os.environ.get("CAFCTL_API_TOKEN"):
             return given
-        keys = DevKeys(Path(os.environ.get("CAF_SIGNING_KEYS") or Stack().keys.root)).ensure()
+        keys = dev_keys().ensure()
         return keys.access_token(role="employee", subject=who.name)
 
     return ReadSideRead(ReadSideApi.from_environment(), employee_token, who.why)

@@ -44,6 +44,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import psutil
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -670,24 +671,25 @@ def codec_table(figures: list[CodecFigures]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_model() -> str:
+    """The processor's name. psutil has none: Linux's `/proc/cpuinfo` names it ("model name"),
+    where that file exists; elsewhere what the platform module says (`platform.processor()`,
+    often only the architecture), else the machine type."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def _machine() -> dict[str, str]:
-    memory_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     return {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu,
-        "memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "cores": str(psutil.cpu_count()),  # logical, as os.cpu_count() counted them before
+        "cpu": _cpu_model(),
+        "memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
         "python": platform.python_version(),
         "faststream": version("faststream"),
         "aiokafka": version("aiokafka"),

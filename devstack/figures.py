@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+import psutil
+
 _STARTED = time.monotonic()
 
 
@@ -19,12 +18,17 @@ def progress(text: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process `pid` so far (0 when it is gone)."""
+    """User and system CPU time of process `pid` so far (0 when it is gone).
+
+    The process's own time only, as the kernel counts it (Linux: utime + stime of
+    `/proc/<pid>/stat`): not that of children it waited for (psutil's `children_user` and
+    `children_system`, the kernel's cutime and cstime), so every figure of a process is its own
+    and the processes of a run add up without counting a child twice."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:  # gone, or not ours to look at
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return times.user + times.system
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

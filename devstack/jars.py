@@ -11,13 +11,52 @@ import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 from devstack.errors import StackError
 
 POM = Path(__file__).resolve().parent.parent / "deploy" / "local" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 _COMPLETE = ".complete"
+
+
+_MAVEN = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The versions of the stack's servers, set in one place, the POM's properties: the local
+    stack runs their jars, Compose (deploy/compose/compose.yaml) and the tests' testcontainers
+    their images (a unit test compares)."""
+
+    kafka: str
+    dynamodb_local: str
+
+    @property
+    def kafka_image(self) -> str:
+        return f"apache/kafka:{self.kafka}"
+
+    @property
+    def dynamodb_local_image(self) -> str:
+        return f"amazon/dynamodb-local:{self.dynamodb_local}"
+
+
+def versions(pom: Path = POM) -> Versions:
+    """Kafka's and DynamoDB Local's versions: `kafka.version` and `dynamodb.local.version`."""
+    document = ElementTree.parse(pom)  # noqa: S314 - our own file, not untrusted input
+    properties = document.getroot().find("m:properties", _MAVEN)
+    if properties is None:
+        raise StackError(f"{pom} has no <properties>")
+
+    def value(name: str) -> str:
+        text = properties.findtext(f"m:{name}", namespaces=_MAVEN)
+        if not text:
+            raise StackError(f"{pom} does not set {name}")
+        return text.strip()
+
+    return Versions(kafka=value("kafka.version"), dynamodb_local=value("dynamodb.local.version"))
 
 
 def cache_root() -> Path:

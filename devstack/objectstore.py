@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MODULE = "github.com/seaweedfs/seaweedfs"
-VERSION = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53
+VERSION = "v0.0.0-20261109003541-7506e5f91cd6"  # the commit of RELEASE
+# the release: Compose runs its image, chrislusf/seaweedfs:<RELEASE> (a unit test compares)
+RELEASE = "4.53"
 # the replace directive of SeaweedFS's own go.mod (a module deleted upstream)
 REPLACE = "github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0"
 GO_VERSION = "1.26.6"

@@ -3,7 +3,9 @@
 Where the broker and DynamoDB come from, in order:
 1. `KAFKA_BOOTSTRAP_SERVERS` and `DYNAMODB_ENDPOINT`, when set (an already running stack; then
    `S3_ENDPOINT` and its credentials name the object store too);
-2. testcontainers, when a Docker engine answers (the object store: the local SeaweedFS binary);
+2. testcontainers, when a Docker engine answers: the apache/kafka and amazon/dynamodb-local images
+   of the versions the local stack runs (`devstack.jars.versions()`, from deploy/local/pom.xml);
+   the object store: the local SeaweedFS binary;
 3. otherwise the project's own local stack (`devstack`): Kafka, DynamoDB Local and SeaweedFS on
    free ports in a temporary folder, stopped when the session ends.
 
@@ -13,6 +15,8 @@ Tests isolate themselves with unique topic names, table prefixes and ids, never 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import os
 import socket
 import tempfile
@@ -29,9 +33,11 @@ from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
 from caf_runtime.provision import provision_environment
+from devstack import jars
 from devstack.access import PROVISIONER, SERVICE_PRINCIPALS
 from devstack.dynamodb import LOCAL_CREDENTIALS
 from devstack.fleet import free_ports
+from devstack.kafka import COMMON_PROPERTIES
 from devstack.keys import DevKeys
 from devstack.objectstore import ObjectStore, Ports
 from devstack.stack import Stack
@@ -175,15 +181,18 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
 
 
 def _containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+    """Kafka and DynamoDB Local in containers, of the versions the local stack runs (the POM's)."""
     from testcontainers.core.container import DockerContainer  # noqa: PLC0415
-    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
 
+    versions = jars.versions()
+    dynamodb_ready = LogMessageWaitStrategy("Initializing DynamoDB Local")
     with (
-        KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka,
-        DockerContainer("amazon/dynamodb-local:2.6.1").with_exposed_ports(8000) as dynamodb,
+        _kafka_container(versions.kafka_image) as bootstrap_servers,
+        DockerContainer(versions.dynamodb_local_image)
+        .with_exposed_ports(8000)
+        .waiting_for(dynamodb_ready) as dynamodb,
     ):
-        wait_for_logs(dynamodb, "Initializing DynamoDB Local")
         endpoint = f"http://{dynamodb.get_container_host_ip()}:{dynamodb.get_exposed_port(8000)}"
         # the object store runs from its cached binary, as in the local stack
         stack = Stack(root=tmp_path_factory.mktemp("devstack"), s3_ports=Ports(*free_ports(8)))
@@ -191,9 +200,65 @@ def _containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastruc
         objectstore.start()
         try:
             asyncio.run(stack.ensure_evidence_bucket())
-            yield Infrastructure(kafka.get_bootstrap_server(), endpoint, None, objectstore)
+            yield Infrastructure(bootstrap_servers, endpoint, None, objectstore)
         finally:
             objectstore.stop()
+
+
+ADVERTISED_LISTENERS = "/tmp/caf-advertised-listeners"  # noqa: S108 - inside the container
+
+
+@contextlib.contextmanager
+def _kafka_container(image: str) -> Iterator[str]:
+    """One KRaft node (broker and controller) of the apache/kafka image, configured like the
+    local stack's broker; yields its bootstrap address.
+
+    A plain container: testcontainers' KafkaContainer drives Confluent's image only (its start
+    script is Confluent's, and its KRaft mode refuses a tag below 7.0.0). The broker advertises
+    the address clients reach it at, the host's port mapped to 9092, known only once the container
+    runs: the container waits for it in a file, then runs the image's own command."""
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy  # noqa: PLC0415
+
+    start = (
+        f"while [ ! -s {ADVERTISED_LISTENERS} ]; do sleep 0.1; done; "
+        f'export KAFKA_ADVERTISED_LISTENERS="$(cat {ADVERTISED_LISTENERS})"; '
+        "exec /etc/kafka/docker/run"
+    )
+    container = (
+        DockerContainer(image)
+        .with_exposed_ports(9092)
+        .with_envs(**kafka_container_environment())
+        .with_command(["sh", "-c", start])
+    )
+    with container:
+        address = f"{container.get_container_host_ip()}:{container.get_exposed_port(9092)}"
+        listeners = f"PLAINTEXT://{address},BROKER://localhost:19092"
+        container.copy_into_container(listeners.encode(), ADVERTISED_LISTENERS)
+        started = LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120)
+        started.wait_until_ready(container)
+        yield address
+
+
+def kafka_container_environment() -> dict[str, str]:
+    """The local stack's broker settings (`devstack.kafka.COMMON_PROPERTIES`) as the apache/kafka
+    image takes them (`KAFKA_` and the name in capitals, `.` as `_`, `_` as `__`, `-` as `___`),
+    with a listener for clients on the host (9092), one between brokers (19092) and the
+    controller's (9093)."""
+    properties = COMMON_PROPERTIES.format(controller_port=9093, data_dir="/var/lib/kafka/data")
+    environment = {}
+    for line in filter(None, properties.splitlines()):
+        name, _, value = line.partition("=")
+        name = name.replace("_", "__").replace("-", "___").replace(".", "_")
+        environment[f"KAFKA_{name.upper()}"] = value
+    return environment | {
+        "CLUSTER_ID": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,BROKER://:19092,CONTROLLER://:9093",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": (
+            "PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        ),
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "BROKER",
+    }
 
 
 @pytest.fixture
