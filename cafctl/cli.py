@@ -52,6 +52,8 @@ from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError
 
 from caf_client.identity import ROLES
 from caf_client.signing import Signer
@@ -191,6 +193,15 @@ AUDITED = (
 AS_JSON = inspect.Parameter("as_json", KEYWORD, default=False, annotation=Json)
 
 
+def _unreachable(error: KafkaError | BotoCoreError) -> str:
+    """What to say when Kafka or DynamoDB does not answer: which, why, and what to check."""
+    service = "Kafka" if isinstance(error, KafkaError) else "DynamoDB"
+    return (
+        f"{service} did not answer ({type(error).__name__}: {error}); check the connection "
+        'settings (on the local stack: eval "$(python -m devstack env)")'
+    )
+
+
 def _command(
     group: typer.Typer, name: str, *, audited: bool = False
 ) -> Callable[[Command], Command]:
@@ -221,6 +232,9 @@ def _command(
                 code = asyncio.run(command(**shared, **kwargs))
             except (ValueError, OSError, KeyError) as error:
                 print(f"cafctl: {error}", file=sys.stderr)
+                raise typer.Exit(1) from error
+            except (KafkaError, BotoCoreError) as error:
+                print(f"cafctl: {_unreachable(error)}", file=sys.stderr)
                 raise typer.Exit(1) from error
             if code:
                 raise typer.Exit(code)

@@ -52,9 +52,9 @@ async def status(
     `api`, where it is served)."""
     admin = AIOKafkaAdminClient(**options)
     consumer = AIOKafkaConsumer(**options)
-    await admin.start()
-    await consumer.start()
-    try:
+    try:  # both closed, whichever failed to start
+        await admin.start()
+        await consumer.start()
         ends: dict[str, dict[Any, int]] = {}
         rows = []
         for spec in TOPICS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -50,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(sorted(p.name for p in keys.root.glob("*.jwk")))
             )
         elif args.command == "env":
-            for key, value in stack.environment().items():
-                # the taxpayer_ref key is intake's and the read side's alone; the key-encryption
-                # key is printed: the local operator opens sealed dead letters with it
-                # (`cafctl dlq show`)
-                if not key.endswith("_TAXPAYER_REF_KEY"):
-                    print(f"export {key}={value}")
+            print("\n".join(export_lines(stack.environment())))
     except StackError as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
@@ -79,6 +75,17 @@ def _bring_up(stack: Stack, *, with_services: bool) -> None:
 def _print_status(stack: Stack) -> None:
     for name, state in stack.status().items():
         print(f"  {name:<11} {state}")
+
+
+def export_lines(environment: dict[str, str]) -> list[str]:
+    """`export` lines a shell evaluates back to exactly these values (JSON key sets included).
+    The taxpayer_ref key is intake's and the read side's alone; the key-encryption key is
+    printed: the local operator opens sealed dead letters with it (`cafctl dlq show`)."""
+    return [
+        f"export {key}={shlex.quote(value)}"
+        for key, value in environment.items()
+        if not key.endswith("_TAXPAYER_REF_KEY")
+    ]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -678,3 +679,15 @@ def test_progress_is_drawn_only_for_people_at_a_terminal() -> None:
         assert not output.live  # pytest captures stdout: not a terminal
         with output.progress("replaying", 3) as advance:
             advance()  # nothing drawn, nothing fails
+
+
+def test_a_broker_that_does_not_answer_is_one_clear_line_and_status_1_not_a_traceback() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+    result = runner.invoke(cli.app, ["status"], env=env)
+    assert result.exit_code == 1
+    assert "Kafka did not answer" in result.stderr
+    assert "devstack env" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -285,3 +287,22 @@ async def test_a_poll_whose_outcome_cannot_be_written_finishes_its_other_partiti
     with pytest.raises(KafkaTimeoutError):
         await guard.handle_batch(poll, work)
     assert handled == [(0, 0), (1, 0), (1, 1), (1, 2)]  # partition 0 stops at its failure
+
+
+def test_the_stacks_export_lines_give_a_shell_every_value_exactly() -> None:
+    """`eval "$(python -m devstack env)"`: a JWK set or a path with spaces survives the shell."""
+    from devstack.cli import export_lines  # noqa: PLC0415
+
+    values = {
+        "INTAKE_PIN_KEYS": '{"keys": [{"crv": "P-256", "kid": "intake-pin-1"}]}',
+        "CAF_SIGNING_KEYS": "/home/a folder/keys",
+        "INTAKE_TAXPAYER_REF_KEY": "never printed",
+    }
+    script = "\n".join(
+        [*export_lines(values), 'printf "%s\\n%s" "$INTAKE_PIN_KEYS" "$CAF_SIGNING_KEYS"']
+    )
+    bash = shutil.which("bash")
+    assert bash is not None
+    shown = subprocess.run([bash, "-c", script], capture_output=True, text=True, check=True)  # noqa: S603 - our own script
+    assert shown.stdout.split("\n") == [values["INTAKE_PIN_KEYS"], values["CAF_SIGNING_KEYS"]]
+    assert not any("TAXPAYER_REF" in line for line in export_lines(values))
