@@ -74,13 +74,8 @@ async def test_au_01_a_registry_record_not_signed_by_the_registry_feed_changes_n
     suspended representative is still rejected."""
     ssn, caf = random_ssn(), unique_caf()
     await pipeline.register(caf, "Avery Smith", status="S")
-    forgery = json.dumps({"caf_number": caf, "name": "Avery Smith", "status_code": ""}).encode()
-    await pipeline.producer.send_and_wait(
-        pipeline.settings.topic(topics.PRACTITIONERS),
-        forgery,
-        key=caf.encode(),
-        headers=signed_headers(forgery, kid="forms-intake"),
-    )
+    forgery = {"caf_number": caf, "name": "Avery Smith", "status_code": ""}
+    await pipeline.publish(topics.PRACTITIONERS, caf, forgery, None, kid="forms-intake")
     await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
     [rejected] = await pipeline.terminal(ref_of(ssn), 1)
     assert rejected["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"

@@ -37,7 +37,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
 from tests.e2e.test_tax_pro_account import decision, send
-from tests.signing import keys, signed_headers
+from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
 
@@ -98,13 +98,7 @@ async def publish_entity(pipeline: Pipeline, ein: str, entity_type: str = "corpo
         },
         "status": "active",
     }
-    value = json.dumps(record).encode()
-    await pipeline.producer.send_and_wait(
-        pipeline.settings.topic(topics.ENTITIES),
-        value,
-        key=entity_id.encode(),
-        headers=signed_headers(value, "entity"),
-    )
+    await pipeline.publish(topics.ENTITIES, entity_id, record, "entity")
     return entity_id
 
 
