@@ -23,6 +23,7 @@ from caf_runtime.topology import TABLES
 from devstack import messages
 from devstack.keys import ISSUER
 from schemas import topics
+from schemas.entities import BusinessType
 from schemas.ids import official_id
 from schemas.values import EIN_PREFIXES
 from tests.conftest import unique
@@ -82,22 +83,11 @@ def services_now(pipeline: Pipeline) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=offset)
 
 
-async def publish_entity(pipeline: Pipeline, ein: str, entity_type: str = "corporation") -> str:
+async def publish_entity(
+    pipeline: Pipeline, ein: str, entity_type: BusinessType = "corporation"
+) -> str:
     entity_id = unique("ent-")
-    record = {
-        "entity_id": entity_id,
-        "ein": ein,
-        "legal_name": "Bluegrass Tooling Inc",
-        "entity_type": entity_type,
-        "address": {
-            "line1": "200 Commerce St",
-            "city": "Nashville",
-            "state": "TN",
-            "postal_code": "37219",
-            "country": "US",
-        },
-        "status": "active",
-    }
+    record = messages.document(messages.entity(entity_id, ein, entity_type=entity_type))
     await pipeline.publish(topics.ENTITIES, entity_id, record, "entity")
     return entity_id
 

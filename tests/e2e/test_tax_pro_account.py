@@ -29,21 +29,13 @@ def tpa_request(
     notices: bool = False,
 ) -> dict[str, Any]:
     """A Tax Pro Account request of professional `caf` for taxpayer `ssn`, received today."""
-    today = business_today()
-    request = messages.tpa_request(
-        taxpayer=messages.individual(ssn),
-        representative=messages.tax_professional(
-            caf_number=caf,
-            name=name,
-            receive_notices=notices,
-            signed=messages.online_signature(today),
-        ),
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
+    request = messages.tpa_request_now(
+        messages.individual(ssn),
+        caf,
+        name=name,
+        receive_notices=notices,
         request_id=f"tpa-{uuid.uuid4().hex[:10]}",
         group_id=group_id,
-        received_on=today,
-        periods=[str(today.year - 1)],
     )
     return messages.document(request)
 
@@ -56,14 +48,11 @@ def decision(
 ) -> dict[str, Any]:
     """The taxpayer's decision on `request`, signed today (or `signed`) at `at` (or now), with
     their identity assertion."""
-    signed = signed or business_today()
-    at = at or datetime.now(UTC)
-    decided = messages.tpa_decision(
+    decided = messages.tpa_decision_now(
         request["request_id"],
         kind,
-        signed=messages.online_signature(signed, at=at),
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
+        signed=signed,
+        at=at,
         identity_assertion=assertion(
             tin=request.get("taxpayer", {}).get("tin") or random_ssn(),
             nonce=request["request_id"],
