@@ -68,18 +68,16 @@ class Api:
         return answer
 
     async def history(self, ssn: str) -> dict[str, dict[str, Any]]:
-        response = await self.client.get(
-            "/v1/taxpayers/me/authorizations",
-            headers={"authorization": f"Bearer {self.token('taxpayer', tin=ssn)}"},
-        )
-        assert response.status_code == 200, response.text
-        return {g["grant_id"]: g for g in response.json()["grants"]}
+        token = self.token("taxpayer", tin=ssn)
+        return await self._grants("/v1/taxpayers/me/authorizations", token)
 
     async def practitioner(self, caf: str) -> dict[str, dict[str, Any]]:
-        response = await self.client.get(
-            "/v1/practitioners/me/authorizations",
-            headers={"authorization": f"Bearer {self.token('practitioner', caf_number=caf)}"},
-        )
+        token = self.token("practitioner", caf_number=caf)
+        return await self._grants("/v1/practitioners/me/authorizations", token)
+
+    async def _grants(self, path: str, token: str) -> dict[str, dict[str, Any]]:
+        """The grants the caller of `token` sees at `path`, by grant id."""
+        response = await self.client.get(path, headers={"authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         return {g["grant_id"]: g for g in response.json()["grants"]}
 
