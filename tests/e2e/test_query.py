@@ -30,7 +30,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.conftest import SERVICES as PIPELINE
 from tests.e2e.test_pipeline import removal
-from tests.e2e.test_tax_pro_account import send, tpa_request
+from tests.e2e.test_tax_pro_account import requested
 from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
@@ -198,10 +198,7 @@ async def test_a_pending_request_shows_to_the_taxpayer_as_approvable_and_to_the_
     pipeline: Pipeline, api: Api
 ) -> None:
     """NO-01: a Tax Pro Account request waits for the taxpayer; it authorizes nothing yet."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, caf, request = await requested(pipeline)
     history = await until(lambda: api.history(ssn), lambda h: request["request_id"] in h)
     pending = history[request["request_id"]]
     assert (pending["status"], pending["can_approve"]) == ("pending", True)
