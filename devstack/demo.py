@@ -168,20 +168,14 @@ def first_wave() -> list[tuple[str, dict[str, Any] | bytes]]:
 
 
 def _tpa_request(n: int, caf: str, name: str, group_id: str | None = None) -> dict[str, Any]:
-    request = messages.tpa_request(
-        taxpayer=messages.individual(tin(n), name="Casey Online", address=_ONLINE_ADDRESS),
-        representative=messages.tax_professional(
-            caf_number=caf,
-            name=name,
-            licence_number="EA-1",
-            signed=messages.online_signature(TODAY),
-        ),
-        group_id=group_id,
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
+    request = messages.tpa_request_now(
+        messages.individual(tin(n), name="Casey Online", address=_ONLINE_ADDRESS),
+        caf,
+        name=name,
+        licence_number="EA-1",
         request_id=f"tpa-{uuid.uuid4().hex[:8]}",
-        received_on=TODAY,
-        periods=[str(YEAR - 1)],
+        group_id=group_id,
+        today=TODAY,
     )
     return messages.document(request)
 
@@ -194,13 +188,7 @@ def _decision(
 ) -> dict[str, Any]:
     """A decision; its identity assertion is added when it is sent (`Demo._publish`)."""
     at = datetime.now(UTC) + timedelta(seconds=at_offset_s)
-    made = messages.tpa_decision(
-        request["request_id"],
-        decision,
-        signed=messages.online_signature(signed, at=at),
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
-    )
+    made = messages.tpa_decision_now(request["request_id"], decision, signed=signed, at=at)
     return messages.document(made)
 
 

@@ -71,22 +71,7 @@ class BusinessDemo:
     async def run(self, caf_number: str, api: str) -> None:
         print("\nA business gets a Designated Official (CP311) and approves a Tax Pro request:")
         await self.entity_feed.publish_entity(
-            ENTITY_ID,
-            {
-                "entity_id": ENTITY_ID,
-                "ein": EIN,
-                "legal_name": "Bluegrass Tooling Inc",
-                "entity_type": "corporation",
-                "address": {
-                    "line1": "200 Commerce St",
-                    "city": "Nashville",
-                    "state": "TN",
-                    "postal_code": "37219",
-                    "country": "US",
-                },
-                "status": "active",
-                "updated_at": datetime.now(UTC).isoformat(),
-            },
+            ENTITY_ID, messages.entity(ENTITY_ID, EIN, updated_at=datetime.now(UTC))
         )
         print(f"  entity feed: {ENTITY_ID} (a corporation, EIN ending {EIN[-4:]})")
         asked = await self._act(
@@ -169,31 +154,19 @@ class BusinessDemo:
         ]
 
     def _tpa_request(self, caf_number: str) -> dict[str, Any]:
-        today = messages.business_today()
-        request = messages.tpa_request(
-            taxpayer=messages.business(EIN),
-            representative=messages.tax_professional(
-                caf_number=caf_number,
-                licence_number=None,
-                receive_notices=None,
-                signed=messages.online_signature(today),
-            ),
-            message_id=str(uuid.uuid4()),
-            sent_at=datetime.now(UTC),
+        request = messages.tpa_request_now(
+            messages.business(EIN),
+            caf_number,
+            licence_number=None,
+            receive_notices=None,
             request_id=f"tpa-biz-{uuid.uuid4().hex[:8]}",
-            received_on=today,
-            periods=[str(today.year - 1)],
             form_number="1120",
         )
         return messages.document(request)
 
     def _decision(self, request: dict[str, Any], person: Person) -> dict[str, Any]:
-        approval = messages.tpa_decision(
-            request["request_id"],
-            signed=messages.online_signature(messages.business_today(), at=datetime.now(UTC)),
-            identity_assertion=person.assertion(request["request_id"]),
-            message_id=str(uuid.uuid4()),
-            sent_at=datetime.now(UTC),
+        approval = messages.tpa_decision_now(
+            request["request_id"], identity_assertion=person.assertion(request["request_id"])
         )
         return messages.document(approval)
 

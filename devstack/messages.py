@@ -1,8 +1,9 @@
 """Valid messages of the contract, built from its models: the one place that says what a clean
-Form 2848 or 8821 submission, a Tax Pro Account request and decision, a withdrawal, a revocation
-and a practitioner registry record hold. The unit and service tests (`tests/unit/builders.py`),
-the end-to-end tests (`tests/e2e/conftest.py`), `make demo` (`devstack/demo.py`) and the chaos
-and benchmark workload (`devstack/workload.py`) build theirs here.
+Form 2848 or 8821 submission, a Tax Pro Account request and decision, a withdrawal, a revocation,
+a practitioner registry record and a business entity record hold. The unit and service tests
+(`tests/unit/builders.py`), the end-to-end tests (`tests/e2e/conftest.py`), `make demo`
+(`devstack/demo.py`) and the chaos and benchmark workload (`devstack/workload.py`) build theirs
+here.
 
 Each builder returns the pydantic model, strict and valid as intake reads it; `document` gives
 its JSON form as a portal publishes it (the fields it was built with), with the changes a test
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 
 from caf_runtime.clock import business_day
 from schemas.codec import decode_inbound
+from schemas.entities import BusinessType, EntityRecord
 from schemas.inbound import (
     Address,
     Channel,
@@ -56,6 +59,7 @@ __all__ = [
     "business_today",
     "decoded",
     "document",
+    "entity",
     "individual",
     "method_for",
     "online_signature",
@@ -69,7 +73,9 @@ __all__ = [
     "tax_matter",
     "tax_professional",
     "tpa_decision",
+    "tpa_decision_now",
     "tpa_request",
+    "tpa_request_now",
     "withdrawal",
 ]
 
@@ -84,6 +90,9 @@ RECEIVED = dt.date(2026, 11, 20)
 SENT_AT = dt.datetime(2026, 11, 20, 14, 3, tzinfo=_EASTERN)
 ADDRESS = Address(line1="1 Main St", city="Memphis", state="TN", postal_code="38103", country="US")
 BUSINESS_ADDRESS = Address(line1="200 Commerce St", city="Nashville", state="TN")
+_ENTITY_ADDRESS = Address(
+    line1="200 Commerce St", city="Nashville", state="TN", postal_code="37219", country="US"
+)
 
 _TAXPAYER_SIGNED = dt.date(2026, 11, 18)
 _REPRESENTATIVE_SIGNED = dt.date(2026, 11, 19)
@@ -317,6 +326,61 @@ def tpa_decision(
     )
 
 
+def tpa_request_now(
+    taxpayer: Taxpayer,
+    caf_number: str,
+    *,
+    request_id: str,
+    name: str = "Avery Smith",
+    licence_number: str | None = "EA-001122",
+    receive_notices: bool | None = True,
+    group_id: str | None = None,
+    form_number: str = "1040",
+    today: dt.date | None = None,
+) -> TpaRequest:
+    """A `tpa_request` as a portal publishes it now: of the `tax_professional` `caf_number`
+    (`name`, …), who signed online on the day it is received, `today` (else `business_today`),
+    for last year's income tax, with a fresh message id."""
+    today = today or business_today()
+    return tpa_request(
+        taxpayer=taxpayer,
+        representative=tax_professional(
+            caf_number=caf_number,
+            name=name,
+            licence_number=licence_number,
+            receive_notices=receive_notices,
+            signed=online_signature(today),
+        ),
+        request_id=request_id,
+        group_id=group_id,
+        received_on=today,
+        periods=[str(today.year - 1)],
+        form_number=form_number,
+        message_id=str(uuid.uuid4()),
+        sent_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def tpa_decision_now(
+    request_id: str,
+    decision: Literal["approve", "decline"] = "approve",
+    *,
+    signed: dt.date | None = None,
+    at: dt.datetime | None = None,
+    identity_assertion: str | None = None,
+) -> TpaDecision:
+    """A `tpa_decision` as a portal publishes it now, with a fresh message id: signed online
+    on `signed` (else `business_today`) at `at` (else now)."""
+    return tpa_decision(
+        request_id,
+        decision,
+        signed=online_signature(signed or business_today(), at=at or dt.datetime.now(dt.UTC)),
+        identity_assertion=identity_assertion,
+        message_id=str(uuid.uuid4()),
+        sent_at=dt.datetime.now(dt.UTC),
+    )
+
+
 def withdrawal(
     caf_number: str = CAF_NUMBER,
     *,
@@ -413,6 +477,26 @@ def practitioner(
             ptin_valid_through=ptin_valid_through,
             afsp_years=None if afsp_years is None else list(afsp_years),
         ),
+    )
+
+
+def entity(
+    entity_id: str,
+    ein: str = "12-3456789",
+    *,
+    entity_type: BusinessType = "corporation",
+    updated_at: dt.datetime | None = None,
+) -> EntityRecord:
+    """An active business in the entity feed (`caf.entities.v1`, DO-01): the corporation of
+    `business()`, at its address of record in Nashville. An `updated_at` of None is left out."""
+    return EntityRecord(
+        entity_id=entity_id,
+        ein=ein,
+        legal_name="Bluegrass Tooling Inc",
+        entity_type=entity_type,
+        address=_ENTITY_ADDRESS,
+        status="active",
+        **_given(updated_at=updated_at),
     )
 
 

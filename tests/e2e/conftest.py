@@ -116,15 +116,22 @@ class Pipeline:
             ],
         )
 
-    async def register(self, caf_number: str, name: str, status: str = "", **extra: Any) -> None:
-        record = registry_record(caf_number, name, status, **extra)
+    async def publish(
+        self, topic: str, key: str, record: dict[str, Any], kind: str | None, kid: str | None = None
+    ) -> None:
+        """Publish `record` to feed `topic` (of this pipeline), signed as a record of `kind` by
+        its development publisher, or by publisher `kid` (AU-01)."""
         value = json.dumps(record).encode()
         await self.producer.send_and_wait(
-            self.settings.topic(topics.PRACTITIONERS),
+            self.settings.topic(topic),
             value,
-            key=caf_number.encode(),
-            headers=signed_headers(value, "registry"),
+            key=key.encode(),
+            headers=signed_headers(value, kind, kid),
         )
+
+    async def register(self, caf_number: str, name: str, status: str = "", **extra: Any) -> None:
+        record = registry_record(caf_number, name, status, **extra)
+        await self.publish(topics.PRACTITIONERS, caf_number, record, "registry")
 
     def events(self, ref: str) -> list[dict[str, Any]]:
         return [e for e in self.seen[topics.EVENTS].json() if e["taxpayer_ref"] == ref]

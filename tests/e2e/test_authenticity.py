@@ -21,7 +21,7 @@ from devstack.keys import ISSUER
 from schemas import topics
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
 from tests.e2e.test_pipeline import removal
-from tests.e2e.test_tax_pro_account import decision, tpa_request
+from tests.e2e.test_tax_pro_account import decision, requested, tpa_request
 from tests.signing import assertion, keys, signed_headers
 
 pytestmark = pytest.mark.e2e
@@ -74,13 +74,8 @@ async def test_au_01_a_registry_record_not_signed_by_the_registry_feed_changes_n
     suspended representative is still rejected."""
     ssn, caf = random_ssn(), unique_caf()
     await pipeline.register(caf, "Avery Smith", status="S")
-    forgery = json.dumps({"caf_number": caf, "name": "Avery Smith", "status_code": ""}).encode()
-    await pipeline.producer.send_and_wait(
-        pipeline.settings.topic(topics.PRACTITIONERS),
-        forgery,
-        key=caf.encode(),
-        headers=signed_headers(forgery, kid="forms-intake"),
-    )
+    forgery = {"caf_number": caf, "name": "Avery Smith", "status_code": ""}
+    await pipeline.publish(topics.PRACTITIONERS, caf, forgery, None, kid="forms-intake")
     await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
     [rejected] = await pipeline.terminal(ref_of(ssn), 1)
     assert rejected["reason_code"] == "REJ-REP-NOT-GOOD-STANDING"
@@ -115,10 +110,7 @@ CHECK = {
 async def test_au_02_a_decision_without_a_valid_assertion_of_its_taxpayer_is_rejected(
     pipeline: Pipeline, case: str
 ) -> None:
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await pipeline.send_inbound(request, key=request["request_id"])
+    ssn, _, request = await requested(pipeline)
     await pipeline.until(lambda: pipeline.events(ref_of(ssn)))
     approval = decision(request) | {"identity_assertion": CASES[case](ssn, request["request_id"])}
     await pipeline.send_inbound(approval, key=request["request_id"])

@@ -23,6 +23,7 @@ from caf_runtime.topology import TABLES
 from devstack import messages
 from devstack.keys import ISSUER
 from schemas import topics
+from schemas.entities import BusinessType
 from schemas.ids import official_id
 from schemas.values import EIN_PREFIXES
 from tests.conftest import unique
@@ -37,7 +38,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_cafctl import AS_OPERATOR, cafctl
 from tests.e2e.test_tax_pro_account import decision, send
-from tests.signing import keys, signed_headers
+from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
 
@@ -82,29 +83,12 @@ def services_now(pipeline: Pipeline) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=offset)
 
 
-async def publish_entity(pipeline: Pipeline, ein: str, entity_type: str = "corporation") -> str:
+async def publish_entity(
+    pipeline: Pipeline, ein: str, entity_type: BusinessType = "corporation"
+) -> str:
     entity_id = unique("ent-")
-    record = {
-        "entity_id": entity_id,
-        "ein": ein,
-        "legal_name": "Bluegrass Tooling Inc",
-        "entity_type": entity_type,
-        "address": {
-            "line1": "200 Commerce St",
-            "city": "Nashville",
-            "state": "TN",
-            "postal_code": "37219",
-            "country": "US",
-        },
-        "status": "active",
-    }
-    value = json.dumps(record).encode()
-    await pipeline.producer.send_and_wait(
-        pipeline.settings.topic(topics.ENTITIES),
-        value,
-        key=entity_id.encode(),
-        headers=signed_headers(value, "entity"),
-    )
+    record = messages.document(messages.entity(entity_id, ein, entity_type=entity_type))
+    await pipeline.publish(topics.ENTITIES, entity_id, record, "entity")
     return entity_id
 
 

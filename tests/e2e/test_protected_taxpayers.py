@@ -28,7 +28,7 @@ from tests.e2e.conftest import (
     unique_caf,
 )
 from tests.e2e.test_tax_pro_account import decision, send, tpa_request
-from tests.signing import assertion, signed_headers
+from tests.signing import assertion
 
 pytestmark = pytest.mark.e2e
 
@@ -39,13 +39,7 @@ async def protect(pipeline: Pipeline, ssn: str) -> None:
     """The IP PIN program names the taxpayer for this year (year and basis, never a PIN)."""
     ref = ref_of(ssn)
     record = {"taxpayer_ref": ref, "year": business_today().year, "basis": "identity_theft_victim"}
-    value = json.dumps(record).encode()
-    await pipeline.producer.send_and_wait(
-        pipeline.settings.topic(topics.PROTECTED),
-        value,
-        key=ref.encode(),
-        headers=signed_headers(value, "protection"),
-    )
+    await pipeline.publish(topics.PROTECTED, ref, record, "protection")
 
 
 def of_grant(pipeline: Pipeline, ssn: str, grant_id: str, type_: str) -> list[dict[str, Any]]:

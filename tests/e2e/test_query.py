@@ -30,7 +30,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.conftest import SERVICES as PIPELINE
 from tests.e2e.test_pipeline import removal
-from tests.e2e.test_tax_pro_account import send, tpa_request
+from tests.e2e.test_tax_pro_account import requested
 from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
@@ -68,18 +68,16 @@ class Api:
         return answer
 
     async def history(self, ssn: str) -> dict[str, dict[str, Any]]:
-        response = await self.client.get(
-            "/v1/taxpayers/me/authorizations",
-            headers={"authorization": f"Bearer {self.token('taxpayer', tin=ssn)}"},
-        )
-        assert response.status_code == 200, response.text
-        return {g["grant_id"]: g for g in response.json()["grants"]}
+        token = self.token("taxpayer", tin=ssn)
+        return await self._grants("/v1/taxpayers/me/authorizations", token)
 
     async def practitioner(self, caf: str) -> dict[str, dict[str, Any]]:
-        response = await self.client.get(
-            "/v1/practitioners/me/authorizations",
-            headers={"authorization": f"Bearer {self.token('practitioner', caf_number=caf)}"},
-        )
+        token = self.token("practitioner", caf_number=caf)
+        return await self._grants("/v1/practitioners/me/authorizations", token)
+
+    async def _grants(self, path: str, token: str) -> dict[str, dict[str, Any]]:
+        """The grants the caller of `token` sees at `path`, by grant id."""
+        response = await self.client.get(path, headers={"authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         return {g["grant_id"]: g for g in response.json()["grants"]}
 
@@ -200,10 +198,7 @@ async def test_a_pending_request_shows_to_the_taxpayer_as_approvable_and_to_the_
     pipeline: Pipeline, api: Api
 ) -> None:
     """NO-01: a Tax Pro Account request waits for the taxpayer; it authorizes nothing yet."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, caf, request = await requested(pipeline)
     history = await until(lambda: api.history(ssn), lambda h: request["request_id"] in h)
     pending = history[request["request_id"]]
     assert (pending["status"], pending["can_approve"]) == ("pending", True)

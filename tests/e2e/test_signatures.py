@@ -19,7 +19,7 @@ from cafctl.cli import main as cafctl
 from tests.conftest import Infrastructure
 from tests.e2e.conftest import SERVICES as PIPELINE
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
-from tests.e2e.test_tax_pro_account import decision, send, tpa_request
+from tests.e2e.test_tax_pro_account import decision, requested, send
 from tests.signing import keys
 
 pytestmark = pytest.mark.e2e
@@ -57,10 +57,7 @@ async def signatures(api: httpx.AsyncClient, grant_id: str) -> dict[str, Any]:
 async def test_a_tpa_request_and_approval_post_with_two_evidence_objects_that_verify_es_01_es_05(
     pipeline: Pipeline, api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, _, request = await requested(pipeline)
     await pipeline.until(
         lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"].endswith("PendingApproval")]
     )

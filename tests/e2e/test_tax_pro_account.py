@@ -29,21 +29,13 @@ def tpa_request(
     notices: bool = False,
 ) -> dict[str, Any]:
     """A Tax Pro Account request of professional `caf` for taxpayer `ssn`, received today."""
-    today = business_today()
-    request = messages.tpa_request(
-        taxpayer=messages.individual(ssn),
-        representative=messages.tax_professional(
-            caf_number=caf,
-            name=name,
-            receive_notices=notices,
-            signed=messages.online_signature(today),
-        ),
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
+    request = messages.tpa_request_now(
+        messages.individual(ssn),
+        caf,
+        name=name,
+        receive_notices=notices,
         request_id=f"tpa-{uuid.uuid4().hex[:10]}",
         group_id=group_id,
-        received_on=today,
-        periods=[str(today.year - 1)],
     )
     return messages.document(request)
 
@@ -56,14 +48,11 @@ def decision(
 ) -> dict[str, Any]:
     """The taxpayer's decision on `request`, signed today (or `signed`) at `at` (or now), with
     their identity assertion."""
-    signed = signed or business_today()
-    at = at or datetime.now(UTC)
-    decided = messages.tpa_decision(
+    decided = messages.tpa_decision_now(
         request["request_id"],
         kind,
-        signed=messages.online_signature(signed, at=at),
-        message_id=str(uuid.uuid4()),
-        sent_at=datetime.now(UTC),
+        signed=signed,
+        at=at,
         identity_assertion=assertion(
             tin=request.get("taxpayer", {}).get("tin") or random_ssn(),
             nonce=request["request_id"],
@@ -76,16 +65,23 @@ async def send(pipeline: Pipeline, message: dict[str, Any]) -> None:
     await pipeline.send_inbound(message, key=message["request_id"])
 
 
+async def requested(pipeline: Pipeline) -> tuple[str, str, dict[str, Any]]:
+    """A registered professional's Tax Pro Account request for a new taxpayer, sent:
+    (the taxpayer's SSN, the professional's CAF number, the request)."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith")
+    request = tpa_request(ssn, caf)
+    await send(pipeline, request)
+    return ssn, caf, request
+
+
 def of_type(pipeline: Pipeline, ssn: str, type_: str) -> list[dict[str, Any]]:
     return [e for e in pipeline.events(ref_of(ssn)) if e["type"] == type_]
 
 
 async def test_a_request_waits_for_the_taxpayer_then_posts_on_approval(pipeline: Pipeline) -> None:
     """NO-01, IN-22 (approve), R-TPA-02 recheck, PO-05 for TPA."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, _, request = await requested(pipeline)
     [pending] = await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
     assert pending["request_id"] == request["request_id"]
     assert pending["expires_on"] == str(business_today() + timedelta(days=30))
@@ -103,10 +99,7 @@ async def test_a_request_waits_for_the_taxpayer_then_posts_on_approval(pipeline:
 
 async def test_a_declined_request_ends_declined(pipeline: Pipeline) -> None:
     """IN-22."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, _, request = await requested(pipeline)
     await send(pipeline, decision(request, "decline"))
     [declined] = await pipeline.terminal(ref_of(ssn), 1)
     assert (declined["type"], declined["request_id"]) == (
@@ -151,10 +144,7 @@ async def test_a_representative_suspended_before_the_approval_is_rejected(
     pipeline: Pipeline,
 ) -> None:
     """VA-01 on the recheck after the taxpayer signs (R-TPA-02)."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, caf, request = await requested(pipeline)
     await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
     await pipeline.register(caf, "Avery Smith", status="S")
     await send(pipeline, decision(request))

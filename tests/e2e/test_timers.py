@@ -11,7 +11,7 @@ import pytest
 from caf_runtime.broker import client_options
 from cafctl.lag_exporter import lag_page
 from tests.e2e.conftest import Pipeline, random_ssn, ref_of, submission, unique_caf
-from tests.e2e.test_tax_pro_account import decision, of_type, send, tpa_request
+from tests.e2e.test_tax_pro_account import decision, of_type, requested, send
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +20,7 @@ async def test_an_undecided_request_expires_once_even_with_two_intake_replicas(
     pipeline: Pipeline,
 ) -> None:
     """IN-23 after 30 days; the timer fires once with two replicas; IN-24 afterwards."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    request = tpa_request(ssn, caf)
-    await send(pipeline, request)
+    ssn, _, request = await requested(pipeline)
     await pipeline.until(lambda: of_type(pipeline, ssn, "AuthorizationPendingApproval"))
     await pipeline.services.start_replica("intake", "b")
 

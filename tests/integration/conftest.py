@@ -3,9 +3,10 @@ projected, and its API in process with the development identity provider's token
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,3 +175,12 @@ def token(role: str, **claims: Any) -> str:
 
 def check_body(caf: str, period: str, **who: Any) -> dict[str, Any]:
     return {"caf_number": caf, "tax_type": "Income", "form_number": "1040", "period": period, **who}
+
+
+async def until(condition: Callable[[], Any], limit_s: float = 20.0) -> None:
+    """Poll until `condition()` is truthy; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not condition():
+        assert loop.time() < deadline, f"not reached within {limit_s}s"
+        await asyncio.sleep(0.05)

@@ -21,6 +21,7 @@ from caf_runtime.guard import Guard, RetryPolicy
 from caf_runtime.provision import ensure_topics
 from caf_runtime.topology import TopicSpec
 from tests.conftest import unique
+from tests.integration.conftest import until
 
 pytestmark = pytest.mark.integration
 
@@ -121,14 +122,6 @@ def headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
 
 async def answering() -> bool:
     return True
-
-
-async def until(condition: Callable[[], Any], limit_s: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not condition():
-        assert loop.time() < deadline, "not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_transient_failure_is_retried_in_place_and_handled(rig: Any) -> None:

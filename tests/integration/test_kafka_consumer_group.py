@@ -11,19 +11,11 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from caf_runtime.broker import AUTO_OFFSET_RESET, make_broker
 from caf_runtime.config import ServiceSettings
 from tests.conftest import unique
+from tests.integration.conftest import until
 
 pytestmark = pytest.mark.integration
 
 CreateTopic = Callable[..., Awaitable[str]]
-
-
-async def wait_until(condition: Callable[[], bool], limit_s: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.05)
 
 
 def consuming_broker(
@@ -64,14 +56,14 @@ async def test_a_restarted_consumer_resumes_after_its_last_commit(
     seen: list[str] = []
     async with consuming_broker(settings, topic, group, seen) as broker:
         await broker.start()
-        await wait_until(lambda: len(seen) == len(first))
+        await until(lambda: len(seen) == len(first))
 
     second = [f"n{i}" for i in range(3)]
     await publish(settings, topic, second)
     resumed: list[str] = []
     async with consuming_broker(settings, topic, group, resumed) as broker:
         await broker.start()
-        await wait_until(lambda: len(resumed) == len(second))
+        await until(lambda: len(resumed) == len(second))
         await asyncio.sleep(1.0)  # room for a wrongly redelivered message to show up
 
     assert seen == first
@@ -86,7 +78,7 @@ async def test_a_new_consumer_group_starts_from_the_earliest_offset(
     seen: list[str] = []
     async with consuming_broker(settings, topic, unique("group-"), seen) as broker:
         await broker.start()
-        await wait_until(lambda: len(seen) == 1)
+        await until(lambda: len(seen) == 1)
     assert seen == ["before-the-group-existed"]
 
 
@@ -98,5 +90,5 @@ async def test_a_message_whose_handler_fails_is_redelivered_not_committed(
     seen: list[str] = []
     async with consuming_broker(settings, topic, unique("group-"), seen, {"b"}) as broker:
         await broker.start()
-        await wait_until(lambda: seen.count("c") == 1)
+        await until(lambda: seen.count("c") == 1)
     assert seen == ["a", "b", "b", "c"]

@@ -3,9 +3,7 @@ starts where the projector's group committed, so it cannot miss an event the tab
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -15,6 +13,7 @@ from caf_runtime.config import ServiceSettings
 from schemas import topics
 from services.caf_query.cache import StreamReader, ViewCache
 from tests.conftest import Infrastructure, unique
+from tests.integration.conftest import until
 from tests.unit.test_query_cache import view
 
 pytestmark = pytest.mark.integration
@@ -33,26 +32,18 @@ async def publish(settings: ServiceSettings, ref: str) -> None:
         await producer.stop()
 
 
-async def eventually(condition: Callable[[], bool], limit_s: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not condition():
-        assert loop.time() < deadline, "not within the deadline"
-        await asyncio.sleep(0.05)
-
-
 async def test_an_event_published_after_a_read_drops_it_from_memory(
     infra: Infrastructure, settings: ServiceSettings
 ) -> None:
     await infra.prepare(settings)
     cache = ViewCache(capacity=100, remembered=100)
     async with StreamReader(settings, unique("query-"), cache):
-        await eventually(lambda: cache.serving)
+        await until(lambda: cache.serving, limit_s=15.0)
         with cache.reading("ref-a") as keep:
             keep([view("ref-a", 0)])
         assert cache.get("ref-a") is not None
         await publish(settings, "ref-a")
-        await eventually(lambda: cache.get("ref-a") is None)
+        await until(lambda: cache.get("ref-a") is None, limit_s=15.0)
 
 
 async def test_an_event_from_before_the_reader_started_still_keeps_a_stale_read_out(
@@ -64,7 +55,7 @@ async def test_an_event_from_before_the_reader_started_still_keeps_a_stale_read_
     await publish(settings, "ref-b")
     cache = ViewCache(capacity=100, remembered=100)
     async with StreamReader(settings, unique("query-"), cache):
-        await eventually(lambda: cache.serving)
+        await until(lambda: cache.serving, limit_s=15.0)
         with cache.reading("ref-b") as keep:
             keep([view("ref-b", -1)])  # what a table without the event would say
         assert cache.get("ref-b") is None

@@ -1,4 +1,5 @@
 """Small builders of valid messages for unit tests; each test changes only what it is about.
+And `SteppedClock`, a monotonic clock that a test moves by hand.
 
 What a valid message holds is said once, in `devstack/messages.py`; these pin the ids and
 instants the unit tests compare against and decode the result the way intake does.
@@ -14,12 +15,22 @@ from devstack.messages import RECEIVED, decoded
 from schemas.grants import MatterSpec, PostGrant
 from schemas.inbound import Revocation, Submission, Withdrawal
 
-__all__ = ["NOW", "RECEIVED", "decode", "post_grant", "removal", "submission"]
+__all__ = ["NOW", "RECEIVED", "SteppedClock", "decode", "post_grant", "removal", "submission"]
 
 NOW = dt.datetime(2026, 11, 20, 19, 0, tzinfo=dt.UTC)
 _REMOVAL_SENT_AT = dt.datetime(2026, 11, 21, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
 
 decode = decoded
+
+
+class SteppedClock:
+    """A monotonic clock (seconds) that stands still until a test moves `now`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def submission(**changes: Any) -> Submission:

@@ -11,19 +11,12 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import REGISTRY
 
 from caf_runtime.fetch_health import FetchMonitor
+from tests.unit.builders import SteppedClock
 
 pytestmark = pytest.mark.unit
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def monitor(clock: FakeClock) -> FetchMonitor:
+def monitor(clock: SteppedClock) -> FetchMonitor:
     return FetchMonitor(not_ready_after_s=60, not_live_after_s=300, stale_after_s=45, clock=clock)
 
 
@@ -32,7 +25,7 @@ def gauge(topic: str) -> float | None:
 
 
 async def test_a_consumer_failing_past_the_ready_bound_makes_the_process_not_ready() -> None:
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     for _ in range(5):  # the consume loop tries again every 15 s
         fetches.failed(1, "unit.a", "UnsupportedCodecError")
@@ -44,7 +37,7 @@ async def test_a_consumer_failing_past_the_ready_bound_makes_the_process_not_rea
 
 
 async def test_a_consumer_failing_past_the_live_bound_makes_the_process_not_live() -> None:
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     for _ in range(22):
         fetches.failed(1, "unit.b", "UnsupportedCodecError")
@@ -53,7 +46,7 @@ async def test_a_consumer_failing_past_the_live_bound_makes_the_process_not_live
 
 
 async def test_a_streak_ends_when_failures_stop_and_resets_the_gauge() -> None:
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     for _ in range(6):
         fetches.failed(1, "unit.c", "KafkaError")
@@ -67,7 +60,7 @@ async def test_a_streak_ends_when_failures_stop_and_resets_the_gauge() -> None:
 
 async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
     """An idle consumer blocks in getone without failing; its old streak goes stale."""
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     fetches.failed(1, "unit.d", "KafkaError")
     clock.now += 10
@@ -81,7 +74,7 @@ async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
 async def test_records_from_healthy_partitions_do_not_hide_a_stuck_one() -> None:
     """One consumer, several partitions: its fetches alternate between records of the healthy
     partitions and the error of the stuck one; the streak keeps growing."""
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     for _ in range(6):
         fetches.failed(1, "unit.e", "UnsupportedCodecError")
@@ -107,7 +100,7 @@ async def test_the_monitor_wraps_every_subscriber_fetch_and_counts_errors_by_cla
         return outcome
 
     subscriber.get_msg = fetch  # type: ignore[attr-defined]
-    clock = FakeClock()
+    clock = SteppedClock()
     fetches = monitor(clock)
     fetches.watch(broker, prefix="pfx.")
     assert gauge("unit.topic") == 0.0

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from devstack import messages
 from devstack.workload import Workload
 from schemas.codec import decode_inbound, decode_practitioner
+from schemas.entities import EntityRecord
 from schemas.errors import ContractError
 from schemas.inbound import (
     Channel,
@@ -60,6 +61,13 @@ BUILT: dict[str, BaseModel] = {
     "an online revocation": messages.revocation(
         channel="online_account", signed=messages.online_signature(messages.RECEIVED)
     ),
+    "a Tax Pro Account request sent now": messages.tpa_request_now(
+        messages.business(), "030100104", request_id="tpa-9", form_number="1120", today=TODAY
+    ),
+    "an approval sent now with its assertion": messages.tpa_decision_now(
+        "tpa-9", signed=TODAY, at=NOW, identity_assertion="a.b.c"
+    ),
+    "a business in the entity feed": messages.entity("ent-1", updated_at=NOW),
     "a practitioner": messages.practitioner(),
     "a practitioner the demo registers": messages.practitioner(
         "030100104",
@@ -75,7 +83,11 @@ BUILT: dict[str, BaseModel] = {
 
 def decoded(document: dict[str, Any]) -> BaseModel:
     raw = json.dumps(document).encode()
-    return decode_inbound(raw) if "kind" in document else decode_practitioner(raw)
+    if "kind" in document:
+        return decode_inbound(raw)
+    if "entity_id" in document:
+        return EntityRecord.model_validate_json(raw, strict=True)
+    return decode_practitioner(raw)
 
 
 @pytest.mark.parametrize("built", BUILT.values(), ids=BUILT.keys())

@@ -8,16 +8,9 @@ import pytest
 
 from services.caf_query.cache import CURRENT_WITHIN, HORIZON, KEPT_FOR, ViewCache
 from services.caf_query.views import GrantView, Position, apply
+from tests.unit.builders import SteppedClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def view(ref: str, offset: int, partition: int = 0, grant: int = 0) -> GrantView:
@@ -36,8 +29,8 @@ def view(ref: str, offset: int, partition: int = 0, grant: int = 0) -> GrantView
     return made
 
 
-def current_cache(capacity: int = 10, remembered: int = 100) -> tuple[ViewCache, Clock]:
-    clock = Clock()
+def current_cache(capacity: int = 10, remembered: int = 100) -> tuple[ViewCache, SteppedClock]:
+    clock = SteppedClock()
     cache = ViewCache(capacity, remembered, clock)
     cache.current()
     return cache, clock
