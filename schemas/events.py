@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 Stage = Literal["intake", "validator", "caf_poster", "monitor"]
+RevokedBy = Literal[
+    ReasonCode.REV_SUPERSEDED, ReasonCode.REV_BY_TAXPAYER, ReasonCode.REV_STUDENT_PURGE
+]
 CafNumber = Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 
 
@@ -241,9 +244,7 @@ class AuthorizationRevoked(_Event):
         [{"tax_type": "Income", "form_number": "1040", "periods": ["2024"]}],
         default_factory=list,
     )
-    revoked_by: Literal[
-        ReasonCode.REV_SUPERSEDED, ReasonCode.REV_BY_TAXPAYER, ReasonCode.REV_STUDENT_PURGE
-    ] = described("Why.", ReasonCode.REV_SUPERSEDED.value)
+    revoked_by: RevokedBy = described("Why.", ReasonCode.REV_SUPERSEDED.value)
     superseded_by: str | None = described(
         "Grant that superseded it (REV-SUPERSEDED).",
         "7b0c9a52-3f1e-4c39-9a43-0f3f4f8e2d11:0",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from caf_runtime.outputs import Output
 from schemas import topics
@@ -16,13 +17,26 @@ from schemas.events import (
     DroppedPeriod,
     PostingDelayed,
     RecordedMatter,
+    RevokedBy,
+    Stage,
 )
 from schemas.evidence import SignatureRef
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
+from schemas.inbound import FormType
 from schemas.matters import Matter
 from services.caf_poster.domain import Grant, Loss
 from services.caf_poster.rules import Posting, Removal
+
+
+def contract_form(form: str) -> FormType:
+    """A form the CAF recorded, as the contract names it (the CAF records only these two)."""
+    if form == "2848":
+        return "2848"
+    if form == "8821":
+        return "8821"
+    msg = f"a grant of form {form!r} on the CAF"
+    raise ValueError(msg)
 
 
 def recorded_matters(matters: Iterable[Matter]) -> list[RecordedMatter]:
@@ -35,64 +49,77 @@ def recorded_matters(matters: Iterable[Matter]) -> list[RecordedMatter]:
     ]
 
 
-def _common(
-    command: PostGrant | WithdrawGrants | RevokeGrants, now: dt.datetime
-) -> dict[str, object]:
-    return {
-        "occurred_at": now,
-        "taxpayer_ref": command.taxpayer_ref,
-        "tin_last4": command.tin_last4,
-        "form": command.form,
-        "message_id": command.message_id,
-        "stage": "caf_poster",
-    }
+class _About(TypedDict):
+    """What every event of the poster says about its command: when, whose, which form."""
+
+    occurred_at: dt.datetime
+    taxpayer_ref: str
+    tin_last4: str
+    form: FormType
+    message_id: str
+    stage: Stage
+
+
+def _common(command: PostGrant | WithdrawGrants | RevokeGrants, now: dt.datetime) -> _About:
+    return _About(
+        occurred_at=now,
+        taxpayer_ref=command.taxpayer_ref,
+        tin_last4=command.tin_last4,
+        form=command.form,
+        message_id=command.message_id,
+        stage="caf_poster",
+    )
+
+
+class _Lost(TypedDict):
+    """What a withdrawn or revoked event says about the grant that lost matters."""
+
+    grant_id: str
+    authorization_id: str
+    caf_number: str | None
+    representative_name: str
+    tax_matters: list[RecordedMatter]
+    remaining_matters: list[RecordedMatter]
+    signature_refs: list[SignatureRef]
 
 
 def _loss_event(
     command: PostGrant | WithdrawGrants | RevokeGrants,
     loss: Loss,
     now: dt.datetime,
-    revoked_by: ReasonCode | None,
+    revoked_by: RevokedBy | None,
     *,
     superseded_by: str | None = None,
     signature_refs: Sequence[SignatureRef] = (),
 ) -> Output:
     grant = loss.grant
-    fields = {
-        **_common(command, now),
-        "grant_id": grant.grant_id,
-        "authorization_id": grant.authorization_id,
-        "caf_number": grant.caf_number,
-        "representative_name": grant.representative_name,
-        "tax_matters": recorded_matters(loss.matters),
-        "remaining_matters": recorded_matters(loss.remaining),
-        "signature_refs": list(signature_refs),
-    }
-    if isinstance(command, PostGrant):
-        fields["channel"] = command.channel  # CN-10: superseded by this form
+    lost = _Lost(
+        grant_id=grant.grant_id,
+        authorization_id=grant.authorization_id,
+        caf_number=grant.caf_number,
+        representative_name=grant.representative_name,
+        tax_matters=recorded_matters(loss.matters),
+        remaining_matters=recorded_matters(loss.remaining),
+        signature_refs=list(signature_refs),
+    )
+    model: AuthorizationRevoked | AuthorizationWithdrawn
     if revoked_by is None:
-        event_type = "AuthorizationWithdrawn"
-        model: AuthorizationRevoked | AuthorizationWithdrawn = (
-            AuthorizationWithdrawn.model_validate(
-                {
-                    **fields,
-                    "type": event_type,
-                    "event_id": event_id(event_type, command.message_id, grant.grant_id),
-                },
-                strict=False,
-            )
+        model = AuthorizationWithdrawn(
+            **_common(command, now),
+            **lost,
+            type="AuthorizationWithdrawn",
+            event_id=event_id("AuthorizationWithdrawn", command.message_id, grant.grant_id),
         )
     else:
-        event_type = "AuthorizationRevoked"
-        model = AuthorizationRevoked.model_validate(
-            {
-                **fields,
-                "type": event_type,
-                "revoked_by": revoked_by,
-                "superseded_by": superseded_by,
-                "event_id": event_id(event_type, command.message_id, grant.grant_id),
-            },
-            strict=False,
+        model = AuthorizationRevoked(
+            **_common(command, now),
+            **lost,
+            type="AuthorizationRevoked",
+            revoked_by=revoked_by,
+            superseded_by=superseded_by,
+            # CN-10: superseded by this form
+            channel=command.channel if isinstance(command, PostGrant) else None,
+            event_id=event_id("AuthorizationRevoked", command.message_id, grant.grant_id),
         )
     return Output.of(topics.EVENTS, command.taxpayer_ref, model)
 
@@ -117,23 +144,17 @@ def posting_outputs(
         _loss_event(command, loss, now, ReasonCode.REV_SUPERSEDED, superseded_by=grant.grant_id)
         for loss in posting.losses
     ]
-    common = {
-        **_common(command, now),
-        "grant_id": grant.grant_id,
-        "caf_number": grant.caf_number,
-        "representative_name": grant.representative_name,
-    }
-    if caf_number_assigned:
-        assigned = CafNumberAssigned.model_validate(
-            {
-                **common,
-                "type": "CafNumberAssigned",
-                "event_id": event_id("CafNumberAssigned", command.message_id, grant.grant_id),
-            },
-            strict=False,
+    if caf_number_assigned and grant.caf_number is not None:
+        assigned = CafNumberAssigned(
+            **_common(command, now),
+            type="CafNumberAssigned",
+            event_id=event_id("CafNumberAssigned", command.message_id, grant.grant_id),
+            grant_id=grant.grant_id,
+            caf_number=grant.caf_number,
+            representative_name=grant.representative_name,
         )
         outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, assigned))
-    posted = _posted(command, posting, grant, {**common, "posted_at": now}, signature_refs)
+    posted = _posted(command, posting, grant, now, signature_refs)
     outputs.append(Output.of(topics.EVENTS, command.taxpayer_ref, posted))
     return outputs
 
@@ -142,34 +163,35 @@ def _posted(
     command: PostGrant,
     posting: Posting,
     grant: Grant,
-    common: dict[str, object],
+    now: dt.datetime,
     signature_refs: Sequence[SignatureRef],
 ) -> AuthorizationPosted:
     """PO-08: the posted grant as recorded, with the periods it dropped and why (MK-04, PO-06,
     RT-02) and where its signature evidence is kept (ES-03)."""
-    return AuthorizationPosted.model_validate(
-        {
-            **common,
-            "type": "AuthorizationPosted",
-            "event_id": event_id("AuthorizationPosted", command.message_id, grant.grant_id),
-            "authorization_id": grant.authorization_id,
-            "tax_matters": recorded_matters(grant.matters),
-            "receive_notices": grant.receive_notices,
-            "dropped_periods": [
-                DroppedPeriod(
-                    tax_type=d.matter.tax_type,
-                    form_number=d.matter.form_number,
-                    period=d.matter.period,
-                    reason_code=d.code,  # type: ignore[arg-type]  # PART-* codes only
-                )
-                for d in posting.dropped
-            ],
-            "retention": posting.retention,
-            "channel": command.channel,
-            "received_at": command.received_at,
-            "signature_refs": list(signature_refs),
-        },
-        strict=False,
+    return AuthorizationPosted(
+        **_common(command, now),
+        type="AuthorizationPosted",
+        event_id=event_id("AuthorizationPosted", command.message_id, grant.grant_id),
+        grant_id=grant.grant_id,
+        caf_number=grant.caf_number,
+        representative_name=grant.representative_name,
+        posted_at=now,
+        authorization_id=grant.authorization_id,
+        tax_matters=recorded_matters(grant.matters),
+        receive_notices=grant.receive_notices,
+        dropped_periods=[
+            DroppedPeriod(
+                tax_type=d.matter.tax_type,
+                form_number=d.matter.form_number,
+                period=d.matter.period,
+                reason_code=d.code,  # type: ignore[arg-type]  # PART-* codes only
+            )
+            for d in posting.dropped
+        ],
+        retention=posting.retention,
+        channel=command.channel,
+        received_at=command.received_at,
+        signature_refs=list(signature_refs),
     )
 
 
@@ -184,7 +206,9 @@ def removal_outputs(
     if removal.rejection is not None:
         event = refusal_of(command, removal.rejection, stage="caf_poster", occurred_at=now)
         return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
-    revoked_by = ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
+    revoked_by: RevokedBy | None = (
+        ReasonCode.REV_BY_TAXPAYER if isinstance(command, RevokeGrants) else None
+    )
     return [
         _loss_event(command, loss, now, revoked_by, signature_refs=signature_refs)
         for loss in removal.losses
@@ -202,21 +226,18 @@ def delayed_outputs(
     command: PostGrant, *, since: dt.datetime, attempts: int, now: dt.datetime
 ) -> list[Output]:
     """ES-03: the grant still waits for its evidence past the retry policy (not terminal)."""
-    event = PostingDelayed.model_validate(
-        {
-            **_common(command, now),
-            "type": "PostingDelayed",
-            "event_id": event_id("PostingDelayed", command.message_id, command.grant_id),
-            "grant_id": command.grant_id,
-            "caf_number": command.caf_number,
-            "representative_name": command.representative_name,
-            "reason_code": EVIDENCE_DELAY.code,
-            "reason": EVIDENCE_DELAY.reason,
-            "rule_id": EVIDENCE_DELAY.rule,
-            "waiting_since": since,
-            "attempts": attempts,
-        },
-        strict=False,
+    event = PostingDelayed(
+        **_common(command, now),
+        type="PostingDelayed",
+        event_id=event_id("PostingDelayed", command.message_id, command.grant_id),
+        grant_id=command.grant_id,
+        caf_number=command.caf_number,
+        representative_name=command.representative_name,
+        reason_code=EVIDENCE_DELAY.code,
+        reason=EVIDENCE_DELAY.reason,
+        rule_id=EVIDENCE_DELAY.rule,
+        waiting_since=since,
+        attempts=attempts,
     )
     return [Output.of(topics.EVENTS, command.taxpayer_ref, event)]
 
@@ -227,24 +248,21 @@ def purge_outputs(removal: Removal, taxpayer: dict[str, str], now: dt.datetime) 
     for loss in removal.losses:
         grant = loss.grant
         message_id = f"purge:{grant.grant_id}"
-        event = AuthorizationRevoked.model_validate(
-            {
-                "event_id": event_id("AuthorizationRevoked", message_id, grant.grant_id),
-                "type": "AuthorizationRevoked",
-                "occurred_at": now,
-                "taxpayer_ref": taxpayer["taxpayer_ref"],
-                "tin_last4": taxpayer["tin_last4"],
-                "form": grant.form,
-                "message_id": message_id,
-                "grant_id": grant.grant_id,
-                "stage": "caf_poster",
-                "authorization_id": grant.authorization_id,
-                "caf_number": grant.caf_number,
-                "representative_name": grant.representative_name,
-                "tax_matters": recorded_matters(loss.matters),
-                "revoked_by": ReasonCode.REV_STUDENT_PURGE,
-            },
-            strict=False,
+        event = AuthorizationRevoked(
+            event_id=event_id("AuthorizationRevoked", message_id, grant.grant_id),
+            type="AuthorizationRevoked",
+            occurred_at=now,
+            taxpayer_ref=taxpayer["taxpayer_ref"],
+            tin_last4=taxpayer["tin_last4"],
+            form=contract_form(grant.form),
+            message_id=message_id,
+            grant_id=grant.grant_id,
+            stage="caf_poster",
+            authorization_id=grant.authorization_id,
+            caf_number=grant.caf_number,
+            representative_name=grant.representative_name,
+            tax_matters=recorded_matters(loss.matters),
+            revoked_by=ReasonCode.REV_STUDENT_PURGE,
         )
         outputs.append(Output.of(topics.EVENTS, taxpayer["taxpayer_ref"], event))
     return outputs
