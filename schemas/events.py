@@ -49,6 +49,7 @@ __all__ = [
     "PostingDelayed",
     "Reasoned",
     "RecordedMatter",
+    "RevokedBy",
     "SlaAtRisk",
     "SlaBreached",
     "Stage",

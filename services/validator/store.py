@@ -43,6 +43,7 @@ from caf_runtime.timers import Timer, TimerPayload, Timers, TimerSchedule
 from schemas import topics
 from schemas.codec import decode_event, decode_practitioner, decode_protection
 from schemas.grants import PostGrant
+from schemas.inbound import FormType
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
 
@@ -82,7 +83,7 @@ class PostingDeadline(TimerPayload):
     message_id: str
     taxpayer_ref: str
     tin_last4: str
-    form: str
+    form: FormType
     caf_number: str | None
     ready_at: datetime
     hours: int
