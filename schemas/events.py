@@ -576,6 +576,5 @@ def _reasoned(
             "reason_code": rejection.code,
             "reason": rejection.reason,
             "rule_id": rejection.rule,
-        },
-        strict=False,
+        }
     )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas.base import InboundModel, described
+from schemas.errors import ContractError
 from schemas.ids import TAXPAYER_REF_PATTERN
 from schemas.values import has_tin_like_number
 
@@ -48,6 +49,7 @@ __all__ = [
     "TpaDecision",
     "TpaRequest",
     "Withdrawal",
+    "form_type",
     "free_text",
     "identifier",
 ]
@@ -58,6 +60,16 @@ SignatureMethod = Literal["wet", "electronic", "checkbox"]
 EntityType = Literal["individual", "corporation", "partnership", "trust", "estate", "other"]
 Channel = Literal["upload", "fax", "mail"]
 RevocationChannel = Literal["online_account", "upload", "fax", "mail"]
+
+
+def form_type(value: str | None) -> FormType:
+    """A form named in our own records (a grant's, a view's), as the contract types it: 2848 or
+    8821; anything else is a ContractError, never passed on."""
+    if value == "2848":
+        return "2848"
+    if value == "8821":
+        return "8821"
+    raise ContractError.single("form", "unknown_form", f"a record of form {value!r}")
 
 
 def identifier(value: str) -> str:

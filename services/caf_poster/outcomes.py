@@ -23,20 +23,10 @@ from schemas.events import (
 from schemas.evidence import SignatureRef
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
-from schemas.inbound import FormType
+from schemas.inbound import FormType, form_type
 from schemas.matters import Matter
 from services.caf_poster.domain import Grant, Loss
 from services.caf_poster.rules import Posting, Removal
-
-
-def contract_form(form: str) -> FormType:
-    """A form the CAF recorded, as the contract names it (the CAF records only these two)."""
-    if form == "2848":
-        return "2848"
-    if form == "8821":
-        return "8821"
-    msg = f"a grant of form {form!r} on the CAF"
-    raise ValueError(msg)
 
 
 def recorded_matters(matters: Iterable[Matter]) -> list[RecordedMatter]:
@@ -254,7 +244,7 @@ def purge_outputs(removal: Removal, taxpayer: dict[str, str], now: dt.datetime) 
             occurred_at=now,
             taxpayer_ref=taxpayer["taxpayer_ref"],
             tin_last4=taxpayer["tin_last4"],
-            form=contract_form(grant.form),
+            form=form_type(grant.form),
             message_id=message_id,
             grant_id=grant.grant_id,
             stage="caf_poster",

@@ -18,7 +18,7 @@ from datetime import datetime
 from caf_client.publisher import signed_record
 from caf_client.signing import Signer
 from caf_runtime.clock import business_day
-from schemas.inbound import Withdrawal
+from schemas.inbound import Signature, TaxMatter, TaxpayerIdentity, Withdrawal, form_type
 from services.caf_query.views import GrantView
 
 Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
@@ -35,30 +35,19 @@ class Withdrawals:
     def message(self, caf_number: str, view: GrantView) -> Withdrawal:
         """The withdrawal from `view`'s units as they are now (none other of the taxpayer's)."""
         now = self._now()
-        return Withdrawal.model_validate(
-            {
-                "kind": "withdrawal",
-                "schema_version": 1,
-                "message_id": f"api-wd-{uuid.uuid4()}",
-                "sent_at": now.isoformat(),
-                "caf_number": caf_number,
-                "taxpayer": {"ref": view.taxpayer_ref, "tin_last4": view.tin_last4},
-                "form": view.form,
-                "tax_matters": [
-                    {
-                        "tax_type": m.tax_type,
-                        "form_number": m.form_number,
-                        "periods": list(m.periods),
-                    }
-                    for m in view.matters
-                ],
-                "signature": {
-                    "date": business_day(now).isoformat(),
-                    "method": "checkbox",
-                    "at": now.isoformat(),
-                },
-            },
-            strict=False,
+        return Withdrawal(
+            kind="withdrawal",
+            schema_version=1,
+            message_id=f"api-wd-{uuid.uuid4()}",
+            sent_at=now,
+            caf_number=caf_number,
+            taxpayer=TaxpayerIdentity(ref=view.taxpayer_ref, tin_last4=view.tin_last4),
+            form=form_type(view.form),
+            tax_matters=[
+                TaxMatter(tax_type=m.tax_type, form_number=m.form_number, periods=list(m.periods))
+                for m in view.matters
+            ],
+            signature=Signature(date=business_day(now), method="checkbox", at=now),
         )
 
     async def submit(self, caf_number: str, view: GrantView) -> str:

@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from caf_runtime.clock import business_day
 from caf_runtime.outputs import Output
@@ -32,6 +32,7 @@ from schemas.events import (
     EntityUserAdded,
     EntityUserRemoved,
     OfficialAct,
+    Stage,
 )
 from schemas.ids import event_id, notification_id, official_id
 from schemas.inbound import (
@@ -167,11 +168,9 @@ class OfficialDesk:
             record = previous.replaced_by(
                 pin_hash=pin_hash, requested_at=now, notice_on=today, message_id=message.message_id
             )
-        issued = _event(
-            DesignatedOfficialPinIssued,
-            message.message_id,
-            business,
-            now,
+        issued = DesignatedOfficialPinIssued(
+            **_about("DesignatedOfficialPinIssued", message.message_id, business, now),
+            type="DesignatedOfficialPinIssued",
             official_id=who,
             notice_on=record.notice_on,
             expires_on=record.expires_on,
@@ -208,8 +207,10 @@ class OfficialDesk:
         if verdict.outcome is Redemption.ACTIVATE:
             official = Official(who, active=True, activated_at=now)
             writes.append(self._store.official_put(entity.entity_id, official, at=now))
-            event = _event(
-                DesignatedOfficialActivated, message.message_id, business, now, official_id=who
+            event = DesignatedOfficialActivated(
+                **_about("DesignatedOfficialActivated", message.message_id, business, now),
+                type="DesignatedOfficialActivated",
+                official_id=who,
             )
             return ActDecision([_output(event, business)], tuple(writes))
         assert verdict.rejection is not None  # a wrong entry is refused
@@ -237,14 +238,21 @@ class OfficialDesk:
         write = self._store.user_write(
             entity.entity_id, user, add=add, by=acting.official_id, at=now
         )
-        event = _event(
-            EntityUserAdded if add else EntityUserRemoved,
-            message.message_id,
-            business,
-            now,
-            user_id=user,
-            by_official_id=acting.official_id,
-        )
+        event: EntityUserAdded | EntityUserRemoved
+        if add:
+            event = EntityUserAdded(
+                **_about("EntityUserAdded", message.message_id, business, now),
+                type="EntityUserAdded",
+                user_id=user,
+                by_official_id=acting.official_id,
+            )
+        else:
+            event = EntityUserRemoved(
+                **_about("EntityUserRemoved", message.message_id, business, now),
+                type="EntityUserRemoved",
+                user_id=user,
+                by_official_id=acting.official_id,
+            )
         return ActDecision([_output(event, business)], (write,))
 
     async def _deactivation(
@@ -286,11 +294,9 @@ class OfficialDesk:
         inactive = dataclasses.replace(target, active=False)
         by = by_official or f"operator:{operator}"
         write = self._store.official_put(business.entity.entity_id, inactive, by=by, at=now)
-        event = _event(
-            DesignatedOfficialDeactivated,
-            message_id,
-            business,
-            now,
+        event = DesignatedOfficialDeactivated(
+            **_about("DesignatedOfficialDeactivated", message_id, business, now),
+            type="DesignatedOfficialDeactivated",
             official_id=target.official_id,
             by="official" if by_official else "operator",
             by_official_id=by_official,
@@ -322,24 +328,30 @@ _ACTS: dict[type[OfficialMessage], OfficialAct] = {
 }
 
 
-def _event(
-    model: type[Any], message_id: str, business: Business, now: dt.datetime, **fields: Any
-) -> Any:
-    name = model.__name__
-    return model.model_validate(
-        {
-            "event_id": event_id(name, message_id, message_id),
-            "type": name,
-            "occurred_at": now,
-            "taxpayer_ref": business.taxpayer_ref,
-            "tin_last4": business.tin_last4,
-            "form": None,
-            "message_id": message_id,
-            "grant_id": message_id,
-            "stage": "intake",
-            **fields,
-        },
-        strict=False,
+class _About(TypedDict):
+    """What every event of a Designated Official act says of it: the business (by its
+    pseudonym), the message (also the grant id: no grant is concerned), when."""
+
+    event_id: str
+    occurred_at: dt.datetime
+    taxpayer_ref: str
+    tin_last4: str
+    form: None
+    message_id: str
+    grant_id: str
+    stage: Stage
+
+
+def _about(name: str, message_id: str, business: Business, now: dt.datetime) -> _About:
+    return _About(
+        event_id=event_id(name, message_id, message_id),
+        occurred_at=now,
+        taxpayer_ref=business.taxpayer_ref,
+        tin_last4=business.tin_last4,
+        form=None,
+        message_id=message_id,
+        grant_id=message_id,
+        stage="intake",
     )
 
 
@@ -357,11 +369,9 @@ def _refused(
     who: str | None = None,
     attempts_left: int | None = None,
 ) -> ActDecision:
-    event = _event(
-        DesignatedOfficialRefused,
-        message_id,
-        business,
-        now,
+    event = DesignatedOfficialRefused(
+        **_about("DesignatedOfficialRefused", message_id, business, now),
+        type="DesignatedOfficialRefused",
         act=act,
         official_id=who,
         attempts_left=attempts_left,

@@ -379,16 +379,13 @@ class ValidatorHandler:
                 update={"caf_number": practitioner.caf_number, "first_time": True}
             )
         if given is None:
-            record = PractitionerRecord.model_validate(
-                {
-                    "caf_number": "000000000",
-                    "name": command.representative_name,
-                    "status_code": "",
-                    "designations": [command.designation] if command.designation else [],
-                    "ptin": command.ptin,
-                    "updated_at": command.received_at,
-                },
-                strict=False,
+            record = PractitionerRecord(
+                caf_number="000000000",
+                name=command.representative_name,
+                status_code="",
+                designations=[command.designation] if command.designation else [],
+                ptin=command.ptin,
+                updated_at=command.received_at,
             )
             identity = self._identity(command)
             given = await self._store.number_for(identity, command.grant_id, record)
