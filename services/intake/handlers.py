@@ -109,7 +109,13 @@ from services.intake.rules import (
     check_identity,
     form_fingerprint,
 )
-from services.intake.store import ExpireRequest, IntakeStore, RecordResult, RequestChange
+from services.intake.store import (
+    ExpireRequest,
+    FeedPosition,
+    IntakeStore,
+    RecordResult,
+    RequestChange,
+)
 from services.intake.tpa_rules import (
     DecisionOutcome,
     RequestState,
@@ -566,7 +572,7 @@ class IntakeHandler:
         EIN, name or address."""
         await self._verifier.verify(record, topics.ENTITIES)
         entity_id = (record.key or b"").decode(errors="replace")
-        at = (record.partition, record.offset)
+        at = FeedPosition(record.partition, record.offset)
         if record.value is None:
             applied = await self._store.apply_entity(entity_id, None, None, at)
         else:

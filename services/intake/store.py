@@ -45,6 +45,14 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
+@dataclass(frozen=True)
+class FeedPosition:
+    """Where a feed record stands in its topic: a later one of the same key replaces it."""
+
+    partition: int
+    offset: int
+
+
 class ExpireRequest(TimerPayload):
     """IN-23: the timer that ends a Tax Pro Account request still pending on its expiry day."""
 
@@ -119,7 +127,7 @@ class IntakeStore(Protocol):
     def request_put(self, change: RequestChange, now: datetime) -> TransactWriteItemTypeDef: ...
 
     async def apply_entity(
-        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: FeedPosition
     ) -> bool: ...
 
     async def entity(self, digest: str) -> EntityView | None: ...
@@ -271,12 +279,12 @@ class DynamoIntakeStore:
     # Designated Officials (DO-01 … DO-08)
 
     async def apply_entity(
-        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: FeedPosition
     ) -> bool:
         """DO-01: an entity record as intake keeps it (None = the feed's tombstone: the entity
         is closed) unless a later one of the same key is stored already. `digest` is the
         EIN's keyed digest (None for a tombstone: it is found by the entity id)."""
-        partition, offset = at
+        partition, offset = at.partition, at.offset
         view = known
         if view is None:
             closing = await self.entity_by_id(entity_id)

@@ -58,13 +58,19 @@ IP_PIN_WARNING = (
 PROTECTED_REFUSALS = frozenset({ReasonCode.REJ_PT_REFUSED, ReasonCode.REJ_PT_NOT_CONFIRMED})
 
 
+class Addressee(NamedTuple):
+    """Who a notice goes to: the kind of recipient and their pseudonymous reference."""
+
+    recipient: Recipient
+    ref: str
+
+
 class Draft(NamedTuple):
     """One notice before it is made a `Notification`. `channel` None: the recipient's channel
     for the event (CN-10). `qualifier`: set on a further notice of one event to the same
     recipient (PT-01's second channel, PT-03's fraud alert), so its id differs (NO-08)."""
 
-    recipient: Recipient
-    ref: str
+    to: Addressee
     template: str
     subject: str
     body: str
@@ -180,7 +186,7 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
     if isinstance(event, DesignatedOfficialActivated):
         drafts.append(
             Draft(
-                *to_business,
+                to_business,
                 "do_activated",
                 "A Designated Official was activated for your business",
                 f"A person redeemed the CP311 PIN for {business} and can now act for it online "
@@ -193,7 +199,7 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
         who = "another Designated Official" if event.by == "official" else "the IRS"
         drafts.append(
             Draft(
-                *to_business,
+                to_business,
                 "do_deactivated",
                 "A Designated Official was deactivated",
                 f"A Designated Official of {business} was deactivated by {who}.",
@@ -204,7 +210,7 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
         verb = "added" if isinstance(event, EntityUserAdded) else "removed"
         drafts.append(
             Draft(
-                *to_business,
+                to_business,
                 f"entity_user_{verb}",
                 f"An authorized user was {verb}",
                 f"Your Designated Official {verb} an authorized user of {business}.",
@@ -219,7 +225,7 @@ def official_notifications(event: OfficialEvent, now: dt.datetime) -> list[Notif
         )
         drafts.append(
             Draft(
-                *to_business,
+                to_business,
                 _REFUSAL_TEMPLATES.get(event.reason_code, "do_refused"),
                 "A Designated Official request was refused",
                 f"A request for {business} was refused: {clean(event.reason, MAX_REASON)}{left}",
@@ -245,7 +251,7 @@ def _authorization_drafts(event: Event) -> list[Draft]:
     if isinstance(event, AuthorizationPendingApproval):
         drafts.append(
             Draft(
-                *_taxpayer(event),
+                _taxpayer(event),
                 "authorization_pending_approval",
                 "A tax professional asked for authorization",
                 f"{_who(event)} asked for a {_form(event)} on your account. Approve or "
@@ -255,7 +261,7 @@ def _authorization_drafts(event: Event) -> list[Draft]:
     elif isinstance(event, AuthorizationPosted):
         drafts.append(
             Draft(
-                *_taxpayer(event),
+                _taxpayer(event),
                 "authorization_posted",
                 "A representative now has access to your tax information",
                 f"{_who(event)} now holds a {_form(event)} for you (TIN ending "
@@ -273,7 +279,7 @@ def _authorization_drafts(event: Event) -> list[Draft]:
         state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
         drafts.append(
             Draft(
-                *_representative(event),
+                _representative(event),
                 f"authorization_{state}",
                 f"Your request was {state}",
                 f"Your request {clean(event.request_id, 64)} for {_tin(event)} was {state}.",
@@ -290,13 +296,13 @@ def _ended_drafts(event: AuthorizationRevoked | AuthorizationWithdrawn) -> list[
     what = _matters(event.tax_matters)
     return [
         Draft(
-            *_taxpayer(event),
+            _taxpayer(event),
             f"authorization_{verb}",
             f"An authorization was {verb}",
             f"The {_form(event)} of {_who(event)} on your account was {verb} for: {what}.",
         ),
         Draft(
-            *_representative(event),
+            _representative(event),
             f"authorization_{verb}",
             f"An authorization was {verb}",
             f"Your {_form(event)} for {_tin(event)} was {verb} for: {what}.",
@@ -313,14 +319,14 @@ def _refusal_drafts(event: AuthorizationRejected | AuthorizationNotProcessed) ->
     revocation_by_taxpayer = event.grant_id == event.message_id and event.caf_number is None
     if revocation_by_taxpayer or _is_tpa_grant(event):
         drafts.append(
-            Draft(*_taxpayer(event), "authorization_refused", f"Your request was {outcome}", body)
+            Draft(_taxpayer(event), "authorization_refused", f"Your request was {outcome}", body)
         )
     if event.reason_code in SUSPICIOUS | PROTECTED_REFUSALS:  # NO-06, to the CAF number's
         drafts.append(_fraud_alert(event, body))  # practitioner (PT-03, PT-04 too)
     elif not revocation_by_taxpayer:
         drafts.append(
             Draft(
-                *_representative(event),
+                _representative(event),
                 "authorization_refused",
                 f"An authorization was {outcome}",
                 body,
@@ -337,7 +343,7 @@ def _fraud_alert(
     """NO-06: the practitioner of the CAF number is told of unusual activity on it, and whom
     to call if the `requests` were not theirs."""
     return Draft(
-        *_representative(event),
+        _representative(event),
         "suspicious_activity",
         "Unusual activity on your CAF number",
         f"{facts} If {requests} not yours, call {IRS_PHONE}.",
@@ -365,7 +371,7 @@ def _operational_drafts(event: Event) -> list[Draft]:
     if isinstance(event, CafNumberAssigned):
         return [
             Draft(
-                *_representative(event),
+                _representative(event),
                 "caf_number_assigned",
                 "Your new CAF number (CP547)",
                 f"{_who(event)}, you were assigned CAF number "
@@ -375,8 +381,7 @@ def _operational_drafts(event: Event) -> list[Draft]:
     if isinstance(event, SlaBreached):
         return [
             Draft(
-                "sre",
-                "sre",
+                Addressee("sre", "sre"),
                 "sla_breached",
                 "Posting deadline breached",
                 f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after "
@@ -403,8 +408,7 @@ def _misuse_drafts(event: CafMisuseSuspected) -> list[Draft]:
     seen = clean(_misuse_seen(event), MAX_OBSERVATION)
     return [
         Draft(
-            "representative",
-            caf,
+            Addressee("representative", caf),
             "caf_misuse_suspected",
             "Unusual activity on your CAF number",
             f"We saw unusual activity on your CAF number: {seen}. The IRS is reviewing it. "
@@ -414,8 +418,7 @@ def _misuse_drafts(event: CafMisuseSuspected) -> list[Draft]:
             f"{IRS_PHONE}.",
         ),
         Draft(
-            "sre",
-            "sre",
+            Addressee("sre", "sre"),
             "caf_misuse_suspected",
             f"Suspected misuse of CAF number {caf} ({event.rule_id})",
             f"CAF number {caf}: {event.rule_id} {event.signal}, "
@@ -511,10 +514,10 @@ def _protected_hold_drafts(event: AuthorizationHeld) -> list[Draft]:
     )
     template = "protected_confirmation_requested"
     return [
-        Draft(*_taxpayer(event), template, subject, body, channel=CHANNELS["taxpayer"]),
-        Draft(*_taxpayer(event), template, subject, body, channel="mail", qualifier="mail"),
+        Draft(_taxpayer(event), template, subject, body, channel=CHANNELS["taxpayer"]),
+        Draft(_taxpayer(event), template, subject, body, channel="mail", qualifier="mail"),
         Draft(
-            *_representative(event),
+            _representative(event),
             "authorization_awaiting_taxpayer",
             "An authorization awaits the taxpayer's confirmation",
             f"Your {_form(event)} for {_tin(event)} awaits the taxpayer's confirmation, due "
@@ -535,8 +538,7 @@ def _protected_refusal_drafts(
     names = f"CAF number {event.caf_number}" if event.caf_number else "no CAF number"
     return [
         Draft(
-            "sre",
-            "sre",
+            Addressee("sre", "sre"),
             "protected_authorization_refused",
             f"A protected taxpayer's authorization was {'refused' if refused else 'not confirmed'}",
             f"Grant {clean(event.grant_id, 64)} of a taxpayer protected by the IP PIN program "
@@ -574,24 +576,26 @@ def _notifications(event: Event, drafts: list[Draft], now: dt.datetime) -> list[
     return [
         Notification(
             notification_id=notification_id(
-                event.event_id, d.recipient, f"{d.ref}\x1f{d.qualifier}" if d.qualifier else d.ref
+                event.event_id,
+                d.to.recipient,
+                f"{d.to.ref}\x1f{d.qualifier}" if d.qualifier else d.to.ref,
             ),
             event_id=event.event_id,
-            recipient=d.recipient,
-            recipient_ref=d.ref,
+            recipient=d.to.recipient,
+            recipient_ref=d.to.ref,
             template=d.template,
-            channel=d.channel or _channel(event, d.recipient),
+            channel=d.channel or _channel(event, d.to.recipient),
             created_at=now,
             subject=_without_ip_pin(d.subject),
-            body=_without_ip_pin(_with_warning(d.body) if d.recipient == "taxpayer" else d.body),
+            body=_without_ip_pin(_with_warning(d.body) if d.to.recipient == "taxpayer" else d.body),
         )
         for d in drafts
     ]
 
 
-def _taxpayer(event: Event) -> tuple[Recipient, str]:
-    return ("taxpayer", event.taxpayer_ref)
+def _taxpayer(event: Event) -> Addressee:
+    return Addressee("taxpayer", event.taxpayer_ref)
 
 
-def _representative(event: Event) -> tuple[Recipient, str]:
-    return ("representative", _representative_ref(event))
+def _representative(event: Event) -> Addressee:
+    return Addressee("representative", _representative_ref(event))

@@ -17,7 +17,7 @@ from services.caf_poster.domain import TaxpayerCaf
 from services.caf_poster.store import Located, SaveResult
 from services.intake.identity import Asserted
 from services.intake.officials import EntityView, Official, PinRecord
-from services.intake.store import KnownRequest, RecordResult, RequestChange
+from services.intake.store import FeedPosition, KnownRequest, RecordResult, RequestChange
 from tests.unit.builders import NOW
 
 
@@ -128,7 +128,7 @@ class FakeIntakeStore:
         return FakeWrite(lambda: self._change(change))
 
     async def apply_entity(
-        self, entity_id: str, known: EntityView | None, digest: str | None, at: tuple[int, int]
+        self, entity_id: str, known: EntityView | None, digest: str | None, at: FeedPosition
     ) -> bool:
         if known is None:
             self.entities.pop(entity_id, None)
