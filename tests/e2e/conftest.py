@@ -411,6 +411,71 @@ def unique_caf() -> str:
     return f"03{random.randint(0, 9_999_999):07d}"
 
 
+async def submitted(
+    pipeline: Pipeline,
+    rep: dict[str, Any] | None = None,
+    *,
+    status: str = "",
+    **fields: Any,
+) -> tuple[str, str, dict[str, Any]]:
+    """A new taxpayer's form naming one representative newly registered as "Avery Smith" (with
+    standing `status`), sent: (the taxpayer's SSN, the CAF number, the form). `rep` overrides
+    fields of the representative, `fields` are `submission`'s."""
+    ssn, caf = random_ssn(), unique_caf()
+    await pipeline.register(caf, "Avery Smith", status=status)
+    form = submission(ssn, [{"caf_number": caf} | (rep or {})], **fields)
+    await pipeline.send_inbound(form)
+    return ssn, caf, form
+
+
+async def two_representatives(pipeline: Pipeline) -> tuple[str, str, str, dict[str, Any]]:
+    """A new taxpayer's form naming two representatives newly registered ("Avery Smith", "Blake
+    Doe"), sent and both its grants' outcomes in: (the SSN, the first CAF number, the second,
+    the form)."""
+    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
+    await pipeline.register(first, "Avery Smith")
+    await pipeline.register(second, "Blake Doe")
+    form = submission(ssn, [{"caf_number": first}, {"caf_number": second, "name": "Blake Doe"}])
+    await pipeline.send_inbound(form)
+    await pipeline.terminal(ref_of(ssn), 2)
+    return ssn, first, second, form
+
+
+async def older_then_newer(
+    pipeline: Pipeline,
+    older_periods: list[str],
+    newer_periods: list[str],
+    *,
+    older_signed: date,
+    newer_signed: date | None = None,
+    notices: bool = False,
+) -> tuple[str, str, str, dict[str, Any], dict[str, Any]]:
+    """A new taxpayer's form (signed `older_signed`) for a representative newly registered as
+    "Avery Smith" (receiving notices if `notices`), then, once it has its outcome, a newer one
+    (signed `newer_signed`, else today) for a second, "Blake Doe": both sent and both outcomes
+    in. (The SSN, the first CAF number, the second, the older form, the newer.)"""
+    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
+    await pipeline.register(first, "Avery Smith")
+    await pipeline.register(second, "Blake Doe")
+    old = submission(
+        ssn,
+        [{"caf_number": first, "receive_notices": notices}],
+        periods=older_periods,
+        signed=older_signed,
+    )
+    await pipeline.send_inbound(old)
+    await pipeline.terminal(ref_of(ssn), 1)
+    new = submission(
+        ssn,
+        [{"caf_number": second, "name": "Blake Doe"}],
+        periods=newer_periods,
+        signed=newer_signed,
+    )
+    await pipeline.send_inbound(new)
+    await pipeline.terminal(ref_of(ssn), 2)
+    return ssn, first, second, old, new
+
+
 async def topics_holding(
     pipeline: Pipeline, found: Callable[[str], bool], skip: frozenset[str] = frozenset()
 ) -> dict[str, int]:

@@ -18,6 +18,7 @@ from schemas import topics
 from tests.e2e.conftest import (
     Pipeline,
     business_today,
+    older_then_newer,
     random_ssn,
     ref_of,
     submission,
@@ -59,25 +60,15 @@ async def cafctl(pipeline: Pipeline, *args: str) -> tuple[int, Any]:
 async def test_trace_follows_a_grant_revoked_by_a_later_form_to_its_caf_record(
     pipeline: Pipeline,
 ) -> None:
-    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
     year = business_today().year
-    await pipeline.register(first, "Avery Smith")
-    await pipeline.register(second, "Blake Doe")
-    old = submission(
-        ssn,
-        [{"caf_number": first, "receive_notices": True}],
-        periods=[str(year - 3), str(year - 2)],
-        signed=business_today() - timedelta(days=10),
+    ssn, _, _, old, _ = await older_then_newer(
+        pipeline,
+        [str(year - 3), str(year - 2)],
+        [str(year - 2)],
+        older_signed=business_today() - timedelta(days=10),
+        newer_signed=business_today() - timedelta(days=5),
+        notices=True,
     )
-    await pipeline.send_inbound(old)
-    await pipeline.terminal(ref_of(ssn), 1)
-    new = submission(
-        ssn,
-        [{"caf_number": second, "name": "Blake Doe"}],
-        periods=[str(year - 2)],
-        signed=business_today() - timedelta(days=5),
-    )
-    await pipeline.send_inbound(new)
     await pipeline.until(
         lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationRevoked"]
     )

@@ -23,7 +23,17 @@ from cafctl.lag_exporter import lag_page
 from cafctl.status import status, trace
 from devstack import messages
 from schemas import topics
-from tests.e2e.conftest import Pipeline, business_today, random_ssn, ref_of, submission, unique_caf
+from tests.e2e.conftest import (
+    Pipeline,
+    business_today,
+    older_then_newer,
+    random_ssn,
+    ref_of,
+    submission,
+    submitted,
+    two_representatives,
+    unique_caf,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +46,7 @@ async def test_a_clean_2848_posts_and_the_taxpayer_is_told_without_the_full_tin(
     pipeline: Pipeline,
 ) -> None:
     """PO-05 (nothing to revoke), NO-02, NO-08."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    message = submission(ssn, [{"caf_number": caf, "receive_notices": True}])
-    await pipeline.send_inbound(message)
+    ssn, caf, message = await submitted(pipeline, {"receive_notices": True})
 
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["type"] == "AuthorizationPosted"
@@ -70,30 +77,16 @@ async def test_an_8821_designee_posts(pipeline: Pipeline) -> None:
 
 async def test_a_new_poa_revokes_the_older_one_on_overlapping_periods(pipeline: Pipeline) -> None:
     """PO-05: later signature revokes matter by matter; retain_prior with a copy keeps it."""
-    ssn, first_caf, second_caf, third_caf = random_ssn(), unique_caf(), unique_caf(), unique_caf()
+    third_caf = unique_caf()
     year = business_today().year
-    for caf, name in (
-        (first_caf, "Avery Smith"),
-        (second_caf, "Blake Doe"),
-        (third_caf, "Drew Roe"),
-    ):
-        await pipeline.register(caf, name)
-    old = submission(
-        ssn,
-        [{"caf_number": first_caf}],
-        periods=[str(year - 3), str(year - 2)],
-        signed=business_today() - timedelta(days=10),
+    await pipeline.register(third_caf, "Drew Roe")
+    ssn, _, _, old, new = await older_then_newer(
+        pipeline,
+        [str(year - 3), str(year - 2)],
+        [str(year - 2)],
+        older_signed=business_today() - timedelta(days=10),
+        newer_signed=business_today() - timedelta(days=5),
     )
-    await pipeline.send_inbound(old)
-    await pipeline.terminal(ref_of(ssn), 1)
-    new = submission(
-        ssn,
-        [{"caf_number": second_caf, "name": "Blake Doe"}],
-        periods=[str(year - 2)],
-        signed=business_today() - timedelta(days=5),
-    )
-    await pipeline.send_inbound(new)
-    await pipeline.terminal(ref_of(ssn), 2)
     [revoked] = await pipeline.until(
         lambda: [e for e in pipeline.events(ref_of(ssn)) if e["type"] == "AuthorizationRevoked"]
     )
@@ -121,11 +114,8 @@ async def test_an_older_signature_is_superseded_and_future_periods_are_dropped(
     pipeline: Pipeline,
 ) -> None:
     """PO-06 NP-SUPERSEDED; PO-07 PART-FUTURE-PERIOD-DROPPED."""
-    ssn, caf = random_ssn(), unique_caf()
     year = business_today().year
-    await pipeline.register(caf, "Avery Smith")
-    recent = submission(ssn, [{"caf_number": caf}], periods=[str(year - 1), str(year + 5)])
-    await pipeline.send_inbound(recent)
+    ssn, caf, _ = await submitted(pipeline, periods=[str(year - 1), str(year + 5)])
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["dropped_periods"] == [
         {
@@ -191,9 +181,7 @@ async def test_each_standing_status_code_gets_its_outcome(
     pipeline: Pipeline, status: str, outcome: str, code: str | None
 ) -> None:
     """VA-01, VA-02 (with the NO-06 alert), VA-03."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith", status=status)
-    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    ssn, _, _ = await submitted(pipeline, status=status)
     [event] = await pipeline.terminal(ref_of(ssn), 1)
     assert (event["type"], event.get("reason_code")) == (outcome, code)
     if status == "P":
@@ -243,12 +231,7 @@ def removal(kind: str, ssn: str, **fields: Any) -> dict[str, Any]:
 
 async def test_a_withdrawal_and_a_taxpayer_revocation_end_the_grants(pipeline: Pipeline) -> None:
     """PO-09, PO-10, NO-03; and REJ-NOTHING-TO-WITHDRAW when nothing matches."""
-    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
-    await pipeline.register(first, "Avery Smith")
-    await pipeline.register(second, "Blake Doe")
-    form = submission(ssn, [{"caf_number": first}, {"caf_number": second, "name": "Blake Doe"}])
-    await pipeline.send_inbound(form)
-    await pipeline.terminal(ref_of(ssn), 2)
+    ssn, first, _, form = await two_representatives(pipeline)
 
     withdrawal = removal("withdrawal", ssn, caf_number=first)
     await pipeline.send_inbound(withdrawal)
@@ -288,10 +271,7 @@ async def test_a_duplicate_message_and_a_duplicate_form_get_one_outcome_each(
     pipeline: Pipeline,
 ) -> None:
     """IN-02 drops the same message id; IN-03 marks the same form via fax NP-DUPLICATE."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    form = submission(ssn, [{"caf_number": caf}])
-    await pipeline.send_inbound(form)
+    ssn, _, form = await submitted(pipeline)
     await pipeline.send_inbound(form)
     faxed = form | {"message_id": str(uuid.uuid4()), "channel": "fax"}
     faxed["taxpayer"] = form["taxpayer"] | {
@@ -395,10 +375,7 @@ async def test_trace_follows_a_grant_from_its_form_to_its_notifications(
     pipeline: Pipeline,
 ) -> None:
     """cafctl trace: the inbound message (summarised, no TIN), the events, the notifications."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    form = submission(ssn, [{"caf_number": caf}])
-    await pipeline.send_inbound(form)
+    ssn, _, _ = await submitted(pipeline)
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     await pipeline.until(lambda: pipeline.notifications({posted["event_id"]}))
     entries = await trace(pipeline.settings, client_options(pipeline.settings), posted["grant_id"])

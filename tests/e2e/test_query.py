@@ -23,9 +23,12 @@ from tests.e2e.conftest import (
     DEADLINE_S,
     Pipeline,
     business_today,
+    older_then_newer,
     random_ssn,
     ref_of,
     submission,
+    submitted,
+    two_representatives,
     unique_caf,
 )
 from tests.e2e.conftest import SERVICES as PIPELINE
@@ -107,10 +110,8 @@ async def test_a_posted_grant_answers_the_check_for_its_units_only_and_shows_in_
 ) -> None:
     """PO-05 posted; MK-05 a future year dropped is `none`; the taxpayer and the practitioner
     both see the grant, each only their own."""
-    ssn, caf, other = random_ssn(), unique_caf(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    form = submission(ssn, [{"caf_number": caf}], periods=[str(YEAR), f"{YEAR + 7}"])
-    await pipeline.send_inbound(form)
+    ssn, caf, form = await submitted(pipeline, periods=[str(YEAR), f"{YEAR + 7}"])
+    other = unique_caf()
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     assert posted["type"] == "AuthorizationPosted"
     grant = f"{form['message_id']}:0"
@@ -131,21 +132,13 @@ async def test_a_newer_poa_takes_its_units_and_leaves_the_older_grant_partly_rev
     pipeline: Pipeline, api: Api
 ) -> None:
     """MK-03 (units taken by a later form) and PO-06 (an older signature is superseded)."""
-    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
-    await pipeline.register(first, "Avery Smith")
-    await pipeline.register(second, "Blake Doe")
     today = business_today()
-    old = submission(
-        ssn,
-        [{"caf_number": first}],
-        periods=[f"{YEAR - 2} thru {YEAR}"],
-        signed=today - dt.timedelta(days=9),
+    ssn, first, second, old, new = await older_then_newer(
+        pipeline,
+        [f"{YEAR - 2} thru {YEAR}"],
+        [str(YEAR)],
+        older_signed=today - dt.timedelta(days=9),
     )
-    await pipeline.send_inbound(old)
-    await pipeline.terminal(ref_of(ssn), 1)
-    new = submission(ssn, [{"caf_number": second, "name": "Blake Doe"}], periods=[str(YEAR)])
-    await pipeline.send_inbound(new)
-    await pipeline.terminal(ref_of(ssn), 2)
     taken = await until(
         lambda: api.check(ssn, first, str(YEAR)), lambda a: a["authorized"] == "none"
     )
@@ -178,12 +171,7 @@ async def test_a_withdrawn_and_a_revoked_grant_no_longer_authorize(
     pipeline: Pipeline, api: Api
 ) -> None:
     """PO-09 withdrawal and PO-10 taxpayer revocation, as the check sees them."""
-    ssn, first, second = random_ssn(), unique_caf(), unique_caf()
-    await pipeline.register(first, "Avery Smith")
-    await pipeline.register(second, "Blake Doe")
-    form = submission(ssn, [{"caf_number": first}, {"caf_number": second, "name": "Blake Doe"}])
-    await pipeline.send_inbound(form)
-    await pipeline.terminal(ref_of(ssn), 2)
+    ssn, first, second, _ = await two_representatives(pipeline)
     await until(lambda: api.check(ssn, second, str(YEAR)), _authorized)
     await pipeline.send_inbound(removal("withdrawal", ssn, caf_number=first))
     await until(lambda: api.check(ssn, first, str(YEAR)), lambda a: a["authorized"] == "none")
@@ -211,9 +199,7 @@ async def test_a_pending_request_shows_to_the_taxpayer_as_approvable_and_to_the_
 async def test_an_employee_read_without_a_reason_is_refused_and_with_one_is_audited(
     pipeline: Pipeline, api: Api
 ) -> None:
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    ssn, caf, _ = await submitted(pipeline)
     await pipeline.terminal(ref_of(ssn), 1)
     await until(lambda: api.check(ssn, caf, str(YEAR)), _authorized)
     employee = {"authorization": f"Bearer {api.token('employee')}"}
@@ -255,9 +241,7 @@ async def test_cafctl_trace_adds_what_the_api_answers_and_status_reports_the_rea
 ) -> None:
     """`cafctl trace --why`: the API's view of the grant after the topics' records, read as an
     audited employee; `cafctl status`: the read side's readiness and its consumer group."""
-    ssn, caf = random_ssn(), unique_caf()
-    await pipeline.register(caf, "Avery Smith")
-    await pipeline.send_inbound(submission(ssn, [{"caf_number": caf}]))
+    ssn, caf, _ = await submitted(pipeline)
     [posted] = await pipeline.terminal(ref_of(ssn), 1)
     await until(lambda: api.check(ssn, caf, str(YEAR)), _authorized)
     base = ReadSideApi(str(api.client.base_url).rstrip("/"))

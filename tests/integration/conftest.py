@@ -8,19 +8,23 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 
+from caf_runtime.broker import client_options, make_broker
 from caf_runtime.config import EvidenceSettings, ServiceSettings
 from caf_runtime.dynamo import DynamoTable
+from caf_runtime.envelope import Sealer
 from caf_runtime.evidence_bucket import EvidenceBucket
+from caf_runtime.guard import Guard, Probe, RetryPolicy, Work
 from caf_runtime.outputs import Output
-from caf_runtime.provision import ensure_tables
-from caf_runtime.topology import TABLES
+from caf_runtime.provision import ensure_tables, ensure_topics
+from caf_runtime.topology import TABLES, TopicSpec
 from devstack.keys import ISSUER
 from schemas.ids import RefKeys
 from services.caf_query.access import AccessTokens
@@ -184,3 +188,69 @@ async def until(condition: Callable[[], Any], limit_s: float = 20.0) -> None:
     while not condition():
         assert loop.time() < deadline, f"not reached within {limit_s}s"
         await asyncio.sleep(0.05)
+
+
+StoreSettings = TypeVar("StoreSettings", bound=ServiceSettings)
+
+
+def store_settings(kind: type[StoreSettings], settings: ServiceSettings) -> StoreSettings:
+    """A service's settings (`kind`) that take from the session's `settings` only its DynamoDB
+    endpoint and table prefix: what a store built from them needs."""
+    return kind.model_validate(
+        {
+            "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+            "CAF_TABLE_PREFIX": settings.table_prefix,
+        }
+    )
+
+
+async def with_guard_topics(
+    settings: ServiceSettings,
+    source: str,
+    retry: str,
+    dlq: str,
+    *,
+    prefix: str,
+    partitions: int = 1,
+    **update: Any,
+) -> ServiceSettings:
+    """`settings` with a topic prefix of its own (`prefix`…) and `update`, under which the
+    guard's topics are made: `source` with `partitions`, `retry` and `dlq` with one each."""
+    settings = settings.model_copy(update={"topic_prefix": unique(prefix), **update})
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        (TopicSpec(source, partitions), TopicSpec(retry, 1), TopicSpec(dlq, 1)),
+        prefix=settings.topic_prefix,
+        client_options=client_options(settings),
+    )
+    return settings
+
+
+def guarded(
+    settings: ServiceSettings,
+    work: Work,
+    source: str,
+    retry: str,
+    dlq: str,
+    *,
+    name: str,
+    dependencies: Probe,
+    policy: RetryPolicy,
+    sealer: Sealer | None = None,
+) -> tuple[KafkaBroker, Guard, str]:
+    """A broker (client `name`-test, not started) whose guard has `work` consume `source` in a
+    group of its own (`name`-…), retrying on `retry` and dead-lettering on `dlq` with `policy`
+    while `dependencies` answer: (the broker, the guard, the group)."""
+    broker = make_broker(settings, client_id=f"{name}-test")
+    guard = Guard(
+        broker,
+        settings,
+        retry_topic=retry,
+        dlq_topic=dlq,
+        dependencies=dependencies,
+        policy=policy,
+        sealer=sealer,
+    )
+    group = unique(f"{name}-")
+    guard.subscribe(source, group, work)
+    return broker, guard, group

@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from caf_runtime.broker import client_options, make_broker
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
-from caf_runtime.guard import Guard, RetryPolicy
-from caf_runtime.provision import ensure_topics
-from caf_runtime.topology import TopicSpec
-from tests.conftest import unique
+from caf_runtime.guard import RetryPolicy
+from tests.integration.conftest import guarded, with_guard_topics
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +51,9 @@ class Run:
 
 @pytest.fixture
 async def batched(settings: ServiceSettings) -> ServiceSettings:
-    settings = settings.model_copy(
-        update={"topic_prefix": unique("batch-"), "batch_max_records": 100}
+    return await with_guard_topics(
+        settings, SOURCE, RETRY, DLQ, prefix="batch-", partitions=PARTITIONS, batch_max_records=100
     )
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        (TopicSpec(SOURCE, PARTITIONS), TopicSpec(RETRY, 1), TopicSpec(DLQ, 1)),
-        prefix=settings.topic_prefix,
-        client_options=client_options(settings),
-    )
-    return settings
 
 
 async def _publish(settings: ServiceSettings, values: list[tuple[bytes, bytes]]) -> None:
@@ -78,17 +69,9 @@ async def _publish(settings: ServiceSettings, values: list[tuple[bytes, bytes]])
 
 
 async def _consume(settings: ServiceSettings, work: Recording, until_handled: int) -> Run:
-    broker = make_broker(settings, client_id="batch-test")
-    guard = Guard(
-        broker,
-        settings,
-        retry_topic=RETRY,
-        dlq_topic=DLQ,
-        dependencies=_answering,
-        policy=FAST,
+    broker, _, group = guarded(
+        settings, work, SOURCE, RETRY, DLQ, name="batch", dependencies=_answering, policy=FAST
     )
-    group = unique("batch-")
-    guard.subscribe(SOURCE, group, work)
     await broker.start()
     try:
         loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
 from services.validator.outcomes import pending as validator_pending
 from services.validator.store import DynamoValidatorStore, ReviewVerdict, Sighting
+from tests.integration.conftest import store_settings
 from tests.unit.builders import post_grant
 
 if TYPE_CHECKING:
@@ -182,15 +183,7 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
     """CN-01, CN-02 on DynamoDB Local: a number is given once per PTIN (the grant that got it
     gets it again), never one the registry holds, is found by PTIN at once, and a record from
     the feed for that number replaces the given one."""
-    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    store = DynamoValidatorStore(
-        ValidatorSettings.model_validate(
-            {
-                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-                "CAF_TABLE_PREFIX": settings.table_prefix,
-            }
-        )
-    )
+    store = await validator_store(settings, dynamodb)
     async with store.table:
         taken = {"caf_number": "780000001", "name": "Someone Else", "status_code": ""}
         await store.apply_registry("780000001", json.dumps(taken).encode(), 0, 5)
@@ -223,14 +216,7 @@ async def validator_store(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> DynamoValidatorStore:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    return DynamoValidatorStore(
-        ValidatorSettings.model_validate(
-            {
-                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-                "CAF_TABLE_PREFIX": settings.table_prefix,
-            }
-        )
-    )
+    return DynamoValidatorStore(store_settings(ValidatorSettings, settings))
 
 
 def scanned_counts(store: DynamoValidatorStore) -> list[int]:

@@ -14,14 +14,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError
 
-from caf_runtime.broker import client_options, make_broker
+from caf_runtime.broker import client_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.envelope import KeyRing, Sealer
-from caf_runtime.guard import Guard, RetryPolicy
-from caf_runtime.provision import ensure_topics
-from caf_runtime.topology import TopicSpec
-from tests.conftest import unique
-from tests.integration.conftest import until
+from caf_runtime.guard import RetryPolicy
+from tests.integration.conftest import guarded, until, with_guard_topics
 
 pytestmark = pytest.mark.integration
 
@@ -54,30 +51,23 @@ class Rig:
 
 @pytest.fixture
 async def rig(settings: ServiceSettings) -> AsyncIterator[Callable[..., Awaitable[Rig]]]:
-    settings = settings.model_copy(update={"topic_prefix": unique("guard-")})
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        (TopicSpec(SOURCE, 1), TopicSpec(RETRY, 1), TopicSpec(DLQ, 1)),
-        prefix=settings.topic_prefix,
-        client_options=client_options(settings),
-    )
+    settings = await with_guard_topics(settings, SOURCE, RETRY, DLQ, prefix="guard-")
     brokers = []
 
     async def start(
         work: Scripted, dependencies: Callable[[], Awaitable[bool]], sealer: Sealer | None = None
     ) -> Rig:
-        broker = make_broker(settings, client_id="guard-test")
-        guard = Guard(
-            broker,
+        broker, guard, group = guarded(
             settings,
-            retry_topic=RETRY,
-            dlq_topic=DLQ,
+            work,
+            SOURCE,
+            RETRY,
+            DLQ,
+            name="guard",
             dependencies=dependencies,
             policy=FAST,
             sealer=sealer,
         )
-        group = unique("guard-")
-        guard.subscribe(SOURCE, group, work)
         guard.subscribe_retries(f"{group}-redelivery")
         await broker.start()
         brokers.append(broker)

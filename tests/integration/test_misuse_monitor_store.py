@@ -19,6 +19,7 @@ from caf_runtime.topology import TABLES
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler
 from services.monitor.store import DynamoMonitorStore
+from tests.integration.conftest import store_settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -105,14 +106,7 @@ class Rig:
 @pytest.fixture
 async def store(settings: ServiceSettings, dynamodb: DynamoDBClient) -> Any:
     await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
-    monitor = DynamoMonitorStore(
-        MonitorSettings.model_validate(
-            {
-                "DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-                "CAF_TABLE_PREFIX": settings.table_prefix,
-            }
-        )
-    )
+    monitor = DynamoMonitorStore(store_settings(MonitorSettings, settings))
     async with monitor.table:
         yield monitor
 

@@ -47,11 +47,22 @@ def as_document(message: BaseModel) -> dict[str, Any]:
     return dict(json.loads(message.model_dump_json()))
 
 
+def only_value(seen: Seen, topic: str) -> bytes:
+    """The value of the one record intake published to `topic` (there must be exactly one)."""
+    [(value, _)] = seen[topic]
+    return value
+
+
+def only(seen: Seen, topic: str) -> dict[str, Any]:
+    """The one record intake published to `topic`, decoded (there must be exactly one)."""
+    return dict(json.loads(only_value(seen, topic)))
+
+
 async def test_an_accepted_form_becomes_one_grant_per_representative() -> None:
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, as_bytes(submission()), b"m-1")
-    [(value, _)] = seen[topics.GRANTS_ACCEPTED]
+    value = only_value(seen, topics.GRANTS_ACCEPTED)
     grant = json.loads(value)
     assert (grant["action"], grant["grant_id"], grant["caf_number"]) == (
         "post",
@@ -76,8 +87,7 @@ async def test_a_rejected_form_becomes_a_rejection_event_per_grant() -> None:
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, as_bytes(submission(taxpayer__signature=None)), b"m-1")
-    [(value, _)] = seen[topics.EVENTS]
-    event = json.loads(value)
+    event = only(seen, topics.EVENTS)
     assert (event["type"], event["reason_code"], event["stage"]) == (
         "AuthorizationRejected",
         "REJ-TP-SIG-MISSING",
@@ -121,8 +131,7 @@ async def test_a_decision_for_an_unknown_request_is_parked_then_rejected_after_t
     parked = retried[topics.INBOUND_RETRY]
     assert parked
     assert all({"first-seen", "not-before"} <= set(headers) for _, headers in parked)
-    [(value, _)] = seen[topics.EVENTS]
-    event = json.loads(value)
+    event = only(seen, topics.EVENTS)
     assert (event["reason_code"], event["grant_id"]) == ("REJ-UNKNOWN-REQUEST", "tpa-1")
 
 
@@ -147,8 +156,7 @@ async def test_au_03_a_first_seen_header_from_outside_is_ignored() -> None:
     assert parked, "parked, not refused at once"
     first_seen = dt.datetime.fromisoformat(parked[0][1]["first-seen"])
     assert abs((first_seen - dt.datetime.now(dt.UTC)).total_seconds()) < 30
-    [(event, _)] = seen[topics.EVENTS]
-    assert json.loads(event)["reason_code"] == "REJ-UNKNOWN-REQUEST"
+    assert only(seen, topics.EVENTS)["reason_code"] == "REJ-UNKNOWN-REQUEST"
 
 
 def confirmation(tin: str = "123-45-6789", **changes: Any) -> dict[str, Any]:
@@ -174,7 +182,7 @@ async def test_pt_03_a_protected_taxpayers_answer_goes_to_the_validator_by_their
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, json.dumps(confirmation()).encode(), b"pc-1")
-    [(value, _)] = seen[topics.GRANTS_ACCEPTED]
+    value = only_value(seen, topics.GRANTS_ACCEPTED)
     command = json.loads(value)
     assert (command["action"], command["grant_id"], command["decision"]) == (
         "confirm",
@@ -201,8 +209,7 @@ async def test_pt_03_an_answer_without_the_taxpayers_own_assertion_is_refused(
     broker, _, seen = wired()
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, json.dumps(confirmation(**changes)).encode(), b"pc-1")
-    [(value, _)] = seen[topics.EVENTS]
-    assert json.loads(value)["reason_code"] == check
+    assert only(seen, topics.EVENTS)["reason_code"] == check
     assert topics.GRANTS_ACCEPTED not in seen
 
 
@@ -222,8 +229,7 @@ async def test_pt_05_a_message_carrying_an_ip_pin_is_refused_and_nothing_of_it_k
     document = as_document(submission()) | carrying
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, json.dumps(document).encode(), b"m-1")
-    [(value, _)] = seen[topics.EVENTS]
-    event = json.loads(value)
+    event = only(seen, topics.EVENTS)
     assert (event["rule_id"], event["reason_code"], event["grant_id"]) == (
         "PT-05",
         "REJ-IP-PIN-COLLECTED",
@@ -286,8 +292,7 @@ async def test_mn_07_a_withdrawal_from_the_api_names_the_taxpayer_by_ref() -> No
         await test_broker.publish(
             value, topic=topics.INBOUND, key=b"api-wd-1", headers=signed(value, kid="caf-api")
         )
-    [(command, _)] = seen[topics.GRANTS_ACCEPTED]
-    withdraw = json.loads(command)
+    withdraw = only(seen, topics.GRANTS_ACCEPTED)
     assert (withdraw["action"], withdraw["taxpayer_ref"], withdraw["tin_last4"]) == (
         "withdraw",
         "c" * 32,
@@ -312,8 +317,8 @@ async def test_in_04_a_taxpayer_by_ref_is_accepted_only_from_the_api_and_only_wh
         await test_broker.publish(
             value, topic=topics.INBOUND, key=b"api-wd-1", headers=signed(value, kid=publisher)
         )
-    [(event, _)] = seen[topics.EVENTS]
-    assert (json.loads(event)["rule_id"], json.loads(event)["reason_code"]) == (
+    event = only(seen, topics.EVENTS)
+    assert (event["rule_id"], event["reason_code"]) == (
         "IN-04",
         "REJ-TP-ID-MISSING",
     )
@@ -326,6 +331,5 @@ async def test_pt_05_a_message_id_with_other_digits_still_gets_its_refusal_event
     raw = b'{"message_id": "m-777777-a", "ip_pin": "123456"}'
     async with TestKafkaBroker(broker) as test_broker:
         await publish_inbound(test_broker, raw, b"m-777777-a")
-    [(value, _)] = seen[topics.EVENTS]
-    assert json.loads(value)["reason_code"] == "REJ-IP-PIN-COLLECTED"
+    assert only(seen, topics.EVENTS)["reason_code"] == "REJ-IP-PIN-COLLECTED"
     assert topics.INBOUND_DLQ not in seen

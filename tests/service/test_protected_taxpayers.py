@@ -106,6 +106,17 @@ def grant_bytes(grant: PostGrant) -> bytes:
     return grant.model_dump_json().encode()
 
 
+async def through_validator(*values: bytes, ref: str = REF, year: int = 2026) -> Validator:
+    """A validator that knows the registered representative (030112345) and taxpayer `ref` as
+    protected in `year`, once `values` were sent to it in turn."""
+    validator = Validator()
+    async with TestKafkaBroker(validator.broker) as test_broker:
+        await publish_registry(test_broker, REGISTERED, b"030112345")
+        await protect(test_broker, ref, year)
+        await send(test_broker, *values)
+    return validator
+
+
 async def test_pt_01_a_protected_taxpayers_paper_form_is_held_then_confirmed_and_posted() -> None:
     """PT-01, PT-03: held with the last day to answer and a timer for its end; no posting
     deadline until the taxpayer confirms; then on to the poster with deadlines from then."""
@@ -135,11 +146,9 @@ async def test_pt_01_a_protected_taxpayers_paper_form_is_held_then_confirmed_and
 async def test_pt_03_a_refusal_ends_the_grant_and_a_second_answer_changes_nothing() -> None:
     """PT-03: refused by the taxpayer → rejected REJ-PT-REFUSED; a later confirmation is
     refused REJ-PT-NOT-HELD and releases nothing."""
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker)
-        await send(test_broker, grant_bytes(paper()), answer("refuse"), answer("confirm", n=2))
+    validator = await through_validator(
+        grant_bytes(paper()), answer("refuse"), answer("confirm", n=2)
+    )
     assert [(e["type"], e["grant_id"], e["reason_code"]) for e in validator.events()] == [
         ("AuthorizationHeld", "m-1:0", "HOLD-TAXPAYER-CONFIRMATION"),
         ("AuthorizationRejected", "m-1:0", "REJ-PT-REFUSED"),
@@ -151,11 +160,7 @@ async def test_pt_03_a_refusal_ends_the_grant_and_a_second_answer_changes_nothin
 
 async def test_pt_03_another_taxpayer_cannot_answer_for_a_held_grant() -> None:
     """PT-03: the answer's taxpayer must be the held grant's."""
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker)
-        await send(test_broker, grant_bytes(paper()), answer("confirm", ref="c" * 32))
+    validator = await through_validator(grant_bytes(paper()), answer("confirm", ref="c" * 32))
     assert [e["reason_code"] for e in validator.events()] == [
         "HOLD-TAXPAYER-CONFIRMATION",
         "REJ-PT-NOT-HELD",
@@ -166,11 +171,7 @@ async def test_pt_03_another_taxpayer_cannot_answer_for_a_held_grant() -> None:
 
 async def test_pt_01_a_tpa_approval_with_the_taxpayers_assertion_is_not_held() -> None:
     """PT-01: the taxpayer's own identity-bound approval is their confirmation."""
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker)
-        await send(test_broker, grant_bytes(online()))
+    validator = await through_validator(grant_bytes(online()))
     assert validator.validated() == ["tpa-1"]
     assert validator.events() == []
 
@@ -195,20 +196,12 @@ async def test_pt_01_a_membership_protects_through_the_end_of_its_year(
     year: int, held: bool
 ) -> None:
     """PT-01: an IP PIN of an earlier year has lapsed."""
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker, year=year)
-        await send(test_broker, grant_bytes(paper()))
+    validator = await through_validator(grant_bytes(paper()), year=year)
     assert (validator.validated() == []) is held
 
 
 async def test_pt_01_a_taxpayer_not_in_the_program_posts_as_before() -> None:
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker, ref="d" * 32)
-        await send(test_broker, grant_bytes(paper()))
+    validator = await through_validator(grant_bytes(paper()), ref="d" * 32)
     assert validator.validated() == ["m-1:0"]
 
 
@@ -225,12 +218,11 @@ async def test_au_01_a_program_record_not_signed_by_the_ip_pin_feed_is_a_dead_le
 async def test_pt_04_an_unanswered_hold_ends_rejected_when_its_last_day_ends() -> None:
     """PT-04: the timer's firing ends it (written on condition it is still held); once
     answered, the firing does nothing."""
-    validator = Validator()
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker)
-        await send(test_broker, grant_bytes(paper()), grant_bytes(paper(grant_id="m-1:1")))
-        await send(test_broker, answer("confirm", grant_id="m-1:1"))
+    validator = await through_validator(
+        grant_bytes(paper()),
+        grant_bytes(paper(grant_id="m-1:1")),
+        answer("confirm", grant_id="m-1:1"),
+    )
     first, second = (t for t in validator.store.timers.timers if t.kind == "confirm")
     firing = await validator.handler.fire(first)
     [output] = firing.outputs
@@ -302,7 +294,6 @@ async def test_pt_03_a_confirmation_judges_the_representative_again() -> None:
 
 
 async def test_pt_03_an_answer_after_the_last_day_is_refused_even_before_the_timer_fires() -> None:
-    validator = Validator()
     late = ConfirmHeld(
         action="confirm",
         message_id="pc-late",
@@ -312,9 +303,6 @@ async def test_pt_03_an_answer_after_the_last_day_is_refused_even_before_the_tim
         decision="confirm",
         answered_at=NOW + dt.timedelta(days=31),
     )
-    async with TestKafkaBroker(validator.broker) as test_broker:
-        await publish_registry(test_broker, REGISTERED, b"030112345")
-        await protect(test_broker)
-        await send(test_broker, grant_bytes(paper()), late.model_dump_json().encode())
+    validator = await through_validator(grant_bytes(paper()), late.model_dump_json().encode())
     assert validator.events()[-1]["reason_code"] == "REJ-PT-NOT-HELD"
     assert validator.validated() == []

@@ -12,7 +12,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +21,7 @@ import typer
 from aiokafka import ConsumerRecord
 from typer.testing import CliRunner
 
+from caf_runtime.audit import AuditRecord
 from caf_runtime.envelope import KeyRing, Sealer
 from cafctl import cli, dlq, holds, misuse, operations, render
 from cafctl.audit import Operator, OperatorRequired
@@ -295,23 +296,11 @@ def command_paths(command: Any, prefix: str = "") -> set[str]:
     return found
 
 
-@dataclass
-class Recorded:
-    """What the fake audit saw of one action."""
-
-    action: str
-    target: str
-    operator: str
-    why: str
-    before: Any = None
-    after: Any = None
-
-
 @pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> list[Recorded]:
+def offline(monkeypatch: pytest.MonkeyPatch) -> list[AuditRecord]:
     """No broker and no table: connection options are empty, and the audit records what it
     would have written (the list returned) instead of writing it."""
-    records: list[Recorded] = []
+    records: list[AuditRecord] = []
 
     class FakeAudit:
         def __init__(self, settings: Any) -> None:
@@ -319,9 +308,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> list[Recorded]:
 
         @asynccontextmanager
         async def action(
-            self, operator: Operator, action: str, target: str
-        ) -> AsyncIterator[Recorded]:
-            record = Recorded(action, target, operator.name, operator.why)
+            self, operator: Operator, action: str, target: str, before: Any = None
+        ) -> AsyncIterator[AuditRecord]:
+            record = AuditRecord(action, target, operator.name, operator.why, before=before)
             yield record
             records.append(record)
 
@@ -344,7 +333,7 @@ def untouched(*args: Any, **kwargs: Any) -> Any:
 
 
 @pytest.fixture
-def nothing_anywhere(monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]) -> None:
+def nothing_anywhere(monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]) -> None:
     """Every listing finds nothing."""
     del offline
     monkeypatch.setattr(dlq, "list_dead_letters", returning([]))
@@ -424,7 +413,7 @@ def sla_row(grant_id: str) -> dict[str, Any]:
 
 
 def test_sla_shows_each_waiting_grant_under_its_columns_and_json_prints_exactly_the_rows(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     rows = [sla_row("m-1:0"), sla_row("m-2:1")]
     monkeypatch.setattr(operations, "waiting_to_post", returning(rows))
@@ -440,7 +429,7 @@ def test_sla_shows_each_waiting_grant_under_its_columns_and_json_prints_exactly_
 
 
 def test_a_value_that_looks_like_markup_is_printed_as_it_is(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     """A masked value reads `[masked: N chars]`; rich must not take it for a style."""
     del offline
@@ -479,7 +468,7 @@ def test_dlq_show_of_a_letter_nobody_listed_is_not_found() -> None:
 @pytest.mark.parametrize("missing", ["--operator", "--why"])
 def test_au_04_a_state_changing_command_without_who_or_why_is_refused_before_anything_happens(
     monkeypatch: pytest.MonkeyPatch,
-    offline: list[Recorded],
+    offline: list[AuditRecord],
     tmp_path: Path,
     command: list[str],
     missing: str,
@@ -505,7 +494,7 @@ def outcome(status: str, operator: str = "dana") -> holds.Outcome:
     [("released", 0), ("held", 3), ("refused", 4)],  # refused: another operator was first
 )
 def test_holds_release_exits_by_what_became_of_the_hold_and_is_audited(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded], status: str, code: int
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord], status: str, code: int
 ) -> None:
     monkeypatch.setattr(holds, "decide", returning(outcome(status)))
     argv = ["holds", "release", "m-1:0", "--operator", "dana", "--why", "OPS-1", "--json"]
@@ -524,7 +513,7 @@ def test_holds_release_exits_by_what_became_of_the_hold_and_is_audited(
 
 
 def test_holds_refuse_sends_a_refusal_and_is_audited_as_one(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     decided: list[str] = []
 
@@ -565,7 +554,7 @@ def test_every_command_takes_json_as_its_last_option_and_only_audited_ones_ask_w
 
 
 def test_an_operator_named_by_caf_operator_needs_no_flag(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     monkeypatch.setattr(holds, "decide", returning(outcome("released", "erin")))
     monkeypatch.setenv("CAF_OPERATOR", "erin")
@@ -576,7 +565,7 @@ def test_an_operator_named_by_caf_operator_needs_no_flag(
 
 
 def test_a_document_is_printed_for_people_field_by_field(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     del offline
     found = {"caf_number": "030100101", "registry_feed": {"name": "Avery"}, "validator_view": None}
@@ -633,7 +622,7 @@ def test_main_reports_an_operator_command_without_a_reason_as_bad_input(
 
 
 def test_main_prints_json_where_stdout_is_at_the_time_of_the_call(
-    monkeypatch: pytest.MonkeyPatch, offline: list[Recorded]
+    monkeypatch: pytest.MonkeyPatch, offline: list[AuditRecord]
 ) -> None:
     """The e2e tests redirect stdout around `main` (`contextlib.redirect_stdout`)."""
     del offline

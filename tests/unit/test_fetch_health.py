@@ -20,16 +20,23 @@ def monitor(clock: SteppedClock) -> FetchMonitor:
     return FetchMonitor(not_ready_after_s=60, not_live_after_s=300, stale_after_s=45, clock=clock)
 
 
+def failed_every_15_s(topic: str, times: int, error: str) -> tuple[SteppedClock, FetchMonitor]:
+    """A monitor on a clock of its own that saw `times` failed fetches of `topic` (`error`), one
+    every 15 s (the consume loop tries again every 15 s), the clock 15 s past the last."""
+    clock = SteppedClock()
+    fetches = monitor(clock)
+    for _ in range(times):
+        fetches.failed(1, topic, error)
+        clock.now += 15
+    return clock, fetches
+
+
 def gauge(topic: str) -> float | None:
     return REGISTRY.get_sample_value("caf_consumer_fetch_failing_seconds", {"topic": topic})
 
 
 async def test_a_consumer_failing_past_the_ready_bound_makes_the_process_not_ready() -> None:
-    clock = SteppedClock()
-    fetches = monitor(clock)
-    for _ in range(5):  # the consume loop tries again every 15 s
-        fetches.failed(1, "unit.a", "UnsupportedCodecError")
-        clock.now += 15
+    _, fetches = failed_every_15_s("unit.a", 5, "UnsupportedCodecError")
     assert await fetches.ready() is False
     assert fetches.live() is True
     assert fetches.failing_for() == {"unit.a": 75.0}
@@ -37,20 +44,12 @@ async def test_a_consumer_failing_past_the_ready_bound_makes_the_process_not_rea
 
 
 async def test_a_consumer_failing_past_the_live_bound_makes_the_process_not_live() -> None:
-    clock = SteppedClock()
-    fetches = monitor(clock)
-    for _ in range(22):
-        fetches.failed(1, "unit.b", "UnsupportedCodecError")
-        clock.now += 15
+    _, fetches = failed_every_15_s("unit.b", 22, "UnsupportedCodecError")
     assert fetches.live() is False
 
 
 async def test_a_streak_ends_when_failures_stop_and_resets_the_gauge() -> None:
-    clock = SteppedClock()
-    fetches = monitor(clock)
-    for _ in range(6):
-        fetches.failed(1, "unit.c", "KafkaError")
-        clock.now += 15
+    clock, fetches = failed_every_15_s("unit.c", 6, "KafkaError")
     assert await fetches.ready() is False
     clock.now += 46
     assert await fetches.ready() is True
@@ -74,11 +73,8 @@ async def test_one_error_then_a_quiet_topic_is_not_an_outage() -> None:
 async def test_records_from_healthy_partitions_do_not_hide_a_stuck_one() -> None:
     """One consumer, several partitions: its fetches alternate between records of the healthy
     partitions and the error of the stuck one; the streak keeps growing."""
-    clock = SteppedClock()
-    fetches = monitor(clock)
-    for _ in range(6):
-        fetches.failed(1, "unit.e", "UnsupportedCodecError")
-        clock.now += 15  # records of the other partitions are handed out meanwhile
+    # between the failures, records of the other partitions are handed out
+    _, fetches = failed_every_15_s("unit.e", 6, "UnsupportedCodecError")
     assert await fetches.ready() is False
 
 
