@@ -4,7 +4,7 @@ deadlines (PO-11) it schedules, from the commands and records it decided on."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from caf_runtime.timers import Timer
 from schemas.codes import Rejection
@@ -58,8 +58,27 @@ def deadline_timer(deadline: PostingDeadline) -> Timer:
     )
 
 
-class _Deadline(TypedDict):
-    """What an SLA event says of the grant whose posting deadline passed."""
+class _Source(Protocol):
+    """What the validator's events take from what they speak of (a command, a deadline)."""
+
+    @property
+    def taxpayer_ref(self) -> str: ...
+
+    @property
+    def tin_last4(self) -> str: ...
+
+    @property
+    def form(self) -> FormType: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def caf_number(self) -> str | None: ...
+
+
+class _About(TypedDict):
+    """What every event of the validator says of its grant: when, whose, which form."""
 
     occurred_at: datetime
     taxpayer_ref: str
@@ -69,28 +88,43 @@ class _Deadline(TypedDict):
     grant_id: str
     caf_number: str | None
     stage: Stage
-    ready_at: datetime
-    age_hours: float
+
+
+def _about(source: _Source, grant_id: str, now: datetime) -> _About:
+    return _About(
+        occurred_at=now,
+        taxpayer_ref=source.taxpayer_ref,
+        tin_last4=source.tin_last4,
+        form=source.form,
+        message_id=source.message_id,
+        grant_id=grant_id,
+        caf_number=source.caf_number,
+        stage="validator",
+    )
 
 
 def sla_event(deadline: PostingDeadline, now: datetime) -> SlaAtRisk | SlaBreached:
     """SlaAtRisk at 24 h, SlaBreached at 48 h after the grant became ready (PO-11, NO-07)."""
-    fields = _Deadline(
-        occurred_at=now,
-        taxpayer_ref=deadline.taxpayer_ref,
-        tin_last4=deadline.tin_last4,
-        form=deadline.form,
-        message_id=deadline.message_id,
-        grant_id=deadline.grant_id,
-        caf_number=deadline.caf_number,
-        stage="validator",
-        ready_at=deadline.ready_at,
-        age_hours=round((now - deadline.ready_at).total_seconds() / 3600, 2),
-    )
+    about = _about(deadline, deadline.grant_id, now)
+    age_hours = round((now - deadline.ready_at).total_seconds() / 3600, 2)
     ids = (deadline.message_id, deadline.grant_id, str(deadline.hours))
     if deadline.hours == SLA_HOURS[0]:
-        return SlaAtRisk(**fields, type="SlaAtRisk", event_id=event_id("SlaAtRisk", *ids))
-    return SlaBreached(**fields, type="SlaBreached", event_id=event_id("SlaBreached", *ids))
+        at_risk = event_id("SlaAtRisk", *ids)
+        return SlaAtRisk(
+            **about,
+            type="SlaAtRisk",
+            event_id=at_risk,
+            ready_at=deadline.ready_at,
+            age_hours=age_hours,
+        )
+    breached = event_id("SlaBreached", *ids)
+    return SlaBreached(
+        **about,
+        type="SlaBreached",
+        event_id=breached,
+        ready_at=deadline.ready_at,
+        age_hours=age_hours,
+    )
 
 
 def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
@@ -99,16 +133,9 @@ def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
         msg = "a Tax Pro Account review names its request and the day it expires"
         raise ContractError.single("expires_on", "missing", msg)
     return AuthorizationPendingApproval(
+        **_about(grant, grant.grant_id, now),
         event_id=event_id("AuthorizationPendingApproval", grant.message_id, grant.grant_id),
         type="AuthorizationPendingApproval",
-        occurred_at=now,
-        taxpayer_ref=grant.taxpayer_ref,
-        tin_last4=grant.tin_last4,
-        form=grant.form,
-        message_id=grant.message_id,
-        grant_id=grant.grant_id,
-        caf_number=grant.caf_number,
-        stage="validator",
         representative_name=grant.representative_name,
         request_id=grant.request_id,
         expires_on=grant.expires_on,
@@ -138,49 +165,28 @@ RequestEnd = (
 )
 
 
-class _RequestEnd(TypedDict):
-    """What a request's terminal event says of it (its grant id is the request's)."""
-
-    occurred_at: datetime
-    taxpayer_ref: str
-    tin_last4: str
-    form: FormType
-    message_id: str
-    grant_id: str
-    caf_number: str | None
-    stage: Stage
-    request_id: str
-
-
 def close_event(command: CloseRequest, now: datetime) -> RequestEnd:
     """IN-22 declined, IN-23 expired, or a refused decision: a request's terminal event."""
     if command.outcome == "rejected" and command.rule_id and command.reason_code:
         rejection = Rejection(command.rule_id, command.reason_code, command.reason or "")
         event: RequestEnd = refusal_of(command, rejection, stage="validator", occurred_at=now)
     else:
-        fields = _RequestEnd(
-            occurred_at=now,
-            taxpayer_ref=command.taxpayer_ref,
-            tin_last4=command.tin_last4,
-            form=command.form,
-            message_id=command.message_id,
-            grant_id=command.request_id,
-            caf_number=command.caf_number,
-            stage="validator",
-            request_id=command.request_id,
-        )
+        about = _about(command, command.request_id, now)
         ids = (command.message_id, command.request_id)
-        event = (
-            AuthorizationExpired(
-                **fields,
+        if command.outcome == "expired":
+            expired = event_id("AuthorizationExpired", *ids)
+            event = AuthorizationExpired(
+                **about,
                 type="AuthorizationExpired",
-                event_id=event_id("AuthorizationExpired", *ids),
+                event_id=expired,
+                request_id=command.request_id,
             )
-            if command.outcome == "expired"
-            else AuthorizationDeclined(
-                **fields,
+        else:
+            declined = event_id("AuthorizationDeclined", *ids)
+            event = AuthorizationDeclined(
+                **about,
                 type="AuthorizationDeclined",
-                event_id=event_id("AuthorizationDeclined", *ids),
+                event_id=declined,
+                request_id=command.request_id,
             )
-        )
     return event
