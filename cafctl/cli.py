@@ -218,16 +218,11 @@ def _command(
         parameters = [CONTEXT, *own, *(AUDITED if audited else ()), AS_JSON]
 
         @functools.wraps(command)
-        def run(
-            ctx: typer.Context,
-            as_json: bool = False,
-            operator: str | None = None,
-            why: str | None = None,
-            **kwargs: Any,
-        ) -> None:
+        def run(ctx: typer.Context, as_json: bool = False, **kwargs: Any) -> None:
             shared: dict[str, Any] = {"out": _output(ctx, as_json)}
             try:
-                if audited:
+                if audited:  # the shared options; a command that declares its own gets them
+                    operator, why = kwargs.pop("operator", None), kwargs.pop("why", None)
                     shared["who"] = Operator.resolve(operator, why, action)
                 code = asyncio.run(command(**shared, **kwargs))
             except (ValueError, OSError, KeyError) as error:

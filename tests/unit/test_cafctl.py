@@ -680,3 +680,19 @@ def test_a_broker_that_does_not_answer_is_one_clear_line_and_status_1_not_a_trac
     assert "Kafka did not answer" in result.stderr
     assert "devstack env" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_reader_gets_its_own_operator_and_why_as_the_api_read_it_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`signatures show` and `trace` declare --operator and --why themselves (an employee read
+    the API audits), not through the audited commands' shared options."""
+    asked: list[tuple[str | None, str | None, str]] = []
+
+    def api_read(operator: str | None, why: str | None, action: str) -> Any:
+        asked.append((operator, why, action))
+        return None
+
+    monkeypatch.setattr(cli, "_api_read", api_read)
+    runner.invoke(cli.app, ["signatures", "show", "g-1", "--operator", "jdoe", "--why", "case 7"])
+    assert asked == [("jdoe", "case 7", "read signature evidence")]
