@@ -7,6 +7,7 @@ notice writes six digits next to the words "IP PIN" (PT-05).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import NamedTuple
 
@@ -240,56 +241,89 @@ def notifications_for(event: Event, now: dt.datetime) -> list[Notification]:
     further notice of one event to the same recipient has an id of its own (PT-01, PT-03)."""
     if isinstance(event, OfficialEvent):
         return official_notifications(event, now)
-    if isinstance(event, CafMisuseSuspected):
-        return _notifications(event, _misuse_drafts(event), now)
-    return _notifications(event, _authorization_drafts(event), now)
+    return _notifications(event, drafts_for(event), now)
 
 
-def _authorization_drafts(event: Event) -> list[Draft]:
-    """The alerts of a grant's story (NO-01 … NO-07, PT-01 … PT-05)."""
-    drafts: list[Draft] = []
-    if isinstance(event, AuthorizationPendingApproval):
-        drafts.append(
-            Draft(
-                _taxpayer(event),
-                "authorization_pending_approval",
-                "A tax professional asked for authorization",
-                f"{_who(event)} asked for a {_form(event)} on your account. Approve or "
-                f"decline it in your Online Account by {event.expires_on}.",
-            )
+@functools.singledispatch
+def drafts_for(event: Event) -> list[Draft]:
+    """The alerts of an event, by its type (the builders registered below: NO-01 … NO-07,
+    PT-01 … PT-05, MN-01 … MN-05). A type with none alerts nobody: `SlaAtRisk` is an SRE
+    dashboard concern (a metric), `PostingDelayed` is not terminal."""
+    return []
+
+
+@drafts_for.register
+def _pending_drafts(event: AuthorizationPendingApproval) -> list[Draft]:
+    """NO-01: the taxpayer is asked to approve a Tax Pro Account request."""
+    return [
+        Draft(
+            _taxpayer(event),
+            "authorization_pending_approval",
+            "A tax professional asked for authorization",
+            f"{_who(event)} asked for a {_form(event)} on your account. Approve or "
+            f"decline it in your Online Account by {event.expires_on}.",
         )
-    elif isinstance(event, AuthorizationPosted):
-        drafts.append(
-            Draft(
-                _taxpayer(event),
-                "authorization_posted",
-                "A representative now has access to your tax information",
-                f"{_who(event)} now holds a {_form(event)} for you (TIN ending "
-                f"{event.tin_last4}) on: {_matters(event.tax_matters)}. If you did not "
-                f"authorize this, call {IRS_PHONE}.",
-            )
-        )
-    elif isinstance(event, AuthorizationRevoked | AuthorizationWithdrawn):
-        drafts.extend(_ended_drafts(event))
-    elif isinstance(event, AuthorizationRejected | AuthorizationNotProcessed):
-        drafts.extend(_refusal_drafts(event))
-    elif isinstance(event, AuthorizationHeld):
-        drafts.extend(_held_drafts(event))
-    elif isinstance(event, AuthorizationDeclined | AuthorizationExpired):
-        state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
-        drafts.append(
-            Draft(
-                _representative(event),
-                f"authorization_{state}",
-                f"Your request was {state}",
-                f"Your request {clean(event.request_id, 64)} for {_tin(event)} was {state}.",
-            )
-        )
-    else:
-        drafts.extend(_operational_drafts(event))
-    return drafts
+    ]
 
 
+@drafts_for.register
+def _posted_drafts(event: AuthorizationPosted) -> list[Draft]:
+    """NO-02: the taxpayer hears that a representative now has access."""
+    return [
+        Draft(
+            _taxpayer(event),
+            "authorization_posted",
+            "A representative now has access to your tax information",
+            f"{_who(event)} now holds a {_form(event)} for you (TIN ending "
+            f"{event.tin_last4}) on: {_matters(event.tax_matters)}. If you did not "
+            f"authorize this, call {IRS_PHONE}.",
+        )
+    ]
+
+
+@drafts_for.register
+def _request_end_drafts(event: AuthorizationDeclined | AuthorizationExpired) -> list[Draft]:
+    """NO-04: the representative hears that a request was declined or expired."""
+    state = "declined" if isinstance(event, AuthorizationDeclined) else "expired"
+    return [
+        Draft(
+            _representative(event),
+            f"authorization_{state}",
+            f"Your request was {state}",
+            f"Your request {clean(event.request_id, 64)} for {_tin(event)} was {state}.",
+        )
+    ]
+
+
+@drafts_for.register
+def _number_drafts(event: CafNumberAssigned) -> list[Draft]:
+    """NO-05: a new CAF number (CP547)."""
+    return [
+        Draft(
+            _representative(event),
+            "caf_number_assigned",
+            "Your new CAF number (CP547)",
+            f"{_who(event)}, you were assigned CAF number "
+            f"{event.caf_number}. Use it on all future authorizations.",
+        )
+    ]
+
+
+@drafts_for.register
+def _breach_drafts(event: SlaBreached) -> list[Draft]:
+    """NO-07: a breached posting deadline, to the SREs."""
+    return [
+        Draft(
+            Addressee("sre", "sre"),
+            "sla_breached",
+            "Posting deadline breached",
+            f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after "
+            f"it became ready at {event.ready_at.isoformat()}.",
+        )
+    ]
+
+
+@drafts_for.register
 def _ended_drafts(event: AuthorizationRevoked | AuthorizationWithdrawn) -> list[Draft]:
     """NO-03: the taxpayer and the representative hear of a revocation or withdrawal."""
     verb = "revoked" if isinstance(event, AuthorizationRevoked) else "withdrawn"
@@ -310,6 +344,7 @@ def _ended_drafts(event: AuthorizationRevoked | AuthorizationWithdrawn) -> list[
     ]
 
 
+@drafts_for.register
 def _refusal_drafts(event: AuthorizationRejected | AuthorizationNotProcessed) -> list[Draft]:
     """NO-04 to the representative (and the taxpayer of a TPA grant or of a revocation);
     NO-06 instead for a `SUSPICIOUS` code; PT-03, PT-04: alerts besides."""
@@ -351,6 +386,7 @@ def _fraud_alert(
     )
 
 
+@drafts_for.register
 def _held_drafts(event: AuthorizationHeld) -> list[Draft]:
     """PT-01, PT-02: held for the protected taxpayer's confirmation; otherwise CN-09, NO-06:
     held for an operator's review, a suspicious-activity alert to the practitioner."""
@@ -365,32 +401,6 @@ def _held_drafts(event: AuthorizationHeld) -> list[Draft]:
     ]
 
 
-def _operational_drafts(event: Event) -> list[Draft]:
-    """NO-05: a new CAF number; NO-07: a breached posting deadline. `SlaAtRisk` is an SRE
-    dashboard concern (a metric), not an alert; `PostingDelayed` alerts nobody."""
-    if isinstance(event, CafNumberAssigned):
-        return [
-            Draft(
-                _representative(event),
-                "caf_number_assigned",
-                "Your new CAF number (CP547)",
-                f"{_who(event)}, you were assigned CAF number "
-                f"{event.caf_number}. Use it on all future authorizations.",
-            )
-        ]
-    if isinstance(event, SlaBreached):
-        return [
-            Draft(
-                Addressee("sre", "sre"),
-                "sla_breached",
-                "Posting deadline breached",
-                f"Grant {clean(event.grant_id, 64)} is unposted {event.age_hours:.0f} h after "
-                f"it became ready at {event.ready_at.isoformat()}.",
-            )
-        ]
-    return []
-
-
 # Suspected misuse of a CAF number (MN-01 … MN-05) -------------------------------------------
 
 # The room the observation takes in a notice (its numbers are unbounded); the rest is fixed text
@@ -398,6 +408,7 @@ MAX_OBSERVATION = 600
 MISUSE_HOLD_COMMAND = "cafctl misuse hold"
 
 
+@drafts_for.register
 def _misuse_drafts(event: CafMisuseSuspected) -> list[Draft]:
     """MN-01 … MN-05: the practitioner of the CAF number is told what was seen, that the IRS is
     reviewing it, what to do and whom to call; the SREs get the rule, figures and counts. The
