@@ -8,7 +8,7 @@ is the keyed pseudonym and `tin_last4` the most of the TIN that is shown.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar, Unpack, cast
+from typing import Annotated, Any, Literal, NotRequired, Protocol, TypedDict, TypeVar, Unpack, cast
 
 from pydantic import AwareDatetime, Field
 
@@ -43,6 +43,8 @@ __all__ = [
     "EntityUserAdded",
     "EntityUserRemoved",
     "Event",
+    "EventSource",
+    "EventSubject",
     "MisuseEvidence",
     "MisuseSignal",
     "OfficialAct",
@@ -55,6 +57,7 @@ __all__ = [
     "Stage",
     "held_event",
     "refusal_event",
+    "subject_of",
 ]
 
 Stage = Literal["intake", "validator", "caf_poster", "monitor"]
@@ -524,9 +527,9 @@ Event = Annotated[
 ]
 
 
-class _Subject(TypedDict):
+class EventSubject(TypedDict):
     """The common fields of `_Event` a stage fills in for the grant an event is about (its id,
-    type and stage are the builder's)."""
+    type and stage are the builder's; `subject_of` takes them from a command)."""
 
     occurred_at: dt.datetime
     taxpayer_ref: str
@@ -534,8 +537,42 @@ class _Subject(TypedDict):
     form: FormType | None
     message_id: str
     grant_id: str
+
+
+class _Subject(EventSubject):
+    """`EventSubject` with the number and representative a verdict may name."""
+
     caf_number: NotRequired[str | None]
     representative_name: NotRequired[str | None]
+
+
+class EventSource(Protocol):
+    """What an event can take its subject from: a command, a timer's payload."""
+
+    @property
+    def taxpayer_ref(self) -> str: ...
+
+    @property
+    def tin_last4(self) -> str: ...
+
+    @property
+    def form(self) -> FormType | None: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+
+def subject_of(source: EventSource, grant_id: str, now: dt.datetime) -> EventSubject:
+    """The subject of an event about `grant_id`, taken from `source` (the command or payload
+    that caused it), happening `now`."""
+    return EventSubject(
+        occurred_at=now,
+        taxpayer_ref=source.taxpayer_ref,
+        tin_last4=source.tin_last4,
+        form=source.form,
+        message_id=source.message_id,
+        grant_id=grant_id,
+    )
 
 
 def held_event(

@@ -19,6 +19,7 @@ from schemas.events import (
     AuthorizationRejected,
     Stage,
     refusal_event,
+    subject_of,
 )
 from schemas.evidence import SignatureEvidence
 from schemas.inbound import Channel, FormType
@@ -280,12 +281,7 @@ def refusal_of(
     return refusal_event(
         rejection,
         stage=stage,
-        occurred_at=occurred_at,
-        taxpayer_ref=command.taxpayer_ref,
-        tin_last4=command.tin_last4,
-        form=command.form,
-        message_id=command.message_id,
-        grant_id=grant_id,
+        **subject_of(command, grant_id, occurred_at),
         caf_number=caf_number,
         representative_name=name,
     )

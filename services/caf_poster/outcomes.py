@@ -18,12 +18,12 @@ from schemas.events import (
     PostingDelayed,
     RecordedMatter,
     RevokedBy,
-    Stage,
+    subject_of,
 )
 from schemas.evidence import SignatureRef
 from schemas.grants import PostGrant, RevokeGrants, WithdrawGrants, refusal_of
 from schemas.ids import event_id
-from schemas.inbound import FormType, form_type
+from schemas.inbound import form_type
 from schemas.matters import Matter
 from services.caf_poster.domain import Grant, Loss
 from services.caf_poster.rules import Posting, Removal
@@ -39,32 +39,9 @@ def recorded_matters(matters: Iterable[Matter]) -> list[RecordedMatter]:
     ]
 
 
-class _About(TypedDict):
-    """What every event of the poster says about its command: when, whose, which form."""
-
-    occurred_at: dt.datetime
-    taxpayer_ref: str
-    tin_last4: str
-    form: FormType
-    message_id: str
-    stage: Stage
-
-
-def _common(command: PostGrant | WithdrawGrants | RevokeGrants, now: dt.datetime) -> _About:
-    return _About(
-        occurred_at=now,
-        taxpayer_ref=command.taxpayer_ref,
-        tin_last4=command.tin_last4,
-        form=command.form,
-        message_id=command.message_id,
-        stage="caf_poster",
-    )
-
-
 class _Lost(TypedDict):
     """What a withdrawn or revoked event says about the grant that lost matters."""
 
-    grant_id: str
     authorization_id: str
     caf_number: str | None
     representative_name: str
@@ -84,7 +61,6 @@ def _loss_event(
 ) -> Output:
     grant = loss.grant
     lost = _Lost(
-        grant_id=grant.grant_id,
         authorization_id=grant.authorization_id,
         caf_number=grant.caf_number,
         representative_name=grant.representative_name,
@@ -95,15 +71,17 @@ def _loss_event(
     model: AuthorizationRevoked | AuthorizationWithdrawn
     if revoked_by is None:
         model = AuthorizationWithdrawn(
-            **_common(command, now),
+            **subject_of(command, grant.grant_id, now),
             **lost,
+            stage="caf_poster",
             type="AuthorizationWithdrawn",
             event_id=event_id("AuthorizationWithdrawn", command.message_id, grant.grant_id),
         )
     else:
         model = AuthorizationRevoked(
-            **_common(command, now),
+            **subject_of(command, grant.grant_id, now),
             **lost,
+            stage="caf_poster",
             type="AuthorizationRevoked",
             revoked_by=revoked_by,
             superseded_by=superseded_by,
@@ -136,10 +114,10 @@ def posting_outputs(
     ]
     if caf_number_assigned and grant.caf_number is not None:
         assigned = CafNumberAssigned(
-            **_common(command, now),
+            **subject_of(command, grant.grant_id, now),
+            stage="caf_poster",
             type="CafNumberAssigned",
             event_id=event_id("CafNumberAssigned", command.message_id, grant.grant_id),
-            grant_id=grant.grant_id,
             caf_number=grant.caf_number,
             representative_name=grant.representative_name,
         )
@@ -159,10 +137,10 @@ def _posted(
     """PO-08: the posted grant as recorded, with the periods it dropped and why (MK-04, PO-06,
     RT-02) and where its signature evidence is kept (ES-03)."""
     return AuthorizationPosted(
-        **_common(command, now),
+        **subject_of(command, grant.grant_id, now),
+        stage="caf_poster",
         type="AuthorizationPosted",
         event_id=event_id("AuthorizationPosted", command.message_id, grant.grant_id),
-        grant_id=grant.grant_id,
         caf_number=grant.caf_number,
         representative_name=grant.representative_name,
         posted_at=now,
@@ -217,10 +195,10 @@ def delayed_outputs(
 ) -> list[Output]:
     """ES-03: the grant still waits for its evidence past the retry policy (not terminal)."""
     event = PostingDelayed(
-        **_common(command, now),
+        **subject_of(command, command.grant_id, now),
+        stage="caf_poster",
         type="PostingDelayed",
         event_id=event_id("PostingDelayed", command.message_id, command.grant_id),
-        grant_id=command.grant_id,
         caf_number=command.caf_number,
         representative_name=command.representative_name,
         reason_code=EVIDENCE_DELAY.code,

@@ -4,7 +4,6 @@ deadlines (PO-11) it schedules, from the commands and records it decided on."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Protocol, TypedDict
 
 from caf_runtime.timers import Timer
 from schemas.codes import Rejection
@@ -18,12 +17,11 @@ from schemas.events import (
     AuthorizationRejected,
     SlaAtRisk,
     SlaBreached,
-    Stage,
     held_event,
+    subject_of,
 )
 from schemas.grants import CloseRequest, PostGrant, refusal_of
 from schemas.ids import event_id
-from schemas.inbound import FormType
 from services.validator.store import PostingDeadline
 
 SLA_HOURS = (24, 48)
@@ -58,70 +56,27 @@ def deadline_timer(deadline: PostingDeadline) -> Timer:
     )
 
 
-class _Source(Protocol):
-    """What the validator's events take from what they speak of (a command, a deadline)."""
-
-    @property
-    def taxpayer_ref(self) -> str: ...
-
-    @property
-    def tin_last4(self) -> str: ...
-
-    @property
-    def form(self) -> FormType: ...
-
-    @property
-    def message_id(self) -> str: ...
-
-    @property
-    def caf_number(self) -> str | None: ...
-
-
-class _About(TypedDict):
-    """What every event of the validator says of its grant: when, whose, which form."""
-
-    occurred_at: datetime
-    taxpayer_ref: str
-    tin_last4: str
-    form: FormType
-    message_id: str
-    grant_id: str
-    caf_number: str | None
-    stage: Stage
-
-
-def _about(source: _Source, grant_id: str, now: datetime) -> _About:
-    return _About(
-        occurred_at=now,
-        taxpayer_ref=source.taxpayer_ref,
-        tin_last4=source.tin_last4,
-        form=source.form,
-        message_id=source.message_id,
-        grant_id=grant_id,
-        caf_number=source.caf_number,
-        stage="validator",
-    )
-
-
 def sla_event(deadline: PostingDeadline, now: datetime) -> SlaAtRisk | SlaBreached:
     """SlaAtRisk at 24 h, SlaBreached at 48 h after the grant became ready (PO-11, NO-07)."""
-    about = _about(deadline, deadline.grant_id, now)
+    about = subject_of(deadline, deadline.grant_id, now)
     age_hours = round((now - deadline.ready_at).total_seconds() / 3600, 2)
     ids = (deadline.message_id, deadline.grant_id, str(deadline.hours))
     if deadline.hours == SLA_HOURS[0]:
-        at_risk = event_id("SlaAtRisk", *ids)
         return SlaAtRisk(
             **about,
+            caf_number=deadline.caf_number,
+            stage="validator",
             type="SlaAtRisk",
-            event_id=at_risk,
+            event_id=event_id("SlaAtRisk", *ids),
             ready_at=deadline.ready_at,
             age_hours=age_hours,
         )
-    breached = event_id("SlaBreached", *ids)
     return SlaBreached(
         **about,
+        caf_number=deadline.caf_number,
+        stage="validator",
         type="SlaBreached",
-        event_id=breached,
+        event_id=event_id("SlaBreached", *ids),
         ready_at=deadline.ready_at,
         age_hours=age_hours,
     )
@@ -133,7 +88,9 @@ def pending(grant: PostGrant, now: datetime) -> AuthorizationPendingApproval:
         msg = "a Tax Pro Account review names its request and the day it expires"
         raise ContractError.single("expires_on", "missing", msg)
     return AuthorizationPendingApproval(
-        **_about(grant, grant.grant_id, now),
+        **subject_of(grant, grant.grant_id, now),
+        caf_number=grant.caf_number,
+        stage="validator",
         event_id=event_id("AuthorizationPendingApproval", grant.message_id, grant.grant_id),
         type="AuthorizationPendingApproval",
         representative_name=grant.representative_name,
@@ -148,12 +105,7 @@ def held_event_of(
     """CN-09, PT-01, PT-02: the held event of a grant parked as it would post (numbered)."""
     return held_event(
         hold,
-        occurred_at=now,
-        taxpayer_ref=grant.taxpayer_ref,
-        tin_last4=grant.tin_last4,
-        form=grant.form,
-        message_id=grant.message_id,
-        grant_id=grant.grant_id,
+        **subject_of(grant, grant.grant_id, now),
         caf_number=grant.caf_number,
         representative_name=grant.representative_name,
         confirm_by=confirm_by,
@@ -171,22 +123,24 @@ def close_event(command: CloseRequest, now: datetime) -> RequestEnd:
         rejection = Rejection(command.rule_id, command.reason_code, command.reason or "")
         event: RequestEnd = refusal_of(command, rejection, stage="validator", occurred_at=now)
     else:
-        about = _about(command, command.request_id, now)
+        about = subject_of(command, command.request_id, now)
         ids = (command.message_id, command.request_id)
         if command.outcome == "expired":
-            expired = event_id("AuthorizationExpired", *ids)
             event = AuthorizationExpired(
                 **about,
+                caf_number=command.caf_number,
+                stage="validator",
                 type="AuthorizationExpired",
-                event_id=expired,
+                event_id=event_id("AuthorizationExpired", *ids),
                 request_id=command.request_id,
             )
         else:
-            declined = event_id("AuthorizationDeclined", *ids)
             event = AuthorizationDeclined(
                 **about,
+                caf_number=command.caf_number,
+                stage="validator",
                 type="AuthorizationDeclined",
-                event_id=declined,
+                event_id=event_id("AuthorizationDeclined", *ids),
                 request_id=command.request_id,
             )
     return event
