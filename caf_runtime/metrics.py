@@ -43,6 +43,10 @@ HANDLING = Histogram(
     ["topic"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+REGISTRY_VIEW_RECORDS = Gauge(
+    "caf_registry_view_records",
+    "CAF numbers the validator's in-memory registry view holds (records and tombstones).",
+)
 ASSIGNED_PARTITIONS = Gauge(
     "caf_consumer_assigned_partitions",
     "Partitions this process consumes now, by consumer group and topic (0: joined none yet).",

@@ -38,7 +38,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -48,9 +48,11 @@ import psutil
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
+from caf_runtime import topology
 from caf_runtime.broker import client_options, producer_options
 from caf_runtime.config import ServiceSettings
 from caf_runtime.dynamo import dynamodb_client
+from caf_runtime.feed_barrier import FeedBarrier
 from caf_runtime.provision import ensure_topics
 from caf_runtime.topology import TABLES, TOPICS, TopicSpec
 from cafctl.topics import follow
@@ -376,9 +378,6 @@ def _settings(stack: Stack, prefix: str) -> tuple[ServiceSettings, dict[str, str
         "CAF_TOPIC_PREFIX": prefix,
         "CAF_TABLE_PREFIX": prefix,
         "CAF_LOG_LEVEL": "WARNING",
-        # the bench names a few dozen CAF numbers on thousands of taxpayers within minutes: past
-        # VA-07's limit they would be held for an operator (CN-09) and never end
-        "VALIDATOR_VELOCITY_LIMIT": "1000000",
     }
     return stack.settings(prefix), env
 
@@ -447,7 +446,7 @@ async def run(args: argparse.Namespace) -> Report:
     stack = Stack()
     os.environ.update({k: v for k, v in stack.environment().items() if k.startswith("AWS_")})
     await asyncio.to_thread(stack.start_infrastructure)
-    workload = Workload(max(args.burst, 2000), seed=5)
+    workload = Workload(max(args.burst, 2000), seed=5, practitioners=_registry_size(args))
     logs = PROJECT_ROOT / ".devstack" / "bench" / time.strftime("%Y%m%d-%H%M%S")
     results = []
 
@@ -465,15 +464,9 @@ async def run(args: argparse.Namespace) -> Report:
     pipeline = Pipeline("pipeline", settings, logs, stack.keys)
     pipeline.pids = {r.service: r.process.pid for r in replicas} | _infrastructure_pids(stack)
     pipeline.metric_ports = {r.service: r.port for r in replicas}
-    producer = AIOKafkaProducer(**client_options(settings), acks="all")
-    await producer.start()
-    for practitioner in workload.registry:
-        record = signed_registry(practitioner, stack.keys)
-        await producer.send(
-            settings.topic(record.topic), record.value, key=record.key, headers=record.headers
-        )
-    await producer.stop()
+    await _publish_registry(stack, settings, workload.registry)
     forms = [m for m in workload.messages if m.kind == "form"]
+    rotation = _Rotation(workload.registry)
 
     def fresh(count: int, seed: int, *, method: str = "electronic") -> list[Message]:
         """`count` clean forms of the mix (fresh ids, so each is new work), signed with
@@ -490,7 +483,7 @@ async def run(args: argparse.Namespace) -> Report:
             body["taxpayer"] = taxpayer
             body["representatives"] = [
                 {**r, "signature": {**r["signature"], "method": method}} if "signature" in r else r
-                for r in body["representatives"]
+                for r in map(rotation.next, body["representatives"])
             ]
             chosen.append(Message(body["message_id"], body, "form"))
         return chosen
@@ -516,6 +509,65 @@ async def run(args: argparse.Namespace) -> Report:
     # measure() runs its own event loop: in a thread, away from this one
     authenticity = await asyncio.to_thread(auth_bench.measure)
     return Report(results, paper, floor, codecs, decision_bench.measure(), authenticity, checks)
+
+
+# Each CAF number named at most this often in a whole run (every load, both signing methods):
+# under VA-07's 25 distinct taxpayers an hour, so the velocity check runs as in production.
+_NAMED_PER_NUMBER = 20
+
+
+def _registry_size(args: argparse.Namespace) -> int:
+    """Practitioners enough that no CAF number (and no first-time representative's PTIN) reaches
+    VA-07's limit in the run: about two registered representatives per form, over the forms the
+    e-signed and paper runs publish (warm-up, lone, burst, profiled burst, the loads)."""
+    forms = 2 * (40 + args.burst * 4 // 3 + sum(args.loads) * args.duration)
+    return max(2000, int(forms * 2 / _NAMED_PER_NUMBER))
+
+
+@dataclass
+class _Rotation:
+    """Spreads the representatives of the bench's copied forms over the registry: each
+    registered one becomes the next practitioner in turn, each first-time one the next PTIN of a
+    pool as large, so one form never names one twice and no number is named past VA-07's limit."""
+
+    registry: list[dict[str, Any]]
+    _registered: Iterator[int] = field(default_factory=itertools.count)
+    _newcomers: Iterator[int] = field(default_factory=itertools.count)
+
+    def next(self, rep: dict[str, Any]) -> dict[str, Any]:
+        if rep.get("caf_number"):
+            chosen = self.registry[next(self._registered) % len(self.registry)]
+            return rep | {"caf_number": chosen["caf_number"], "name": chosen["name"]}
+        if rep.get("ptin"):
+            n = next(self._newcomers) % len(self.registry)
+            return rep | {"ptin": f"P9{n:07d}", "name": f"New Representative {n}"}
+        return rep
+
+
+async def _publish_registry(
+    stack: Stack, settings: ServiceSettings, registry: list[dict[str, Any]]
+) -> None:
+    """Publish the workload's registry and wait until the validator's view holds all of it:
+    before it does, a grant naming a number not yet applied would wait for it (or be judged
+    without it)."""
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    for practitioner in registry:
+        record = signed_registry(practitioner, stack.keys)
+        await producer.send(
+            settings.topic(record.topic), record.value, key=record.key, headers=record.headers
+        )
+    await producer.stop()
+    progress(f"pipeline: the validator applies a registry of {len(registry)}")
+    async with FeedBarrier(
+        client_options(settings),
+        settings.topic(topics.PRACTITIONERS),
+        topology.VALIDATOR_REGISTRY.name,
+        wait_s=600,
+    ) as barrier:
+        if not await barrier.wait_until_applied(int(time.time() * 1000)):
+            msg = "the validator did not apply the bench's registry within 10 minutes"
+            raise RuntimeError(msg)
 
 
 async def _floor(

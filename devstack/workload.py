@@ -87,13 +87,14 @@ class Workload:
     size: int
     seed: int = 7
     gap: int = 300
+    practitioners: int = 0  # the registry's size; 0: enough for `size` (VA-07)
     registry: list[dict[str, Any]] = field(init=False)
     messages: list[Message] = field(init=False)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 - test data, not secrets
         self._tins: set[str] = set()
-        practitioners = max(20, self.size // _GRANTS_PER_PRACTITIONER)
+        practitioners = self.practitioners or max(20, self.size // _GRANTS_PER_PRACTITIONER)
         self.registry = [self._practitioner(n) for n in range(practitioners)]
         self.messages = self._stream()
 

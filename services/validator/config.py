@@ -31,3 +31,8 @@ class ValidatorSettings(ServiceSettings):
         default=10.0,
         description="How long a grant waits for the registry view to catch up with the feed.",
     )
+    registry_restore_wait_s: float = Field(
+        default=300.0,
+        description="How long a grant waits for a replica that has just started to read the "
+        "whole registry feed into memory (its first catch-up).",
+    )

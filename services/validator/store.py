@@ -1,8 +1,10 @@
 """The validator's own state (table `validator`).
 
-- `PRAC#<caf>` / `REC`: the registry view, one item per CAF number with the record (or a
-  tombstone) and the registry offset it came from; an older offset never overwrites a newer one,
-  so a replay of the compacted topic cannot bring back a stale record.
+- `PRAC#<caf>` / `REC`: the registry's copy in the table, one item per CAF number with the
+  record (or a tombstone) and the registry offset it came from; an older offset never overwrites
+  a newer one, so a replay of the compacted topic cannot bring back a stale record. Grants read
+  the feed's records from the in-memory view (`registry.py`); the table copy serves the numbers
+  given here and the operator's tools.
 - `PTIN#<ptin>` / `CAF#<caf>`: which registry records carry a PTIN (CN-02, CN-03); an entry is
   checked against the record it points to, so a record that changed its PTIN is not found by the
   old one.
@@ -46,6 +48,7 @@ from schemas.grants import PostGrant
 from schemas.inbound import FormType
 from schemas.protected import ProtectionRecord
 from schemas.registry import PractitionerRecord
+from services.validator.registry import RegistryView
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -243,9 +246,11 @@ class ValidatorStore(Protocol):
 
 
 class DynamoValidatorStore:
-    """The only place that talks to the validator table."""
+    """The only place that talks to the validator table; with the registry view (`app.py`),
+    the feed's practitioner records are read from memory, not from the table."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, registry: RegistryView | None = None) -> None:
+        self._registry = registry
         self.table = DynamoTable(settings, "validator")
         self._marks = GroupWriter(self.table)  # ENDED flags, batched together
         self.ledger = Ledger(self.table, "GRANT#")
@@ -255,6 +260,10 @@ class DynamoValidatorStore:
         return await self.table.ping()
 
     async def practitioner(self, caf_number: str) -> PractitionerRecord | None:
+        """The registry's record of the number: the feed's (in memory, when this store has the
+        registry view), else one this validator gave (CN-02, the table)."""
+        if self._registry is not None and self._registry.named(caf_number):
+            return self._registry.get(caf_number)
         item = await self.table.get(f"PRAC#{caf_number}", "REC")
         if not item or "record" not in item:
             return None
@@ -263,6 +272,8 @@ class DynamoValidatorStore:
     async def from_feed(self, caf_number: str) -> bool:
         """PT-02: the number's record came from the registry feed (a number this validator gave
         a first-time representative is stored with offset -1 until the feed has it)."""
+        if self._registry is not None:
+            return self._registry.get(caf_number) is not None
         item = await self.table.get(f"PRAC#{caf_number}", "REC")
         offset = item.get("source_offset") if item else None
         return offset is not None and int(str(offset.get("N"))) >= 0 and "record" in (item or {})
@@ -340,8 +351,10 @@ class DynamoValidatorStore:
             ExpressionAttributeValues={":pk": {"S": f"PTIN#{ptin.upper()}"}},
             ConsistentRead=True,
         )
-        for item in sorted(response.get("Items", []), key=lambda i: str(i["sk"].get("S"))):
-            number = str(item["sk"].get("S")).removeprefix("CAF#")
+        numbers = {str(item["sk"].get("S")).removeprefix("CAF#") for item in response["Items"]}
+        if self._registry is not None:  # the feed's own, however far the table copy lags
+            numbers |= {record.caf_number for record in self._registry.with_ptin(ptin)}
+        for number in sorted(numbers):
             record = await self.practitioner(number)
             if record is not None and (record.ptin or "").upper() == ptin.upper():
                 return record
@@ -406,6 +419,8 @@ class DynamoValidatorStore:
     async def _unused_number(self) -> str:
         while True:
             number = f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
+            if self._registry is not None and self._registry.named(number):
+                continue
             if await self.table.get(f"PRAC#{number}", "REC") is None:
                 return number  # CN-02: never one the registry holds
 

@@ -26,6 +26,7 @@ from schemas.registry import PractitionerRecord
 from services.validator.config import ValidatorSettings
 from services.validator.outcomes import pending as validator_pending
 from services.validator.store import DynamoValidatorStore, ReviewVerdict, Sighting
+from tests.feeds import feed_record, practitioner, registry_view
 from tests.integration.conftest import store_settings
 from tests.unit.builders import post_grant
 
@@ -210,6 +211,33 @@ async def test_a_first_time_representative_keeps_one_number_that_the_registry_vi
         assert record is not None
         assert record.status_code == "S"
         assert await store.practitioner_by_ptin("P09999999") is None  # the feed has no PTIN
+
+
+async def test_with_the_registry_view_the_feed_is_read_from_memory_and_a_lagging_copy_ignored(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """Issue 16, CN-02, CN-03, PT-02: the store answers a number the feed named from the view,
+    even when the table copy still holds a record the feed has since deleted, finds a feed
+    record by PTIN before the table copy has its entry, and still finds a number it gave."""
+    await ensure_tables(dynamodb, TABLES, prefix=settings.table_prefix)
+    registry = registry_view()
+    store = DynamoValidatorStore(store_settings(ValidatorSettings, settings), registry)
+    async with store.table:
+        stale = {"caf_number": "012345679", "name": "Someone Else", "status_code": ""}
+        assert await store.apply_registry("012345679", json.dumps(stale).encode(), 0, 5)
+        await registry.apply(feed_record("012345679", None))  # deleted on the feed since
+        await registry.apply(feed_record("012345678", practitioner("012345678", "P01234567")))
+        assert await store.practitioner("012345679") is None
+        assert not await store.from_feed("012345679")
+        found = await store.practitioner_by_ptin("p01234567")
+        assert found is not None
+        assert found.caf_number == "012345678"
+        assert await store.from_feed("012345678")
+        given = await store.number_for("P09999999", "m-1:0", practitioner("000000000", "P09999999"))
+        record = await store.practitioner(given.caf_number)
+        assert record is not None
+        assert record.ptin == "P09999999"
+        assert not await store.from_feed(given.caf_number)  # given here, not from the feed
 
 
 async def validator_store(

@@ -1,0 +1,161 @@
+"""A compacted feed read whole into this process's memory (a GlobalKTable): every replica
+reads every partition from the earliest offset, without a consumer group, and keeps reading.
+
+It answers "has this view applied every feed record published before time T?" from its own
+positions (`wait_until_applied`, the `FeedWait` of the handlers): a check reads the topic's end
+offsets, and the view is caught up for every message published before the check began once its
+positions reach them. So "a registry update takes effect for grants that arrive after it" holds
+as with the consumer group's view in the table (`feed_barrier.py`), without a table read per
+grant and without asking the broker for the group's offsets.
+
+The first catch-up (a process that starts reads the whole topic) may take longer than a
+grant's usual wait: until then a grant waits up to `restore_wait_s`, after it up to `wait_s`.
+What a record means is the owner's business (`apply`): it verifies, decodes and keeps it or
+skips it; a record it skips is dead-lettered by the consumer group that copies the feed to the
+table, not here (every replica reads every record: a dead letter per replica would be one too
+many).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from caf_runtime.feed_barrier import Check
+from caf_runtime.offsets import topic_partitions
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+_POLL_MS = 200  # how long a poll waits for records when the feed is quiet
+_POLL_RECORDS = 2000
+
+
+class FeedView:
+    """Reads `topic` whole and keeps reading, handing each record to `apply` in offset order
+    per partition; `async with` starts and stops it."""
+
+    def __init__(
+        self,
+        client_options: dict[str, Any],
+        topic: str,
+        apply: Apply,
+        *,
+        wait_s: float,
+        restore_wait_s: float,
+    ) -> None:
+        self._options = client_options
+        self.topic = topic
+        self._apply = apply
+        self._wait_s = wait_s
+        self._restore_wait_s = restore_wait_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
+        self._advanced = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[Check] | None = None
+        self._caught_up_at_ms = 0
+        self.restored = False  # caught up with the feed at least once
+
+    async def __aenter__(self) -> FeedView:
+        self._consumer = AIOKafkaConsumer(
+            **self._options,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await self._consumer.start()
+        admin = AIOKafkaAdminClient(**self._options)
+        await admin.start()
+        try:
+            self._partitions = await topic_partitions(admin, self.topic)
+        finally:
+            await admin.close()
+        if self._partitions:
+            self._consumer.assign(self._partitions)
+            await self._consumer.seek_to_beginning(*self._partitions)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def _opened(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            msg = "the feed view is used before it was opened"
+            raise RuntimeError(msg)
+        return self._consumer
+
+    async def _read(self) -> None:
+        consumer = self._opened()
+        while True:
+            try:
+                batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=_POLL_RECORDS)
+            except KafkaError:
+                log.warning("feed view: a poll failed; polling again", extra={"topic": self.topic})
+                await asyncio.sleep(1)
+                continue
+            for partition, records in batch.items():
+                for record in records:
+                    await self._apply(record)
+                self._positions[partition] = records[-1].offset + 1
+            for partition in self._partitions:
+                # past transaction markers and compacted gaps: where the next fetch starts
+                self._positions[partition] = max(
+                    self._positions.get(partition, 0), await consumer.position(partition)
+                )
+            self._advanced.set()
+            self._advanced = asyncio.Event()
+
+    async def wait_until_applied(self, published_before_ms: int) -> bool:
+        """True once the view holds every record published before the given time; False if it
+        did not catch up within the wait (the message is then judged on the view as it is).
+        Concurrent callers share one reading of the end offsets at a time; a reading that began
+        before a message was published does not count for it."""
+        if published_before_ms <= self._caught_up_at_ms:
+            return True
+        wait_s = self._wait_s if self.restored else self._restore_wait_s
+        deadline = time.monotonic() + wait_s
+        while True:
+            check = await self._shared_check()
+            if check.caught_up and published_before_ms <= check.began_ms:
+                return True
+            if not check.caught_up and time.monotonic() > deadline:
+                log.warning(
+                    "feed view behind the feed; judging on the view as it is",
+                    extra={"topic": self.topic},
+                )
+                return False
+
+    async def _shared_check(self) -> Check:
+        if self._check is None or self._check.done():
+            self._check = asyncio.create_task(self._timed_check())
+        return await asyncio.shield(self._check)
+
+    async def _timed_check(self) -> Check:
+        began_ms = int(time.time() * 1000)
+        ends = await self._opened().end_offsets(self._partitions) if self._partitions else {}
+        waited = time.monotonic()
+        while not all(self._positions.get(tp, 0) >= end for tp, end in ends.items()):
+            advanced = self._advanced
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(advanced.wait(), timeout=_POLL_MS / 1000 * 2)
+            if time.monotonic() - waited > (_POLL_MS / 1000) * 10:
+                return Check(caught_up=False, began_ms=began_ms)  # read the ends again
+        self._caught_up_at_ms = max(self._caught_up_at_ms, began_ms)
+        self.restored = True
+        return Check(caught_up=True, began_ms=began_ms)
