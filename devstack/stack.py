@@ -175,8 +175,12 @@ class Stack:
         )
 
     async def prepare(self, settings: ServiceSettings) -> None:
-        """Topics, tables and (on this stack's broker) ACLs for the prefix of `settings`."""
+        """Topics, tables and (on this stack's broker) ACLs for the prefix of `settings`, and
+        the evidence bucket on this stack's object store (a fresh stack has none until then:
+        the poster's PutObject would be refused)."""
         await provision_environment(settings, acls=self.secured)
+        if self.external_s3 is None:
+            await self.ensure_evidence_bucket()
 
     def start_infrastructure(self) -> None:
         if self.external_dynamodb is None:
