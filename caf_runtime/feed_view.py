@@ -58,6 +58,9 @@ class FeedView:
         self._wait_s = wait_s
         self._restore_wait_s = restore_wait_s
         self._consumer: AIOKafkaConsumer | None = None
+        # end offsets through a connection of their own: on the reader's, a ListOffsets answer
+        # waits behind the long-poll fetch in flight (Kafka answers a connection in order)
+        self._ends: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._advanced = asyncio.Event()
@@ -74,6 +77,8 @@ class FeedView:
             isolation_level="read_committed",
         )
         await self._consumer.start()
+        self._ends = AIOKafkaConsumer(**self._options, group_id=None, enable_auto_commit=False)
+        await self._ends.start()
         admin = AIOKafkaAdminClient(**self._options)
         await admin.start()
         try:
@@ -93,6 +98,8 @@ class FeedView:
                 await self._reader
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._ends is not None:
+            await self._ends.stop()
 
     def _opened(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -148,7 +155,10 @@ class FeedView:
 
     async def _timed_check(self) -> Check:
         began_ms = int(time.time() * 1000)
-        ends = await self._opened().end_offsets(self._partitions) if self._partitions else {}
+        if self._ends is None:
+            msg = "the feed view is used before it was opened"
+            raise RuntimeError(msg)
+        ends = await self._ends.end_offsets(self._partitions) if self._partitions else {}
         waited = time.monotonic()
         while not all(self._positions.get(tp, 0) >= end for tp, end in ends.items()):
             advanced = self._advanced

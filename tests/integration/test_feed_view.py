@@ -88,3 +88,25 @@ async def test_a_view_that_cannot_catch_up_in_time_says_so_and_answers_later_one
         assert not view.restored
         release.set()
         assert await view.wait_until_applied(now_ms())
+
+
+async def test_a_quiet_caught_up_view_answers_a_new_message_without_waiting_for_a_poll(
+    settings: ServiceSettings, create_topic: CreateTopic
+) -> None:
+    """The check's end offsets do not queue behind the reader's long-poll fetch (a lone grant
+    waited up to half a second for it)."""
+    topic = await create_topic(partitions=2)
+    await publish(settings, topic, [("k", "v")])
+
+    async def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+        return None
+
+    async with FeedView(client_options(settings), topic, apply, wait_s=5, restore_wait_s=5) as view:
+        assert await view.wait_until_applied(now_ms())
+        slowest = 0.0
+        for _ in range(5):
+            await asyncio.sleep(0.3)  # the reader is in a fetch that waits for records
+            started = time.monotonic()
+            assert await view.wait_until_applied(now_ms())
+            slowest = max(slowest, time.monotonic() - started)
+        assert slowest < 0.15
