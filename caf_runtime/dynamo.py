@@ -95,14 +95,15 @@ class DynamoTable:
         description = await self.client.describe_table(TableName=self.name)
         return description["Table"].get("TableStatus") == "ACTIVE"
 
-    async def next_in_sequence(self, name: str) -> int:
-        """The next value of the atomic counter `SEQ` / `name` (1 first), never given twice."""
+    async def next_in_sequence(self, name: str, step: int = 1) -> int:
+        """The next value of the atomic counter `SEQ` / `name` (1 first), never given twice;
+        with `step`, the last of the next `step` values, all of them the caller's."""
         response = await self.client.update_item(
             TableName=self.name,
             Key={"pk": {"S": "SEQ"}, "sk": {"S": name}},
-            UpdateExpression="ADD #next :one",
+            UpdateExpression="ADD #next :step",
             ExpressionAttributeNames={"#next": "next"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
+            ExpressionAttributeValues={":step": {"N": str(step)}},
             ReturnValues="UPDATED_NEW",
         )
         return int(str(response["Attributes"]["next"].get("N")))

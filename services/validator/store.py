@@ -9,7 +9,9 @@
   checked against the record it points to, so a record that changed its PTIN is not found by the
   old one.
 - `REP#<ptin or licence key>` / `NUMBER`: the CAF number given to a first-time representative
-  (CN-02), with the grant that got it; `SEQ` / `CAF`: the sequence those numbers come from. A
+  (CN-02), with the grant that got it; `SEQ` / `CAF`: the sequence those numbers come from, taken
+  20 at a time by each process (so given numbers are unique, but not in order across replicas,
+  and a restart skips the rest of its block). A
   number given here is written into the registry view at once (CN-01) with registry offset -1,
   so the representative's next form passes VA-04 and any record from the feed replaces it.
 - `HOLDS` / `<grant_id>`: grants parked by VA-07 for an operator (CN-09), with the command to
@@ -19,11 +21,12 @@
 - `CONFIRM` / `<grant_id>`: grants held for a protected taxpayer's confirmation (PT-01 … PT-04),
   with the command to release, the last day to answer and the status (`held`, `confirmed`,
   `refused`, `expired`); each has a `confirm#<grant_id>` timer for the end of its last day.
-- `VEL#<caf>` / `<seen_at, UTC ISO>#TP#<taxpayer_ref>`: a grant named the CAF number for that
-  taxpayer then (VA-07 velocity window). Time-ordered, so the window is one range of the
-  partition whatever the practitioner's history; each expires (`expires_at`, TTL) a day after
-  it leaves the window. (Items of the first layout, `TP#<taxpayer_ref>` with `seen_at`, sort
-  after every date and are outside every window; the TTL does not remove them.)
+- `VEL#<caf>` / `H#<UTC hour, YYYY-MM-DDTHH>`: the taxpayers a grant named the CAF number for
+  in that hour (VA-07 velocity window), an attribute `seen#<taxpayer_ref>` each with the instant;
+  a window (an hour) is two such items, read with the poll's other reads. At most 2,000
+  taxpayers per item (far past any limit; far below 400 KB); each expires (`expires_at`, TTL) a
+  day after its hour leaves the window. Items of earlier layouts (`<instant>#TP#<ref>`, one per
+  sighting, and `TP#<ref>`) are no longer read; their TTL removes the first kind.
 - `GRANT#<grant or message id>` / `MARK`: the recorded outputs of each command handled.
 - `TIMER#<shard>`: the 24 h and 48 h posting deadlines of each grant sent to the poster (PO-11),
   and `ENDED#<grant_id>`: grants whose terminal event was seen, so their deadlines stay silent.
@@ -31,6 +34,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +62,19 @@ if TYPE_CHECKING:
 VELOCITY_KEPT = timedelta(days=1, hours=1)
 
 
+# VA-07: a number's sightings of one UTC hour are one item, an attribute per taxpayer.
+VELOCITY_BUCKET = timedelta(hours=1)
+_BUCKET_FORMAT = "H#%Y-%m-%dT%H"
+SEEN = "seen#"  # attribute name prefix: seen#<taxpayer_ref> = the instant of the sighting
+# Taxpayers recorded per number and hour: far above any VA-07 limit, and an item far below
+# DynamoDB's 400 KB (a ref and an instant are about 90 bytes).
+VELOCITY_BUCKET_CAP = 2000
+
+
+def _velocity_bucket(at: datetime) -> str:
+    return at.astimezone(UTC).strftime(_BUCKET_FORMAT)
+
+
 def _instant(at: datetime) -> str:
     """A time as a sort key: UTC, ISO 8601 to the microsecond (sorts as it orders)."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
@@ -66,6 +83,9 @@ def _instant(at: datetime) -> str:
 # CAF numbers the validator gives first-time representatives start with 78, an issued prefix
 # (IN-16), so they can never meet the 90-numbers the poster gave before numbering moved here.
 ASSIGNED_PREFIX = "78"
+# Numbers reserved from the sequence at a time: the numbers of a block are given by this
+# process only, so replicas never give one twice; a block's unused rest is skipped at a restart.
+NUMBER_BLOCK = 20
 REVIEW_PK = "REVIEW#"  # a Tax Pro Account request's review verdict (IN-22)
 
 
@@ -251,6 +271,9 @@ class DynamoValidatorStore:
 
     def __init__(self, settings: ServiceSettings, registry: RegistryView | None = None) -> None:
         self._registry = registry
+        self._full_buckets: set[tuple[str, str]] = set()  # (CAF number, hour) at the cap
+        self._block: list[int] = []  # the rest of this process's block of CAF numbers
+        self._block_lock = asyncio.Lock()
         self.table = DynamoTable(settings, "validator")
         self._marks = GroupWriter(self.table)  # ENDED flags, batched together
         self.ledger = Ledger(self.table, "GRANT#")
@@ -416,9 +439,18 @@ class DynamoValidatorStore:
             str(item["caf_number"].get("S")), str(item["grant"].get("S")) == grant_key
         )
 
+    async def _next_in_sequence(self) -> int:
+        """The next CAF number of this process's block of the sequence, reserving the next
+        block (one UpdateItem per `NUMBER_BLOCK` numbers given) when it is used up."""
+        async with self._block_lock:
+            if not self._block:
+                last = await self.table.next_in_sequence("CAF", step=NUMBER_BLOCK)
+                self._block = list(range(last - NUMBER_BLOCK + 1, last + 1))
+            return self._block.pop(0)
+
     async def _unused_number(self) -> str:
         while True:
-            number = f"{ASSIGNED_PREFIX}{await self.table.next_in_sequence('CAF'):07d}"
+            number = f"{ASSIGNED_PREFIX}{await self._next_in_sequence():07d}"
             if self._registry is not None and self._registry.named(number):
                 continue
             if await self.table.get(f"PRAC#{number}", "REC") is None:
@@ -427,30 +459,29 @@ class DynamoValidatorStore:
     async def other_taxpayers(
         self, caf_number: str, taxpayer_ref: str, since: datetime, *, enough: int | None = None
     ) -> int:
-        """How many other taxpayers had a grant naming `caf_number` at or after `since`: the
-        sightings of the window only, however long the practitioner's history. With `enough`,
-        reading stops once that many are found (VA-07 asks only whether the limit is reached:
-        a busy number's window is not read whole for every grant)."""
+        """How many other taxpayers had a grant naming `caf_number` in the hour from `since`:
+        two hour buckets (the one `since` falls in and the next), read with the poll's other
+        reads in one BatchGetItem, whatever the number's history. `enough` is VA-07's limit,
+        kept for the Protocol: a bucket holds at most `VELOCITY_BUCKET_CAP` taxpayers, so a
+        busy number's read is bounded anyway."""
+        del enough
+        first = _velocity_bucket(since)
+        second = _velocity_bucket(since + VELOCITY_BUCKET)
+        items = await asyncio.gather(
+            self.table.get(f"VEL#{caf_number}", first),
+            self.table.get(f"VEL#{caf_number}", second),
+        )
+        after = _instant(since)
         others: set[str] = set()
-        paginator = self.table.client.get_paginator("query")
-        async for page in paginator.paginate(
-            TableName=self.table.name,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :since AND :last",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"VEL#{caf_number}"},
-                ":since": {"S": _instant(since)},
-                ":last": {"S": "9999"},  # dates only: not the first layout's `TP#...`
-            },
-            ProjectionExpression="sk",
-            ConsistentRead=True,
-            PaginationConfig={"PageSize": enough + 25} if enough is not None else {},
-        ):
-            for item in page.get("Items", []):
-                ref = str(item["sk"].get("S")).split("#TP#", 1)[-1]
-                if ref != taxpayer_ref:
-                    others.add(ref)
-            if enough is not None and len(others) >= enough:
-                break
+        for bucket, item in zip((first, second), items, strict=True):
+            seen = {
+                name.removeprefix(SEEN): str(value.get("S"))
+                for name, value in (item or {}).items()
+                if name.startswith(SEEN)
+            }
+            if len(seen) >= VELOCITY_BUCKET_CAP:
+                self._full_buckets.add((caf_number, bucket))
+            others |= {ref for ref, at in seen.items() if at >= after and ref != taxpayer_ref}
         return len(others)
 
     async def record(
@@ -477,8 +508,8 @@ class DynamoValidatorStore:
             items.append(self._parked_for_taxpayer(taxpayer_hold))
         if answer is not None:
             items.append(self.answered(answer))
-        if velocity is not None:
-            items.append(self._sighting(velocity))
+        if velocity is not None and (sighting := self._sighting(velocity)) is not None:
+            items.append(sighting)
         if hold is not None:
             items.append(self._parked(hold))
         if review is not None:
@@ -498,16 +529,24 @@ class DynamoValidatorStore:
             }
         }
 
-    def _sighting(self, velocity: Sighting) -> TransactWriteItemTypeDef:
-        """VA-07: the grant named the CAF number for the taxpayer then (kept past the window)."""
-        expires_at = velocity.seen_at + VELOCITY_KEPT
+    def _sighting(self, velocity: Sighting) -> TransactWriteItemTypeDef | None:
+        """VA-07: the grant named the CAF number for the taxpayer then: an attribute of the
+        number's bucket of that hour (kept a day past the window). Nothing once the bucket
+        holds `VELOCITY_BUCKET_CAP` taxpayers: the number is far past any limit that hour."""
+        bucket = _velocity_bucket(velocity.seen_at)
+        if (velocity.caf_number, bucket) in self._full_buckets:
+            return None
+        hour = datetime.strptime(bucket, _BUCKET_FORMAT).replace(tzinfo=UTC)
+        expires_at = hour + VELOCITY_BUCKET + VELOCITY_KEPT
         return {
-            "Put": {
+            "Update": {
                 "TableName": self.table.name,
-                "Item": {
-                    "pk": {"S": f"VEL#{velocity.caf_number}"},
-                    "sk": {"S": f"{_instant(velocity.seen_at)}#TP#{velocity.taxpayer_ref}"},
-                    "expires_at": {"N": str(int(expires_at.timestamp()))},
+                "Key": {"pk": {"S": f"VEL#{velocity.caf_number}"}, "sk": {"S": bucket}},
+                "UpdateExpression": "SET #seen = :at, expires_at = :expires",
+                "ExpressionAttributeNames": {"#seen": f"{SEEN}{velocity.taxpayer_ref}"},
+                "ExpressionAttributeValues": {
+                    ":at": {"S": _instant(velocity.seen_at)},
+                    ":expires": {"N": str(int(expires_at.timestamp()))},
                 },
             }
         }

@@ -23,6 +23,7 @@ from schemas import topics
 from schemas.codes import ReasonCode, Rejection, RuleId
 from schemas.grants import refusal_of
 from schemas.registry import PractitionerRecord
+from services.validator import store as validator_store_module
 from services.validator.config import ValidatorSettings
 from services.validator.outcomes import pending as validator_pending
 from services.validator.store import DynamoValidatorStore, ReviewVerdict, Sighting
@@ -240,6 +241,38 @@ async def test_with_the_registry_view_the_feed_is_read_from_memory_and_a_lagging
         assert not await store.from_feed(given.caf_number)  # given here, not from the feed
 
 
+async def test_two_replicas_give_first_time_representatives_distinct_numbers_a_block_at_a_time(
+    settings: ServiceSettings, dynamodb: DynamoDBClient
+) -> None:
+    """CN-02 on DynamoDB Local: two stores on one table (two replicas) give 30 first-time
+    representatives 30 different numbers, each store taking the sequence 20 numbers at a time
+    (one UpdateItem per block, not per number)."""
+    first = await validator_store(settings, dynamodb)
+    second = DynamoValidatorStore(store_settings(ValidatorSettings, settings))
+    async with first.table, second.table:
+        updates: list[str] = []
+        for store in (first, second):
+            update = store.table.client.update_item
+
+            async def counted(update: Any = update, **kwargs: Any) -> Any:
+                updates.append(kwargs["Key"]["sk"]["S"])
+                return await update(**kwargs)
+
+            store.table.client.update_item = counted  # type: ignore[method-assign]
+        given = await asyncio.gather(
+            *(
+                (first if n % 2 else second).number_for(
+                    f"P{n:08d}", f"m-{n}:0", practitioner("000000000", f"P{n:08d}")
+                )
+                for n in range(30)
+            )
+        )
+        numbers = {number.caf_number for number in given}
+        assert len(numbers) == 30
+        assert all(number.caf_number.startswith("78") and number.new for number in given)
+        assert updates == ["CAF", "CAF"]  # 15 numbers each: one block each
+
+
 async def validator_store(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> DynamoValidatorStore:
@@ -265,7 +298,8 @@ async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
     settings: ServiceSettings, dynamodb: DynamoDBClient
 ) -> None:
     """VA-07 on DynamoDB Local: distinct other taxpayers within the window are counted (the
-    taxpayer's own and older sightings are not), and the Query reads the window only."""
+    taxpayer's own and older sightings are not), from the window's two hour buckets read with
+    the other reads (no Query), and every bucket expires."""
     store = await validator_store(settings, dynamodb)
     # the present: sightings carry a TTL from their time, and DynamoDB Local's sweeper deletes
     # those whose time has passed (a fixed day made this test fail from the day after it)
@@ -274,39 +308,48 @@ async def test_the_velocity_window_reads_only_its_own_hour_whatever_the_history(
         history = [Sighting("781234567", f"old-{n}", now - timedelta(days=3)) for n in range(40)]
         recent = [
             Sighting("781234567", ref, now - timedelta(minutes=minutes))
-            for ref, minutes in (("a", 50), ("b", 10), ("a", 5), ("own", 1))
+            for ref, minutes in (("a", 50), ("b", 10), ("a", 5), ("own", 1), ("c", 70))
         ]
         for n, sighting in enumerate([*history, *recent]):
             assert await store.record(f"g-{n}", [], sighting)
-        reads = scanned_counts(store)
+        queries = scanned_counts(store)
 
         assert await store.other_taxpayers("781234567", "own", now - timedelta(hours=1)) == 2
-        assert sum(reads) == len(recent)  # not the 40 sightings of days ago
+        assert queries == []
         stored = await dynamodb.query(
             TableName=store.table.name,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "VEL#781234567"}},
         )
+        assert 2 <= len(stored["Items"]) <= 4  # one item per hour, not one per sighting
         assert all("expires_at" in item for item in stored["Items"])  # TTL: the table forgets
 
 
-async def test_the_velocity_window_of_a_busy_number_is_read_only_until_the_limit_is_reached(
-    settings: ServiceSettings, dynamodb: DynamoDBClient
+async def test_a_busy_numbers_hour_is_one_item_that_stops_growing_at_its_cap(
+    settings: ServiceSettings, dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """VA-07 asks whether the limit is reached: 120 taxpayers in the hour, a limit of 25, and the
-    Query stops after a page of 50 instead of reading all 120."""
+    """VA-07: 120 taxpayers in the hour are counted from one item; past the cap (here 50) the
+    bucket takes no more (the number is far past any limit), so it never nears 400 KB."""
     store = await validator_store(settings, dynamodb)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+    since = now - timedelta(minutes=10)
     async with store.table:
         for n in range(120):
             seen = Sighting("781234568", f"tp-{n}", now - timedelta(seconds=n))
             assert await store.record(f"busy-{n}", [], seen)
-        reads = scanned_counts(store)
-        since = now - timedelta(hours=1)
+        assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) == 119
 
-        assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) >= 25
-        assert reads == [50]
-        assert await store.other_taxpayers("781234568", "tp-0", since) == 119
+        monkeypatch.setattr(validator_store_module, "VELOCITY_BUCKET_CAP", 50)
+        for n in range(120, 130):
+            others = await store.other_taxpayers("781234568", f"tp-{n}", since)
+            seen = Sighting("781234568", f"tp-{n}", now)
+            assert await store.record(f"busy-{n}", [], seen)
+            assert others == 120  # the bucket is full: no more taxpayers in it
+        item = await dynamodb.get_item(
+            TableName=store.table.name,
+            Key={"pk": {"S": "VEL#781234568"}, "sk": {"S": now.strftime("H#%Y-%m-%dT%H")}},
+        )
+        assert len([name for name in item["Item"] if name.startswith("seen#")]) == 120
 
 
 async def test_in_22_a_reviews_verdict_is_kept_and_a_review_of_the_previous_version_is_read(
