@@ -209,7 +209,6 @@ class ValidatorHandler:
                 number,
                 command.taxpayer_ref,
                 command.received_at - VELOCITY_WINDOW,
-                enough=self._velocity_limit,
             )
         rejection = assess_grant(command, practitioner, others, self._velocity_limit)
         now = self._clock.now()

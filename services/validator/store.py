@@ -234,9 +234,7 @@ class ValidatorStore(Protocol):
 
     async def given_number(self, identity: str, grant_key: str) -> NumberGiven | None: ...
 
-    async def other_taxpayers(
-        self, caf_number: str, taxpayer_ref: str, since: datetime, *, enough: int | None = None
-    ) -> int: ...
+    async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int: ...
 
     async def record(
         self,
@@ -456,15 +454,11 @@ class DynamoValidatorStore:
             if await self.table.get(f"PRAC#{number}", "REC") is None:
                 return number  # CN-02: never one the registry holds
 
-    async def other_taxpayers(
-        self, caf_number: str, taxpayer_ref: str, since: datetime, *, enough: int | None = None
-    ) -> int:
+    async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: datetime) -> int:
         """How many other taxpayers had a grant naming `caf_number` in the hour from `since`:
         two hour buckets (the one `since` falls in and the next), read with the poll's other
-        reads in one BatchGetItem, whatever the number's history. `enough` is VA-07's limit,
-        kept for the Protocol: a bucket holds at most `VELOCITY_BUCKET_CAP` taxpayers, so a
-        busy number's read is bounded anyway."""
-        del enough
+        reads in one BatchGetItem, whatever the number's history; a bucket holds at most
+        `VELOCITY_BUCKET_CAP` taxpayers, so a busy number's read is bounded too."""
         first = _velocity_bucket(since)
         second = _velocity_bucket(since + VELOCITY_BUCKET)
         items = await asyncio.gather(

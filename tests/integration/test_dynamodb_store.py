@@ -337,7 +337,7 @@ async def test_a_busy_numbers_hour_is_one_item_that_stops_growing_at_its_cap(
         for n in range(120):
             seen = Sighting("781234568", f"tp-{n}", now - timedelta(seconds=n))
             assert await store.record(f"busy-{n}", [], seen)
-        assert await store.other_taxpayers("781234568", "tp-0", since, enough=25) == 119
+        assert await store.other_taxpayers("781234568", "tp-0", since) == 119
 
         monkeypatch.setattr(validator_store_module, "VELOCITY_BUCKET_CAP", 50)
         for n in range(120, 130):

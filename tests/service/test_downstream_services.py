@@ -128,9 +128,7 @@ class FakeValidatorStore:
         number, first_grant = self.given[identity]
         return NumberGiven(number, new=first_grant == grant_key)
 
-    async def other_taxpayers(
-        self, caf_number: str, taxpayer_ref: str, since: dt.datetime, *, enough: int | None = None
-    ) -> int:
+    async def other_taxpayers(self, caf_number: str, taxpayer_ref: str, since: dt.datetime) -> int:
         return len(self.sightings.get(caf_number, set()) - {taxpayer_ref})
 
     async def record(
