@@ -116,10 +116,10 @@ class FeedView:
                 log.warning("feed view: a poll failed; polling again", extra={"topic": self.topic})
                 await asyncio.sleep(1)
                 continue
-            for partition, records in batch.items():
-                for record in records:
-                    await self._apply(record)
-                self._positions[partition] = records[-1].offset + 1
+            applied = [await self._apply_all(p, records) for p, records in batch.items()]
+            if not all(applied):
+                await asyncio.sleep(1)  # then read the failed record again
+                continue
             for partition in self._partitions:
                 # past transaction markers and compacted gaps: where the next fetch starts
                 self._positions[partition] = max(
@@ -127,6 +127,29 @@ class FeedView:
                 )
             self._advanced.set()
             self._advanced = asyncio.Event()
+
+    async def _apply_all(
+        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> bool:
+        """Apply `records` in order; on a failure of the owner (not a record it skips: one it
+        could not read, e.g. its keys unreachable), seek back to that record and say so: the
+        view never moves past a record it has not applied."""
+        for record in records:
+            try:
+                await self._apply(record)
+            except Exception:
+                log.exception(
+                    "feed view: a record could not be applied; reading it again",
+                    extra={
+                        "topic": self.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    },
+                )
+                self._opened().seek(partition, record.offset)
+                return False
+            self._positions[partition] = record.offset + 1
+        return True
 
     async def wait_until_applied(self, published_before_ms: int) -> bool:
         """True once the view holds every record published before the given time; False if it

@@ -11,9 +11,10 @@
 - `REP#<ptin or licence key>` / `NUMBER`: the CAF number given to a first-time representative
   (CN-02), with the grant that got it; `SEQ` / `CAF`: the sequence those numbers come from, taken
   20 at a time by each process (so given numbers are unique, but not in order across replicas,
-  and a restart skips the rest of its block). A
-  number given here is written into the registry view at once (CN-01) with registry offset -1,
-  so the representative's next form passes VA-04 and any record from the feed replaces it.
+  and a restart skips the rest of its block). A number given here is written into the table's
+  registry copy at once (CN-01) with registry offset -1, so the representative's next form
+  passes VA-04 (the in-memory view asks the table for a number the feed never named) and any
+  record from the feed replaces it.
 - `HOLDS` / `<grant_id>`: grants parked by VA-07 for an operator (CN-09), with the command to
   release, the status (`held`, `released`, `refused`) and who decided when and why.
 - `PROT#<taxpayer_ref>` / `REC`: the IP PIN program view (PT-01): the membership record (year

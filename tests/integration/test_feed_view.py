@@ -110,3 +110,27 @@ async def test_a_quiet_caught_up_view_answers_a_new_message_without_waiting_for_
             assert await view.wait_until_applied(now_ms())
             slowest = max(slowest, time.monotonic() - started)
         assert slowest < 0.15
+
+
+async def test_a_record_its_owner_could_not_apply_is_read_again_not_skipped(
+    settings: ServiceSettings, create_topic: CreateTopic
+) -> None:
+    """A failure of the owner (not a record it chose to skip) holds the view at that record and
+    reads it again: the view never says it holds a record it has not applied."""
+    topic = await create_topic(partitions=1)
+    await publish(settings, topic, [("a", "1"), ("b", "2"), ("c", "3")])
+    applied: list[str] = []
+    failures = {"b": 2}
+
+    async def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+        key = (record.key or b"").decode()
+        if failures.get(key):
+            failures[key] -= 1
+            raise ConnectionError("the keys could not be fetched")
+        applied.append(key)
+
+    async with FeedView(
+        client_options(settings), topic, apply, wait_s=10, restore_wait_s=10
+    ) as view:
+        assert await view.wait_until_applied(now_ms())
+        assert applied == ["a", "b", "c"]
