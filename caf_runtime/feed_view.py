@@ -112,7 +112,7 @@ class FeedView:
         while True:
             try:
                 batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=_POLL_RECORDS)
-            except KafkaError:
+            except (KafkaError, OSError):
                 log.warning("feed view: a poll failed; polling again", extra={"topic": self.topic})
                 await asyncio.sleep(1)
                 continue
