@@ -37,43 +37,32 @@ class FeedWait(Protocol):
     async def wait_until_applied(self, published_before_ms: int) -> bool: ...
 
 
-class FeedBarrier:
-    """Waits (bounded) until a feed's view has applied the feed up to now."""
+class CatchUpWait:
+    """The waiting half of a feed's view, shared by the table-backed barrier (below) and the
+    in-memory view (`feed_view.py`): concurrent messages share one check at a time, a check
+    that began before a message was published does not count for it, and the wait is bounded.
+    A subclass says how to check (`_caught_up`)."""
 
-    def __init__(
-        self, client_options: dict[str, Any], topic: str, group_id: str, wait_s: float
-    ) -> None:
-        self._options = client_options
+    def __init__(self, topic: str, wait_s: float) -> None:
         self._topic = topic
-        self._group_id = group_id
         self._wait_s = wait_s
         self._caught_up_at_ms = 0
-        self._admin: AIOKafkaAdminClient | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[TopicPartition] = []
         self._check: asyncio.Task[Check] | None = None
+        self.restored = False  # caught up with the feed at least once
 
-    async def __aenter__(self) -> FeedBarrier:
-        self._admin = AIOKafkaAdminClient(**self._options)
-        self._consumer = AIOKafkaConsumer(**self._options)
-        await self._admin.start()
-        await self._consumer.start()
-        return self
+    def _current_wait_s(self) -> float:
+        return self._wait_s
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
+    async def _caught_up(self) -> bool:
+        raise NotImplementedError
 
     async def wait_until_applied(self, published_before_ms: int) -> bool:
         """True once the view holds every record published before the given time; False if it
-        did not catch up within the configured wait (the grant is then judged on the view).
-        Concurrent grants share one check of the offsets at a time; a check that began before
-        a grant was published does not count for it."""
+        did not catch up within the configured wait (the message is then judged on the view as
+        it is)."""
         if published_before_ms <= self._caught_up_at_ms:
             return True
-        deadline = time.monotonic() + self._wait_s
+        deadline = time.monotonic() + self._current_wait_s()
         while True:
             check = await self._shared_check()
             if check.caught_up and published_before_ms <= check.began_ms:
@@ -97,7 +86,36 @@ class FeedBarrier:
         caught_up = await self._caught_up()
         if caught_up:
             self._caught_up_at_ms = max(self._caught_up_at_ms, began_ms)
+            self.restored = True
         return Check(caught_up, began_ms)
+
+
+class FeedBarrier(CatchUpWait):
+    """Waits (bounded) until a feed's view in the table has applied the feed up to now: the
+    feed's consumer group's committed offsets reach the topic's end offsets."""
+
+    def __init__(
+        self, client_options: dict[str, Any], topic: str, group_id: str, wait_s: float
+    ) -> None:
+        super().__init__(topic, wait_s)
+        self._options = client_options
+        self._group_id = group_id
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+
+    async def __aenter__(self) -> FeedBarrier:
+        self._admin = AIOKafkaAdminClient(**self._options)
+        self._consumer = AIOKafkaConsumer(**self._options)
+        await self._admin.start()
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
 
     async def _caught_up(self) -> bool:
         if self._admin is None or self._consumer is None:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from caf_runtime.feed_barrier import Check
+from caf_runtime.feed_barrier import CatchUpWait
 from caf_runtime.offsets import topic_partitions
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ _POLL_MS = 200  # how long a poll waits for records when the feed is quiet
 _POLL_RECORDS = 2000
 
 
-class FeedView:
+class FeedView(CatchUpWait):
     """Reads `topic` whole and keeps reading, handing each record to `apply` in offset order
     per partition; `async with` starts and stops it."""
 
@@ -52,10 +52,10 @@ class FeedView:
         wait_s: float,
         restore_wait_s: float,
     ) -> None:
+        super().__init__(topic, wait_s)
         self._options = client_options
         self.topic = topic
         self._apply = apply
-        self._wait_s = wait_s
         self._restore_wait_s = restore_wait_s
         self._consumer: AIOKafkaConsumer | None = None
         # end offsets through a connection of their own: on the reader's, a ListOffsets answer
@@ -65,9 +65,6 @@ class FeedView:
         self._positions: dict[TopicPartition, int] = {}
         self._advanced = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
-        self._check: asyncio.Task[Check] | None = None
-        self._caught_up_at_ms = 0
-        self.restored = False  # caught up with the feed at least once
 
     async def __aenter__(self) -> FeedView:
         self._consumer = AIOKafkaConsumer(
@@ -151,33 +148,12 @@ class FeedView:
             self._positions[partition] = record.offset + 1
         return True
 
-    async def wait_until_applied(self, published_before_ms: int) -> bool:
-        """True once the view holds every record published before the given time; False if it
-        did not catch up within the wait (the message is then judged on the view as it is).
-        Concurrent callers share one reading of the end offsets at a time; a reading that began
-        before a message was published does not count for it."""
-        if published_before_ms <= self._caught_up_at_ms:
-            return True
-        wait_s = self._wait_s if self.restored else self._restore_wait_s
-        deadline = time.monotonic() + wait_s
-        while True:
-            check = await self._shared_check()
-            if check.caught_up and published_before_ms <= check.began_ms:
-                return True
-            if not check.caught_up and time.monotonic() > deadline:
-                log.warning(
-                    "feed view behind the feed; judging on the view as it is",
-                    extra={"topic": self.topic},
-                )
-                return False
+    def _current_wait_s(self) -> float:
+        return self._wait_s if self.restored else self._restore_wait_s
 
-    async def _shared_check(self) -> Check:
-        if self._check is None or self._check.done():
-            self._check = asyncio.create_task(self._timed_check())
-        return await asyncio.shield(self._check)
-
-    async def _timed_check(self) -> Check:
-        began_ms = int(time.time() * 1000)
+    async def _caught_up(self) -> bool:
+        """The view's positions reach the end offsets read now (within a few polls; else
+        not yet, and the caller reads the ends again)."""
         if self._ends is None:
             msg = "the feed view is used before it was opened"
             raise RuntimeError(msg)
@@ -188,7 +164,5 @@ class FeedView:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(advanced.wait(), timeout=_POLL_MS / 1000 * 2)
             if time.monotonic() - waited > (_POLL_MS / 1000) * 10:
-                return Check(caught_up=False, began_ms=began_ms)  # read the ends again
-        self._caught_up_at_ms = max(self._caught_up_at_ms, began_ms)
-        self.restored = True
-        return Check(caught_up=True, began_ms=began_ms)
+                return False
+        return True
